@@ -1,0 +1,340 @@
+//! The verified principal: [`AuthInfo`].
+
+use std::{fmt, sync::Arc, time::SystemTime};
+
+use serde_json::{Map, Value};
+
+/// What a [`TokenVerifier`] learned about a valid access token.
+///
+/// The layer inserts it into the request extensions after the token passed verification, the
+/// audience check and the scope check. Handlers read it from there (with the `axum` feature it is
+/// also an extractor). The token itself is never kept.
+///
+/// `AuthInfo` is cheap to clone: its data sits behind an [`Arc`].
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::AuthInfo;
+///
+/// let info = AuthInfo::builder()
+///     .issuer("https://auth.example.com")
+///     .subject("alice")
+///     .scopes(["mcp:read", "notes:write"])
+///     .audience("https://mcp.example.com/mcp")
+///     .build();
+/// assert!(info.has_scope("mcp:read"));
+/// assert_eq!(info.subject(), Some("alice"));
+/// assert_eq!(info.principal_key(), Some(r#"["https://auth.example.com","alice"]"#));
+/// ```
+///
+/// [`TokenVerifier`]: crate::TokenVerifier
+#[derive(Clone)]
+pub struct AuthInfo {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    subject: Option<String>,
+    client_id: Option<String>,
+    issuer: Option<String>,
+    scopes: Vec<String>,
+    audiences: Vec<String>,
+    expires_at: Option<SystemTime>,
+    token_id: Option<String>,
+    claims: Map<String, Value>,
+    principal_key: Option<String>,
+}
+
+impl AuthInfo {
+    /// Starts an [`AuthInfo`]; verifiers call this once a token has been verified.
+    #[must_use]
+    pub fn builder() -> AuthInfoBuilder {
+        AuthInfoBuilder::default()
+    }
+
+    /// The `sub` claim: whom the token was issued for.
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        self.inner.subject.as_deref()
+    }
+
+    /// The `client_id` claim: the OAuth client the token was issued to.
+    #[must_use]
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.client_id.as_deref()
+    }
+
+    /// The `iss` claim: the authorization server that issued the token.
+    #[must_use]
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
+    /// The granted scopes, in the order the token listed them, without duplicates.
+    #[must_use]
+    pub fn scopes(&self) -> &[String] {
+        &self.inner.scopes
+    }
+
+    /// Whether `scope` was granted literally.
+    ///
+    /// This ignores scope hierarchies; the layer applies those when it checks requirements.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.inner.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The audiences (`aud`) the token is meant for.
+    #[must_use]
+    pub fn audiences(&self) -> &[String] {
+        &self.inner.audiences
+    }
+
+    /// When the token expires (`exp`).
+    #[must_use]
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.inner.expires_at
+    }
+
+    /// The token identifier (`jti`).
+    #[must_use]
+    pub fn token_id(&self) -> Option<&str> {
+        self.inner.token_id.as_deref()
+    }
+
+    /// The claims not exposed by a dedicated accessor.
+    #[must_use]
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.inner.claims
+    }
+
+    /// One claim by name, from [`claims`](Self::claims).
+    #[must_use]
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.inner.claims.get(name)
+    }
+
+    /// A stable key for the principal, made of the issuer and the subject.
+    ///
+    /// Bind server-side state (sessions, state handles) to this key, never to the token: the MCP
+    /// security best practices require that possession of a session or state handle is not
+    /// taken as authentication. The key is the JSON array `["<iss>","<sub>"]`, so it is
+    /// unambiguous whatever characters the two values hold. `None` when the token has no
+    /// subject.
+    #[must_use]
+    pub fn principal_key(&self) -> Option<&str> {
+        self.inner.principal_key.as_deref()
+    }
+}
+
+impl fmt::Debug for AuthInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Claim values may carry personal data; names are enough to debug with.
+        let claim_names: Vec<&str> = self.inner.claims.keys().map(String::as_str).collect();
+        f.debug_struct("AuthInfo")
+            .field("subject", &self.inner.subject)
+            .field("client_id", &self.inner.client_id)
+            .field("issuer", &self.inner.issuer)
+            .field("scopes", &self.inner.scopes)
+            .field("audiences", &self.inner.audiences)
+            .field("expires_at", &self.inner.expires_at)
+            .field("token_id", &self.inner.token_id)
+            .field("claims", &claim_names)
+            .finish()
+    }
+}
+
+/// Builder for [`AuthInfo`], used by [`TokenVerifier`] implementations.
+///
+/// [`TokenVerifier`]: crate::TokenVerifier
+#[derive(Default)]
+#[must_use]
+pub struct AuthInfoBuilder {
+    subject: Option<String>,
+    client_id: Option<String>,
+    issuer: Option<String>,
+    scopes: Vec<String>,
+    audiences: Vec<String>,
+    expires_at: Option<SystemTime>,
+    token_id: Option<String>,
+    claims: Map<String, Value>,
+}
+
+impl AuthInfoBuilder {
+    /// Sets the subject (`sub`). Defaults to none.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// Sets the client id (`client_id`). Defaults to none.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets the issuer (`iss`). Defaults to none.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Adds granted scopes; duplicates and empty strings are dropped. Defaults to none.
+    pub fn scopes<I>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        for scope in scopes {
+            let scope = scope.into();
+            if !scope.is_empty() && !self.scopes.contains(&scope) {
+                self.scopes.push(scope);
+            }
+        }
+        self
+    }
+
+    /// Adds the scopes of an RFC 6749 space-separated `scope` string. Defaults to none.
+    pub fn scope_string(self, scope: &str) -> Self {
+        self.scopes(scope.split(' '))
+    }
+
+    /// Adds one audience (`aud`). Defaults to none.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Adds audiences (`aud`). Defaults to none.
+    pub fn audiences<I>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the expiry (`exp`). Defaults to none.
+    pub fn expires_at(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Sets the token identifier (`jti`). Defaults to none.
+    pub fn token_id(mut self, token_id: impl Into<String>) -> Self {
+        self.token_id = Some(token_id.into());
+        self
+    }
+
+    /// Adds a claim that has no dedicated accessor. Defaults to none.
+    pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.claims.insert(name.into(), value);
+        self
+    }
+
+    /// Sets all other claims at once, replacing those added before. Defaults to none.
+    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Finishes the [`AuthInfo`].
+    #[must_use]
+    pub fn build(self) -> AuthInfo {
+        let principal_key = self.subject.as_ref().map(|sub| {
+            let iss = self.issuer.as_deref().unwrap_or("");
+            Value::Array(vec![Value::from(iss), Value::from(sub.as_str())]).to_string()
+        });
+        AuthInfo {
+            inner: Arc::new(Inner {
+                subject: self.subject,
+                client_id: self.client_id,
+                issuer: self.issuer,
+                scopes: self.scopes,
+                audiences: self.audiences,
+                expires_at: self.expires_at,
+                token_id: self.token_id,
+                claims: self.claims,
+                principal_key,
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for AuthInfoBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthInfoBuilder")
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "axum")]
+mod extract {
+    use axum::{
+        extract::{FromRequestParts, OptionalFromRequestParts},
+        http::{StatusCode, request::Parts},
+    };
+
+    use super::AuthInfo;
+
+    /// Extracts the [`AuthInfo`] the layer inserted.
+    ///
+    /// Rejects with `500 Internal Server Error` when it is missing, since that means the handler
+    /// is not behind [`McpAuth`](crate::McpAuth) (or sits on a public path): a server
+    /// misconfiguration, not a client error. Use `Option<AuthInfo>` on routes that may be public.
+    impl<S: Send + Sync> FromRequestParts<S> for AuthInfo {
+        type Rejection = (StatusCode, &'static str);
+
+        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+            parts.extensions.get::<Self>().cloned().ok_or((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "missing AuthInfo: is the route behind the McpAuth layer?",
+            ))
+        }
+    }
+
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for AuthInfo {
+        type Rejection = std::convert::Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            Ok(parts.extensions.get::<Self>().cloned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_deduplicated_and_empty_ones_dropped() {
+        let info = AuthInfo::builder().scope_string("a  b a").build();
+        assert_eq!(info.scopes(), ["a", "b"]);
+    }
+
+    #[test]
+    fn principal_key_is_unambiguous() {
+        let one = AuthInfo::builder().issuer("a\",\"b").subject("c").build();
+        let two = AuthInfo::builder().issuer("a").subject("b\",\"c").build();
+        assert_ne!(one.principal_key(), two.principal_key());
+        assert_eq!(AuthInfo::builder().build().principal_key(), None);
+    }
+
+    #[test]
+    fn debug_shows_claim_names_not_values() {
+        let info = AuthInfo::builder()
+            .claim("email", Value::from("alice@example.com"))
+            .build();
+        let debug = format!("{info:?}");
+        assert!(debug.contains("email"));
+        assert!(!debug.contains("alice@example.com"));
+    }
+}

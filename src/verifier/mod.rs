@@ -1,0 +1,231 @@
+//! Token verification: the [`TokenVerifier`] trait and its error.
+//!
+//! A verifier turns an access token into an [`AuthInfo`], or says why it cannot: the token is
+//! invalid (the client gets `401 invalid_token`), or the verifier could not reach what it needs
+//! (the client gets `503` with `Retry-After`, and keeps its token).
+//!
+//! The layer checks the audience and the scopes itself, for every verifier, so a verifier only
+//! has to establish that the token is genuine and current and report what it says.
+
+use std::{borrow::Cow, error::Error as StdError, fmt, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+
+use crate::{AuthInfo, BoxError};
+
+// Backends, each in its own feature-gated module (see the crate docs' feature table).
+
+/// Checks access tokens.
+///
+/// Implementations must be cheap to share: the layer holds one behind an [`Arc`], and
+/// `Arc<dyn TokenVerifier>` is itself a `TokenVerifier`, so verifiers compose.
+///
+/// Implementations must never log, return or otherwise reveal the token.
+///
+/// # Example
+///
+/// ```
+/// use async_trait::async_trait;
+/// use mcp_auth::{AuthInfo, TokenVerifier, VerifyError};
+///
+/// #[derive(Debug)]
+/// struct OneToken;
+///
+/// #[async_trait]
+/// impl TokenVerifier for OneToken {
+///     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+///         if token == "let-me-in" {
+///             Ok(AuthInfo::builder()
+///                 .subject("alice")
+///                 .audience("https://mcp.example.com/mcp")
+///                 .build())
+///         } else {
+///             Err(VerifyError::invalid_token("unknown token"))
+///         }
+///     }
+/// }
+/// # tokio_test_block_on(async {
+/// let info = OneToken.verify("let-me-in").await.unwrap();
+/// assert_eq!(info.subject(), Some("alice"));
+/// assert!(OneToken.verify("nope").await.unwrap_err().is_invalid_token());
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[async_trait]
+pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
+    /// Verifies `token` and describes it.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::invalid_token`] when the token is not acceptable (bad signature, expired,
+    /// unknown, wrong issuer, ...), and [`VerifyError::unavailable`] when the answer cannot be
+    /// known right now (the authorization server or its keys cannot be reached).
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError>;
+}
+
+#[async_trait]
+impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        (**self).verify(token).await
+    }
+}
+
+#[async_trait]
+impl<T: TokenVerifier + ?Sized> TokenVerifier for Box<T> {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        (**self).verify(token).await
+    }
+}
+
+/// Why a [`TokenVerifier`] did not accept a token.
+///
+/// It is cheap to clone (the source sits behind an [`Arc`]), so caches can hand it out.
+///
+/// # Formatting
+///
+/// The `Display` text and the source types are not stable API. The description is sent to the
+/// client as `error_description`, so it must never contain the token or a secret; build it from
+/// fixed text.
+#[derive(Clone)]
+pub struct VerifyError {
+    kind: VerifyErrorKind,
+    description: Cow<'static, str>,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+/// The kind of a [`VerifyError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VerifyErrorKind {
+    /// The token is not acceptable: `401 invalid_token`.
+    InvalidToken,
+    /// The verifier cannot decide now (authorization server down, keys unreachable): `503`.
+    Unavailable,
+}
+
+impl VerifyError {
+    /// The token is not acceptable. `description` is sent to the client as `error_description`.
+    pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind: VerifyErrorKind::InvalidToken,
+            description: description.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// The verifier cannot decide now; the client should retry later with the same token.
+    pub fn unavailable(description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind: VerifyErrorKind::Unavailable,
+            description: description.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying error, reported through [`Error::source`](StdError::source).
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(Arc::from(source.into()));
+        self
+    }
+
+    /// Suggests how long the client should wait before retrying (for
+    /// [`VerifyErrorKind::Unavailable`]); the layer sends it as `Retry-After`.
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// The kind of error.
+    #[must_use]
+    pub fn kind(&self) -> VerifyErrorKind {
+        self.kind
+    }
+
+    /// Whether the token was found not acceptable.
+    #[must_use]
+    pub fn is_invalid_token(&self) -> bool {
+        self.kind == VerifyErrorKind::InvalidToken
+    }
+
+    /// Whether the verifier could not decide.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == VerifyErrorKind::Unavailable
+    }
+
+    /// The description sent to the client.
+    #[must_use]
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The suggested retry delay, if any.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.description)
+    }
+}
+
+impl StdError for VerifyError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_ref()
+            .map(|source| &**source as &(dyn StdError + 'static))
+    }
+}
+
+impl fmt::Debug for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyError")
+            .field("kind", &self.kind)
+            .field("description", &self.description)
+            .field("retry_after", &self.retry_after)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_is_reported() {
+        let io = std::io::Error::other("connection refused");
+        let err = VerifyError::unavailable("jwks unreachable").with_source(io);
+        assert!(err.is_unavailable());
+        assert_eq!(err.to_string(), "jwks unreachable");
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("connection refused")
+        );
+    }
+
+    #[test]
+    fn verifier_is_object_safe() {
+        fn takes(_: Arc<dyn TokenVerifier>) {}
+        #[derive(Debug)]
+        struct Never;
+        #[async_trait]
+        impl TokenVerifier for Never {
+            async fn verify(&self, _token: &str) -> Result<AuthInfo, VerifyError> {
+                Err(VerifyError::invalid_token("never"))
+            }
+        }
+        takes(Arc::new(Never));
+        takes(Arc::new(Arc::new(Never)));
+    }
+}
