@@ -48,7 +48,6 @@ struct Inner {
 
 impl AuthInfo {
     /// Starts an [`AuthInfo`]; verifiers call this once a token has been verified.
-    #[must_use]
     pub fn builder() -> AuthInfoBuilder {
         AuthInfoBuilder::default()
     }
@@ -290,7 +289,10 @@ mod extract {
     impl<S: Send + Sync> FromRequestParts<S> for AuthInfo {
         type Rejection = (StatusCode, &'static str);
 
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
             parts.extensions.get::<Self>().cloned().ok_or((
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "missing AuthInfo: is the route behind the McpAuth layer?",

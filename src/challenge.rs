@@ -1,0 +1,419 @@
+//! Rejections: [`AuthError`], the `WWW-Authenticate` challenge, and [`OnRejection`].
+
+use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::{Map, Value};
+
+/// Why the layer refused a request.
+///
+/// It is attached to the extensions of every rejection response, so outer layers (logging,
+/// metrics) can read the reason:
+///
+/// ```
+/// # use http::Response;
+/// # fn log(response: &Response<()>) {
+/// if let Some(err) = response.extensions().get::<mcp_auth::challenge::AuthError>() {
+///     eprintln!("rejected: {:?}: {err}", err.kind());
+/// }
+/// # }
+/// ```
+///
+/// # Formatting
+///
+/// The `Display` text (also sent as `error_description`) is not stable API.
+#[derive(Clone)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+    description: Cow<'static, str>,
+    scope: Option<Arc<str>>,
+    retry_after: Option<Duration>,
+}
+
+/// The kind of an [`AuthError`], with the response it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// `400 invalid_request`: a malformed `Authorization` header, two of them, or a token sent
+    /// in the query or a form body.
+    InvalidRequest,
+    /// `401 invalid_token`: the token is bad, expired, or meant for another resource.
+    InvalidToken,
+    /// `403 insufficient_scope`: the token lacks a scope the request needs.
+    InsufficientScope,
+    /// `401` without an error code (RFC 6750 §3.1): no bearer credentials at all.
+    MissingToken,
+    /// `403`: the `Origin` header names an origin that is not allowed. No challenge.
+    OriginNotAllowed,
+    /// `413`: the request body is larger than the layer will read.
+    PayloadTooLarge,
+    /// `503` with `Retry-After`: the verifier cannot decide now. No challenge.
+    VerifierUnavailable,
+}
+
+impl AuthErrorKind {
+    /// The HTTP status this kind of rejection gets.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::InvalidToken | Self::MissingToken => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 error code for the challenge, or the code used in the JSON body.
+    #[must_use]
+    pub fn error_code(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::MissingToken => "unauthorized",
+            Self::OriginNotAllowed => "forbidden_origin",
+            Self::PayloadTooLarge => "request_too_large",
+            Self::VerifierUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// Whether the response carries a `WWW-Authenticate: Bearer` challenge.
+    fn has_challenge(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidRequest
+                | Self::InvalidToken
+                | Self::InsufficientScope
+                | Self::MissingToken
+        )
+    }
+}
+
+impl AuthError {
+    pub(crate) fn new(kind: AuthErrorKind, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            description: description.into(),
+            scope: None,
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn with_scope(mut self, scope: Arc<str>) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// The kind of rejection.
+    #[must_use]
+    pub fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The human-readable reason, also sent as `error_description`.
+    #[must_use]
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The space-separated scopes the request needs, for `insufficient_scope`.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// The suggested retry delay, for `VerifierUnavailable`.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.description)
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthError")
+            .field("kind", &self.kind)
+            .field("description", &self.description)
+            .field("scope", &self.scope)
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// Makes the body of rejection responses.
+///
+/// The status, the `WWW-Authenticate` challenge and the other headers are always set by the
+/// layer; this only chooses the body and its content type. The default,
+/// [`DefaultOnRejection`], writes `{"error":"…","error_description":"…"}`.
+///
+/// Closures `Fn(&AuthError) -> (HeaderValue, Bytes)` implement it:
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::HeaderValue;
+/// use mcp_auth::{McpAuth, challenge::AuthError, testing::StaticVerifier};
+///
+/// let auth = McpAuth::builder("https://mcp.example.com/mcp")
+///     .authorization_server("https://auth.example.com")
+///     .verifier(StaticVerifier::new())
+///     .on_rejection(|err: &AuthError| {
+///         (HeaderValue::from_static("text/plain"), Bytes::from(err.to_string()))
+///     })
+///     .build()?;
+/// # Ok::<(), mcp_auth::ConfigError>(())
+/// ```
+pub trait OnRejection: Send + Sync + 'static {
+    /// Returns the content type and the body for the rejection `err`.
+    fn on_rejection(&self, err: &AuthError) -> (HeaderValue, Bytes);
+}
+
+impl<F> OnRejection for F
+where
+    F: Fn(&AuthError) -> (HeaderValue, Bytes) + Send + Sync + 'static,
+{
+    fn on_rejection(&self, err: &AuthError) -> (HeaderValue, Bytes) {
+        self(err)
+    }
+}
+
+/// The default rejection body: a small JSON object with `error` and `error_description`
+/// (and `scope` for `insufficient_scope`).
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct DefaultOnRejection;
+
+impl OnRejection for DefaultOnRejection {
+    fn on_rejection(&self, err: &AuthError) -> (HeaderValue, Bytes) {
+        let mut body = Map::new();
+        body.insert("error".into(), err.kind.error_code().into());
+        body.insert("error_description".into(), err.description().into());
+        if let Some(scope) = err.scope() {
+            body.insert("scope".into(), scope.into());
+        }
+        (
+            HeaderValue::from_static("application/json"),
+            Bytes::from(Value::Object(body).to_string()),
+        )
+    }
+}
+
+/// Builds the rejection responses for one layer configuration.
+pub(crate) struct Challenger {
+    /// `Bearer resource_metadata="…"`, pre-quoted.
+    prefix: String,
+    /// `scope="…"` for the global requirement, pre-quoted, for 401s.
+    scope: Option<String>,
+    default_retry_after: Duration,
+    on_rejection: Arc<dyn OnRejection>,
+}
+
+impl Challenger {
+    pub(crate) fn new(
+        metadata_url: &str,
+        global_scope: Option<&str>,
+        default_retry_after: Duration,
+        on_rejection: Arc<dyn OnRejection>,
+    ) -> Self {
+        let mut prefix = String::from("Bearer resource_metadata=");
+        push_quoted(&mut prefix, metadata_url);
+        let scope = global_scope.map(|scope| {
+            let mut out = String::from("scope=");
+            push_quoted(&mut out, scope);
+            out
+        });
+        Self {
+            prefix,
+            scope,
+            default_retry_after,
+            on_rejection,
+        }
+    }
+
+    /// The full `WWW-Authenticate` value for `err`, if its kind has a challenge.
+    pub(crate) fn www_authenticate(&self, err: &AuthError) -> Option<HeaderValue> {
+        if !err.kind.has_challenge() {
+            return None;
+        }
+        let mut value = String::with_capacity(self.prefix.len() + 96);
+        value.push_str(&self.prefix);
+        match (err.scope(), &self.scope) {
+            (Some(scope), _) => {
+                value.push_str(", scope=");
+                push_quoted(&mut value, scope);
+            }
+            (None, Some(global)) => {
+                value.push_str(", ");
+                value.push_str(global);
+            }
+            (None, None) => {}
+        }
+        // RFC 6750 §3.1: no error code when the request carried no credentials.
+        if err.kind != AuthErrorKind::MissingToken {
+            value.push_str(", error=\"");
+            value.push_str(err.kind.error_code());
+            value.push_str("\", error_description=");
+            push_quoted(&mut value, err.description());
+        }
+        // `push_quoted` leaves only visible ASCII and spaces, which are valid in a header.
+        HeaderValue::from_str(&value).ok()
+    }
+
+    pub(crate) fn response(&self, err: AuthError) -> Response<Bytes> {
+        let (content_type, body) = self.on_rejection.on_rejection(&err);
+        let mut res = Response::new(body);
+        *res.status_mut() = err.kind.status();
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, content_type);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.www_authenticate(&err) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("WWW-Authenticate"),
+            );
+        }
+        if err.kind == AuthErrorKind::VerifierUnavailable {
+            let retry = err.retry_after.unwrap_or(self.default_retry_after);
+            // Whole seconds, at least one: `Retry-After: 0` would invite a hot loop.
+            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        log_rejection!(err);
+        res.extensions_mut().insert(err);
+        res
+    }
+}
+
+impl fmt::Debug for Challenger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Challenger")
+            .field("prefix", &self.prefix)
+            .field("scope", &self.scope)
+            .field("default_retry_after", &self.default_retry_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Appends `value` as an RFC 9110 quoted-string.
+///
+/// `"` and `\` are escaped; anything that is not visible ASCII, space or tab (control
+/// characters, non-ASCII) becomes `?`, so the result is always a valid header value and cannot
+/// break out of the parameter.
+pub(crate) fn push_quoted(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' | '\t' | '!'..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal RFC 9110 quoted-string parser, to check that quoting round-trips.
+    fn unquote(s: &str) -> Option<String> {
+        let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.push(chars.next()?),
+                '"' => return None,
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn quoting_round_trips_and_stays_a_valid_header() {
+        let cases = [
+            "plain",
+            "",
+            "with \"quotes\"",
+            "back\\slash",
+            "ends with backslash\\",
+            "\\\"",
+            "tab\tand space",
+            "a\", error=\"injected",
+        ];
+        for case in cases {
+            let mut out = String::new();
+            push_quoted(&mut out, case);
+            assert_eq!(unquote(&out).as_deref(), Some(case), "{case:?}");
+            assert!(HeaderValue::from_str(&out).is_ok(), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn quoting_replaces_what_a_header_cannot_carry() {
+        for case in ["new\r\nline", "nul\0", "non-ascii é", "del\x7f"] {
+            let mut out = String::new();
+            push_quoted(&mut out, case);
+            assert!(HeaderValue::from_str(&out).is_ok(), "{case:?}");
+            assert!(out.is_ascii(), "{case:?}");
+            assert!(!out.contains(['\r', '\n', '\0', '\x7f']), "{case:?}");
+            assert!(unquote(&out).is_some(), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn every_byte_quotes_to_a_valid_header() {
+        for b in 0..=u8::MAX {
+            let s = String::from_utf8_lossy(&[b, b'"', b]).into_owned();
+            let mut out = String::new();
+            push_quoted(&mut out, &s);
+            assert!(HeaderValue::from_str(&out).is_ok(), "byte {b}");
+            assert!(unquote(&out).is_some(), "byte {b}");
+        }
+    }
+
+    #[test]
+    fn challenge_parameters() {
+        let challenger = Challenger::new(
+            "https://h.example/.well-known/oauth-protected-resource/mcp",
+            Some("mcp:read"),
+            Duration::from_secs(5),
+            Arc::new(DefaultOnRejection),
+        );
+        let missing = AuthError::new(AuthErrorKind::MissingToken, "no token");
+        assert_eq!(
+            challenger.www_authenticate(&missing).unwrap(),
+            "Bearer resource_metadata=\"https://h.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\""
+        );
+        let scope = AuthError::new(AuthErrorKind::InsufficientScope, "needs more")
+            .with_scope(Arc::from("mcp:read files:write"));
+        assert_eq!(
+            challenger.www_authenticate(&scope).unwrap(),
+            "Bearer resource_metadata=\"https://h.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read files:write\", error=\"insufficient_scope\", error_description=\"needs more\""
+        );
+        let unavailable = AuthError::new(AuthErrorKind::VerifierUnavailable, "down");
+        assert!(challenger.www_authenticate(&unavailable).is_none());
+        let res = challenger.response(unavailable.with_retry_after(Duration::from_millis(1500)));
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "2");
+    }
+}

@@ -1,0 +1,40 @@
+//! Crate-private logging shims: no-ops unless the `tracing` feature is on.
+
+/// Logs a rejection (never the token: `AuthError` does not hold it).
+macro_rules! log_rejection {
+    ($err:expr) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::debug!(
+            target: "mcp_auth",
+            kind = ?$err.kind(),
+            description = %$err.description(),
+            "request rejected"
+        );
+        #[cfg(not(feature = "tracing"))]
+        let _ = &$err;
+    }};
+}
+
+/// Logs a verifier failure with its source chain (never the token).
+macro_rules! log_verify_error {
+    ($err:expr) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::debug!(
+            target: "mcp_auth",
+            kind = ?$err.kind(),
+            error = &$err as &dyn ::std::error::Error,
+            "token verification failed"
+        );
+        #[cfg(not(feature = "tracing"))]
+        let _ = &$err;
+    }};
+}
+
+/// Logs a warning from a verifier backend.
+#[allow(unused_macros)]
+macro_rules! log_warn {
+    ($($arg:tt)+) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::warn!(target: "mcp_auth", $($arg)+);
+    }};
+}

@@ -1,0 +1,334 @@
+//! Scope requirements and scope hierarchies.
+//!
+//! MCP (2026-07-28) requires that "a broader scope implies narrower ones" when deciding whether
+//! a token is sufficient. A [`ScopeHierarchy`] says which scopes imply which: explicit
+//! implications (`admin` ⊇ `write` ⊇ `read`, transitively), and optionally the colon-prefix
+//! rule (`files` ⊇ `files:read` ⊇ `files:read:own`).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    sync::Arc,
+};
+
+/// Which scopes imply which.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::policy::ScopeHierarchy;
+///
+/// let hierarchy = ScopeHierarchy::new()
+///     .implies("admin", ["write"])
+///     .implies("write", ["read"])
+///     .with_prefix_rule();
+/// assert!(hierarchy.covers("admin", "read"));
+/// assert!(hierarchy.covers("files", "files:write"));
+/// assert!(!hierarchy.covers("read", "write"));
+/// assert!(!hierarchy.covers("files", "filesystem"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct ScopeHierarchy {
+    implies: BTreeMap<String, BTreeSet<String>>,
+    prefix_rule: bool,
+}
+
+impl ScopeHierarchy {
+    /// An empty hierarchy: every scope covers only itself.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares that `broader` implies each of `narrower` (and, transitively, whatever those
+    /// imply). Defaults to no implications.
+    pub fn implies<I>(mut self, broader: impl Into<String>, narrower: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.implies
+            .entry(broader.into())
+            .or_default()
+            .extend(narrower.into_iter().map(Into::into));
+        self
+    }
+
+    /// Turns on the colon-prefix rule: a scope implies every scope that extends it after a `:`
+    /// (`files` implies `files:read`, `files:read` implies `files:read:own`). Defaults to off.
+    pub fn with_prefix_rule(mut self) -> Self {
+        self.prefix_rule = true;
+        self
+    }
+
+    /// Whether a token granted `granted` satisfies a requirement for `required`.
+    #[must_use]
+    pub fn covers(&self, granted: &str, required: &str) -> bool {
+        self.satisfiers(required).contains(granted)
+    }
+
+    /// Every scope that satisfies `required`: itself, its colon prefixes (with the prefix
+    /// rule), and everything that implies one of those, transitively.
+    fn satisfiers(&self, required: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        let mut queue: Vec<String> = vec![required.to_owned()];
+        while let Some(scope) = queue.pop() {
+            if !found.insert(scope.clone()) {
+                continue;
+            }
+            if self.prefix_rule
+                && let Some((parent, _)) = scope.rsplit_once(':')
+                && !parent.is_empty()
+            {
+                queue.push(parent.to_owned());
+            }
+            for (broader, narrower) in &self.implies {
+                if narrower.contains(&scope) {
+                    queue.push(broader.clone());
+                }
+            }
+        }
+        found
+    }
+
+    pub(crate) fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.implies
+            .iter()
+            .flat_map(|(k, v)| std::iter::once(k).chain(v))
+            .map(String::as_str)
+    }
+}
+
+impl fmt::Debug for ScopeHierarchy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeHierarchy")
+            .field("implies", &self.implies)
+            .field("prefix_rule", &self.prefix_rule)
+            .finish()
+    }
+}
+
+/// A set of required scopes, resolved against a hierarchy once at build time.
+#[derive(Clone)]
+pub(crate) struct Requirement {
+    scopes: Box<[Required]>,
+    /// The space-separated list for `scope=`; empty when nothing is required.
+    challenge: Arc<str>,
+}
+
+#[derive(Clone)]
+struct Required {
+    /// Sorted, for binary search.
+    satisfied_by: Box<[String]>,
+}
+
+impl Requirement {
+    pub(crate) fn new<'a>(
+        scopes: impl IntoIterator<Item = &'a str>,
+        hierarchy: &ScopeHierarchy,
+    ) -> Self {
+        let mut names: Vec<&str> = Vec::new();
+        for scope in scopes {
+            if !names.contains(&scope) {
+                names.push(scope);
+            }
+        }
+        let required = names
+            .iter()
+            .map(|scope| Required {
+                satisfied_by: hierarchy.satisfiers(scope).into_iter().collect(),
+            })
+            .collect();
+        Self {
+            scopes: required,
+            challenge: Arc::from(names.join(" ")),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.scopes.is_empty()
+    }
+
+    /// The space-separated scopes, for `scope=`.
+    pub(crate) fn challenge(&self) -> &Arc<str> {
+        &self.challenge
+    }
+
+    /// Whether the granted scopes satisfy every required scope.
+    pub(crate) fn is_satisfied_by(&self, granted: &[String]) -> bool {
+        self.scopes.iter().all(|required| {
+            granted
+                .iter()
+                .any(|g| required.satisfied_by.binary_search(g).is_ok())
+        })
+    }
+}
+
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Requirement").field(&self.challenge).finish()
+    }
+}
+
+/// Checks an RFC 6749 §3.3 `scope-token`: `1*( %x21 / %x23-5B / %x5D-7E )`.
+pub(crate) fn check_scope_token(scope: &str) -> Result<(), String> {
+    if scope.is_empty() {
+        return Err("is empty".into());
+    }
+    if !scope
+        .bytes()
+        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+    {
+        return Err("contains a character not allowed in a scope (RFC 6749 §3.3)".into());
+    }
+    if scope == "offline_access" {
+        return Err(
+            "offline_access is not a resource scope; MCP servers should not advertise it".into(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn granted(scopes: &[&str]) -> Vec<String> {
+        scopes.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn requirement_table() {
+        let hierarchy = ScopeHierarchy::new()
+            .implies("admin", ["write"])
+            .implies("write", ["read"])
+            .implies("root", ["files"])
+            .with_prefix_rule();
+        struct Case {
+            name: &'static str,
+            required: &'static [&'static str],
+            granted: &'static [&'static str],
+            ok: bool,
+        }
+        let cases = [
+            Case {
+                name: "nothing required",
+                required: &[],
+                granted: &[],
+                ok: true,
+            },
+            Case {
+                name: "literal",
+                required: &["read"],
+                granted: &["read"],
+                ok: true,
+            },
+            Case {
+                name: "missing",
+                required: &["read"],
+                granted: &["other"],
+                ok: false,
+            },
+            Case {
+                name: "direct implication",
+                required: &["read"],
+                granted: &["write"],
+                ok: true,
+            },
+            Case {
+                name: "transitive implication",
+                required: &["read"],
+                granted: &["admin"],
+                ok: true,
+            },
+            Case {
+                name: "not upward",
+                required: &["admin"],
+                granted: &["read"],
+                ok: false,
+            },
+            Case {
+                name: "all needed",
+                required: &["read", "files:write"],
+                granted: &["read"],
+                ok: false,
+            },
+            Case {
+                name: "all present",
+                required: &["read", "files:write"],
+                granted: &["read", "files"],
+                ok: true,
+            },
+            Case {
+                name: "prefix rule",
+                required: &["files:write:own"],
+                granted: &["files:write"],
+                ok: true,
+            },
+            Case {
+                name: "prefix is not substring",
+                required: &["filesystem"],
+                granted: &["files"],
+                ok: false,
+            },
+            Case {
+                name: "prefix plus implication",
+                required: &["files:write"],
+                granted: &["root"],
+                ok: true,
+            },
+            Case {
+                name: "child does not cover parent",
+                required: &["files"],
+                granted: &["files:write"],
+                ok: false,
+            },
+            Case {
+                name: "empty granted",
+                required: &["read"],
+                granted: &[],
+                ok: false,
+            },
+        ];
+        for case in cases {
+            let req = Requirement::new(case.required.iter().copied(), &hierarchy);
+            assert_eq!(
+                req.is_satisfied_by(&granted(case.granted)),
+                case.ok,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn prefix_rule_is_opt_in() {
+        let flat = ScopeHierarchy::new();
+        assert!(!flat.covers("files", "files:read"));
+        assert!(flat.covers("files", "files"));
+    }
+
+    #[test]
+    fn cycles_terminate() {
+        let h = ScopeHierarchy::new()
+            .implies("a", ["b"])
+            .implies("b", ["a"]);
+        assert!(h.covers("a", "b"));
+        assert!(h.covers("b", "a"));
+    }
+
+    #[test]
+    fn challenge_lists_each_scope_once_in_order() {
+        let req = Requirement::new(["b", "a", "b"], &ScopeHierarchy::new());
+        assert_eq!(&**req.challenge(), "b a");
+    }
+
+    #[test]
+    fn scope_tokens() {
+        assert!(check_scope_token("mcp:read").is_ok());
+        assert!(check_scope_token("https://api.example/read").is_ok());
+        for bad in ["", "a b", "a\"b", "a\\b", "é", "offline_access", "a\nb"] {
+            assert!(check_scope_token(bad).is_err(), "{bad:?}");
+        }
+    }
+}
