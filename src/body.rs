@@ -1,4 +1,4 @@
-//! The response body type of [`McpAuthService`](crate::McpAuthService).
+//! The body types of [`McpAuthService`](crate::McpAuthService).
 
 use std::{
     pin::Pin,
@@ -6,8 +6,93 @@ use std::{
 };
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+
+pin_project! {
+    /// Request body the inner service receives: the original body, or, when the layer had to
+    /// read the body to apply per-operation scopes, the same bytes (and trailers) replayed
+    /// exactly as received.
+    pub struct RequestBody<B> {
+        #[pin]
+        kind: ReqKind<B>,
+    }
+}
+
+pin_project! {
+    #[project = ReqKindProj]
+    enum ReqKind<B> {
+        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        Inner { #[pin] body: B },
+    }
+}
+
+impl<B> RequestBody<B> {
+    pub(crate) fn inner(body: B) -> Self {
+        Self {
+            kind: ReqKind::Inner { body },
+        }
+    }
+
+    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+        let data = (!data.is_empty()).then_some(data);
+        Self {
+            kind: ReqKind::Buffered { data, trailers },
+        }
+    }
+}
+
+impl<B> Body for RequestBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().kind.project() {
+            ReqKindProj::Buffered { data, trailers } => Poll::Ready(
+                data.take()
+                    .map(Frame::data)
+                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .map(Ok),
+            ),
+            ReqKindProj::Inner { body } => body.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            ReqKind::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
+            ReqKind::Inner { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            ReqKind::Buffered { data, .. } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            ReqKind::Inner { body } => body.size_hint(),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for RequestBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            ReqKind::Buffered { data, .. } => f
+                .debug_struct("RequestBody::Buffered")
+                .field("len", &data.as_ref().map_or(0, Bytes::len))
+                .finish(),
+            ReqKind::Inner { .. } => f.debug_struct("RequestBody::Inner").finish_non_exhaustive(),
+        }
+    }
+}
 
 pin_project! {
     /// Response body of [`McpAuthService`](crate::McpAuthService): the inner service's body, or

@@ -1,6 +1,6 @@
 //! [`McpAuth`], the layer, and its builder.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, header};
@@ -11,7 +11,7 @@ use crate::{
     AuthInfo, ConfigError, McpAuthService, TokenVerifier, bearer,
     challenge::{AuthError, AuthErrorKind, Challenger, DefaultOnRejection, OnRejection},
     metadata::{self, MetadataParts, ProtectedResourceMetadata, ResourceUri, WELL_KNOWN},
-    policy::{Requirement, ScopeHierarchy, check_scope_token},
+    policy::{self, OperationPolicy, Requirement, ScopeHierarchy, Target, check_scope_token},
 };
 
 /// Layer that applies [`McpAuthService`], making the wrapped MCP server an OAuth 2.1 resource
@@ -105,6 +105,8 @@ pub struct Builder {
     required_scopes: Vec<String>,
     scopes_supported: Option<Vec<String>>,
     hierarchy: ScopeHierarchy,
+    rules: BTreeMap<(Target, String), Vec<String>>,
+    max_body_len: usize,
     audiences: Vec<String>,
     allowed_origins: Option<Vec<String>>,
     public_paths: Vec<String>,
@@ -128,6 +130,8 @@ impl Builder {
             required_scopes: Vec::new(),
             scopes_supported: None,
             hierarchy: ScopeHierarchy::new(),
+            rules: BTreeMap::new(),
+            max_body_len: 1024 * 1024,
             audiences: Vec::new(),
             allowed_origins: None,
             public_paths: Vec::new(),
@@ -184,6 +188,105 @@ impl Builder {
         I::Item: Into<String>,
     {
         self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Requires `scopes` for every JSON-RPC request whose `method` is `method` (`tools/list`,
+    /// `resources/read`, any method string), on top of the global scopes. Defaults to none.
+    ///
+    /// Per-operation rules make the layer read `POST` bodies with a JSON content type (up to
+    /// [`max_body_len`](Self::max_body_len)); see [`tool_scopes`](Self::tool_scopes).
+    pub fn method_scopes<I>(self, method: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.rule(Target::Method, method.into(), scopes)
+    }
+
+    /// Requires `scopes` to call the tool `tool` (`tools/call` with `params.name == tool`), on
+    /// top of the global and method scopes. A token without them gets `403
+    /// insufficient_scope` naming every scope the call needs, so the client can step up.
+    /// Defaults to none.
+    ///
+    /// The layer reads the body of `POST` requests with a JSON content type to find the tool,
+    /// up to [`max_body_len`](Self::max_body_len), after the token is verified, and hands the
+    /// inner service the identical bytes. JSON-RPC batches need the union of their items.
+    /// Malformed JSON, duplicate keys, and `Mcp-Method`/`Mcp-Name` headers that disagree with
+    /// the body get `400 invalid_request`. Requests with another content type are not read;
+    /// the MCP server must refuse them (rmcp does).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_auth::{McpAuth, testing::StaticVerifier};
+    ///
+    /// let auth = McpAuth::builder("https://mcp.example.com/mcp")
+    ///     .authorization_server("https://auth.example.com")
+    ///     .verifier(StaticVerifier::new())
+    ///     .required_scopes(["mcp:read"])
+    ///     .tool_scopes("delete_file", ["files:write"])
+    ///     .build()?;
+    /// assert_eq!(auth.metadata().scopes_supported(), ["mcp:read", "files:write"]);
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn tool_scopes<I>(self, tool: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.rule(Target::Tool, tool.into(), scopes)
+    }
+
+    /// Requires `scopes` to get the prompt `prompt` (`prompts/get` with `params.name`).
+    /// Defaults to none.
+    pub fn prompt_scopes<I>(self, prompt: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.rule(Target::Prompt, prompt.into(), scopes)
+    }
+
+    /// Requires `scopes` to read (or subscribe to) the resource whose URI is exactly `uri`.
+    /// Defaults to none.
+    pub fn resource_scopes<I>(self, uri: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.rule(Target::Resource, uri.into(), scopes)
+    }
+
+    /// Requires `scopes` to read (or subscribe to) any resource whose URI starts with `prefix`.
+    /// Every matching prefix applies. Defaults to none.
+    pub fn resource_prefix_scopes<I>(self, prefix: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.rule(Target::ResourcePrefix, prefix.into(), scopes)
+    }
+
+    fn rule<I>(mut self, target: Target, key: String, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let entry = self.rules.entry((target, key)).or_default();
+        for scope in scopes {
+            let scope = scope.into();
+            if !entry.contains(&scope) {
+                entry.push(scope);
+            }
+        }
+        self
+    }
+
+    /// Sets the largest body the layer reads to apply per-operation rules; larger bodies get
+    /// `413`. Only used when such rules exist. Defaults to 1 MiB.
+    pub fn max_body_len(mut self, max: usize) -> Self {
+        self.max_body_len = max;
         self
     }
 
@@ -314,10 +417,25 @@ impl Builder {
         }
         let verifier = self.verifier.ok_or(ConfigError::MissingVerifier)?;
 
+        for ((_, key), scopes) in &self.rules {
+            if key.is_empty() {
+                return Err(ConfigError::InvalidSetting {
+                    name: "per-operation rule",
+                    message: "the method, tool, prompt or resource name is empty".into(),
+                });
+            }
+            if scopes.is_empty() {
+                return Err(ConfigError::InvalidSetting {
+                    name: "per-operation rule",
+                    message: format!("the rule for {key:?} names no scope"),
+                });
+            }
+        }
         for scope in self
             .required_scopes
             .iter()
             .chain(self.scopes_supported.iter().flatten())
+            .chain(self.rules.values().flatten())
             .map(String::as_str)
             .chain(self.hierarchy.scopes())
         {
@@ -330,11 +448,13 @@ impl Builder {
             self.required_scopes.iter().map(String::as_str),
             &self.hierarchy,
         );
+        let policy = OperationPolicy::new(&self.rules, &self.hierarchy);
         let scopes_supported = self.scopes_supported.unwrap_or_else(|| {
             let mut all: Vec<String> = Vec::new();
             let named = self
                 .required_scopes
                 .iter()
+                .chain(self.rules.values().flatten())
                 .map(String::as_str)
                 .chain(self.hierarchy.scopes());
             for scope in named {
@@ -385,6 +505,12 @@ impl Builder {
                 message: "must be at least 1".into(),
             });
         }
+        if self.max_body_len == 0 {
+            return Err(ConfigError::InvalidSetting {
+                name: "max_body_len",
+                message: "must be at least 1".into(),
+            });
+        }
         if self.verify_timeout.is_zero() {
             return Err(ConfigError::InvalidSetting {
                 name: "verify_timeout",
@@ -418,6 +544,8 @@ impl Builder {
                 allowed_origins,
                 public_paths: self.public_paths.into(),
                 required,
+                policy,
+                max_body_len: self.max_body_len,
                 max_token_len: self.max_token_len,
                 verify_timeout: self.verify_timeout,
                 challenger,
@@ -434,6 +562,7 @@ impl fmt::Debug for Builder {
             .field("verifier", &self.verifier)
             .field("required_scopes", &self.required_scopes)
             .field("hierarchy", &self.hierarchy)
+            .field("rules", &self.rules)
             .field("audiences", &self.audiences)
             .field("allowed_origins", &self.allowed_origins)
             .field("public_paths", &self.public_paths)
@@ -521,7 +650,9 @@ pub(crate) struct Shared {
     well_known: [String; 2],
     allowed_origins: Option<Vec<String>>,
     public_paths: Box<[String]>,
-    required: Requirement,
+    pub(crate) required: Requirement,
+    pub(crate) policy: OperationPolicy,
+    pub(crate) max_body_len: usize,
     max_token_len: usize,
     pub(crate) verify_timeout: Duration,
     pub(crate) challenger: Challenger,
@@ -559,9 +690,8 @@ impl Shared {
         Ok(Step::Verify(token.to_owned()))
     }
 
-    /// Steps 6 and 7: the token must be meant for this resource and carry the required
-    /// scopes.
-    pub(crate) fn check_grant(&self, info: &AuthInfo) -> Result<(), AuthError> {
+    /// Step 6: the token must be meant for this resource.
+    pub(crate) fn check_audience(&self, info: &AuthInfo) -> Result<(), AuthError> {
         let for_us = info
             .audiences()
             .iter()
@@ -572,14 +702,34 @@ impl Shared {
                 "the access token is not meant for this resource (audience mismatch)",
             ));
         }
-        if !self.required.is_satisfied_by(info.scopes()) {
-            return Err(AuthError::new(
-                AuthErrorKind::InsufficientScope,
-                "the access token lacks a scope this request needs",
-            )
-            .with_scope(self.required.challenge().clone()));
-        }
         Ok(())
+    }
+
+    /// Step 7: the token must carry every scope of `requirements` (the global requirement
+    /// first, then the per-operation ones).
+    pub(crate) fn check_scopes(
+        &self,
+        info: &AuthInfo,
+        requirements: &[&Requirement],
+    ) -> Result<(), AuthError> {
+        if policy::all_satisfied(requirements, info.scopes()) {
+            return Ok(());
+        }
+        let needed: Vec<&Requirement> = requirements
+            .iter()
+            .copied()
+            .filter(|r| !r.is_empty())
+            .collect();
+        Err(AuthError::new(
+            AuthErrorKind::InsufficientScope,
+            "the access token lacks a scope this request needs",
+        )
+        .with_scope(policy::union_challenge(&needed)))
+    }
+
+    /// Whether this request's body must be read to apply per-operation rules.
+    pub(crate) fn needs_peek<B>(&self, req: &Request<B>) -> bool {
+        !self.policy.is_empty() && req.method() == Method::POST && is_json(req.headers())
     }
 
     pub(crate) fn reject(&self, err: AuthError) -> Response<Bytes> {
@@ -596,10 +746,25 @@ impl fmt::Debug for Shared {
             .field("allowed_origins", &self.allowed_origins)
             .field("public_paths", &self.public_paths)
             .field("required", &self.required)
+            .field("policy", &self.policy)
             .field("max_token_len", &self.max_token_len)
             .field("verify_timeout", &self.verify_timeout)
             .finish_non_exhaustive()
     }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
+        let essence = ct
+            .as_bytes()
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default();
+        let essence = essence.trim_ascii();
+        let lower = essence.to_ascii_lowercase();
+        lower == b"application/json"
+            || (lower.starts_with(b"application/") && lower.ends_with(b"+json"))
+    })
 }
 
 fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {

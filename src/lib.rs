@@ -118,10 +118,11 @@ mod macros;
 
 mod auth_info;
 mod bearer;
-mod body;
+pub mod body;
 pub mod challenge;
 mod error;
 pub mod future;
+mod jsonrpc;
 mod layer;
 pub mod manual;
 pub mod metadata;
@@ -135,7 +136,6 @@ pub mod testing;
 
 pub use self::{
     auth_info::{AuthInfo, AuthInfoBuilder},
-    body::ResponseBody,
     error::ConfigError,
     layer::{Builder, McpAuth},
     service::McpAuthService,

@@ -6,7 +6,7 @@
 //! rule (`files` ⊇ `files:read` ⊇ `files:read:own`).
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     fmt,
     sync::Arc,
 };
@@ -168,6 +168,129 @@ impl fmt::Debug for Requirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Requirement").field(&self.challenge).finish()
     }
+}
+
+/// What a per-operation rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Target {
+    Method,
+    Prompt,
+    Resource,
+    ResourcePrefix,
+    Tool,
+}
+
+/// Per-operation scope rules, resolved against the hierarchy at build time.
+#[derive(Clone, Default)]
+pub(crate) struct OperationPolicy {
+    methods: HashMap<String, Requirement>,
+    tools: HashMap<String, Requirement>,
+    prompts: HashMap<String, Requirement>,
+    resources: HashMap<String, Requirement>,
+    /// Longest prefix first, so the `Debug` output reads in match order.
+    resource_prefixes: Vec<(String, Requirement)>,
+}
+
+impl OperationPolicy {
+    pub(crate) fn new(
+        rules: &BTreeMap<(Target, String), Vec<String>>,
+        hierarchy: &ScopeHierarchy,
+    ) -> Self {
+        let mut policy = Self::default();
+        for ((target, key), scopes) in rules {
+            let requirement = Requirement::new(scopes.iter().map(String::as_str), hierarchy);
+            let key = key.clone();
+            match target {
+                Target::Method => drop(policy.methods.insert(key, requirement)),
+                Target::Tool => drop(policy.tools.insert(key, requirement)),
+                Target::Prompt => drop(policy.prompts.insert(key, requirement)),
+                Target::Resource => drop(policy.resources.insert(key, requirement)),
+                Target::ResourcePrefix => policy.resource_prefixes.push((key, requirement)),
+            }
+        }
+        policy
+            .resource_prefixes
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        policy
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.methods.is_empty()
+            && self.tools.is_empty()
+            && self.prompts.is_empty()
+            && self.resources.is_empty()
+            && self.resource_prefixes.is_empty()
+    }
+
+    /// Adds the requirements that apply to one JSON-RPC call to `out`.
+    pub(crate) fn collect<'p>(
+        &'p self,
+        method: &str,
+        name: Option<&str>,
+        uri: Option<&str>,
+        out: &mut Vec<&'p Requirement>,
+    ) {
+        out.extend(self.methods.get(method));
+        match method {
+            "tools/call" => out.extend(name.and_then(|n| self.tools.get(n))),
+            "prompts/get" => out.extend(name.and_then(|n| self.prompts.get(n))),
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                if let Some(uri) = uri {
+                    out.extend(self.resources.get(uri));
+                    out.extend(
+                        self.resource_prefixes
+                            .iter()
+                            .filter(|(prefix, _)| uri.starts_with(prefix.as_str()))
+                            .map(|(_, requirement)| requirement),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl fmt::Debug for OperationPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn sorted(map: &HashMap<String, Requirement>) -> BTreeMap<&str, &str> {
+            map.iter()
+                .map(|(k, v)| (k.as_str(), &**v.challenge()))
+                .collect()
+        }
+        let prefixes: Vec<(&str, &str)> = self
+            .resource_prefixes
+            .iter()
+            .map(|(k, v)| (k.as_str(), &**v.challenge()))
+            .collect();
+        f.debug_struct("OperationPolicy")
+            .field("methods", &sorted(&self.methods))
+            .field("tools", &sorted(&self.tools))
+            .field("prompts", &sorted(&self.prompts))
+            .field("resources", &sorted(&self.resources))
+            .field("resource_prefixes", &prefixes)
+            .finish()
+    }
+}
+
+/// Whether `granted` satisfies every requirement.
+pub(crate) fn all_satisfied(requirements: &[&Requirement], granted: &[String]) -> bool {
+    requirements.iter().all(|r| r.is_satisfied_by(granted))
+}
+
+/// The `scope=` value for a set of requirements: every scope once, in order.
+pub(crate) fn union_challenge(requirements: &[&Requirement]) -> Arc<str> {
+    if let [only] = requirements {
+        return only.challenge().clone();
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for requirement in requirements {
+        for scope in requirement.challenge().split(' ').filter(|s| !s.is_empty()) {
+            if !seen.contains(&scope) {
+                seen.push(scope);
+            }
+        }
+    }
+    Arc::from(seen.join(" "))
 }
 
 /// Checks an RFC 6749 §3.3 `scope-token`: `1*( %x21 / %x23-5B / %x5D-7E )`.

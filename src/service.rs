@@ -9,12 +9,14 @@ use std::{
 use bytes::Bytes;
 use http::{Request, Response, header};
 use http_body::Body;
+use http_body_util::BodyExt;
 use tower_service::Service;
 
 use crate::{
-    body::ResponseBody,
+    body::{RequestBody, ResponseBody},
     challenge::{AuthError, AuthErrorKind},
     future::ResponseFuture,
+    jsonrpc,
     layer::{Shared, Step},
     verifier::VerifyErrorKind,
 };
@@ -55,13 +57,16 @@ impl<S> McpAuthService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for McpAuthService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    ReqBody: Send + 'static,
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    ReqBody: Body<Data = Bytes> + Send + 'static,
     ResBody: Body<Data = Bytes>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody>;
+    type Future = ResponseFuture<S, RequestBody<ReqBody>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -74,7 +79,7 @@ where
             Ok(Step::Pass) => {
                 // No token passthrough, even on paths that need none.
                 req.headers_mut().remove(header::AUTHORIZATION);
-                return ResponseFuture::inner(self.inner.call(req));
+                return ResponseFuture::inner(self.inner.call(req.map(RequestBody::inner)));
             }
             Ok(Step::Respond(res)) => return ResponseFuture::ready(res),
             Err(err) => return ResponseFuture::ready(self.shared.reject(err)),
@@ -84,37 +89,185 @@ where
         // clone in its place (tower's documented pattern for services that wait before calling).
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        let authorize = Box::pin(async move {
-            let verified =
-                tokio::time::timeout(shared.verify_timeout, shared.verifier.verify(&token));
-            let info = match verified.await {
-                Ok(Ok(info)) => info,
-                Ok(Err(err)) => {
-                    let kind = match err.kind() {
-                        VerifyErrorKind::InvalidToken => AuthErrorKind::InvalidToken,
-                        _ => AuthErrorKind::VerifierUnavailable,
-                    };
-                    log_verify_error!(err);
-                    let mut rejection = AuthError::new(kind, err.description().to_owned());
-                    if let Some(retry_after) = err.retry_after() {
-                        rejection = rejection.with_retry_after(retry_after);
-                    }
-                    return Err(rejection);
-                }
-                Err(_elapsed) => {
-                    return Err(AuthError::new(
-                        AuthErrorKind::VerifierUnavailable,
-                        "token verification timed out",
-                    ));
-                }
-            };
-            shared.check_grant(&info)?;
-            req.extensions_mut().insert(info);
-            Ok(req)
-        });
+        let authorize = Box::pin(authorize(self.shared.clone(), token, req));
         ResponseFuture::authorize(authorize, inner, self.shared.clone())
     }
+}
+
+/// Steps 5 to 7 of the request flow, for a request that carries a token: verify it, check the
+/// audience, read the body if per-operation rules need it, check the scopes.
+async fn authorize<B>(
+    shared: Arc<Shared>,
+    token: String,
+    req: Request<B>,
+) -> Result<Request<RequestBody<B>>, AuthError>
+where
+    B: Body<Data = Bytes>,
+{
+    let verified = tokio::time::timeout(shared.verify_timeout, shared.verifier.verify(&token));
+    // The token is not needed past this point.
+    let info = match verified.await {
+        Ok(Ok(info)) => info,
+        Ok(Err(err)) => {
+            log_verify_error!(err);
+            let kind = match err.kind() {
+                VerifyErrorKind::InvalidToken => AuthErrorKind::InvalidToken,
+                _ => AuthErrorKind::VerifierUnavailable,
+            };
+            let mut rejection = AuthError::new(kind, err.description().to_owned());
+            if let Some(retry_after) = err.retry_after() {
+                rejection = rejection.with_retry_after(retry_after);
+            }
+            return Err(rejection);
+        }
+        Err(_elapsed) => {
+            return Err(AuthError::new(
+                AuthErrorKind::VerifierUnavailable,
+                "token verification timed out",
+            ));
+        }
+    };
+    drop(token);
+    shared.check_audience(&info)?;
+
+    let mut req = if shared.needs_peek(&req) {
+        let (parts, body) = req.into_parts();
+        let (data, trailers) = read_bounded(&parts.headers, body, shared.max_body_len).await?;
+        let messages = jsonrpc::peek(&data)
+            .map_err(|err| AuthError::new(AuthErrorKind::InvalidRequest, err.to_string()))?;
+        check_mcp_headers(&parts.headers, &messages)?;
+        let calls = messages.calls;
+        let mut requirements = vec![&shared.required];
+        for call in &calls {
+            if let Some(method) = call.method.as_deref() {
+                let params = call.params.as_ref();
+                shared.policy.collect(
+                    method,
+                    params.and_then(|p| p.name.as_deref()),
+                    params.and_then(|p| p.uri.as_deref()),
+                    &mut requirements,
+                );
+            }
+        }
+        shared.check_scopes(&info, &requirements)?;
+        drop(calls);
+        Request::from_parts(parts, RequestBody::buffered(data, trailers))
+    } else {
+        shared.check_scopes(&info, &[&shared.required])?;
+        req.map(RequestBody::inner)
+    };
+    req.extensions_mut().insert(info);
+    Ok(req)
+}
+
+/// Reads a whole body, refusing to hold more than `max` bytes.
+async fn read_bounded<B>(
+    headers: &http::HeaderMap,
+    body: B,
+    max: usize,
+) -> Result<(Bytes, Option<http::HeaderMap>), AuthError>
+where
+    B: Body<Data = Bytes>,
+{
+    let too_large = || {
+        AuthError::new(
+            AuthErrorKind::PayloadTooLarge,
+            format!("the request body is larger than {max} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            AuthError::new(
+                AuthErrorKind::InvalidRequest,
+                "the request body could not be read",
+            )
+        })?;
+        match frame.into_data() {
+            Ok(data) => {
+                let len = first.as_ref().map_or(0, Bytes::len) + rest.len() + data.len();
+                if len > max {
+                    return Err(too_large());
+                }
+                // One frame (the usual case) is kept as is; more are joined.
+                match &first {
+                    None if rest.is_empty() => first = Some(data),
+                    _ => {
+                        if let Some(f) = first.take() {
+                            rest.extend_from_slice(&f);
+                        }
+                        rest.extend_from_slice(&data);
+                    }
+                }
+            }
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers = Some(t);
+                }
+            }
+        }
+    }
+    let data = first.unwrap_or_else(|| Bytes::from(rest));
+    Ok((data, trailers))
+}
+
+/// `Mcp-Method` and `Mcp-Name` (MCP 2026-07-28) must agree with the body, which is the
+/// source of truth.
+fn check_mcp_headers(
+    headers: &http::HeaderMap,
+    messages: &jsonrpc::Messages<'_>,
+) -> Result<(), AuthError> {
+    let method_header = headers.get("mcp-method");
+    let name_header = headers.get("mcp-name");
+    if method_header.is_none() && name_header.is_none() {
+        return Ok(());
+    }
+    let mismatch = |what: &'static str| {
+        AuthError::new(
+            AuthErrorKind::InvalidRequest,
+            format!("the {what} header does not match the request body"),
+        )
+    };
+    // The headers mirror one request; a batch cannot match them.
+    let (false, [call]) = (messages.batch, &messages.calls[..]) else {
+        return Err(mismatch("Mcp-Method"));
+    };
+    if let Some(value) = method_header
+        && call.method.as_deref().map(str::as_bytes) != Some(value.as_bytes())
+    {
+        return Err(mismatch("Mcp-Method"));
+    }
+    if let Some(value) = name_header {
+        let params = call.params.as_ref();
+        let body_name = match call.method.as_deref() {
+            Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => {
+                params.and_then(|p| p.uri.as_deref())
+            }
+            _ => params.and_then(|p| p.name.as_deref()),
+        };
+        // Header values are ASCII; a non-ASCII name may be encoded in the header, which the
+        // MCP server checks. Plain ASCII values must be equal.
+        match body_name {
+            Some(name) if name.is_ascii() => {
+                if name.as_bytes() != value.as_bytes() {
+                    return Err(mismatch("Mcp-Name"));
+                }
+            }
+            Some(_) => {}
+            None => return Err(mismatch("Mcp-Name")),
+        }
+    }
+    Ok(())
 }
 
 impl<S: fmt::Debug> fmt::Debug for McpAuthService<S> {

@@ -21,6 +21,9 @@ use mcp_auth::{
     testing::StaticVerifier,
 };
 use serde_json::Value;
+
+/// The request body the inner service gets.
+type Inner = mcp_auth::body::RequestBody<Full<Bytes>>;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 const RESOURCE: &str = "https://mcp.example.com/mcp";
@@ -90,9 +93,8 @@ struct Seen {
 /// An inner service that echoes what it received.
 fn echo(
     seen: Seen,
-) -> impl Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone
-{
-    service_fn(move |req: Request<Full<Bytes>>| {
+) -> impl Service<Request<Inner>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone {
+    service_fn(move |req: Request<Inner>| {
         let seen = seen.clone();
         async move {
             seen.calls.fetch_add(1, Ordering::SeqCst);
@@ -892,8 +894,7 @@ async fn custom_rejection_body_keeps_status_challenge_and_extension() {
 
 #[tokio::test]
 async fn poll_ready_is_propagated_and_rejections_skip_the_inner_service() {
-    let (mock, mut handle) =
-        tower_test::mock::pair::<Request<Full<Bytes>>, Response<Full<Bytes>>>();
+    let (mock, mut handle) = tower_test::mock::pair::<Request<Inner>, Response<Full<Bytes>>>();
     let mut service = layer(verifier()).layer(mock);
 
     handle.allow(0);

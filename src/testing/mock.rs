@@ -22,7 +22,9 @@ use crate::{AuthInfo, TokenVerifier, VerifyError};
 /// # Example
 ///
 /// ```
+/// use bytes::Bytes;
 /// use http::{Request, StatusCode, header};
+/// use http_body_util::Empty;
 /// use mcp_auth::{AuthInfo, McpAuth, testing::StaticVerifier};
 /// use tower::{ServiceExt, service_fn};
 ///
@@ -33,15 +35,15 @@ use crate::{AuthInfo, TokenVerifier, VerifyError};
 ///     AuthInfo::builder().subject("alice").audience("http://127.0.0.1:3000/mcp").build(),
 /// );
 /// let auth = McpAuth::new("http://127.0.0.1:3000/mcp", "http://127.0.0.1:9000", verifier.clone());
-/// let app = tower::Layer::layer(&auth, service_fn(|_req: Request<()>| async {
-///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+/// let app = tower::Layer::layer(&auth, service_fn(|_req: Request<_>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Empty::<Bytes>::new()))
 /// }));
 ///
-/// let ok = Request::get("/mcp").header(header::AUTHORIZATION, "Bearer t1").body(())?;
+/// let ok = Request::get("/mcp").header(header::AUTHORIZATION, "Bearer t1").body(Empty::<Bytes>::new())?;
 /// assert_eq!(app.clone().oneshot(ok).await?.status(), StatusCode::OK);
 ///
 /// verifier.set_unavailable(true);
-/// let down = Request::get("/mcp").header(header::AUTHORIZATION, "Bearer t1").body(())?;
+/// let down = Request::get("/mcp").header(header::AUTHORIZATION, "Bearer t1").body(Empty::<Bytes>::new())?;
 /// assert_eq!(app.oneshot(down).await?.status(), StatusCode::SERVICE_UNAVAILABLE);
 /// assert_eq!(verifier.calls(), 2);
 /// # Ok(()) }

@@ -1,5 +1,13 @@
 //! Test support: mock verifiers, signing keys, a dev issuer. Not for production.
 
+mod issuer;
+mod keys;
 mod mock;
+mod token;
 
-pub use self::mock::{FnVerifier, StaticVerifier};
+pub use self::{
+    issuer::{DevIssuer, DevIssuerBuilder},
+    keys::{KeyAlgorithm, SigningKey},
+    mock::{FnVerifier, StaticVerifier},
+    token::{TokenBuilder, decode_unverified},
+};

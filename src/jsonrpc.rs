@@ -1,0 +1,223 @@
+//! A bounded, minimal peek at JSON-RPC request bodies: `method`, `params.name`, `params.uri`.
+//!
+//! Only what the per-operation policy needs is extracted; everything else is skipped without
+//! being built. The parse is strict where leniency could let the layer and the MCP server read
+//! one body two ways: duplicate keys and non-string `method`/`name`/`uri` are errors.
+
+use std::{borrow::Cow, fmt};
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
+
+/// One JSON-RPC message, as far as the policy is concerned.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Call<'a> {
+    #[serde(default, borrow)]
+    pub(crate) method: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) params: Option<Params<'a>>,
+}
+
+/// `params.name` and `params.uri`, when `params` is an object.
+#[derive(Debug, Default)]
+pub(crate) struct Params<'a> {
+    pub(crate) name: Option<Cow<'a, str>>,
+    pub(crate) uri: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParamsVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ParamsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
+    type Value = Params<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON-RPC params (an object or an array)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut params = Params::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let slot = match &*key {
+                "name" => &mut params.name,
+                "uri" => &mut params.uri,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            *slot = Some(map.next_value::<Cow<'de, str>>()?);
+        }
+        Ok(params)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Params::default())
+    }
+}
+
+/// Why a body could not be read as JSON-RPC.
+#[derive(Debug)]
+pub(crate) struct PeekError(serde_json::Error);
+
+impl fmt::Display for PeekError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Category and position only: the message could quote the body.
+        write!(
+            f,
+            "the request body is not a valid JSON-RPC message ({:?} error at line {}, column {})",
+            self.0.classify(),
+            self.0.line(),
+            self.0.column()
+        )
+    }
+}
+
+/// The messages of one body.
+#[derive(Debug)]
+pub(crate) struct Messages<'a> {
+    pub(crate) calls: Vec<Call<'a>>,
+    /// Whether the body was a JSON-RPC batch (an array), even of one message.
+    pub(crate) batch: bool,
+}
+
+/// Reads the messages of a body: one message, or a batch.
+pub(crate) fn peek(body: &[u8]) -> Result<Messages<'_>, PeekError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let calls = serde_json::from_slice::<Vec<Call<'_>>>(body).map_err(PeekError)?;
+        Ok(Messages { calls, batch: true })
+    } else {
+        let call = serde_json::from_slice::<Call<'_>>(body).map_err(PeekError)?;
+        Ok(Messages {
+            calls: vec![call],
+            batch: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(body: &str) -> (Option<String>, Option<String>, Option<String>) {
+        let calls = peek(body.as_bytes()).unwrap().calls;
+        assert_eq!(calls.len(), 1);
+        let call = calls.into_iter().next().unwrap();
+        let params = call.params.unwrap_or_default();
+        (
+            call.method.map(Cow::into_owned),
+            params.name.map(Cow::into_owned),
+            params.uri.map(Cow::into_owned),
+        )
+    }
+
+    #[test]
+    fn extracts_method_name_and_uri() {
+        let (m, n, u) = one(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x","deep":[1,{"a":null}]}}}"#,
+        );
+        assert_eq!(m.as_deref(), Some("tools/call"));
+        assert_eq!(n.as_deref(), Some("delete_file"));
+        assert_eq!(u, None);
+        let (m, _, u) = one(
+            r#"{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"file:///a"}}"#,
+        );
+        assert_eq!(m.as_deref(), Some("resources/read"));
+        assert_eq!(u.as_deref(), Some("file:///a"));
+    }
+
+    #[test]
+    fn escapes_are_decoded_like_the_server_does() {
+        let (m, n, _) = one(r#"{"method":"tools\/call","params":{"name":"delete\u005ffile"}}"#);
+        assert_eq!(m.as_deref(), Some("tools/call"));
+        assert_eq!(n.as_deref(), Some("delete_file"));
+    }
+
+    #[test]
+    fn responses_and_notifications() {
+        let (m, n, _) = one(r#"{"jsonrpc":"2.0","id":1,"result":{"name":"x"}}"#);
+        assert_eq!((m, n), (None, None));
+        let (m, _, _) = one(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        assert_eq!(m.as_deref(), Some("notifications/initialized"));
+        let (m, n, _) = one(r#"{"method":"x","params":[1,2]}"#);
+        assert_eq!((m.as_deref(), n), (Some("x"), None));
+    }
+
+    #[test]
+    fn unknown_members_are_skipped() {
+        let (m, n, _) = one(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","extra":{"name":"x"},"params":{"name":"a","_meta":{}}}"#,
+        );
+        assert_eq!(
+            (m.as_deref(), n.as_deref()),
+            (Some("tools/call"), Some("a"))
+        );
+    }
+
+    #[test]
+    fn batches() {
+        let messages =
+            peek(br#" [{"method":"tools/call","params":{"name":"a"}},{"method":"tools/list"}]"#)
+                .unwrap();
+        assert!(messages.batch);
+        let calls = messages.calls;
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[1].method.as_deref(), Some("tools/list"));
+        assert!(peek(b"[]").unwrap().calls.is_empty());
+        assert!(peek(br#"[{"method":"x"}]"#).unwrap().batch);
+    }
+
+    #[test]
+    fn ambiguous_or_malformed_bodies_are_errors() {
+        for body in [
+            r#"{"method":"tools/list","method":"tools/call"}"#,
+            r#"{"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+            r#"{"method":"tools/call","params":{"name":1}}"#,
+            r#"{"method":5}"#,
+            r#"{"method":"tools/call","params":{"name":"a"}"#,
+            r#"{"method":"tools/call"} trailing"#,
+            r#""a string""#,
+            "",
+            "not json",
+        ] {
+            assert!(peek(body.as_bytes()).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_in_skipped_values_does_not_crash() {
+        let body = format!(
+            r#"{{"method":"x","params":{{"a":{}{}}}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        // Skipped values are walked without recursion; the method is still found.
+        let calls = peek(body.as_bytes()).unwrap().calls;
+        assert_eq!(calls[0].method.as_deref(), Some("x"));
+        // Where values are built (`method`), nesting is refused by type.
+        let nested = format!(
+            r#"{{"method":{}1{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(peek(nested.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn error_text_does_not_quote_the_body() {
+        let err = peek(br#"{"method":"secret-value-here"#).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+}

@@ -1,0 +1,700 @@
+//! Per-operation scopes: the bounded body peek and the 403 step-up, through the real `Service`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::VecDeque,
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use mcp_auth::{
+    AuthInfo, McpAuth, body::RequestBody, challenge::AuthError, testing::StaticVerifier,
+};
+use serde_json::Value;
+use tower::{Layer, ServiceExt, service_fn};
+
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+const PRM: &str =
+    "resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\"";
+
+/// A request body delivered in the given frames, optionally with trailers, or failing when read.
+#[derive(Default)]
+struct Chunks {
+    frames: VecDeque<Bytes>,
+    trailers: Option<HeaderMap>,
+    fail: bool,
+}
+
+impl Chunks {
+    fn new<I: IntoIterator<Item = &'static [u8]>>(frames: I) -> Self {
+        Self {
+            frames: frames.into_iter().map(Bytes::from_static).collect(),
+            ..Self::default()
+        }
+    }
+    fn one(body: impl Into<Bytes>) -> Self {
+        Self {
+            frames: VecDeque::from([body.into()]),
+            ..Self::default()
+        }
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.fail {
+            return Poll::Ready(Some(Err(std::io::Error::other(
+                "the body must not be read",
+            ))));
+        }
+        if let Some(data) = self.frames.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+}
+
+fn info(scopes: &[&str]) -> AuthInfo {
+    AuthInfo::builder()
+        .subject("alice")
+        .audience(RESOURCE)
+        .scopes(scopes.iter().copied())
+        .build()
+}
+
+fn auth() -> McpAuth {
+    let verifier = StaticVerifier::new()
+        .with_token("base", info(&["mcp:read"]))
+        .with_token("writer", info(&["mcp:read", "files:write"]))
+        .with_token("files", info(&["mcp:read", "files"]))
+        .with_token(
+            "all",
+            info(&[
+                "mcp:read",
+                "files:write",
+                "admin",
+                "prompts:secret",
+                "root",
+                "private:read",
+            ]),
+        );
+    McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(verifier)
+        .required_scopes(["mcp:read"])
+        .scope_hierarchy(mcp_auth::policy::ScopeHierarchy::new().with_prefix_rule())
+        .tool_scopes("delete_file", ["files:write"])
+        .tool_scopes("admin_tool", ["admin", "files:write"])
+        .prompt_scopes("secret_prompt", ["prompts:secret"])
+        .resource_scopes("file:///etc/passwd", ["root"])
+        .resource_prefix_scopes("file:///private/", ["private:read"])
+        .max_body_len(1024)
+        .build()
+        .unwrap()
+}
+
+struct Outcome {
+    status: StatusCode,
+    challenge: Option<String>,
+    /// What the inner service received, when it was called.
+    received: Option<(Bytes, Option<HeaderMap>)>,
+    body: Bytes,
+}
+
+async fn send(auth: &McpAuth, req: Request<Chunks>) -> Outcome {
+    let inner = service_fn(|req: Request<RequestBody<Chunks>>| async move {
+        assert!(!req.headers().contains_key(header::AUTHORIZATION));
+        assert!(req.extensions().get::<AuthInfo>().is_some());
+        let (bytes, trailers) = match req.into_body().collect().await {
+            Ok(collected) => {
+                let trailers = collected.trailers().cloned();
+                (collected.to_bytes(), trailers)
+            }
+            Err(_) => (Bytes::from_static(b"<unreadable>"), None),
+        };
+        let mut res = Response::new(Full::new(bytes));
+        if let Some(trailers) = trailers {
+            res.extensions_mut().insert(trailers);
+        }
+        res.headers_mut().insert("x-inner", "1".parse().unwrap());
+        Ok::<_, Infallible>(res)
+    });
+    let res = auth.layer(inner).oneshot(req).await.unwrap();
+    let status = res.status();
+    let challenge = res
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let inner_called = res.headers().contains_key("x-inner");
+    let trailers = res.extensions().get::<HeaderMap>().cloned();
+    if !inner_called {
+        assert!(res.extensions().get::<AuthError>().is_some());
+    }
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Outcome {
+        status,
+        challenge,
+        received: inner_called.then(|| (body.clone(), trailers)),
+        body,
+    }
+}
+
+fn post(token: &str, body: Chunks) -> Request<Chunks> {
+    Request::post("/mcp")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap()
+}
+
+fn call(tool: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"path":"/tmp/x"}}}}}}"#
+    )
+}
+
+struct Case {
+    name: &'static str,
+    token: &'static str,
+    body: String,
+    status: StatusCode,
+    /// The `scope=` of the 403 challenge.
+    scope: Option<&'static str>,
+}
+
+fn case(
+    name: &'static str,
+    token: &'static str,
+    body: impl Into<String>,
+    status: StatusCode,
+    scope: Option<&'static str>,
+) -> Case {
+    Case {
+        name,
+        token,
+        body: body.into(),
+        status,
+        scope,
+    }
+}
+
+#[tokio::test]
+async fn operation_table() {
+    use StatusCode as S;
+    let resource = |uri: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{{"uri":"{uri}"}}}}"#
+        )
+    };
+    let cases = [
+        case("unprotected tool", "base", call("whoami"), S::OK, None),
+        case(
+            "unknown tool falls back to global",
+            "base",
+            call("no_such_tool"),
+            S::OK,
+            None,
+        ),
+        case(
+            "protected tool without scope",
+            "base",
+            call("delete_file"),
+            S::FORBIDDEN,
+            Some("mcp:read files:write"),
+        ),
+        case(
+            "protected tool with scope",
+            "writer",
+            call("delete_file"),
+            S::OK,
+            None,
+        ),
+        case(
+            "prefix hierarchy covers tool scope",
+            "files",
+            call("delete_file"),
+            S::OK,
+            None,
+        ),
+        case(
+            "all scopes of a tool in one challenge",
+            "writer",
+            call("admin_tool"),
+            S::FORBIDDEN,
+            Some("mcp:read admin files:write"),
+        ),
+        case(
+            "tool with every scope",
+            "all",
+            call("admin_tool"),
+            S::OK,
+            None,
+        ),
+        case(
+            "batch: union of items",
+            "base",
+            format!("[{},{}]", call("whoami"), call("delete_file")),
+            S::FORBIDDEN,
+            Some("mcp:read files:write"),
+        ),
+        case(
+            "batch: two protected tools",
+            "base",
+            format!("[{},{}]", call("admin_tool"), call("delete_file")),
+            S::FORBIDDEN,
+            Some("mcp:read admin files:write"),
+        ),
+        case(
+            "batch: all allowed",
+            "writer",
+            format!("[{},{}]", call("whoami"), call("delete_file")),
+            S::OK,
+            None,
+        ),
+        case("empty batch", "base", "[]", S::OK, None),
+        case(
+            "prompt",
+            "base",
+            r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"secret_prompt"}}"#,
+            S::FORBIDDEN,
+            Some("mcp:read prompts:secret"),
+        ),
+        case(
+            "other prompt",
+            "base",
+            r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"hello"}}"#,
+            S::OK,
+            None,
+        ),
+        case(
+            "exact resource",
+            "base",
+            resource("file:///etc/passwd"),
+            S::FORBIDDEN,
+            Some("mcp:read root"),
+        ),
+        case(
+            "resource prefix",
+            "base",
+            resource("file:///private/notes.txt"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "resource prefix allowed",
+            "all",
+            resource("file:///private/notes.txt"),
+            S::OK,
+            None,
+        ),
+        case(
+            "unprotected resource",
+            "base",
+            resource("file:///public/readme"),
+            S::OK,
+            None,
+        ),
+        case(
+            "tool name in another method is not a tool call",
+            "base",
+            r#"{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"delete_file"}}"#,
+            S::OK,
+            None,
+        ),
+        case(
+            "escaped tool name",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"delete\u005ffile"}}"#,
+            S::FORBIDDEN,
+            Some("mcp:read files:write"),
+        ),
+        case(
+            "response message",
+            "base",
+            r#"{"jsonrpc":"2.0","id":9,"result":{}}"#,
+            S::OK,
+            None,
+        ),
+        case(
+            "notification",
+            "base",
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            S::OK,
+            None,
+        ),
+        case(
+            "malformed JSON",
+            "base",
+            r#"{"jsonrpc":"2.0","method":"tools/call""#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case("empty body", "base", "", S::BAD_REQUEST, None),
+        case(
+            "duplicate method",
+            "writer",
+            r#"{"method":"tools/list","method":"tools/call","params":{"name":"delete_file"}}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "duplicate tool name",
+            "writer",
+            r#"{"method":"tools/call","params":{"name":"whoami","name":"delete_file"}}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "non-string name",
+            "base",
+            r#"{"method":"tools/call","params":{"name":["delete_file"]}}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "missing global scope still listed with tool scope",
+            "nobody",
+            call("delete_file"),
+            S::UNAUTHORIZED,
+            None,
+        ),
+    ];
+    let auth = auth();
+    for case in cases {
+        let out = send(&auth, post(case.token, Chunks::one(case.body.clone()))).await;
+        assert_eq!(out.status, case.status, "{}: {:?}", case.name, out.body);
+        if let Some(scope) = case.scope {
+            let challenge = out.challenge.clone().unwrap();
+            assert!(
+                challenge.contains(&format!("scope=\"{scope}\"")),
+                "{}: {challenge}",
+                case.name
+            );
+            assert!(
+                challenge.contains("error=\"insufficient_scope\""),
+                "{}",
+                case.name
+            );
+            assert!(challenge.contains(PRM), "{}", case.name);
+            let body: Value = serde_json::from_slice(&out.body).unwrap();
+            assert_eq!(body["scope"], scope, "{}", case.name);
+        }
+        if case.status == S::BAD_REQUEST {
+            let body: Value = serde_json::from_slice(&out.body).unwrap();
+            assert_eq!(body["error"], "invalid_request", "{}", case.name);
+            assert!(
+                out.challenge.unwrap().contains("error=\"invalid_request\""),
+                "{}",
+                case.name
+            );
+        }
+        if case.status == S::OK {
+            let (received, _) = out.received.expect("inner service called");
+            assert_eq!(
+                received,
+                case.body.as_bytes(),
+                "{}: body byte-identical",
+                case.name
+            );
+        } else {
+            assert!(
+                out.received.is_none(),
+                "{}: inner service not called",
+                case.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn chunked_body_with_trailers_reaches_the_inner_service_unchanged() {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", "abc".parse().unwrap());
+    let mut body = Chunks::new([
+        &b"{\"jsonrpc\":\"2.0\",\"id\":1,"[..],
+        &b"\"method\":\"tools/call\",\"params\":"[..],
+        &b"{\"name\":\"delete_file\"}}"[..],
+    ]);
+    body.trailers = Some(trailers.clone());
+    let out = send(&auth(), post("writer", body)).await;
+    assert_eq!(out.status, StatusCode::OK);
+    let (received, got_trailers) = out.received.unwrap();
+    assert_eq!(
+        received,
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"delete_file\"}}"
+    );
+    assert_eq!(got_trailers, Some(trailers));
+
+    // The same split body is still checked.
+    let body = Chunks::new([
+        &b"{\"method\":\"tools/call\",\"params\":{\"na"[..],
+        &b"me\":\"delete_file\"}}"[..],
+    ]);
+    let out = send(&auth(), post("base", body)).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn body_at_the_limit_is_read_and_over_it_gets_413() {
+    let auth = auth();
+    let head = call("whoami");
+    // Pad inside the JSON with whitespace so the body stays valid.
+    let at_limit = format!("{head}{}", " ".repeat(1024 - head.len()));
+    assert_eq!(at_limit.len(), 1024);
+    let out = send(&auth, post("base", Chunks::one(at_limit))).await;
+    assert_eq!(out.status, StatusCode::OK);
+
+    let over = format!("{head}{}", " ".repeat(1025 - head.len()));
+    let out = send(&auth, post("base", Chunks::one(over.clone()))).await;
+    assert_eq!(out.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = serde_json::from_slice(&out.body).unwrap();
+    assert_eq!(body["error"], "request_too_large");
+    assert!(body["error_description"].as_str().unwrap().contains("1024"));
+
+    // Declared too large: refused before reading.
+    let mut declared = post(
+        "base",
+        Chunks {
+            fail: true,
+            ..Chunks::default()
+        },
+    );
+    declared
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, "5000".parse().unwrap());
+    assert_eq!(
+        send(&auth, declared).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
+    // Chunked (no length) and too large: refused while reading.
+    let chunks: Vec<&'static [u8]> = vec![&[b' '; 600][..], &[b' '; 600][..]];
+    let out = send(&auth, post("base", Chunks::new(chunks))).await;
+    assert_eq!(out.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn bodies_are_not_read_when_no_rule_can_apply() {
+    let auth = auth();
+    let unreadable = || Chunks {
+        fail: true,
+        ..Chunks::default()
+    };
+
+    // No token: rejected before the body is touched.
+    let mut req = post("x", unreadable());
+    req.headers_mut().remove(header::AUTHORIZATION);
+    let out = send(&auth, req).await;
+    assert_eq!(out.status, StatusCode::UNAUTHORIZED);
+    assert!(!out.challenge.unwrap().contains("files:write"));
+
+    // Not JSON: passed on under the global rules, unread.
+    let mut req = post("base", Chunks::one(call("delete_file")));
+    req.headers_mut()
+        .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    let out = send(&auth, req).await;
+    assert_eq!(out.status, StatusCode::OK);
+
+    // GET (the SSE stream) is never read.
+    let mut req = post("base", unreadable());
+    *req.method_mut() = Method::GET;
+    let out = send(&auth, req).await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(out.received.unwrap().0, "<unreadable>");
+
+    // A layer without per-operation rules never reads bodies.
+    let plain = McpAuth::new(
+        RESOURCE,
+        "https://auth.example.com",
+        StaticVerifier::new().with_token("base", info(&["mcp:read"])),
+    );
+    let out = send(&plain, post("base", unreadable())).await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(out.received.unwrap().0, "<unreadable>");
+}
+
+#[tokio::test]
+async fn json_content_type_variants_are_read() {
+    let auth = auth();
+    for content_type in [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/json-rpc+json",
+    ] {
+        let mut req = post("base", Chunks::one(call("delete_file")));
+        req.headers_mut()
+            .insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+        assert_eq!(
+            send(&auth, req).await.status,
+            StatusCode::FORBIDDEN,
+            "{content_type}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unreadable_body_gets_400() {
+    let out = send(
+        &auth(),
+        post(
+            "base",
+            Chunks {
+                fail: true,
+                ..Chunks::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&out.body).unwrap();
+    assert_eq!(
+        body["error_description"],
+        "the request body could not be read"
+    );
+}
+
+#[tokio::test]
+async fn mcp_method_and_name_headers_must_match_the_body() {
+    struct HeaderCase {
+        name: &'static str,
+        method: Option<&'static str>,
+        mcp_name: Option<&'static str>,
+        body: String,
+        status: StatusCode,
+    }
+    let resource =
+        r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///public/a"}}"#;
+    let cases = [
+        HeaderCase {
+            name: "both match",
+            method: Some("tools/call"),
+            mcp_name: Some("whoami"),
+            body: call("whoami"),
+            status: StatusCode::OK,
+        },
+        HeaderCase {
+            name: "method only",
+            method: Some("tools/call"),
+            mcp_name: None,
+            body: call("whoami"),
+            status: StatusCode::OK,
+        },
+        HeaderCase {
+            name: "method mismatch",
+            method: Some("tools/list"),
+            mcp_name: None,
+            body: call("delete_file"),
+            status: StatusCode::BAD_REQUEST,
+        },
+        HeaderCase {
+            name: "name mismatch hides a protected tool",
+            method: Some("tools/call"),
+            mcp_name: Some("whoami"),
+            body: call("delete_file"),
+            status: StatusCode::BAD_REQUEST,
+        },
+        HeaderCase {
+            name: "name for a call without one",
+            method: None,
+            mcp_name: Some("x"),
+            body: r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.into(),
+            status: StatusCode::BAD_REQUEST,
+        },
+        HeaderCase {
+            name: "resource uri",
+            method: Some("resources/read"),
+            mcp_name: Some("file:///public/a"),
+            body: resource.into(),
+            status: StatusCode::OK,
+        },
+        HeaderCase {
+            name: "resource uri mismatch",
+            method: Some("resources/read"),
+            mcp_name: Some("file:///public/b"),
+            body: resource.into(),
+            status: StatusCode::BAD_REQUEST,
+        },
+        HeaderCase {
+            name: "headers on a batch",
+            method: Some("tools/call"),
+            mcp_name: None,
+            body: format!("[{}]", call("whoami")),
+            status: StatusCode::BAD_REQUEST,
+        },
+    ];
+    let auth = auth();
+    for case in cases {
+        let mut req = post("base", Chunks::one(case.body.clone()));
+        if let Some(method) = case.method {
+            req.headers_mut()
+                .insert("mcp-method", method.parse().unwrap());
+        }
+        if let Some(name) = case.mcp_name {
+            req.headers_mut().insert("mcp-name", name.parse().unwrap());
+        }
+        let out = send(&auth, req).await;
+        assert_eq!(out.status, case.status, "{}", case.name);
+        if case.status == StatusCode::BAD_REQUEST {
+            let body: Value = serde_json::from_slice(&out.body).unwrap();
+            assert_eq!(body["error"], "invalid_request", "{}", case.name);
+        }
+    }
+}
+
+#[test]
+fn metadata_lists_every_scope_the_policy_can_ask_for() {
+    let auth = auth();
+    assert_eq!(
+        auth.metadata().scopes_supported(),
+        [
+            "mcp:read",
+            "prompts:secret",
+            "root",
+            "private:read",
+            "admin",
+            "files:write"
+        ]
+    );
+}
+
+#[test]
+fn policy_is_readable_when_printed_and_validated_at_build() {
+    let debug = format!("{:?}", auth());
+    assert!(
+        debug.contains("\"delete_file\": \"files:write\""),
+        "{debug}"
+    );
+    assert!(debug.contains("\"file:///private/\""), "{debug}");
+
+    let err = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(StaticVerifier::new())
+        .tool_scopes("x", ["offline_access"])
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, mcp_auth::ConfigError::InvalidScope { .. }),
+        "{err}"
+    );
+    let err = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(StaticVerifier::new())
+        .tool_scopes("x", Vec::<String>::new())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, mcp_auth::ConfigError::InvalidSetting { .. }),
+        "{err}"
+    );
+}
