@@ -14,6 +14,21 @@ use async_trait::async_trait;
 use crate::{AuthInfo, BoxError};
 
 // Backends, each in its own feature-gated module (see the crate docs' feature table).
+#[cfg(feature = "jwt")]
+mod cache;
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "jwt", feature = "introspection"))))]
+pub mod discovery;
+#[cfg(feature = "http-client")]
+mod http;
+#[cfg(feature = "jwt")]
+mod jwks;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
+
+#[cfg(feature = "jwt")]
+pub use self::jwt::JwtVerifier;
 
 /// Checks access tokens.
 ///

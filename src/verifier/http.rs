@@ -1,0 +1,331 @@
+//! A bounded HTTP client for the network verifiers: JSON documents fetched from an
+//! authorization server (JWKS, metadata) and form posts (introspection).
+//!
+//! Every request has a connect timeout and a total timeout, follows no redirects, reads at most
+//! a configured number of bytes, and goes to `https` URLs only, except loopback hosts or when
+//! the caller opted into `danger_allow_http`.
+
+use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use url::{Host, Url};
+
+use crate::BoxError;
+
+/// Limits and policy for [`HttpClient`].
+#[derive(Clone, Debug)]
+pub(crate) struct HttpOptions {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) max_response_size: usize,
+    pub(crate) danger_allow_http: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_response_size: 256 * 1024,
+            danger_allow_http: false,
+        }
+    }
+}
+
+/// The HTTP client shared by the verifiers. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    options: Arc<HttpOptions>,
+}
+
+/// A successful (2xx) response whose body was read within the size limit.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+/// Why a fetch failed. The message names the URL's origin only, never a query or credentials.
+#[derive(Clone, Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    #[error("refusing to fetch {origin} over plain http")]
+    InsecureUrl { origin: String },
+    #[error("request to {origin} failed")]
+    Request {
+        origin: String,
+        #[source]
+        source: Arc<reqwest::Error>,
+    },
+    #[error("request to {origin} timed out")]
+    Timeout { origin: String },
+    #[error("{origin} answered with status {status}")]
+    Status { origin: String, status: StatusCode },
+    #[error("response from {origin} is larger than {limit} bytes")]
+    TooLarge { origin: String, limit: usize },
+    #[error("response from {origin} is not valid JSON")]
+    Json {
+        origin: String,
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+}
+
+impl FetchError {
+    /// Whether the server answered, with a status that means "not here" (404, 410).
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, Self::Status { status, .. }
+            if *status == StatusCode::NOT_FOUND || *status == StatusCode::GONE)
+    }
+}
+
+impl HttpClient {
+    /// Builds the client.
+    pub(crate) fn new(options: HttpOptions) -> Result<Self, BoxError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mcp-auth/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            options: Arc::new(options),
+        })
+    }
+
+    /// Checks that `url` may be fetched: `https`, or `http` to a loopback host, or `http`
+    /// anywhere when `danger_allow_http` is set.
+    pub(crate) fn check_url(&self, url: &Url) -> Result<(), FetchError> {
+        check_url(url, self.options.danger_allow_http)
+    }
+
+    /// `GET url` with `Accept: application/json`, parsed as JSON.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+    ) -> Result<(T, HeaderMap), FetchError> {
+        let request = self
+            .client
+            .get(url.clone())
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let response = self.send(url, request).await?;
+        let value = parse_json(url, &response.body)?;
+        Ok((value, response.headers))
+    }
+
+    /// `POST url` with an `application/x-www-form-urlencoded` body, optionally with HTTP Basic
+    /// client authentication, parsed as JSON.
+    #[allow(dead_code)] // For the introspection verifier.
+    pub(crate) async fn post_form_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic_auth: Option<(&str, &str)>,
+    ) -> Result<(T, HeaderMap), FetchError> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter().copied())
+            .finish();
+        let mut request = self
+            .client
+            .post(url.clone())
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .body(body);
+        if let Some((user, password)) = basic_auth {
+            // RFC 6749 §2.3.1: form-encode both parts before Basic encoding.
+            let user: String = form_urlencoded::byte_serialize(user.as_bytes()).collect();
+            let password: String = form_urlencoded::byte_serialize(password.as_bytes()).collect();
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = self.send(url, request).await?;
+        let value = parse_json(url, &response.body)?;
+        Ok((value, response.headers))
+    }
+
+    async fn send(
+        &self,
+        url: &Url,
+        request: reqwest::RequestBuilder,
+    ) -> Result<HttpResponse, FetchError> {
+        self.check_url(url)?;
+        let limit = self.options.max_response_size;
+        let request_error = |source: reqwest::Error| {
+            if source.is_timeout() {
+                FetchError::Timeout {
+                    origin: origin(url),
+                }
+            } else {
+                FetchError::Request {
+                    origin: origin(url),
+                    source: Arc::new(source),
+                }
+            }
+        };
+        let mut response = request.send().await.map_err(request_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                origin: origin(url),
+                status,
+            });
+        }
+        let too_large = || FetchError::TooLarge {
+            origin: origin(url),
+            limit,
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            headers: response.headers().clone(),
+            body: body.freeze(),
+        })
+    }
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a URL against the transport policy (see [`HttpClient::check_url`]).
+pub(crate) fn check_url(url: &Url, danger_allow_http: bool) -> Result<(), FetchError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if danger_allow_http || is_loopback(url) => Ok(()),
+        _ => Err(FetchError::InsecureUrl {
+            origin: origin(url),
+        }),
+    }
+}
+
+/// Whether the URL's host is a loopback address or `localhost` (RFC 6761 reserves it for
+/// loopback).
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.');
+            domain.eq_ignore_ascii_case("localhost")
+                || domain
+                    .rsplit_once('.')
+                    .is_some_and(|(_, tld)| tld.eq_ignore_ascii_case("localhost"))
+        }
+        None => false,
+    }
+}
+
+/// The `Max-Age` of a `Cache-Control` header, if any (`no-store`/`no-cache` count as zero).
+pub(crate) fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
+    let mut max_age = None;
+    for value in headers.get_all(header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',') {
+            let directive = directive.trim();
+            let (name, arg) = match directive.split_once('=') {
+                Some((name, arg)) => (name.trim(), Some(arg.trim().trim_matches('"'))),
+                None => (directive, None),
+            };
+            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+                return Some(Duration::ZERO);
+            }
+            if name.eq_ignore_ascii_case("max-age")
+                && let Some(secs) = arg.and_then(|arg| arg.parse::<u64>().ok())
+            {
+                max_age = Some(Duration::from_secs(secs));
+            }
+        }
+    }
+    max_age
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T, FetchError> {
+    serde_json::from_slice(body).map_err(|source| FetchError::Json {
+        origin: origin(url),
+        source: Arc::new(source),
+    })
+}
+
+/// `scheme://host[:port]`: enough to say where a request went without leaking paths or
+/// queries (which may carry secrets) into errors.
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_and_loopback_http_are_allowed() {
+        let cases = [
+            ("https://as.example.com/jwks", false, true),
+            ("http://as.example.com/jwks", false, false),
+            ("http://as.example.com/jwks", true, true),
+            ("http://127.0.0.1:8080/jwks", false, true),
+            ("http://127.8.9.10/jwks", false, true),
+            ("http://[::1]:80/jwks", false, true),
+            ("http://localhost:3000/jwks", false, true),
+            ("http://LOCALHOST./jwks", false, true),
+            ("http://auth.localhost/jwks", false, true),
+            ("http://localhost.example.com/jwks", false, false),
+            ("http://10.0.0.1/jwks", false, false),
+            ("ftp://127.0.0.1/jwks", true, false),
+        ];
+        for (url, danger, ok) in cases {
+            let url = Url::parse(url).expect("test URL parses");
+            assert_eq!(check_url(&url, danger).is_ok(), ok, "{url}");
+        }
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(cache_max_age(&headers), None);
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300, must-revalidate"),
+        );
+        assert_eq!(cache_max_age(&headers), Some(Duration::from_secs(300)));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        assert_eq!(cache_max_age(&headers), Some(Duration::ZERO));
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=abc"),
+        );
+        assert_eq!(cache_max_age(&headers), None);
+    }
+
+    #[test]
+    fn errors_name_the_origin_only() {
+        let url = Url::parse("https://user:pw@as.example.com/jwks?secret=1").expect("parses");
+        let err = FetchError::Status {
+            origin: origin(&url),
+            status: StatusCode::NOT_FOUND,
+        };
+        assert_eq!(
+            err.to_string(),
+            "https://as.example.com answered with status 404 Not Found"
+        );
+        assert!(err.is_not_found());
+    }
+}
