@@ -517,3 +517,25 @@ async fn discovery_down_gives_503() {
             .is_unavailable()
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_request_does_not_cancel_the_key_fetch() {
+    let key = TestKey::es256();
+    let server = TestAs::start("").await;
+    server.set_keys(vec![key.jwk(Some("k1"))]);
+    server.set_delay(Duration::from_millis(600));
+    let verifier = builder(&server).build().expect("builds");
+    let token = key.sign(Some("k1"), &claims(&server.issuer(), AUD));
+
+    // The first request gives up (a client disconnect, or the layer's timeout) mid-fetch.
+    let gave_up = tokio::time::timeout(Duration::from_millis(100), verifier.verify(&token)).await;
+    assert!(gave_up.is_err(), "the first request was cut off");
+
+    // The fetch it started goes on; the next request waits for it instead of getting 503.
+    let info = verifier
+        .verify(&token)
+        .await
+        .expect("the detached fetch delivers the keys");
+    assert!(info.audiences().iter().any(|a| a == AUD));
+    assert_eq!(server.jwks_fetches(), 1, "one fetch, shared");
+}

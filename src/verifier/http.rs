@@ -25,8 +25,8 @@ pub(crate) struct HttpOptions {
 impl Default for HttpOptions {
     fn default() -> Self {
         Self {
-            connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(5),
             max_response_size: 256 * 1024,
             danger_allow_http: false,
         }
@@ -124,6 +124,19 @@ impl HttpClient {
         form: &[(&str, &str)],
         basic_auth: Option<(&str, &str)>,
     ) -> Result<(T, HeaderMap), FetchError> {
+        self.post_form_json_with_headers(url, form, basic_auth, HeaderMap::new())
+            .await
+    }
+
+    /// [`post_form_json`](Self::post_form_json) with extra request headers (for custom client
+    /// authentication); they are set before the Basic credentials, which win.
+    pub(crate) async fn post_form_json_with_headers<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic_auth: Option<(&str, &str)>,
+        headers: HeaderMap,
+    ) -> Result<(T, HeaderMap), FetchError> {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().copied())
             .finish();
@@ -135,6 +148,7 @@ impl HttpClient {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
             )
+            .headers(headers)
             .body(body);
         if let Some((user, password)) = basic_auth {
             // RFC 6749 §2.3.1: form-encode both parts before Basic encoding.

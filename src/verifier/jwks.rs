@@ -19,6 +19,7 @@ use std::{
 use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
+use tokio::sync::OwnedMutexGuard;
 use url::Url;
 
 use super::{
@@ -332,7 +333,7 @@ pub(crate) struct RefreshPolicy {
 /// Where an issuer's keys come from.
 pub(crate) enum KeySource {
     Static(Arc<Snapshot>),
-    Remote(Box<RemoteKeys>),
+    Remote(Arc<RemoteKeys>),
 }
 
 impl KeySource {
@@ -350,7 +351,7 @@ impl KeySource {
                 }),
                 other => Err(selection_error(&other)),
             },
-            Self::Remote(remote) => remote.select(kid, alg).await,
+            Self::Remote(remote) => RemoteKeys::select(remote, kid, alg).await,
         }
     }
 }
@@ -412,7 +413,8 @@ pub(crate) struct RemoteKeys {
     client: HttpClient,
     policy: RefreshPolicy,
     current: RwLock<Option<Arc<Snapshot>>>,
-    refresh: tokio::sync::Mutex<RefreshState>,
+    /// Held for the whole of a fetch, by the task that runs it (see `fetch_detached`).
+    refresh: Arc<tokio::sync::Mutex<RefreshState>>,
 }
 
 #[derive(Default)]
@@ -439,7 +441,7 @@ impl RemoteKeys {
             client,
             policy,
             current: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(RefreshState::default()),
+            refresh: Arc::new(tokio::sync::Mutex::new(RefreshState::default())),
         }
     }
 
@@ -459,14 +461,18 @@ impl RemoteKeys {
         }
     }
 
-    async fn select(&self, kid: Option<&str>, alg: Algorithm) -> Result<SelectedKey, VerifyError> {
+    async fn select(
+        this: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<SelectedKey, VerifyError> {
         let mut seen_generation = None;
-        if let Some(snapshot) = self.current() {
+        if let Some(snapshot) = this.current() {
             let now = Instant::now();
             if snapshot.usable(now) {
                 let snapshot = if now >= snapshot.refresh_at {
-                    self.refresh_if_idle().await;
-                    self.current().unwrap_or(snapshot)
+                    Self::refresh_if_idle(this).await;
+                    this.current().unwrap_or(snapshot)
                 } else {
                     snapshot
                 };
@@ -480,44 +486,59 @@ impl RemoteKeys {
 
         // No usable set, or the key is unknown: fetch, unless a fetch happened since we looked
         // or one happened too recently. One fetch at a time; the others wait for its result.
-        let mut state = self.refresh.lock().await;
+        let mut state = Arc::clone(&this.refresh).lock_owned().await;
         let now = Instant::now();
-        let fresh = self
+        let fresh = this
             .current()
             .filter(|s| s.usable(now) && Some(s.generation) != seen_generation);
         let snapshot = match fresh {
             Some(snapshot) => Some(snapshot),
-            None if self.may_fetch(&state, now) => {
-                // Errors are kept in `state`.
-                let _ = self.fetch(&mut state).await;
-                self.current().filter(|s| s.usable(Instant::now()))
+            None if this.may_fetch(&state, now) => {
+                Self::fetch_detached(this, state).await;
+                state = Arc::clone(&this.refresh).lock_owned().await;
+                this.current().filter(|s| s.usable(Instant::now()))
             }
-            None => self.current().filter(|s| s.usable(now)),
+            None => this.current().filter(|s| s.usable(now)),
         };
         let Some(snapshot) = snapshot else {
-            return Err(self.unavailable(&state));
+            return Err(this.unavailable(&state));
         };
         match snapshot.keys.select(kid, alg) {
             Selection::Found(index) => Ok(SelectedKey { snapshot, index }),
             // The newest set does not have the key. If the last fetch failed, the key may be
             // in the set we could not get: that is not the token's fault.
-            Selection::Unknown if state.last_error.is_some() => Err(self.unavailable(&state)),
+            Selection::Unknown if state.last_error.is_some() => Err(this.unavailable(&state)),
             other => Err(selection_error(&other)),
         }
     }
 
     /// Refreshes a set that is due, unless a refresh is already running (then the caller goes
     /// on with the current set) or the last attempt was too recent.
-    async fn refresh_if_idle(&self) {
-        let Ok(mut state) = self.refresh.try_lock() else {
+    async fn refresh_if_idle(this: &Arc<Self>) {
+        let Ok(state) = Arc::clone(&this.refresh).try_lock_owned() else {
             return;
         };
-        let due = self
+        let due = this
             .current()
             .is_none_or(|snapshot| Instant::now() >= snapshot.refresh_at);
-        if due && self.may_fetch(&state, Instant::now()) {
-            let _ = self.fetch(&mut state).await;
+        if due && this.may_fetch(&state, Instant::now()) {
+            Self::fetch_detached(this, state).await;
         }
+    }
+
+    /// Runs a fetch in its own task, which holds the refresh lock until the fetch is done.
+    ///
+    /// The request that started it may be dropped (the client went away, the layer's timeout
+    /// fired) without aborting the fetch: otherwise a cancelled fetch would leave no key set and
+    /// a recent `last_attempt`, and every request would get `503` until the next allowed fetch.
+    async fn fetch_detached(this: &Arc<Self>, mut state: OwnedMutexGuard<RefreshState>) {
+        let task_this = Arc::clone(this);
+        let task = tokio::spawn(async move {
+            // Errors are kept in `state`.
+            let _ = task_this.fetch(&mut state).await;
+        });
+        // A failed join means the fetch task panicked; the caller reads the state as it is.
+        let _ = task.await;
     }
 
     fn may_fetch(&self, state: &RefreshState, now: Instant) -> bool {

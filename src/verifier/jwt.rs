@@ -825,14 +825,15 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Sets the connect timeout for metadata and key set requests. Defaults to `5 s`.
+    /// Sets the connect timeout for metadata and key set requests. Defaults to `3 s`.
     pub fn http_connect_timeout(mut self, timeout: Duration) -> Self {
         self.http.connect_timeout = timeout;
         self
     }
 
     /// Sets the total timeout (connect, headers and body) for metadata and key set requests.
-    /// Defaults to `10 s`.
+    /// Defaults to `5 s`, so that discovery and a key fetch together fit in the layer's
+    /// default `verify_timeout` of 10 s.
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http.timeout = timeout;
         self
@@ -1004,7 +1005,7 @@ fn build_keys(
         KeyConfig::Discover => {
             check_url(&issuer_url, danger_allow_http)
                 .map_err(|_| invalid_issuer("must be https (http only on loopback)"))?;
-            KeySource::Remote(Box::new(RemoteKeys::new(
+            KeySource::Remote(Arc::new(RemoteKeys::new(
                 issuer.clone(),
                 issuer_url,
                 None,
@@ -1020,7 +1021,7 @@ fn build_keys(
             let jwks_url = Url::parse(&uri).map_err(|_| invalid_url("not an absolute URL"))?;
             check_url(&jwks_url, danger_allow_http)
                 .map_err(|_| invalid_url("must be https (http only on loopback)"))?;
-            KeySource::Remote(Box::new(RemoteKeys::new(
+            KeySource::Remote(Arc::new(RemoteKeys::new(
                 issuer.clone(),
                 issuer_url,
                 Some(jwks_url),

@@ -1,0 +1,871 @@
+//! End to end with software written by others: rmcp's streamable HTTP server behind
+//! [`McpAuth`] on a loopback port, the embedded [`DevIssuer`] as authorization server, and
+//! rmcp's own OAuth client, given nothing but the server URL (and, for `client_credentials`,
+//! its pre-registered credentials).
+//!
+//! The client finds everything itself: the `401` challenge's `resource_metadata`, the
+//! protected-resource metadata, the authorization server's RFC 8414 metadata, dynamic client
+//! registration, and the token endpoint. The authorization-code flow runs headless: the
+//! auto-approving dev `/authorize` is fetched without following redirects and its `Location`
+//! is handed back to rmcp, which checks `state` and the RFC 9207 `iss`.
+
+#![cfg(feature = "testing")]
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use axum::{Router, extract::Request, middleware::Next, response::Response};
+use http::request::Parts;
+use mcp_auth::{AuthInfo, BoxError, McpAuth, testing::DevIssuer, verifier::JwtVerifier};
+use reqwest::{StatusCode, header, redirect::Policy};
+use rmcp::{
+    ErrorData, RoleClient, ServerHandler, ServiceError, ServiceExt,
+    handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters},
+    model::{
+        CallToolRequestParams, CallToolResult, ClientConfig, ContentBlock, ServerCapabilities,
+        ServerConfig,
+    },
+    schemars,
+    service::{ClientInitializeError, RunningService},
+    tool, tool_handler, tool_router,
+    transport::{
+        StreamableHttpClientTransport,
+        auth::{AuthClient, AuthorizationRequest, ClientCredentialsConfig, OAuthState},
+        streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError},
+        streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+        },
+    },
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use url::Url;
+
+/// Where the client says the authorization server should send the user back. Nothing listens
+/// there: the test reads the redirect instead of following it.
+const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+const M2M_ID: &str = "m2m-client";
+const M2M_SECRET: &str = "m2m-secret";
+const USER: &str = "alice";
+/// The protocol revision raw requests speak (rmcp 3.9 serves it with sessions).
+const PROTOCOL_VERSION: &str = "2025-06-18";
+
+type TestResult = Result<(), BoxError>;
+type McpClient = RunningService<RoleClient, ClientConfig>;
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn client_credentials_client_discovers_everything_from_the_401_and_calls_whoami() -> TestResult
+{
+    let stack = Stack::start().await?;
+
+    let mut oauth = OAuthState::new(stack.url.as_str(), None).await?;
+    oauth
+        .authenticate_client_credentials(ClientCredentialsConfig::ClientSecret {
+            client_id: M2M_ID.to_owned(),
+            client_secret: M2M_SECRET.to_owned(),
+            scopes: vec!["mcp:read".to_owned()],
+            resource: Some(stack.url.clone()),
+        })
+        .await?;
+    let manager = oauth
+        .into_authorization_manager()
+        .ok_or("client_credentials did not end in the authorized state")?;
+
+    // Discovery started at the MCP endpoint: an unauthenticated request got the 401 challenge,
+    // whose `resource_metadata` led to the metadata document, which named the issuer.
+    let log = stack.log();
+    let probe = log
+        .iter()
+        .position(|entry| entry.path == "/mcp" && !entry.authorized)
+        .ok_or("the client never probed the MCP endpoint")?;
+    assert_eq!(log[probe].status, StatusCode::UNAUTHORIZED);
+    let metadata = log
+        .iter()
+        .position(|entry| entry.path == "/.well-known/oauth-protected-resource/mcp")
+        .ok_or("the client never fetched the protected-resource metadata")?;
+    assert!(
+        probe < metadata,
+        "metadata fetched before the 401: {log:#?}"
+    );
+    assert_eq!(log[metadata].status, StatusCode::OK);
+    assert_eq!(stack.issuer.metadata_requests(), 1);
+    assert_eq!(stack.issuer.token_requests(), 1);
+
+    let client = stack
+        .connect(AuthClient::new(reqwest::Client::new(), manager))
+        .await?;
+    assert_eq!(
+        tool_names(&client).await?,
+        ["add_note", "list_notes", "whoami"]
+    );
+
+    let me = call_json(&client, "whoami").await?;
+    assert_eq!(
+        me,
+        json!({
+            "subject": M2M_ID,
+            "client_id": M2M_ID,
+            "issuer": stack.issuer.issuer(),
+            "scopes": ["mcp:read"],
+        })
+    );
+    assert_eq!(call_json(&client, "list_notes").await?, json!([]));
+
+    // Every MCP request after the handshake carried the token, and none was refused.
+    let mcp: Vec<_> = stack
+        .log()
+        .into_iter()
+        .filter(|entry| entry.path == "/mcp" && entry.authorized)
+        .collect();
+    assert!(
+        mcp.len() >= 3,
+        "initialize, tools/list, tools/call: {mcp:#?}"
+    );
+    assert!(
+        mcp.iter().all(|entry| entry.status.is_success()),
+        "{mcp:#?}"
+    );
+
+    client.cancel().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn authorization_code_client_registers_itself_and_calls_whoami() -> TestResult {
+    let stack = Stack::start().await?;
+
+    let client = stack.authorization_code_client(None).await?;
+    let granted = client
+        .auth
+        .auth_manager
+        .lock()
+        .await
+        .get_current_scopes()
+        .await;
+    // The client registered itself (RFC 7591) and was sent through `/authorize` once.
+    assert_eq!(stack.issuer.registration_requests(), 1);
+    assert_eq!(stack.issuer.authorize_requests(), 1);
+    assert_eq!(stack.issuer.token_requests(), 1);
+
+    let me = call_json(&client.service, "whoami").await?;
+    assert_eq!(me["subject"], USER);
+    assert_eq!(me["issuer"], stack.issuer.issuer());
+    // Whatever rmcp chose to ask for (the challenged `mcp:read`, and by its scope policy also
+    // what the metadata lists) is what the tool sees.
+    assert_eq!(me["scopes"], json!(granted));
+    assert!(
+        granted.iter().any(|scope| scope == "mcp:read"),
+        "{granted:?}"
+    );
+    let client_id = me["client_id"].as_str().ok_or("whoami has no client_id")?;
+    assert!(!client_id.is_empty() && client_id != M2M_ID, "{client_id}");
+
+    assert_eq!(
+        tool_names(&client.service).await?,
+        ["add_note", "list_notes", "whoami"]
+    );
+    client.service.cancel().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn narrow_token_gets_403_step_up_and_succeeds_after_scope_upgrade() -> TestResult {
+    let stack = Stack::start().await?;
+    let client = stack.authorization_code_client(Some(&["mcp:read"])).await?;
+    let narrow_token = client.auth.get_access_token().await?;
+    let add_note = CallToolRequestParams::new("add_note").with_arguments(
+        json!({ "text": "buy milk" })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+
+    // rmcp's client sees the 403 as an insufficient-scope error carrying the challenge.
+    let err = client
+        .service
+        .call_tool(add_note.clone())
+        .await
+        .expect_err("add_note with only mcp:read must be refused");
+    let challenge = insufficient_scope_challenge(&err)?;
+    stack.assert_step_up_challenge(&challenge);
+    assert_eq!(stack.add_note_calls(), 0);
+
+    // The same request over raw HTTP: exact status, header and body.
+    let response = stack
+        .post_mcp(
+            &narrow_token,
+            "application/json",
+            &tools_call_add_note(),
+            None,
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let header = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()?
+        .to_owned();
+    stack.assert_step_up_challenge(&header);
+    assert_eq!(
+        response.headers()["access-control-expose-headers"],
+        "WWW-Authenticate"
+    );
+    let body: Value = response.json().await?;
+    assert_eq!(body["error"], "insufficient_scope");
+
+    // Step up: rmcp asks for the union of what it has and what the challenge names, through
+    // the same headless authorization-code flow, and the running client retries.
+    let required = challenge_params(&challenge)["scope"].clone();
+    let upgrade_url = {
+        let manager = client.auth.auth_manager.lock().await;
+        manager.request_scope_upgrade(&required).await?
+    };
+    let requested = query(&upgrade_url)?;
+    assert_eq!(requested["scope"], "mcp:read notes:write");
+    let callback = approve(&upgrade_url).await?;
+    {
+        let manager = client.auth.auth_manager.lock().await;
+        manager
+            .exchange_code_for_token_with_issuer(
+                &callback["code"],
+                &callback["state"],
+                Some(&callback["iss"]),
+            )
+            .await?;
+    }
+    let wide_token = client.auth.get_access_token().await?;
+    assert_ne!(wide_token, narrow_token);
+
+    let added = client.service.call_tool(add_note).await?;
+    assert_eq!(text(&added)?, "note 1 added");
+    assert_eq!(stack.add_note_calls(), 1);
+    assert_eq!(
+        call_json(&client.service, "list_notes").await?,
+        json!(["buy milk"])
+    );
+    let me = call_json(&client.service, "whoami").await?;
+    assert_eq!(me["scopes"], json!(["mcp:read", "notes:write"]));
+
+    // The narrow token is still refused: the grant was widened by a new token, not by state.
+    let response = stack
+        .post_mcp(
+            &narrow_token,
+            "application/json",
+            &tools_call_add_note(),
+            None,
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stack.add_note_calls(), 1);
+
+    client.service.cancel().await?;
+    Ok(())
+}
+
+/// The layer reads only JSON bodies for per-tool rules (a body it cannot parse as JSON-RPC
+/// gets the global rules), and relies on the MCP server refusing anything else. rmcp does:
+/// a `tools/call` for `add_note` sent as `text/plain` in a live session, with a token that
+/// lacks `notes:write`, never reaches the tool.
+#[tokio::test]
+async fn text_plain_tools_call_with_narrow_token_never_runs_the_tool() -> TestResult {
+    let stack = Stack::start().await?;
+    let narrow = stack.mint(&["mcp:read"]);
+    let wide = stack.mint(&["mcp:read", "notes:write"]);
+    let session = stack.raw_session(&narrow).await?;
+
+    let response = stack
+        .post_mcp(
+            &narrow,
+            "text/plain",
+            &tools_call_add_note(),
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        response.text().await?,
+        "Unsupported Media Type: Content-Type must be application/json"
+    );
+    assert_eq!(stack.add_note_calls(), 0);
+
+    // Controls: the same request as JSON is stopped by the layer with the narrow token...
+    let response = stack
+        .post_mcp(
+            &narrow,
+            "application/json",
+            &tools_call_add_note(),
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stack.add_note_calls(), 0);
+
+    // ...and runs the tool with the wide token, so the session and the request were good and
+    // only the content type stopped the first one.
+    let response = stack
+        .post_mcp(
+            &wide,
+            "application/json",
+            &tools_call_add_note(),
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await?;
+    assert!(body.contains("note 1 added"), "{body}");
+    assert_eq!(stack.add_note_calls(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_credentials_step_up_with_a_new_wider_token() -> TestResult {
+    let stack = Stack::start().await?;
+    let narrow = stack.client_credentials_client(&["mcp:read"]).await?;
+    let err = narrow
+        .call_tool(
+            CallToolRequestParams::new("add_note").with_arguments(
+                json!({ "text": "m2m" })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await
+        .expect_err("add_note with only mcp:read must be refused");
+    let challenge = insufficient_scope_challenge(&err)?;
+    stack.assert_step_up_challenge(&challenge);
+    narrow.cancel().await?;
+
+    // A machine client has no user to ask: it requests exactly the challenged scopes.
+    let scope = challenge_params(&challenge)["scope"].clone();
+    let scopes: Vec<&str> = scope.split(' ').collect();
+    let wide = stack.client_credentials_client(&scopes).await?;
+    let added = wide
+        .call_tool(
+            CallToolRequestParams::new("add_note").with_arguments(
+                json!({ "text": "m2m" })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await?;
+    assert_eq!(text(&added)?, "note 1 added");
+    assert_eq!(stack.add_note_calls(), 1);
+    assert_eq!(call_json(&wide, "list_notes").await?, json!(["m2m"]));
+    wide.cancel().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack: dev issuer + rmcp server behind McpAuth, on loopback
+// ---------------------------------------------------------------------------------------------
+
+struct Stack {
+    issuer: DevIssuer,
+    url: String,
+    log: Log,
+    add_note_calls: Arc<AtomicUsize>,
+    http: reqwest::Client,
+}
+
+/// What the server answered, seen from outside the layer.
+#[derive(Debug, Clone)]
+struct Entry {
+    path: String,
+    authorized: bool,
+    status: StatusCode,
+}
+
+type Log = Arc<Mutex<Vec<Entry>>>;
+
+/// An rmcp client authorized through the authorization-code flow, with its OAuth state.
+struct CodeClient {
+    service: McpClient,
+    auth: AuthClient<reqwest::Client>,
+}
+
+impl Stack {
+    async fn start() -> Result<Self, BoxError> {
+        let issuer = DevIssuer::builder()
+            .client(M2M_ID, M2M_SECRET)
+            .subject(USER)
+            .start()
+            .await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/mcp", listener.local_addr()?);
+
+        let auth = McpAuth::builder(url.clone())
+            .authorization_server(issuer.issuer())
+            .verifier(JwtVerifier::discover(issuer.issuer())?)
+            .required_scopes(["mcp:read"])
+            .tool_scopes("add_note", ["notes:write"])
+            .build()?;
+        let notes = Notes::default();
+        let add_note_calls = Arc::clone(&notes.add_note_calls);
+        let mcp = StreamableHttpService::new(
+            move || Ok(NotesServer::new(notes.clone())),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+        let log = Log::default();
+        let recorder = Arc::clone(&log);
+        let app =
+            Router::new()
+                .nest_service("/mcp", mcp)
+                .layer(auth)
+                .layer(axum::middleware::from_fn(
+                    move |request: Request, next: Next| {
+                        let log = Arc::clone(&recorder);
+                        async move { record(log, request, next).await }
+                    },
+                ));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        Ok(Self {
+            issuer,
+            url,
+            log,
+            add_note_calls,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn log(&self) -> Vec<Entry> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn add_note_calls(&self) -> usize {
+        self.add_note_calls.load(Ordering::SeqCst)
+    }
+
+    async fn connect(&self, auth: AuthClient<reqwest::Client>) -> Result<McpClient, BoxError> {
+        let transport = StreamableHttpClientTransport::with_client(
+            auth,
+            StreamableHttpClientTransportConfig::with_uri(self.url.as_str()),
+        );
+        Ok(ClientConfig::default().serve(transport).await?)
+    }
+
+    async fn client_credentials_client(&self, scopes: &[&str]) -> Result<McpClient, BoxError> {
+        let mut oauth = OAuthState::new(self.url.as_str(), None).await?;
+        oauth
+            .authenticate_client_credentials(ClientCredentialsConfig::ClientSecret {
+                client_id: M2M_ID.to_owned(),
+                client_secret: M2M_SECRET.to_owned(),
+                scopes: scopes.iter().map(|&scope| scope.to_owned()).collect(),
+                resource: Some(self.url.clone()),
+            })
+            .await?;
+        let manager = oauth
+            .into_authorization_manager()
+            .ok_or("client_credentials did not end in the authorized state")?;
+        self.connect(AuthClient::new(reqwest::Client::new(), manager))
+            .await
+    }
+
+    /// The reactive flow of an MCP client that knows only the URL: connect without a token,
+    /// take the challenge from the 401, authorize (registering itself), connect again.
+    ///
+    /// `scopes`: what to ask for; `None` lets rmcp choose from the challenge and the metadata.
+    async fn authorization_code_client(
+        &self,
+        scopes: Option<&[&str]>,
+    ) -> Result<CodeClient, BoxError> {
+        let err = ClientConfig::default()
+            .serve(StreamableHttpClientTransport::from_uri(self.url.as_str()))
+            .await
+            .expect_err("connecting without a token must fail");
+        let challenge = auth_required_challenge(&err)?;
+        let params = challenge_params(&challenge);
+        assert_eq!(params.get("error"), None, "no credentials: no error code");
+        assert_eq!(params["scope"], "mcp:read");
+        assert_eq!(
+            params["resource_metadata"],
+            self.url
+                .replace("/mcp", "/.well-known/oauth-protected-resource/mcp")
+        );
+
+        let mut oauth = OAuthState::new(self.url.as_str(), None).await?;
+        let mut request = AuthorizationRequest::new(REDIRECT_URI)
+            .with_client_name("mcp-auth e2e")
+            .with_challenge(challenge);
+        if let Some(scopes) = scopes {
+            request = request.with_scopes(scopes.iter().copied());
+        }
+        oauth.start_authorization(request).await?;
+        let authorization_url = oauth.get_authorization_url().await?;
+        let requested = query(&authorization_url)?;
+        match scopes {
+            Some(scopes) => assert_eq!(requested["scope"], scopes.join(" ")),
+            None => assert!(
+                requested["scope"]
+                    .split(' ')
+                    .any(|scope| scope == "mcp:read"),
+                "the challenged scope is requested: {requested:?}"
+            ),
+        }
+        assert_eq!(requested["resource"], self.url);
+        assert_eq!(requested["code_challenge_method"], "S256");
+        let callback = approve(&authorization_url).await?;
+        assert_eq!(callback["iss"], self.issuer.issuer());
+        let mut location = Url::parse(REDIRECT_URI)?;
+        location.query_pairs_mut().extend_pairs(&callback);
+        oauth.handle_callback_url(location.as_str()).await?;
+
+        let manager = oauth
+            .into_authorization_manager()
+            .ok_or("authorization did not end in the authorized state")?;
+        let auth = AuthClient::new(reqwest::Client::new(), manager);
+        let service = self.connect(auth.clone()).await?;
+        Ok(CodeClient { service, auth })
+    }
+
+    /// A token straight from the issuer's token builder, for this resource.
+    fn mint(&self, scopes: &[&str]) -> String {
+        self.issuer
+            .token()
+            .subject("bob")
+            .scopes(scopes.iter().copied())
+            .audience(self.url.as_str())
+            .sign()
+    }
+
+    /// A raw `POST /mcp`; `session` is an `Mcp-Session-Id` from [`Self::raw_session`].
+    async fn post_mcp(
+        &self,
+        token: &str,
+        content_type: &str,
+        body: &str,
+        session: Option<&str>,
+    ) -> Result<reqwest::Response, BoxError> {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .bearer_auth(token)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(body.to_owned());
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", PROTOCOL_VERSION);
+        }
+        Ok(request.send().await?)
+    }
+
+    /// An initialized MCP session opened over raw HTTP; returns its `Mcp-Session-Id`.
+    async fn raw_session(&self, token: &str) -> Result<String, BoxError> {
+        let initialize = json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": { "name": "raw", "version": "1.0" },
+            },
+        });
+        let response = self
+            .post_mcp(token, "application/json", &initialize.to_string(), None)
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .ok_or("initialize answered without Mcp-Session-Id")?
+            .to_str()?
+            .to_owned();
+        let body = response.text().await?;
+        assert!(body.contains(PROTOCOL_VERSION), "{body}");
+        let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        let response = self
+            .post_mcp(
+                token,
+                "application/json",
+                &initialized.to_string(),
+                Some(&session),
+            )
+            .await?;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        Ok(session)
+    }
+
+    /// Issue 6: `Bearer error="insufficient_scope", scope="mcp:read notes:write",
+    /// resource_metadata="…"`, every parameter checked.
+    fn assert_step_up_challenge(&self, challenge: &str) {
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+        let params = challenge_params(challenge);
+        assert_eq!(params["error"], "insufficient_scope", "{challenge}");
+        assert_eq!(params["scope"], "mcp:read notes:write", "{challenge}");
+        assert_eq!(
+            params["resource_metadata"],
+            self.url
+                .replace("/mcp", "/.well-known/oauth-protected-resource/mcp"),
+            "{challenge}"
+        );
+        let known = ["error", "error_description", "scope", "resource_metadata"];
+        assert!(
+            params.keys().all(|name| known.contains(&name.as_str())),
+            "{challenge}"
+        );
+    }
+}
+
+async fn record(log: Log, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let authorized = request.headers().contains_key(header::AUTHORIZATION);
+    let response = next.run(request).await;
+    log.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Entry {
+            path,
+            authorized,
+            status: response.status(),
+        });
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// The MCP server under test (the quickstart's tools)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Default)]
+struct Notes {
+    by_principal: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    add_note_calls: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct NotesServer {
+    notes: Notes,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct AddNote {
+    text: String,
+}
+
+#[tool_router]
+impl NotesServer {
+    fn new(notes: Notes) -> Self {
+        Self {
+            notes,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(description = "Subject, client id and scopes of the caller's token")]
+    async fn whoami(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let info = auth_info(&parts)?;
+        let body = json!({
+            "subject": info.subject(),
+            "client_id": info.client_id(),
+            "issuer": info.issuer(),
+            "scopes": info.scopes(),
+        });
+        Ok(CallToolResult::success(vec![ContentBlock::json(body)?]))
+    }
+
+    #[tool(description = "The caller's notes")]
+    async fn list_notes(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let key = principal(auth_info(&parts)?)?;
+        let notes = self
+            .notes
+            .by_principal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mine = notes.get(&key).cloned().unwrap_or_default();
+        Ok(CallToolResult::success(vec![ContentBlock::json(mine)?]))
+    }
+
+    #[tool(description = "Add a note (notes:write)")]
+    async fn add_note(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(AddNote { text }): Parameters<AddNote>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.notes.add_note_calls.fetch_add(1, Ordering::SeqCst);
+        let key = principal(auth_info(&parts)?)?;
+        let mut notes = self
+            .notes
+            .by_principal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mine = notes.entry(key).or_default();
+        mine.push(text);
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "note {} added",
+            mine.len()
+        ))]))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for NotesServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
+    // No token passthrough: the layer removed the header before rmcp saw the request.
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return Err(ErrorData::internal_error(
+            "Authorization reached the tool",
+            None,
+        ));
+    }
+    parts
+        .extensions
+        .get::<AuthInfo>()
+        .ok_or_else(|| ErrorData::internal_error("no AuthInfo in the request", None))
+}
+
+fn principal(info: &AuthInfo) -> Result<String, ErrorData> {
+    info.principal_key()
+        .map(str::to_owned)
+        .ok_or_else(|| ErrorData::internal_error("token without subject", None))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+async fn tool_names(client: &McpClient) -> Result<Vec<String>, BoxError> {
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await?
+        .into_iter()
+        .map(|tool| tool.name.into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Calls `tool` and parses its single text content as JSON.
+async fn call_json(client: &McpClient, tool: &'static str) -> Result<Value, BoxError> {
+    let result = client.call_tool(CallToolRequestParams::new(tool)).await?;
+    Ok(serde_json::from_str(&text(&result)?)?)
+}
+
+fn text(result: &CallToolResult) -> Result<String, BoxError> {
+    assert_ne!(result.is_error, Some(true), "tool failed: {result:?}");
+    match result.content.as_slice() {
+        [content] => Ok(content
+            .as_text()
+            .ok_or("tool result is not text")?
+            .text
+            .clone()),
+        other => Err(format!("expected one content block, got {other:?}").into()),
+    }
+}
+
+fn tools_call_add_note() -> String {
+    json!({
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": { "name": "add_note", "arguments": { "text": "sneaky" } },
+    })
+    .to_string()
+}
+
+/// Plays the user agent at the auto-approving dev `/authorize`: one GET, no redirects
+/// followed, and the parameters of the redirect back to the client.
+async fn approve(authorization_url: &str) -> Result<BTreeMap<String, String>, BoxError> {
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()?;
+    let response = browser.get(authorization_url).send().await?;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()[header::LOCATION].to_str()?;
+    assert!(location.starts_with(REDIRECT_URI), "{location}");
+    let params = query(location)?;
+    assert_eq!(params["state"], query(authorization_url)?["state"]);
+    assert!(!params["code"].is_empty());
+    Ok(params)
+}
+
+fn query(url: &str) -> Result<BTreeMap<String, String>, BoxError> {
+    Ok(Url::parse(url)?.query_pairs().into_owned().collect())
+}
+
+/// The rmcp transport error behind a failed call.
+fn transport_error(err: &ServiceError) -> Option<&StreamableHttpError<reqwest::Error>> {
+    match err {
+        ServiceError::TransportSend(err) => err.error.downcast_ref(),
+        _ => None,
+    }
+}
+
+fn insufficient_scope_challenge(err: &ServiceError) -> Result<String, BoxError> {
+    match transport_error(err) {
+        Some(StreamableHttpError::InsufficientScope(scope)) => {
+            Ok(scope.www_authenticate_header.clone())
+        }
+        _ => Err(format!("expected an insufficient-scope error, got {err:?}").into()),
+    }
+}
+
+fn auth_required_challenge(err: &ClientInitializeError) -> Result<String, BoxError> {
+    if let ClientInitializeError::TransportError { error, .. } = err
+        && let Some(StreamableHttpError::<reqwest::Error>::AuthRequired(required)) =
+            error.error.downcast_ref()
+    {
+        return Ok(required.www_authenticate_header.clone());
+    }
+    Err(format!("expected a 401 challenge, got {err:?}").into())
+}
+
+/// The `name="value"` parameters of a `Bearer` challenge (RFC 9110 quoted strings).
+fn challenge_params(challenge: &str) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::new();
+    let mut rest = challenge
+        .strip_prefix("Bearer")
+        .unwrap_or(challenge)
+        .trim_start();
+    while let Some((name, after)) = rest.split_once('=') {
+        let name = name.trim().trim_start_matches(',').trim().to_owned();
+        let Some(quoted) = after.strip_prefix('"') else {
+            panic!("unquoted parameter {name} in {challenge}");
+        };
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        let mut end = quoted.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        assert!(
+            params.insert(name, value).is_none(),
+            "repeated parameter: {challenge}"
+        );
+        rest = quoted[end..].trim_start();
+    }
+    params
+}
