@@ -44,10 +44,15 @@ pub enum AuthErrorKind {
     InsufficientScope,
     /// `401` without an error code (RFC 6750 §3.1): no bearer credentials at all.
     MissingToken,
-    /// `403`: the `Origin` header names an origin that is not allowed. No challenge.
+    /// `403`: the `Origin` header names an origin that is not allowed. Checked before
+    /// authentication; the challenge carries no error code.
     OriginNotAllowed,
     /// `413`: the request body is larger than the layer will read.
     PayloadTooLarge,
+    /// `408`: the request body did not arrive in time.
+    RequestTimeout,
+    /// `415`: a `POST` whose body the per-operation rules must read is not JSON.
+    UnsupportedMediaType,
     /// `503` with `Retry-After`: the verifier cannot decide now. No challenge.
     VerifierUnavailable,
 }
@@ -61,6 +66,8 @@ impl AuthErrorKind {
             Self::InvalidToken | Self::MissingToken => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -75,6 +82,8 @@ impl AuthErrorKind {
             Self::MissingToken => "unauthorized",
             Self::OriginNotAllowed => "forbidden_origin",
             Self::PayloadTooLarge => "request_too_large",
+            Self::RequestTimeout => "request_timeout",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::VerifierUnavailable => "temporarily_unavailable",
         }
     }
@@ -87,6 +96,7 @@ impl AuthErrorKind {
                 | Self::InvalidToken
                 | Self::InsufficientScope
                 | Self::MissingToken
+                | Self::OriginNotAllowed
         )
     }
 }
@@ -262,12 +272,16 @@ impl Challenger {
             }
             (None, None) => {}
         }
-        // RFC 6750 §3.1: no error code when the request carried no credentials.
-        if err.kind != AuthErrorKind::MissingToken {
+        // RFC 6750 §3.1: no error code when the request carried no credentials; a refused
+        // `Origin` has no RFC 6750 code either.
+        if !matches!(
+            err.kind,
+            AuthErrorKind::MissingToken | AuthErrorKind::OriginNotAllowed
+        ) {
             value.push_str(", error=\"");
             value.push_str(err.kind.error_code());
             value.push_str("\", error_description=");
-            push_quoted(&mut value, err.description());
+            push_description(&mut value, err.description());
         }
         // `push_quoted` leaves only visible ASCII and spaces, which are valid in a header.
         HeaderValue::from_str(&value).ok()
@@ -323,6 +337,20 @@ pub(crate) fn push_quoted(out: &mut String, value: &str) {
                 out.push(c);
             }
             ' ' | '\t' | '!'..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends an `error_description`: RFC 6750 §3 allows `%x20-21 / %x23-5B / %x5D-7E` only, so
+/// `"` and `\` become `'` and anything else outside that range becomes `?`.
+fn push_description(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => out.push('\''),
+            ' '..='~' => out.push(c),
             _ => out.push('?'),
         }
     }
@@ -389,6 +417,19 @@ mod tests {
             assert!(HeaderValue::from_str(&out).is_ok(), "byte {b}");
             assert!(unquote(&out).is_some(), "byte {b}");
         }
+    }
+
+    #[test]
+    fn error_description_stays_in_the_rfc_6750_charset() {
+        let mut out = String::new();
+        push_description(&mut out, "a \"quoted\" \\ value\nnext é");
+        assert_eq!(out, "\"a 'quoted' ' value?next ?\"");
+        let inner = &out[1..out.len() - 1];
+        assert!(
+            inner
+                .bytes()
+                .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+        );
     }
 
     #[test]

@@ -39,8 +39,9 @@ pin_project! {
     {
         Authorize {
             fut: AuthorizeFuture<ReqBody>,
-            inner: Option<S>,
+                        inner: Option<S>,
             shared: Arc<Shared>,
+            close: bool,
         },
         Inner {
             #[pin]
@@ -56,12 +57,18 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn authorize(fut: AuthorizeFuture<ReqBody>, inner: S, shared: Arc<Shared>) -> Self {
+    pub(crate) fn authorize(
+        fut: AuthorizeFuture<ReqBody>,
+        inner: S,
+        shared: Arc<Shared>,
+        close: bool,
+    ) -> Self {
         Self {
             state: State::Authorize {
                 fut,
                 inner: Some(inner),
                 shared,
+                close,
             },
         }
     }
@@ -91,7 +98,12 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Authorize { fut, inner, shared } => {
+                StateProj::Authorize {
+                    fut,
+                    inner,
+                    shared,
+                    close,
+                } => {
                     let next = match ready!(fut.as_mut().poll(cx)) {
                         Ok(req) => {
                             let mut inner = inner
@@ -102,7 +114,7 @@ where
                             }
                         }
                         Err(err) => State::Ready {
-                            response: Some(shared.reject(err)),
+                            response: Some(shared.reject(err, *close)),
                         },
                     };
                     this.state.set(next);

@@ -84,6 +84,38 @@ impl fmt::Display for PeekError {
     }
 }
 
+/// The most messages a batch may hold. Batches left MCP in 2025-06-18; the bound keeps a
+/// body of empty objects from costing many times its size.
+pub(crate) const MAX_BATCH: usize = 100;
+
+/// A batch of at most [`MAX_BATCH`] messages.
+struct Batch<'a>(Vec<Call<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BatchVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for BatchVisitor<'a> {
+            type Value = Batch<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC batch")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut calls = Vec::new();
+                while let Some(call) = seq.next_element::<Call<'de>>()? {
+                    if calls.len() == MAX_BATCH {
+                        return Err(de::Error::custom("too many messages in the batch"));
+                    }
+                    calls.push(call);
+                }
+                Ok(Batch(calls))
+            }
+        }
+        deserializer.deserialize_seq(BatchVisitor(std::marker::PhantomData))
+    }
+}
+
 /// The messages of one body.
 #[derive(Debug)]
 pub(crate) struct Messages<'a> {
@@ -96,7 +128,7 @@ pub(crate) struct Messages<'a> {
 pub(crate) fn peek(body: &[u8]) -> Result<Messages<'_>, PeekError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let calls = serde_json::from_slice::<Vec<Call<'_>>>(body).map_err(PeekError)?;
+        let Batch(calls) = serde_json::from_slice::<Batch<'_>>(body).map_err(PeekError)?;
         Ok(Messages { calls, batch: true })
     } else {
         let call = serde_json::from_slice::<Call<'_>>(body).map_err(PeekError)?;
@@ -177,6 +209,14 @@ mod tests {
         assert_eq!(calls[1].method.as_deref(), Some("tools/list"));
         assert!(peek(b"[]").unwrap().calls.is_empty());
         assert!(peek(br#"[{"method":"x"}]"#).unwrap().batch);
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        let at_limit = format!("[{}]", vec!["{}"; MAX_BATCH].join(","));
+        assert_eq!(peek(at_limit.as_bytes()).unwrap().calls.len(), MAX_BATCH);
+        let over = format!("[{}]", vec!["{}"; MAX_BATCH + 1].join(","));
+        assert!(peek(over.as_bytes()).is_err());
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub struct Builder {
     hierarchy: ScopeHierarchy,
     rules: BTreeMap<(Target, String), Vec<String>>,
     max_body_len: usize,
+    body_timeout: Duration,
     audiences: Vec<String>,
     allowed_origins: Option<Vec<String>>,
     public_paths: Vec<String>,
@@ -132,6 +133,7 @@ impl Builder {
             hierarchy: ScopeHierarchy::new(),
             rules: BTreeMap::new(),
             max_body_len: 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
             audiences: Vec::new(),
             allowed_origins: None,
             public_paths: Vec::new(),
@@ -147,9 +149,10 @@ impl Builder {
         }
     }
 
-    /// Adds an authorization server to the metadata's `authorization_servers`. At least one is
-    /// required. The URL must be byte-identical to that server's `issuer`: clients compare them.
-    /// Defaults to none.
+    /// Adds an authorization server to the metadata's `authorization_servers`. The URL must be
+    /// byte-identical to that server's `issuer`: clients compare them. The issuers the verifier
+    /// reports ([`TokenVerifier::authorization_servers`]) are added after these; at least one
+    /// authorization server is required in all. Defaults to none.
     pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
         self.authorization_servers.push(issuer.into());
         self
@@ -290,6 +293,13 @@ impl Builder {
         self
     }
 
+    /// Sets how long the layer waits for a body it must read (see
+    /// [`tool_scopes`](Self::tool_scopes)); a slower one gets `408`. Defaults to 30 seconds.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
     /// Sets which scopes imply which. Defaults to an empty hierarchy.
     pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
         self.hierarchy = hierarchy;
@@ -398,10 +408,19 @@ impl Builder {
                 message,
             }
         })?;
-        if self.authorization_servers.is_empty() {
+        let verifier = self.verifier.ok_or(ConfigError::MissingVerifier)?;
+        // Every authorization server whose tokens the verifier accepts is listed, configured
+        // ones first.
+        let mut authorization_servers = self.authorization_servers;
+        for issuer in verifier.authorization_servers() {
+            if !authorization_servers.contains(&issuer) {
+                authorization_servers.push(issuer);
+            }
+        }
+        if authorization_servers.is_empty() {
             return Err(ConfigError::MissingAuthorizationServer);
         }
-        for url in &self.authorization_servers {
+        for url in &authorization_servers {
             let parsed = metadata::parse_http_url(url, self.allow_http).map_err(|message| {
                 ConfigError::InvalidAuthorizationServer {
                     url: url.clone(),
@@ -415,8 +434,6 @@ impl Builder {
                 });
             }
         }
-        let verifier = self.verifier.ok_or(ConfigError::MissingVerifier)?;
-
         for ((_, key), scopes) in &self.rules {
             if key.is_empty() {
                 return Err(ConfigError::InvalidSetting {
@@ -448,6 +465,18 @@ impl Builder {
             self.required_scopes.iter().map(String::as_str),
             &self.hierarchy,
         );
+        if let Some(supported) = &self.scopes_supported
+            && let Some(missing) = self
+                .required_scopes
+                .iter()
+                .chain(self.rules.values().flatten())
+                .find(|scope| !supported.contains(scope))
+        {
+            return Err(ConfigError::InvalidScope {
+                scope: missing.clone(),
+                message: "required by the configuration but missing from scopes_supported".into(),
+            });
+        }
         let policy = OperationPolicy::new(&self.rules, &self.hierarchy);
         let scopes_supported = self.scopes_supported.unwrap_or_else(|| {
             let mut all: Vec<String> = Vec::new();
@@ -511,6 +540,12 @@ impl Builder {
                 message: "must be at least 1".into(),
             });
         }
+        if self.body_timeout.is_zero() {
+            return Err(ConfigError::InvalidSetting {
+                name: "body_timeout",
+                message: "must be more than zero".into(),
+            });
+        }
         if self.verify_timeout.is_zero() {
             return Err(ConfigError::InvalidSetting {
                 name: "verify_timeout",
@@ -520,7 +555,7 @@ impl Builder {
 
         let metadata = ProtectedResourceMetadata::new(MetadataParts {
             resource: &resource,
-            authorization_servers: self.authorization_servers,
+            authorization_servers,
             scopes_supported,
             resource_name: self.resource_name,
             resource_documentation: self.resource_documentation,
@@ -546,6 +581,7 @@ impl Builder {
                 required,
                 policy,
                 max_body_len: self.max_body_len,
+                body_timeout: self.body_timeout,
                 max_token_len: self.max_token_len,
                 verify_timeout: self.verify_timeout,
                 challenger,
@@ -609,6 +645,13 @@ impl Audience {
             Self::Exact(exact) => exact == audience,
         }
     }
+
+    fn is_exactly(&self, audience: &str) -> bool {
+        match self {
+            Self::Uri(uri) => uri.is_exactly(audience),
+            Self::Exact(exact) => exact == audience,
+        }
+    }
 }
 
 fn parse_origin(origin: &str) -> Result<String, ConfigError> {
@@ -653,6 +696,7 @@ pub(crate) struct Shared {
     pub(crate) required: Requirement,
     pub(crate) policy: OperationPolicy,
     pub(crate) max_body_len: usize,
+    pub(crate) body_timeout: Duration,
     max_token_len: usize,
     pub(crate) verify_timeout: Duration,
     pub(crate) challenger: Challenger,
@@ -669,14 +713,14 @@ impl Shared {
         if is_preflight(req.method(), req.headers()) {
             return Ok(Step::Pass);
         }
-        if let (Some(allowed), Some(origin)) =
-            (&self.allowed_origins, req.headers().get(header::ORIGIN))
-        {
-            let origin = origin.as_bytes();
-            if !allowed
-                .iter()
-                .any(|a| a.as_bytes().eq_ignore_ascii_case(origin))
-            {
+        if let Some(allowed) = &self.allowed_origins {
+            // Every `Origin` header must be allowed, not just the first.
+            let refused = req.headers().get_all(header::ORIGIN).iter().any(|origin| {
+                !allowed
+                    .iter()
+                    .any(|a| a.as_bytes().eq_ignore_ascii_case(origin.as_bytes()))
+            });
+            if refused {
                 return Err(AuthError::new(
                     AuthErrorKind::OriginNotAllowed,
                     "the Origin of this request is not allowed",
@@ -692,8 +736,11 @@ impl Shared {
 
     /// Step 6: the token must be meant for this resource.
     pub(crate) fn check_audience(&self, info: &AuthInfo) -> Result<(), AuthError> {
-        let for_us = info
-            .audiences()
+        // Byte-equal names first, the usual case; URL canonicalisation only if none is.
+        let audiences = info.audiences();
+        let for_us = audiences.iter().any(|aud| {
+            self.resource.is_exactly(aud) || self.audiences.iter().any(|a| a.is_exactly(aud))
+        }) || audiences
             .iter()
             .any(|aud| self.resource.matches(aud) || self.audiences.iter().any(|a| a.matches(aud)));
         if !for_us {
@@ -728,12 +775,30 @@ impl Shared {
     }
 
     /// Whether this request's body must be read to apply per-operation rules.
-    pub(crate) fn needs_peek<B>(&self, req: &Request<B>) -> bool {
-        !self.policy.is_empty() && req.method() == Method::POST && is_json(req.headers())
+    ///
+    /// With such rules, every `POST` is read: one that is not JSON gets `415`, because a
+    /// server that parsed it anyway would see a tool call the layer never checked.
+    pub(crate) fn needs_peek<B>(&self, req: &Request<B>) -> Result<bool, AuthError> {
+        if self.policy.is_empty() || req.method() != Method::POST {
+            return Ok(false);
+        }
+        if !is_json(req.headers()) {
+            return Err(AuthError::new(
+                AuthErrorKind::UnsupportedMediaType,
+                "MCP requests must be sent as Content-Type: application/json",
+            ));
+        }
+        Ok(true)
     }
 
-    pub(crate) fn reject(&self, err: AuthError) -> Response<Bytes> {
-        self.challenger.response(err)
+    /// The response for `err`; `close` when the request's body was left unread.
+    pub(crate) fn reject(&self, err: AuthError, close: bool) -> Response<Bytes> {
+        let mut res = self.challenger.response(err);
+        if close {
+            res.headers_mut()
+                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        res
     }
 }
 
@@ -759,11 +824,14 @@ fn is_json(headers: &HeaderMap) -> bool {
             .as_bytes()
             .split(|&b| b == b';')
             .next()
-            .unwrap_or_default();
-        let essence = essence.trim_ascii();
-        let lower = essence.to_ascii_lowercase();
-        lower == b"application/json"
-            || (lower.starts_with(b"application/") && lower.ends_with(b"+json"))
+            .unwrap_or_default()
+            .trim_ascii();
+        let Some((kind, subtype)) = essence.split_at_checked(12) else {
+            return false;
+        };
+        kind.eq_ignore_ascii_case(b"application/")
+            && (subtype.eq_ignore_ascii_case(b"json")
+                || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
     })
 }
 

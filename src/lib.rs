@@ -20,8 +20,16 @@
 //!    to ask for, `400 invalid_request` for malformed requests, and `503` with `Retry-After`
 //!    when the verifier cannot decide — never a pass and never a `401` that would make a
 //!    client throw a good token away.
-//! 5. It passes authorized requests on **without** their `Authorization` header (no token
+//! 5. With per-operation rules ([`Builder::tool_scopes`] and friends) it reads JSON-RPC
+//!    bodies, bounded, and answers `403 insufficient_scope` naming every scope a tool call,
+//!    prompt or resource needs, so clients can step up.
+//! 6. It passes authorized requests on **without** their `Authorization` header (no token
 //!    passthrough) and with the verified [`AuthInfo`] in the request extensions.
+//!
+//! Verifiers: [`verifier::JwtVerifier`] (JWT access tokens, JWKS, discovery),
+//! `verifier::IntrospectionVerifier` (opaque tokens, RFC 7662, feature `introspection`), their
+//! compositions, or your own [`TokenVerifier`]. The layer runs on Tokio with the timer enabled,
+//! as axum, hyper and rmcp servers do.
 //!
 //! # Example
 //!

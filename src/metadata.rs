@@ -67,18 +67,23 @@ impl ResourceUri {
         format!("{}{}", self.origin, self.well_known_path())
     }
 
+    /// Whether `audience` is byte-equal to this resource as configured or canonicalised.
+    pub(crate) fn is_exactly(&self, audience: &str) -> bool {
+        audience == self.original || audience == self.canonical
+    }
+
     /// Whether `audience` names this resource.
     ///
     /// Scheme and host compare case-insensitively, a default port equals no port, and a trailing
     /// slash is an alias only for the root path. Anything else compares exactly.
     pub(crate) fn matches(&self, audience: &str) -> bool {
-        if audience == self.original || audience == self.canonical {
+        if self.is_exactly(audience) {
             return true;
         }
         // Only URLs can be equal in a looser sense; skip the parse for anything else.
         if !audience
-            .get(..8)
-            .is_some_and(|p| p.to_ascii_lowercase().starts_with("http"))
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http"))
         {
             return false;
         }

@@ -199,7 +199,12 @@ impl OperationPolicy {
         let mut policy = Self::default();
         for ((target, key), scopes) in rules {
             let requirement = Requirement::new(scopes.iter().map(String::as_str), hierarchy);
-            let key = key.clone();
+            // Resource rules match normalised URIs, so that the layer and the server cannot
+            // read one URI two ways (`..`, `%70`, upper-case scheme).
+            let key = match target {
+                Target::Resource | Target::ResourcePrefix => normalize_uri(key),
+                _ => key.clone(),
+            };
             match target {
                 Target::Method => drop(policy.methods.insert(key, requirement)),
                 Target::Tool => drop(policy.tools.insert(key, requirement)),
@@ -235,7 +240,11 @@ impl OperationPolicy {
             "tools/call" => out.extend(name.and_then(|n| self.tools.get(n))),
             "prompts/get" => out.extend(name.and_then(|n| self.prompts.get(n))),
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                if let Some(uri) = uri {
+                if let Some(uri) = uri
+                    && !(self.resources.is_empty() && self.resource_prefixes.is_empty())
+                {
+                    let uri = normalize_uri(uri);
+                    let uri = uri.as_str();
                     out.extend(self.resources.get(uri));
                     out.extend(
                         self.resource_prefixes
@@ -291,6 +300,119 @@ pub(crate) fn union_challenge(requirements: &[&Requirement]) -> Arc<str> {
         }
     }
     Arc::from(seen.join(" "))
+}
+
+/// Normalises a URI for rule matching (RFC 3986 §6.2.2): scheme and authority in lower case,
+/// percent-encoded unreserved characters decoded and other escapes in upper-case hex, and dot
+/// segments removed from the path.
+///
+/// It errs on the strict side, so that a URI the server may resolve into a protected one
+/// matches the protected rule: in the path, `%2F`, `%5C` and `\` count as `/`, and empty
+/// segments (`//`) are dropped before dot segments are resolved. Anything it does not
+/// understand is kept as it is.
+pub(crate) fn normalize_uri(uri: &str) -> String {
+    let (scheme, rest) = match uri.split_once(':') {
+        Some((scheme, rest))
+            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
+        {
+            (Some(scheme), rest)
+        }
+        _ => (None, uri),
+    };
+    let mut out = String::with_capacity(uri.len());
+    if let Some(scheme) = scheme {
+        out.push_str(&scheme.to_ascii_lowercase());
+        out.push(':');
+    }
+    let mut rest = rest;
+    if let Some(after) = rest.strip_prefix("//") {
+        let end = after.find(['/', '\\', '?', '#']).unwrap_or(after.len());
+        out.push_str("//");
+        out.push_str(&decode_unreserved(&after[..end], false).to_ascii_lowercase());
+        rest = &after[end..];
+    }
+    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    out.push_str(&normalize_path(&decode_unreserved(&rest[..path_end], true)));
+    out.push_str(&decode_unreserved(&rest[path_end..], false));
+    out
+}
+
+/// Decodes `%XX` escapes of unreserved characters and upper-cases the hex of the others; with
+/// `slashes`, `%2F`, `%5C` and `\` become `/`.
+fn decode_unreserved(s: &str, slashes: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && hex.iter().all(u8::is_ascii_hexdigit)
+        {
+            // Two ASCII hex digits: a valid `u8`.
+            let byte = hex.iter().fold(0u8, |acc, &h| {
+                acc * 16 + (h as char).to_digit(16).unwrap_or(0) as u8
+            });
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(byte));
+            } else if slashes && matches!(byte, b'/' | b'\\') {
+                out.push('/');
+            } else {
+                out.push('%');
+                out.push(char::from(hex[0].to_ascii_uppercase()));
+                out.push(char::from(hex[1].to_ascii_uppercase()));
+            }
+            i += 3;
+            continue;
+        }
+        if slashes && bytes[i] == b'\\' {
+            out.push('/');
+            i += 1;
+            continue;
+        }
+        // Copy up to the next byte that needs a look; both are ASCII, so the cut is on a
+        // character boundary.
+        let next = bytes[i + 1..]
+            .iter()
+            .position(|&b| b == b'%' || (slashes && b == b'\\'))
+            .map_or(bytes.len(), |n| i + 1 + n);
+        out.push_str(&s[i..next]);
+        i = next;
+    }
+    out
+}
+
+/// Drops empty segments and resolves `.` and `..` (RFC 3986 §5.2.4).
+fn normalize_path(path: &str) -> String {
+    if !path.contains("/.") && !path.contains("//") && !path.starts_with('.') {
+        return path.to_owned();
+    }
+    let absolute = path.starts_with('/');
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in path.split('/') {
+        trailing_slash = false;
+        match segment {
+            "" => trailing_slash = true,
+            "." => trailing_slash = true,
+            ".." => {
+                segments.pop();
+                trailing_slash = true;
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    if absolute {
+        out.push('/');
+    }
+    out.push_str(&segments.join("/"));
+    if trailing_slash && !out.ends_with('/') {
+        out.push('/');
+    }
+    out
 }
 
 /// Checks an RFC 6749 §3.3 `scope-token`: `1*( %x21 / %x23-5B / %x5D-7E )`.
@@ -444,6 +566,47 @@ mod tests {
     fn challenge_lists_each_scope_once_in_order() {
         let req = Requirement::new(["b", "a", "b"], &ScopeHierarchy::new());
         assert_eq!(&**req.challenge(), "b a");
+    }
+
+    #[test]
+    fn uri_normalisation() {
+        let cases = [
+            ("file:///private/x", "file:///private/x"),
+            ("FILE:///private/x", "file:///private/x"),
+            ("file:///public/../private/x", "file:///private/x"),
+            ("file:///public/./../private/./x", "file:///private/x"),
+            ("file:///%70rivate/x", "file:///private/x"),
+            ("file:///%2E%2E/private/x", "file:///private/x"),
+            ("file:///a%2fb", "file:///a/b"),
+            ("file:///a%3fb", "file:///a%3Fb"),
+            (
+                "HTTPS://Example.COM/A/../b?q=%41",
+                "https://example.com/b?q=A",
+            ),
+            ("file:///private/", "file:///private/"),
+            ("file:///private/..", "file:///"),
+            ("urn:x:Y", "urn:x:Y"),
+            ("not a uri %zz é", "not a uri %zz é"),
+            ("%", "%"),
+            ("", ""),
+            ("é", "é"),
+            ("x:é", "x:é"),
+            ("file:///%41é", "file:///Aé"),
+            ("file:///é%", "file:///é%"),
+            ("file:///a%é", "file:///a%é"),
+            ("file:////private/x", "file:///private/x"),
+            ("file:///public//../private/x", "file:///private/x"),
+            ("file:///public%2F..%2Fprivate/x", "file:///private/x"),
+            ("file:///public%5c..%5cprivate/x", "file:///private/x"),
+            ("file:///public\\..\\private/x", "file:///private/x"),
+            (
+                "https://h.example/a%2Fb?x=%2F",
+                "https://h.example/a/b?x=%2F",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_uri(input), want, "{input}");
+        }
     }
 
     #[test]

@@ -82,16 +82,34 @@ where
                 return ResponseFuture::inner(self.inner.call(req.map(RequestBody::inner)));
             }
             Ok(Step::Respond(res)) => return ResponseFuture::ready(res),
-            Err(err) => return ResponseFuture::ready(self.shared.reject(err)),
+            Err(err) => {
+                let close = body_left_unread(&req);
+                return ResponseFuture::ready(self.shared.reject(err, close));
+            }
         };
         req.headers_mut().remove(header::AUTHORIZATION);
         // The inner service that `poll_ready` made ready is the one to call later; leave a
         // clone in its place (tower's documented pattern for services that wait before calling).
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
+        let close = body_left_unread(&req);
         let authorize = Box::pin(authorize(self.shared.clone(), token, req));
-        ResponseFuture::authorize(authorize, inner, self.shared.clone())
+        ResponseFuture::authorize(authorize, inner, self.shared.clone(), close)
     }
+}
+
+/// Whether rejecting this request leaves body bytes unread on an HTTP/1 connection.
+///
+/// The rejection then says `Connection: close`: hyper closes such a connection after the
+/// response, and a client that does not know why would reuse it and fail ("server
+/// disconnected") on its next request.
+fn body_left_unread<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    req.version() <= http::Version::HTTP_11
+        && (headers.contains_key(header::TRANSFER_ENCODING)
+            || headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|len| len.as_bytes() != b"0"))
 }
 
 /// Steps 5 to 7 of the request flow, for a request that carries a token: verify it, check the
@@ -130,9 +148,17 @@ where
     drop(token);
     shared.check_audience(&info)?;
 
-    let mut req = if shared.needs_peek(&req) {
+    let mut req = if shared.needs_peek(&req)? {
         let (parts, body) = req.into_parts();
-        let (data, trailers) = read_bounded(&parts.headers, body, shared.max_body_len).await?;
+        let read = read_bounded(&parts.headers, body, shared.max_body_len);
+        let (data, trailers) = tokio::time::timeout(shared.body_timeout, read)
+            .await
+            .map_err(|_elapsed| {
+                AuthError::new(
+                    AuthErrorKind::RequestTimeout,
+                    "the request body did not arrive in time",
+                )
+            })??;
         let messages = jsonrpc::peek(&data)
             .map_err(|err| AuthError::new(AuthErrorKind::InvalidRequest, err.to_string()))?;
         check_mcp_headers(&parts.headers, &messages)?;

@@ -270,10 +270,10 @@ async fn narrow_token_gets_403_step_up_and_succeeds_after_scope_upgrade() -> Tes
     Ok(())
 }
 
-/// The layer reads only JSON bodies for per-tool rules (a body it cannot parse as JSON-RPC
-/// gets the global rules), and relies on the MCP server refusing anything else. rmcp does:
-/// a `tools/call` for `add_note` sent as `text/plain` in a live session, with a token that
-/// lacks `notes:write`, never reaches the tool.
+/// With per-tool rules the layer refuses a `POST` that is not JSON (`415`) instead of letting
+/// a server that might parse it anyway see an unchecked tool call: a `tools/call` for
+/// `add_note` sent as `text/plain` in a live session, with a token that lacks `notes:write`,
+/// never reaches the tool.
 #[tokio::test]
 async fn text_plain_tools_call_with_narrow_token_never_runs_the_tool() -> TestResult {
     let stack = Stack::start().await?;
@@ -290,9 +290,10 @@ async fn text_plain_tools_call_with_narrow_token_never_runs_the_tool() -> TestRe
         )
         .await?;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = serde_json::from_str(&response.text().await?)?;
     assert_eq!(
-        response.text().await?,
-        "Unsupported Media Type: Content-Type must be application/json"
+        body["error"], "unsupported_media_type",
+        "refused by the layer"
     );
     assert_eq!(stack.add_note_calls(), 0);
 

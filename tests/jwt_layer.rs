@@ -227,9 +227,25 @@ async fn attack_table_through_the_layer() {
                 &format!(
                     r#"{{"iss":"{iss}","aud":"{RESOURCE}","exp":{},"x":{}1{}}}"#,
                     now() + 300,
-                    "[".repeat(3_000),
-                    "]".repeat(3_000)
+                    "[".repeat(200),
+                    "]".repeat(200)
                 ),
+            ),
+            invalid,
+        ),
+        (
+            "aud array without the resource",
+            key.sign(
+                Some("k1"),
+                &with(&|c| c["aud"] = json!(["https://a.example/mcp", "https://b.example/mcp"])),
+            ),
+            invalid,
+        ),
+        (
+            "x5c with an attacker key",
+            attacker.sign_with_header(
+                &json!({"alg": "RS256", "kid": "k1", "x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]}),
+                &good,
             ),
             invalid,
         ),
@@ -275,7 +291,8 @@ async fn huge_token_is_rejected_cheaply() {
         "A".repeat(10)
     );
     let res = call(&auth, &token).await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&res).as_deref(), Some("invalid_token"));
     assert_eq!(
         server.jwks_fetches(),
         0,
@@ -307,4 +324,63 @@ async fn jwks_down_gives_503_with_retry_after_then_recovers() {
     server.set_down(false);
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     assert_eq!(call(&auth, &token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn deeply_nested_claims_are_refused_by_the_parser_not_by_size() {
+    let key = TestKey::rsa();
+    let server = TestAs::start("").await;
+    server.set_keys(vec![key.jwk(Some("k1"))]);
+    let auth = layer(&server);
+    let iss = server.issuer();
+    let token = key.sign_raw(
+        &json!({"alg": "RS256", "kid": "k1"}).to_string(),
+        &format!(
+            r#"{{"iss":"{iss}","aud":"{RESOURCE}","exp":{},"scope":"mcp:read","x":{}1{}}}"#,
+            now() + 300,
+            "[".repeat(200),
+            "]".repeat(200)
+        ),
+    );
+    assert!(token.len() < 8_192, "fits under every size limit");
+    let res = call(&auth, &token).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(
+        challenge.contains("error_description=\"token is malformed\""),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn the_metadata_lists_the_verifiers_issuers() {
+    let server = TestAs::start("").await;
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(
+            "https://other.example.com",
+            "https://other.example.com/jwks",
+        ))
+        .build()
+        .unwrap();
+    // No `authorization_server(..)`: the verifier's trusted issuers are the metadata's.
+    let auth = McpAuth::builder(RESOURCE)
+        .verifier(verifier.clone())
+        .build()
+        .unwrap();
+    assert_eq!(
+        auth.metadata().authorization_servers(),
+        [server.issuer().as_str(), "https://other.example.com"]
+    );
+    // Configured ones come first and are not repeated.
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server("https://other.example.com")
+        .verifier(verifier)
+        .build()
+        .unwrap();
+    assert_eq!(
+        auth.metadata().authorization_servers(),
+        ["https://other.example.com", server.issuer().as_str()]
+    );
 }

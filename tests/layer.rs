@@ -318,21 +318,32 @@ async fn request_flow_table() {
                 ("authorization", "Bearer good"),
             ],
             S::FORBIDDEN,
-            None,
+            Some(MISSING),
             Some("forbidden_origin"),
         ),
         case(
             "bad origin without token",
             &[("origin", "https://evil.example.com")],
             S::FORBIDDEN,
-            None,
+            Some(MISSING),
             Some("forbidden_origin"),
         ),
         case(
             "null origin",
             &[("origin", "null")],
             S::FORBIDDEN,
-            None,
+            Some(MISSING),
+            Some("forbidden_origin"),
+        ),
+        case(
+            "a second, bad origin",
+            &[
+                ("origin", "https://app.example.com"),
+                ("origin", "https://evil.example.com"),
+                ("authorization", "Bearer good"),
+            ],
+            S::FORBIDDEN,
+            Some(MISSING),
             Some("forbidden_origin"),
         ),
         Case {
@@ -455,7 +466,7 @@ async fn request_flow_table() {
             uri: "/health",
             headers: &[("origin", "https://evil.example.com")],
             status: S::FORBIDDEN,
-            challenge: None,
+            challenge: Some(MISSING),
             error: Some("forbidden_origin"),
             inner_called: false,
         },
@@ -1069,4 +1080,53 @@ async fn axum_extractor_reads_auth_info() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "false");
+}
+
+#[tokio::test]
+async fn rejections_close_http1_connections_whose_body_was_not_read() {
+    let auth = layer(verifier());
+    let with_body = |version: http::Version, token: Option<&str>| {
+        let mut req = request(Method::POST, "/mcp", &[]);
+        *req.version_mut() = version;
+        req.headers_mut()
+            .insert(header::CONTENT_LENGTH, "17".parse().unwrap());
+        if let Some(token) = token {
+            req.headers_mut().insert(
+                header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
+        req
+    };
+    // Rejected before verification, and after it: both leave the body unread.
+    for token in [None, Some("nope"), Some("noscope")] {
+        let out = send(
+            &auth,
+            &Seen::default(),
+            with_body(http::Version::HTTP_11, token),
+        )
+        .await;
+        assert!(out.status.is_client_error(), "{token:?}");
+        assert_eq!(out.headers[header::CONNECTION], "close", "{token:?}");
+    }
+    // HTTP/2 has no connection header; requests without a body keep the connection.
+    let out = send(
+        &auth,
+        &Seen::default(),
+        with_body(http::Version::HTTP_2, None),
+    )
+    .await;
+    assert!(!out.headers.contains_key(header::CONNECTION));
+    let out = send(&auth, &Seen::default(), request(Method::GET, "/mcp", &[])).await;
+    assert_eq!(out.status, StatusCode::UNAUTHORIZED);
+    assert!(!out.headers.contains_key(header::CONNECTION));
+    // An accepted request is not touched.
+    let out = send(
+        &auth,
+        &Seen::default(),
+        with_body(http::Version::HTTP_11, Some("good")),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert!(!out.headers.contains_key(header::CONNECTION));
 }

@@ -78,6 +78,7 @@ fn auth() -> McpAuth {
         .with_token("base", info(&["mcp:read"]))
         .with_token("writer", info(&["mcp:read", "files:write"]))
         .with_token("files", info(&["mcp:read", "files"]))
+        .with_token("empty", info(&[]))
         .with_token(
             "all",
             info(&[
@@ -363,10 +364,73 @@ async fn operation_table() {
             None,
         ),
         case(
-            "missing global scope still listed with tool scope",
+            "missing global scope is listed with the tool scope",
+            "empty",
+            call("delete_file"),
+            S::FORBIDDEN,
+            Some("mcp:read files:write"),
+        ),
+        case(
+            "missing global scope alone",
+            "empty",
+            call("whoami"),
+            S::FORBIDDEN,
+            Some("mcp:read"),
+        ),
+        case(
+            "unknown token",
             "nobody",
             call("delete_file"),
             S::UNAUTHORIZED,
+            None,
+        ),
+        case(
+            "dot segments cannot dodge a resource prefix",
+            "base",
+            resource("file:///public/../private/x"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "escapes cannot dodge a resource prefix",
+            "base",
+            resource("file:///%70rivate/x"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "scheme case cannot dodge an exact resource",
+            "base",
+            resource("FILE:///etc/passwd"),
+            S::FORBIDDEN,
+            Some("mcp:read root"),
+        ),
+        case(
+            "non-ASCII resource URI",
+            "base",
+            resource("é%41é"),
+            S::OK,
+            None,
+        ),
+        case(
+            "empty segments cannot dodge a resource prefix",
+            "base",
+            resource("file:////private/x"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "encoded slashes cannot dodge a resource prefix",
+            "base",
+            resource("file:///public%2F..%2Fprivate/x"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "batch over the limit",
+            "all",
+            format!("[{}]", vec!["{}"; 101].join(",")),
+            S::BAD_REQUEST,
             None,
         ),
     ];
@@ -499,12 +563,28 @@ async fn bodies_are_not_read_when_no_rule_can_apply() {
     assert_eq!(out.status, StatusCode::UNAUTHORIZED);
     assert!(!out.challenge.unwrap().contains("files:write"));
 
-    // Not JSON: passed on under the global rules, unread.
-    let mut req = post("base", Chunks::one(call("delete_file")));
-    req.headers_mut()
-        .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
-    let out = send(&auth, req).await;
-    assert_eq!(out.status, StatusCode::OK);
+    // Not JSON: refused unread, so a server that would parse it anyway never sees a tool
+    // call the layer did not check.
+    for content_type in [Some("text/plain"), Some("application/x-json-ish"), None] {
+        let mut req = post("base", unreadable());
+        match content_type {
+            Some(ct) => {
+                req.headers_mut()
+                    .insert(header::CONTENT_TYPE, ct.parse().unwrap());
+            }
+            None => {
+                req.headers_mut().remove(header::CONTENT_TYPE);
+            }
+        }
+        let out = send(&auth, req).await;
+        assert_eq!(
+            out.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        let body: Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(body["error"], "unsupported_media_type");
+    }
 
     // GET (the SSE stream) is never read.
     let mut req = post("base", unreadable());
@@ -541,6 +621,47 @@ async fn json_content_type_variants_are_read() {
             "{content_type}"
         );
     }
+}
+
+/// A body that never finishes.
+struct Stalled;
+
+impl Body for Stalled {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Pending
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_gets_408_after_the_body_timeout() {
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(StaticVerifier::new().with_token("base", info(&["mcp:read"])))
+        .tool_scopes("delete_file", ["files:write"])
+        .body_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let inner = service_fn(|_req: Request<RequestBody<Stalled>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let req = Request::post("/mcp")
+        .header(header::AUTHORIZATION, "Bearer base")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Stalled)
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let res = auth.layer(inner).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(2));
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "request_timeout");
 }
 
 #[tokio::test]
@@ -695,6 +816,17 @@ fn policy_is_readable_when_printed_and_validated_at_build() {
         .unwrap_err();
     assert!(
         matches!(err, mcp_auth::ConfigError::InvalidSetting { .. }),
+        "{err}"
+    );
+    let err = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(StaticVerifier::new())
+        .tool_scopes("x", ["files:write"])
+        .scopes_supported(["mcp:read"])
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, mcp_auth::ConfigError::InvalidScope { scope, .. } if scope == "files:write"),
         "{err}"
     );
 }

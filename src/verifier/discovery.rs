@@ -159,6 +159,7 @@ impl AuthorizationServerMetadata {
         self.document.get(name)
     }
 
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn jwks_url(&self) -> Option<&Url> {
         self.jwks_uri.as_ref()
     }

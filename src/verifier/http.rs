@@ -3,7 +3,10 @@
 //!
 //! Every request has a connect timeout and a total timeout, follows no redirects, reads at most
 //! a configured number of bytes, and goes to `https` URLs only, except loopback hosts or when
-//! the caller opted into `danger_allow_http`.
+//! the caller opted into `danger_allow_http`. Only a `200 OK` answer is used; any other status
+//! (including other `2xx`) is an error. Errors name the URL's origin only: reqwest's errors
+//! are stripped of their URL (which may carry a path, query or credentials) before they are
+//! kept as a source.
 
 use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
 
@@ -40,7 +43,7 @@ pub(crate) struct HttpClient {
     options: Arc<HttpOptions>,
 }
 
-/// A successful (2xx) response whose body was read within the size limit.
+/// A `200 OK` response whose body was read within the size limit.
 #[derive(Debug)]
 pub(crate) struct HttpResponse {
     pub(crate) headers: HeaderMap,
@@ -55,6 +58,7 @@ pub(crate) enum FetchError {
     #[error("request to {origin} failed")]
     Request {
         origin: String,
+        /// Always built through [`FetchError::request`], which strips the URL.
         #[source]
         source: Arc<reqwest::Error>,
     },
@@ -73,7 +77,17 @@ pub(crate) enum FetchError {
 }
 
 impl FetchError {
+    /// A transport error from reqwest, without the URL reqwest keeps in it (its `Display`
+    /// would print the full URL, path and query included).
+    fn request(url: &Url, source: reqwest::Error) -> Self {
+        Self::Request {
+            origin: origin(url),
+            source: Arc::new(source.without_url()),
+        }
+    }
+
     /// Whether the server answered, with a status that means "not here" (404, 410).
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, Self::Status { status, .. }
             if *status == StatusCode::NOT_FOUND || *status == StatusCode::GONE)
@@ -174,15 +188,14 @@ impl HttpClient {
                     origin: origin(url),
                 }
             } else {
-                FetchError::Request {
-                    origin: origin(url),
-                    source: Arc::new(source),
-                }
+                FetchError::request(url, source)
             }
         };
         let mut response = request.send().await.map_err(request_error)?;
         let status = response.status();
-        if !status.is_success() {
+        // Exactly `200 OK`: RFC 7662 §2.2 and RFC 8414 §3.2 answer with it, and a `201`,
+        // `202` or `203` is no answer we can rely on (a `202` may come from a proxy or queue).
+        if status != StatusCode::OK {
             return Err(FetchError::Status {
                 origin: origin(url),
                 status,
@@ -249,6 +262,7 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 }
 
 /// The `Max-Age` of a `Cache-Control` header, if any (`no-store`/`no-cache` count as zero).
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 pub(crate) fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
     let mut max_age = None;
     for value in headers.get_all(header::CACHE_CONTROL) {
@@ -341,5 +355,100 @@ mod tests {
             "https://as.example.com answered with status 404 Not Found"
         );
         assert!(err.is_not_found());
+    }
+
+    /// Serves every connection one raw HTTP/1.1 response with `status` and a JSON body.
+    async fn one_status_server(status: &'static str) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0_u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let body = r#"{"active":true}"#;
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        Url::parse(&format!("http://{addr}/introspect")).expect("parses")
+    }
+
+    #[tokio::test]
+    async fn only_200_ok_is_used() {
+        let client = HttpClient::new(HttpOptions::default()).expect("client builds");
+        let url = one_status_server("200 OK").await;
+        let (value, _) = client
+            .post_form_json::<serde_json::Value>(&url, &[("token", "t")], None)
+            .await
+            .expect("200 is used");
+        assert_eq!(value, serde_json::json!({"active": true}));
+        for status in [
+            "201 Created",
+            "202 Accepted",
+            "203 Non-Authoritative Information",
+        ] {
+            let url = one_status_server(status).await;
+            let err = client
+                .post_form_json::<serde_json::Value>(&url, &[("token", "t")], None)
+                .await
+                .expect_err(status);
+            assert!(
+                matches!(err, FetchError::Status { .. }),
+                "{status}: {err:?}"
+            );
+            let err = client
+                .get_json::<serde_json::Value>(&url)
+                .await
+                .expect_err(status);
+            assert!(
+                matches!(err, FetchError::Status { .. }),
+                "{status}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn transport_errors_do_not_carry_the_url() {
+        // A port where nothing listens.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        drop(listener);
+        let url = Url::parse(&format!(
+            "http://user:hunter2@127.0.0.1:{port}/secret-path?token=hunter3"
+        ))
+        .expect("parses");
+        let client = HttpClient::new(HttpOptions::default()).expect("client builds");
+        let err = client
+            .get_json::<serde_json::Value>(&url)
+            .await
+            .expect_err("connection refused");
+        assert!(matches!(err, FetchError::Request { .. }), "{err:?}");
+        let mut texts = vec![err.to_string(), format!("{err:?}")];
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            texts.push(cause.to_string());
+            texts.push(format!("{cause:?}"));
+            source = cause.source();
+        }
+        for text in &texts {
+            for secret in ["hunter2", "hunter3", "secret-path", "user"] {
+                assert!(!text.contains(secret), "{secret} leaked: {text}");
+            }
+        }
+        assert!(
+            texts[0].contains(&format!("http://127.0.0.1:{port}")),
+            "{texts:?}"
+        );
     }
 }

@@ -639,6 +639,10 @@ impl TokenVerifier for JwtVerifier {
         self.inner.cache.insert(key, info.clone()).await;
         Ok(info)
     }
+
+    fn authorization_servers(&self) -> Vec<String> {
+        self.issuers().map(str::to_owned).collect()
+    }
 }
 
 impl fmt::Debug for JwtVerifier {

@@ -27,6 +27,17 @@ mod jwks;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
 
+mod chain;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
+
+#[cfg(all(feature = "jwt", feature = "introspection"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "jwt", feature = "introspection"))))]
+pub use self::chain::JwtOrIntrospection;
+pub use self::chain::VerifierChain;
+#[cfg(feature = "introspection")]
+pub use self::introspection::IntrospectionVerifier;
 #[cfg(feature = "jwt")]
 pub use self::jwt::JwtVerifier;
 
@@ -78,6 +89,15 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// unknown, wrong issuer, ...), and [`VerifyError::unavailable`] when the answer cannot be
     /// known right now (the authorization server or its keys cannot be reached).
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError>;
+
+    /// The issuers of the tokens this verifier accepts, each exactly as its authorization
+    /// server writes `issuer`. The layer lists them in the metadata's `authorization_servers`
+    /// (besides those configured with
+    /// [`Builder::authorization_server`](crate::Builder::authorization_server)), so clients
+    /// can find every authorization server in use. Defaults to none.
+    fn authorization_servers(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[async_trait]
@@ -85,12 +105,20 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         (**self).verify(token).await
     }
+
+    fn authorization_servers(&self) -> Vec<String> {
+        (**self).authorization_servers()
+    }
 }
 
 #[async_trait]
 impl<T: TokenVerifier + ?Sized> TokenVerifier for Box<T> {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         (**self).verify(token).await
+    }
+
+    fn authorization_servers(&self) -> Vec<String> {
+        (**self).authorization_servers()
     }
 }
 

@@ -1,0 +1,410 @@
+//! The quickstart's MCP server (rmcp's streamable HTTP server, same tools) behind [`McpAuth`],
+//! verifying **opaque** access tokens by RFC 7662 token introspection: the resource server
+//! discovers the `introspection_endpoint` from the issuer's metadata and asks it about each new
+//! token, authenticating as a confidential client.
+//!
+//! ```sh
+//! cargo run --example introspection --features introspection
+//! ```
+//!
+//! Without `MCP_AUTH_ISSUER` it starts an embedded dev authorization server that issues opaque
+//! tokens, and prints one (`MCP_TOKEN=…`) with a `curl` line. Tools:
+//!
+//! - `whoami`: the caller's subject, client id and scopes, from the introspection answer;
+//! - `list_notes`: the caller's notes; needs only the global scopes (`mcp:read` by default);
+//! - `add_note`: adds a note; also needs `notes:write` (else `403 insufficient_scope`).
+//!
+//! Configuration, by environment:
+//!
+//! | Variable | Default | Meaning |
+//! |---|---|---|
+//! | `MCP_AUTH_ADDR` | `127.0.0.1:3000` | listen address; the MCP endpoint is `/mcp` (port `0` picks a free port) |
+//! | `MCP_AUTH_RESOURCE` | `http://<addr>/mcp` | canonical resource URI, as clients reach the server |
+//! | `MCP_AUTH_ISSUER` | the embedded dev issuer | the authorization server whose `introspection_endpoint` is found by RFC 8414 / OIDC discovery; must equal its `issuer` exactly |
+//! | `MCP_AUTH_SCOPES` | `mcp:read` | space-separated scopes every request needs |
+//! | `MCP_AUTH_CLIENT_ID` | `introspection-rs` with the dev issuer; **required** with `MCP_AUTH_ISSUER` | this resource server's client id at the authorization server |
+//! | `MCP_AUTH_CLIENT_SECRET` | `introspection-rs-secret` with the dev issuer; **required** with `MCP_AUTH_ISSUER` | its client secret (`client_secret_basic`) |
+//!
+//! With `MCP_AUTH_ISSUER` set, the client credentials must be given too: the example prints an
+//! error and exits with status `2` rather than introspect with made-up credentials.
+//!
+//! ```sh
+//! MCP_AUTH_ISSUER=https://auth.example.com MCP_AUTH_CLIENT_ID=my-rs \
+//!     MCP_AUTH_CLIENT_SECRET=… cargo run --example introspection --features introspection
+//! ```
+//!
+//! Answers are cached (keyed by a hash of the token) until the token's `exp`, at most 60 s, so
+//! a revoked token stops working within a minute; inactive tokens are remembered for 5 s. When
+//! the authorization server cannot be reached the client gets `503` with `Retry-After`, never
+//! `401`.
+//!
+//! The embedded dev issuer ([`DevIssuer`]) approves every authorization request and is **not for
+//! production**.
+//!
+//! The server stops cleanly on Ctrl-C or `SIGTERM`.
+
+use std::{
+    collections::HashMap,
+    env,
+    io::{self, Write},
+    net::SocketAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use axum::Router;
+use http::request::Parts;
+use mcp_auth::{AuthInfo, BoxError, McpAuth, testing::DevIssuer, verifier::IntrospectionVerifier};
+use rmcp::{
+    ErrorData, ServerHandler,
+    handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters},
+    model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig},
+    schemars, tool, tool_handler, tool_router,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+/// The scope `add_note` needs on top of the global ones.
+const WRITE_SCOPE: &str = "notes:write";
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let addr: SocketAddr = env_or("MCP_AUTH_ADDR", "127.0.0.1:3000")
+        .parse()
+        .map_err(|err| format!("MCP_AUTH_ADDR is not a socket address: {err}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|err| format!("cannot listen on {addr}: {err}"))?;
+    let addr = listener.local_addr()?;
+    let resource = env::var("MCP_AUTH_RESOURCE").unwrap_or_else(|_| format!("http://{addr}/mcp"));
+    let scopes: Vec<String> = env_or("MCP_AUTH_SCOPES", "mcp:read")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let external_issuer = env_var("MCP_AUTH_ISSUER");
+    let (client_id, client_secret) = match &external_issuer {
+        // An external authorization server knows this resource server by its own credentials;
+        // defaults would only fail later, at the first request, as a 503.
+        Some(_) => {
+            let (Some(id), Some(secret)) = (
+                env_var("MCP_AUTH_CLIENT_ID"),
+                env_var("MCP_AUTH_CLIENT_SECRET"),
+            ) else {
+                eprintln!(
+                    "error: MCP_AUTH_ISSUER is set, so MCP_AUTH_CLIENT_ID and \
+                     MCP_AUTH_CLIENT_SECRET must be set too (this resource server's client \
+                     credentials at that authorization server)"
+                );
+                std::process::exit(2);
+            };
+            (id, secret)
+        }
+        None => (
+            env_or("MCP_AUTH_CLIENT_ID", "introspection-rs"),
+            env_or("MCP_AUTH_CLIENT_SECRET", "introspection-rs-secret"),
+        ),
+    };
+
+    // The authorization server: an external one found by discovery, or the embedded dev issuer
+    // (issuing opaque tokens, with this resource server registered as a confidential client).
+    // `dev_issuer` keeps the dev issuer running until `main` returns.
+    let (issuer, dev_issuer) = match external_issuer {
+        Some(issuer) => (issuer, None),
+        None => {
+            let dev = DevIssuer::builder()
+                .client(client_id.clone(), client_secret.clone())
+                .default_resource(resource.clone())
+                .opaque_tokens(true)
+                .start()
+                .await?;
+            (dev.issuer().to_owned(), Some(dev))
+        }
+    };
+    // The endpoint is discovered lazily: the authorization server need not be up yet.
+    let verifier = IntrospectionVerifier::builder()
+        .discover(issuer.clone())
+        .client_secret_basic(client_id.clone(), client_secret)
+        .build()?;
+
+    let auth = McpAuth::builder(resource.clone())
+        .authorization_server(issuer.clone())
+        .verifier(verifier)
+        .required_scopes(scopes.clone())
+        .tool_scopes("add_note", [WRITE_SCOPE])
+        .resource_name("mcp-auth introspection example")
+        .build()?;
+
+    let config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts(&resource, addr));
+    let cancel = config.cancellation_token.clone();
+    let notes = Notes::default();
+    let mcp = StreamableHttpService::new(
+        move || Ok(NotesServer::new(notes.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let app = Router::new().nest_service("/mcp", mcp).layer(auth.clone());
+
+    print_banner(
+        &resource,
+        &issuer,
+        &auth,
+        dev_issuer.as_ref(),
+        &scopes,
+        &client_id,
+    )?;
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Ends rmcp's sessions and open SSE streams, so that the graceful shutdown
+            // does not wait for clients that keep a stream open.
+            cancel.cancel();
+        })
+        .await?;
+    if let Some(dev) = dev_issuer {
+        dev.shutdown().await;
+    }
+    Ok(())
+}
+
+/// The notes of every caller, keyed by [`AuthInfo::principal_key`] (issuer and subject): state
+/// is bound to the verified principal, never to a session id.
+#[derive(Clone, Default)]
+struct Notes(Arc<Mutex<HashMap<String, Vec<String>>>>);
+
+/// The MCP server: one per session, sharing the notes.
+#[derive(Clone)]
+struct NotesServer {
+    notes: Notes,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct AddNote {
+    /// The text of the note.
+    text: String,
+}
+
+#[tool_router]
+impl NotesServer {
+    fn new(notes: Notes) -> Self {
+        Self {
+            notes,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(description = "Who is calling: subject, client id and scopes of the access token")]
+    async fn whoami(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let info = auth_info(&parts)?;
+        let body = json!({
+            "subject": info.subject(),
+            "client_id": info.client_id(),
+            "issuer": info.issuer(),
+            "scopes": info.scopes(),
+        });
+        Ok(CallToolResult::success(vec![ContentBlock::json(body)?]))
+    }
+
+    #[tool(description = "List your notes")]
+    async fn list_notes(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let key = principal(auth_info(&parts)?);
+        let notes = self.notes.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = notes.get(&key).cloned().unwrap_or_default();
+        Ok(CallToolResult::success(vec![ContentBlock::json(mine)?]))
+    }
+
+    #[tool(description = "Add a note (needs the notes:write scope)")]
+    async fn add_note(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(AddNote { text }): Parameters<AddNote>,
+    ) -> Result<CallToolResult, ErrorData> {
+        // The layer already refused callers without `notes:write` (403 step-up); checking again
+        // here keeps the tool safe if it is ever mounted without that rule.
+        let info = auth_info(&parts)?;
+        if !info.has_scope(WRITE_SCOPE) {
+            return Err(ErrorData::invalid_request("notes:write is required", None));
+        }
+        let key = principal(info);
+        let count = {
+            let mut notes = self.notes.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let mine = notes.entry(key).or_default();
+            mine.push(text);
+            mine.len()
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "note {count} added"
+        ))]))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for NotesServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
+            "Notes per caller. `whoami` shows what the access token says about you.",
+        )
+    }
+}
+
+/// The verified principal the layer put into the request extensions.
+fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
+    parts.extensions.get::<AuthInfo>().ok_or_else(|| {
+        ErrorData::internal_error("no AuthInfo: is McpAuth in front of this server?", None)
+    })
+}
+
+/// The key notes are stored under: issuer and subject, or the client id for tokens without a
+/// subject.
+fn principal(info: &AuthInfo) -> String {
+    match (info.principal_key(), info.client_id()) {
+        (Some(key), _) => key.to_owned(),
+        (None, Some(client)) => format!("client:{client}"),
+        (None, None) => "anonymous".to_owned(),
+    }
+}
+
+/// rmcp checks `Host` against an allow-list (DNS-rebinding protection): loopback names, the
+/// listen address and the resource's host.
+fn allowed_hosts(resource: &str, addr: SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    for host in [Some(addr.ip().to_string()), url_host(resource)]
+        .into_iter()
+        .flatten()
+    {
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+/// The host of `url`, without brackets for IPv6.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split_once(']').map(|(host, _)| host.to_owned());
+    }
+    Some(authority.split(':').next()?.to_owned())
+}
+
+fn print_banner(
+    resource: &str,
+    issuer: &str,
+    auth: &McpAuth,
+    dev: Option<&DevIssuer>,
+    scopes: &[String],
+    client_id: &str,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "mcp-auth introspection example: an MCP server behind McpAuth, opaque tokens"
+    )?;
+    writeln!(out, "resource: {resource}")?;
+    writeln!(out, "metadata: {}", auth.metadata().url())?;
+    match dev {
+        Some(_) => writeln!(
+            out,
+            "issuer:   {issuer} (embedded dev issuer, approves everything: not for production)"
+        )?,
+        None => writeln!(out, "issuer:   {issuer}")?,
+    }
+    writeln!(
+        out,
+        "introspecting as client {client_id} (secret not shown)"
+    )?;
+    writeln!(
+        out,
+        "scopes:   {} (add_note also needs {WRITE_SCOPE})",
+        scopes.join(" ")
+    )?;
+    let token = match dev {
+        Some(dev) => {
+            let token = dev.opaque_token(
+                &dev.token()
+                    .subject("introspection-user")
+                    .client_id(client_id)
+                    .scopes(scopes.iter().cloned())
+                    .audience(resource)
+                    .expires_in(Duration::from_secs(3_600)),
+            );
+            writeln!(out)?;
+            writeln!(out, "MCP_TOKEN={token}")?;
+            token
+        }
+        None => {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Get a token for {resource} from {issuer}, then: export MCP_TOKEN=<token>"
+            )?;
+            "$MCP_TOKEN".to_owned()
+        }
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "# initialize an MCP session (without the Authorization header: 401 with resource_metadata):"
+    )?;
+    writeln!(
+        out,
+        "curl -sS -i -X POST {resource} -H 'Content-Type: application/json' \
+         -H 'Accept: application/json, text/event-stream' -H \"Authorization: Bearer {token}\" \
+         -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":\
+         {{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\
+         \"clientInfo\":{{\"name\":\"curl\",\"version\":\"1.0\"}}}}}}'"
+    )?;
+    writeln!(out)?;
+    writeln!(out, "listening; Ctrl-C to stop")?;
+    out.flush()
+}
+
+/// Ctrl-C, or `SIGTERM` on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// The variable's value, if set and not empty.
+fn env_var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    env_var(name).unwrap_or_else(|| default.to_owned())
+}

