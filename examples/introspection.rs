@@ -44,32 +44,24 @@
 //! The server stops cleanly on Ctrl-C or `SIGTERM`.
 
 use std::{
-    collections::HashMap,
     env,
     io::{self, Write},
     net::SocketAddr,
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
     time::Duration,
 };
 
 use axum::Router;
-use http::request::Parts;
-use mcp_auth::{AuthInfo, BoxError, McpAuth, testing::DevIssuer, verifier::IntrospectionVerifier};
-use rmcp::{
-    ErrorData, ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters},
-    model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig},
-    schemars, tool, tool_handler, tool_router,
-    transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    },
+use mcp_auth::{BoxError, McpAuth, testing::DevIssuer, verifier::IntrospectionVerifier};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
-use serde::Deserialize;
-use serde_json::json;
 use tokio::net::TcpListener;
 
-/// The scope `add_note` needs on top of the global ones.
-const WRITE_SCOPE: &str = "notes:write";
+#[path = "support/notes_server.rs"]
+mod notes_server;
+
+use notes_server::{Notes, NotesServer, WRITE_SCOPE, allowed_hosts, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -172,138 +164,6 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The notes of every caller, keyed by [`AuthInfo::principal_key`] (issuer and subject): state
-/// is bound to the verified principal, never to a session id.
-#[derive(Clone, Default)]
-struct Notes(Arc<Mutex<HashMap<String, Vec<String>>>>);
-
-/// The MCP server: one per session, sharing the notes.
-#[derive(Clone)]
-struct NotesServer {
-    notes: Notes,
-    tool_router: ToolRouter<Self>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct AddNote {
-    /// The text of the note.
-    text: String,
-}
-
-#[tool_router]
-impl NotesServer {
-    fn new(notes: Notes) -> Self {
-        Self {
-            notes,
-            tool_router: Self::tool_router(),
-        }
-    }
-
-    #[tool(description = "Who is calling: subject, client id and scopes of the access token")]
-    async fn whoami(
-        &self,
-        Extension(parts): Extension<Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let info = auth_info(&parts)?;
-        let body = json!({
-            "subject": info.subject(),
-            "client_id": info.client_id(),
-            "issuer": info.issuer(),
-            "scopes": info.scopes(),
-        });
-        Ok(CallToolResult::success(vec![ContentBlock::json(body)?]))
-    }
-
-    #[tool(description = "List your notes")]
-    async fn list_notes(
-        &self,
-        Extension(parts): Extension<Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let key = principal(auth_info(&parts)?);
-        let notes = self.notes.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let mine = notes.get(&key).cloned().unwrap_or_default();
-        Ok(CallToolResult::success(vec![ContentBlock::json(mine)?]))
-    }
-
-    #[tool(description = "Add a note (needs the notes:write scope)")]
-    async fn add_note(
-        &self,
-        Extension(parts): Extension<Parts>,
-        Parameters(AddNote { text }): Parameters<AddNote>,
-    ) -> Result<CallToolResult, ErrorData> {
-        // The layer already refused callers without `notes:write` (403 step-up); checking again
-        // here keeps the tool safe if it is ever mounted without that rule.
-        let info = auth_info(&parts)?;
-        if !info.has_scope(WRITE_SCOPE) {
-            return Err(ErrorData::invalid_request("notes:write is required", None));
-        }
-        let key = principal(info);
-        let count = {
-            let mut notes = self.notes.0.lock().unwrap_or_else(PoisonError::into_inner);
-            let mine = notes.entry(key).or_default();
-            mine.push(text);
-            mine.len()
-        };
-        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
-            "note {count} added"
-        ))]))
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for NotesServer {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
-            "Notes per caller. `whoami` shows what the access token says about you.",
-        )
-    }
-}
-
-/// The verified principal the layer put into the request extensions.
-fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
-    parts.extensions.get::<AuthInfo>().ok_or_else(|| {
-        ErrorData::internal_error("no AuthInfo: is McpAuth in front of this server?", None)
-    })
-}
-
-/// The key notes are stored under: issuer and subject, or the client id for tokens without a
-/// subject.
-fn principal(info: &AuthInfo) -> String {
-    match (info.principal_key(), info.client_id()) {
-        (Some(key), _) => key.to_owned(),
-        (None, Some(client)) => format!("client:{client}"),
-        (None, None) => "anonymous".to_owned(),
-    }
-}
-
-/// rmcp checks `Host` against an allow-list (DNS-rebinding protection): loopback names, the
-/// listen address and the resource's host.
-fn allowed_hosts(resource: &str, addr: SocketAddr) -> Vec<String> {
-    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-    for host in [Some(addr.ip().to_string()), url_host(resource)]
-        .into_iter()
-        .flatten()
-    {
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    hosts
-}
-
-/// The host of `url`, without brackets for IPv6.
-fn url_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split_once(']').map(|(host, _)| host.to_owned());
-    }
-    Some(authority.split(':').next()?.to_owned())
-}
-
 fn print_banner(
     resource: &str,
     issuer: &str,
@@ -374,30 +234,6 @@ fn print_banner(
     writeln!(out)?;
     writeln!(out, "listening; Ctrl-C to stop")?;
     out.flush()
-}
-
-/// Ctrl-C, or `SIGTERM` on Unix.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 /// The variable's value, if set and not empty.
