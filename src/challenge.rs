@@ -4,7 +4,6 @@ use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use serde_json::{Map, Value};
 
 /// Why the layer refused a request.
 ///
@@ -209,15 +208,23 @@ pub struct DefaultOnRejection;
 
 impl OnRejection for DefaultOnRejection {
     fn on_rejection(&self, err: &AuthError) -> (HeaderValue, Bytes) {
-        let mut body = Map::new();
-        body.insert("error".into(), err.kind.error_code().into());
-        body.insert("error_description".into(), err.description().into());
-        if let Some(scope) = err.scope() {
-            body.insert("scope".into(), scope.into());
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: &'static str,
+            error_description: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            scope: Option<&'a str>,
         }
+        let body = Body {
+            error: err.kind.error_code(),
+            error_description: err.description(),
+            scope: err.scope(),
+        };
+        // Serialising borrowed strings into a `Vec` cannot fail.
+        let json = serde_json::to_vec(&body).unwrap_or_default();
         (
             HeaderValue::from_static("application/json"),
-            Bytes::from(Value::Object(body).to_string()),
+            Bytes::from(json),
         )
     }
 }
@@ -228,6 +235,9 @@ pub(crate) struct Challenger {
     prefix: String,
     /// `scope="…"` for the global requirement, pre-quoted, for 401s.
     scope: Option<String>,
+    /// The whole challenge for a request without credentials (and a refused `Origin`), the
+    /// most frequent rejection: it carries no error and no description.
+    bare: Option<HeaderValue>,
     default_retry_after: Duration,
     on_rejection: Arc<dyn OnRejection>,
 }
@@ -246,16 +256,31 @@ impl Challenger {
             push_quoted(&mut out, scope);
             out
         });
-        Self {
+        let mut challenger = Self {
             prefix,
             scope,
+            bare: None,
             default_retry_after,
             on_rejection,
-        }
+        };
+        challenger.bare =
+            challenger.build_challenge(&AuthError::new(AuthErrorKind::MissingToken, ""));
+        challenger
     }
 
     /// The full `WWW-Authenticate` value for `err`, if its kind has a challenge.
     pub(crate) fn www_authenticate(&self, err: &AuthError) -> Option<HeaderValue> {
+        match err.kind {
+            AuthErrorKind::MissingToken | AuthErrorKind::OriginNotAllowed
+                if err.scope.is_none() =>
+            {
+                self.bare.clone()
+            }
+            _ => self.build_challenge(err),
+        }
+    }
+
+    fn build_challenge(&self, err: &AuthError) -> Option<HeaderValue> {
         if !err.kind.has_challenge() {
             return None;
         }
