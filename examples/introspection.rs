@@ -61,7 +61,7 @@ use tokio::net::TcpListener;
 #[path = "support/notes_server.rs"]
 mod notes_server;
 
-use notes_server::{Notes, NotesServer, WRITE_SCOPE, allowed_hosts, shutdown_signal};
+use notes_server::{Notes, NotesServer, WRITE_SCOPE, allowed_hosts, print_try_it, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -218,22 +218,7 @@ fn print_banner(
             "$MCP_TOKEN".to_owned()
         }
     };
-    writeln!(out)?;
-    writeln!(
-        out,
-        "# initialize an MCP session (without the Authorization header: 401 with resource_metadata):"
-    )?;
-    writeln!(
-        out,
-        "curl -sS -i -X POST {resource} -H 'Content-Type: application/json' \
-         -H 'Accept: application/json, text/event-stream' -H \"Authorization: Bearer {token}\" \
-         -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":\
-         {{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\
-         \"clientInfo\":{{\"name\":\"curl\",\"version\":\"1.0\"}}}}}}'"
-    )?;
-    writeln!(out)?;
-    writeln!(out, "listening; Ctrl-C to stop")?;
-    out.flush()
+    print_try_it(&mut out, resource, &token)
 }
 
 /// The variable's value, if set and not empty.

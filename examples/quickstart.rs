@@ -47,7 +47,7 @@ use tokio::net::TcpListener;
 #[path = "support/notes_server.rs"]
 mod notes_server;
 
-use notes_server::{Notes, NotesServer, WRITE_SCOPE, allowed_hosts, shutdown_signal};
+use notes_server::{Notes, NotesServer, WRITE_SCOPE, allowed_hosts, print_try_it, shutdown_signal};
 
 /// The pre-registered dev client, for the `client_credentials` grant.
 const DEV_CLIENT_ID: &str = "quickstart";
@@ -170,22 +170,7 @@ fn print_banner(
             "$MCP_TOKEN".to_owned()
         }
     };
-    writeln!(out)?;
-    writeln!(
-        out,
-        "# initialize an MCP session (without the Authorization header: 401 with resource_metadata):"
-    )?;
-    writeln!(
-        out,
-        "curl -sS -i -X POST {resource} -H 'Content-Type: application/json' \
-         -H 'Accept: application/json, text/event-stream' -H \"Authorization: Bearer {token}\" \
-         -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":\
-         {{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\
-         \"clientInfo\":{{\"name\":\"curl\",\"version\":\"1.0\"}}}}}}'"
-    )?;
-    writeln!(out)?;
-    writeln!(out, "listening; Ctrl-C to stop")?;
-    out.flush()
+    print_try_it(&mut out, resource, &token)
 }
 
 fn env_or(name: &str, default: &str) -> String {

@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    io::{self, Write},
     net::SocketAddr,
     sync::{Arc, Mutex, PoisonError},
 };
@@ -175,4 +176,24 @@ pub(crate) async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// Prints a `curl` line that initializes an MCP session with `token`, and the ready line.
+pub(crate) fn print_try_it(out: &mut impl Write, resource: &str, token: &str) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "# initialize an MCP session (without the Authorization header: 401 with resource_metadata):"
+    )?;
+    writeln!(
+        out,
+        "curl -sS -i -X POST {resource} -H 'Content-Type: application/json' \
+         -H 'Accept: application/json, text/event-stream' -H \"Authorization: Bearer {token}\" \
+         -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":\
+         {{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\
+         \"clientInfo\":{{\"name\":\"curl\",\"version\":\"1.0\"}}}}}}'"
+    )?;
+    writeln!(out)?;
+    writeln!(out, "listening; Ctrl-C to stop")?;
+    out.flush()
 }
