@@ -743,7 +743,10 @@ mod tests {
     fn install_provider() {
         // With both jsonwebtoken backends enabled (`--all-features`) none is picked
         // automatically; installing fails harmlessly when one is already installed.
+        #[cfg(feature = "jwt-aws-lc-rs")]
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        #[cfg(all(feature = "jwt-rust-crypto", not(feature = "jwt-aws-lc-rs")))]
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
     }
 
     /// Verifies with jsonwebtoken, as the crate's JWT verifier does, from the public JWK.

@@ -152,7 +152,7 @@ impl KeySet {
     }
 
     /// The key at `index` (from [`select`](Self::select)).
-    #[cfg(test)]
+    #[cfg(all(test, any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
     pub(crate) fn key_at(&self, index: usize) -> &Key {
         &self.keys[index]
     }
