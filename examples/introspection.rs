@@ -47,21 +47,16 @@ use std::{
     env,
     io::{self, Write},
     net::SocketAddr,
-    sync::Arc,
     time::Duration,
 };
 
-use axum::Router;
 use mcp_auth::{BoxError, McpAuth, testing::DevIssuer, verifier::IntrospectionVerifier};
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
 use tokio::net::TcpListener;
 
 #[path = "support/notes_server.rs"]
 mod notes_server;
 
-use notes_server::{Notes, NotesServer, WRITE_SCOPE, allowed_hosts, print_try_it, shutdown_signal};
+use notes_server::{WRITE_SCOPE, print_try_it, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -130,17 +125,6 @@ async fn main() -> Result<(), BoxError> {
         .resource_name("mcp-auth introspection example")
         .build()?;
 
-    let config =
-        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts(&resource, addr));
-    let cancel = config.cancellation_token.clone();
-    let notes = Notes::default();
-    let mcp = StreamableHttpService::new(
-        move || Ok(NotesServer::new(notes.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let app = Router::new().nest_service("/mcp", mcp).layer(auth.clone());
-
     print_banner(
         &resource,
         &issuer,
@@ -150,14 +134,7 @@ async fn main() -> Result<(), BoxError> {
         &client_id,
     )?;
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Ends rmcp's sessions and open SSE streams, so that the graceful shutdown
-            // does not wait for clients that keep a stream open.
-            cancel.cancel();
-        })
-        .await?;
+    serve(listener, &resource, addr, auth).await?;
     if let Some(dev) = dev_issuer {
         dev.shutdown().await;
     }

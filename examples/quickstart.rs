@@ -33,21 +33,16 @@ use std::{
     env,
     io::{self, Write},
     net::SocketAddr,
-    sync::Arc,
     time::Duration,
 };
 
-use axum::Router;
 use mcp_auth::{BoxError, McpAuth, testing::DevIssuer, verifier::JwtVerifier};
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
 use tokio::net::TcpListener;
 
 #[path = "support/notes_server.rs"]
 mod notes_server;
 
-use notes_server::{Notes, NotesServer, WRITE_SCOPE, allowed_hosts, print_try_it, shutdown_signal};
+use notes_server::{WRITE_SCOPE, print_try_it, serve};
 
 /// The pre-registered dev client, for the `client_credentials` grant.
 const DEV_CLIENT_ID: &str = "quickstart";
@@ -92,27 +87,9 @@ async fn main() -> Result<(), BoxError> {
         .resource_name("mcp-auth quickstart")
         .build()?;
 
-    let config =
-        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts(&resource, addr));
-    let cancel = config.cancellation_token.clone();
-    let notes = Notes::default();
-    let mcp = StreamableHttpService::new(
-        move || Ok(NotesServer::new(notes.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let app = Router::new().nest_service("/mcp", mcp).layer(auth.clone());
-
     print_banner(&resource, &issuer, &auth, dev_issuer.as_ref(), &scopes)?;
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Ends rmcp's sessions and open SSE streams, so that the graceful shutdown
-            // does not wait for clients that keep a stream open.
-            cancel.cancel();
-        })
-        .await?;
+    serve(listener, &resource, addr, auth).await?;
     if let Some(dev) = dev_issuer {
         dev.shutdown().await;
     }

@@ -8,16 +8,21 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
+use axum::Router;
 use http::request::Parts;
-use mcp_auth::AuthInfo;
+use mcp_auth::{AuthInfo, McpAuth};
 use rmcp::{
     ErrorData, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters},
     model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig},
     schemars, tool, tool_handler, tool_router,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
 };
 use serde::Deserialize;
 use serde_json::json;
+use tokio::net::TcpListener;
 
 /// The scope `add_note` needs on top of the global ones.
 pub(crate) const WRITE_SCOPE: &str = "notes:write";
@@ -25,24 +30,24 @@ pub(crate) const WRITE_SCOPE: &str = "notes:write";
 /// The notes of every caller, keyed by [`AuthInfo::principal_key`] (issuer and subject): state
 /// is bound to the verified principal, never to a session id.
 #[derive(Clone, Default)]
-pub(crate) struct Notes(Arc<Mutex<HashMap<String, Vec<String>>>>);
+struct Notes(Arc<Mutex<HashMap<String, Vec<String>>>>);
 
 /// The MCP server: one per session, sharing the notes.
 #[derive(Clone)]
-pub(crate) struct NotesServer {
+struct NotesServer {
     notes: Notes,
     tool_router: ToolRouter<Self>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub(crate) struct AddNote {
+struct AddNote {
     /// The text of the note.
     text: String,
 }
 
 #[tool_router]
 impl NotesServer {
-    pub(crate) fn new(notes: Notes) -> Self {
+    fn new(notes: Notes) -> Self {
         Self {
             notes,
             tool_router: Self::tool_router(),
@@ -110,7 +115,7 @@ impl ServerHandler for NotesServer {
 }
 
 /// The verified principal the layer put into the request extensions.
-pub(crate) fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
+fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
     parts.extensions.get::<AuthInfo>().ok_or_else(|| {
         ErrorData::internal_error("no AuthInfo: is McpAuth in front of this server?", None)
     })
@@ -118,7 +123,7 @@ pub(crate) fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
 
 /// The key notes are stored under: issuer and subject, or the client id for tokens without a
 /// subject.
-pub(crate) fn principal(info: &AuthInfo) -> String {
+fn principal(info: &AuthInfo) -> String {
     match (info.principal_key(), info.client_id()) {
         (Some(key), _) => key.to_owned(),
         (None, Some(client)) => format!("client:{client}"),
@@ -128,7 +133,7 @@ pub(crate) fn principal(info: &AuthInfo) -> String {
 
 /// rmcp checks `Host` against an allow-list (DNS-rebinding protection): loopback names, the
 /// listen address and the resource's host.
-pub(crate) fn allowed_hosts(resource: &str, addr: SocketAddr) -> Vec<String> {
+fn allowed_hosts(resource: &str, addr: SocketAddr) -> Vec<String> {
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     for host in [Some(addr.ip().to_string()), url_host(resource)]
         .into_iter()
@@ -142,7 +147,7 @@ pub(crate) fn allowed_hosts(resource: &str, addr: SocketAddr) -> Vec<String> {
 }
 
 /// The host of `url`, without brackets for IPv6.
-pub(crate) fn url_host(url: &str) -> Option<String> {
+fn url_host(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
     let authority = authority
@@ -155,7 +160,7 @@ pub(crate) fn url_host(url: &str) -> Option<String> {
 }
 
 /// Ctrl-C, or `SIGTERM` on Unix.
-pub(crate) async fn shutdown_signal() {
+async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -196,4 +201,31 @@ pub(crate) fn print_try_it(out: &mut impl Write, resource: &str, token: &str) ->
     writeln!(out)?;
     writeln!(out, "listening; Ctrl-C to stop")?;
     out.flush()
+}
+
+/// Serves the notes server at `/mcp` behind `auth` until Ctrl-C or `SIGTERM`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    resource: &str,
+    addr: SocketAddr,
+    auth: McpAuth,
+) -> io::Result<()> {
+    let config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts(resource, addr));
+    let cancel = config.cancellation_token.clone();
+    let notes = Notes::default();
+    let mcp = StreamableHttpService::new(
+        move || Ok(NotesServer::new(notes.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let app = Router::new().nest_service("/mcp", mcp).layer(auth);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Ends rmcp's sessions and open SSE streams, so that the graceful shutdown
+            // does not wait for clients that keep a stream open.
+            cancel.cancel();
+        })
+        .await
 }
