@@ -1,4 +1,5 @@
-//! The body types of [`McpAuthService`](crate::McpAuthService).
+//! The body types of [`McpAuthService`](crate::McpAuthService), and the bounded reads the
+//! layer does on request bodies.
 
 use std::{
     pin::Pin,
@@ -6,9 +7,12 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, Request, header};
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
+
+use crate::challenge::{AuthError, AuthErrorKind};
 
 pin_project! {
     /// Request body the inner service receives: the original body, or, when the layer had to
@@ -175,6 +179,94 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
                 .finish_non_exhaustive(),
         }
     }
+}
+
+/// What a rejection does with the connection of the request it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Connection {
+    /// The request body was empty or read: the connection can carry the next request.
+    KeepAlive,
+    /// Body bytes were left unread on an HTTP/1 connection: the response says
+    /// `Connection: close`.
+    Close,
+}
+
+impl Connection {
+    /// What rejecting `req` now, without reading its body, does to its connection.
+    ///
+    /// hyper closes an HTTP/1 connection whose request body was left unread; a client that is
+    /// not told so would reuse it and fail ("server disconnected") on its next request.
+    pub(crate) fn after_rejecting<B>(req: &Request<B>) -> Self {
+        let headers = req.headers();
+        let unread = req.version() <= http::Version::HTTP_11
+            && (headers.contains_key(header::TRANSFER_ENCODING)
+                || headers
+                    .get(header::CONTENT_LENGTH)
+                    .is_some_and(|len| len.as_bytes() != b"0"));
+        if unread { Self::Close } else { Self::KeepAlive }
+    }
+}
+
+/// Reads a whole body (and its trailers), refusing to hold more than `max` bytes: `413`
+/// when the declared or the actual length is larger.
+pub(crate) async fn read_bounded<B>(
+    headers: &HeaderMap,
+    body: B,
+    max: usize,
+) -> Result<(Bytes, Option<HeaderMap>), AuthError>
+where
+    B: Body<Data = Bytes>,
+{
+    let too_large = || {
+        AuthError::new(
+            AuthErrorKind::PayloadTooLarge,
+            format!("the request body is larger than {max} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            AuthError::new(
+                AuthErrorKind::InvalidRequest,
+                "the request body could not be read",
+            )
+        })?;
+        match frame.into_data() {
+            Ok(data) => {
+                let len = first.as_ref().map_or(0, Bytes::len) + rest.len() + data.len();
+                if len > max {
+                    return Err(too_large());
+                }
+                // One frame (the usual case) is kept as is; more are joined.
+                match &first {
+                    None if rest.is_empty() => first = Some(data),
+                    _ => {
+                        if let Some(f) = first.take() {
+                            rest.extend_from_slice(&f);
+                        }
+                        rest.extend_from_slice(&data);
+                    }
+                }
+            }
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers = Some(t);
+                }
+            }
+        }
+    }
+    let data = first.unwrap_or_else(|| Bytes::from(rest));
+    Ok((data, trailers))
 }
 
 #[cfg(test)]

@@ -1,16 +1,31 @@
-//! Configuration errors.
+//! Configuration errors, for the layer and every verifier builder.
 
-/// A configuration given to [`McpAuth::builder`](crate::McpAuth::builder) was rejected by
-/// `build()`.
+use std::time::Duration;
+
+/// A configuration was rejected by a `build()`: [`McpAuthBuilder::build`], or a verifier
+/// builder's.
 ///
-/// Each variant carries the offending input, so the message says what to fix.
+/// Each variant carries the offending input (never a secret or key material, and URLs without
+/// their `user:password@`), so the message says what to fix. One type for every builder, so
+/// `?` works across them.
 ///
 /// # Formatting
 ///
 /// The `Display` text is not stable API.
+///
+/// [`McpAuthBuilder::build`]: crate::McpAuthBuilder::build
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The same issuer was configured twice.
+    #[error("issuer {issuer:?} is configured twice")]
+    DuplicateIssuer {
+        /// The issuer as given.
+        issuer: String,
+    },
+    /// No JWS algorithm would be accepted.
+    #[error("no JWS algorithm is allowed")]
+    EmptyAlgorithms,
     /// An extra audience is not usable.
     #[error("invalid audience {audience:?}: {message}")]
     InvalidAudience {
@@ -25,6 +40,22 @@ pub enum ConfigError {
         /// The URL as given.
         url: String,
         /// What is wrong with it.
+        message: String,
+    },
+    /// An issuer identifier is not usable.
+    #[error("invalid issuer {issuer:?}: {message}")]
+    InvalidIssuer {
+        /// The issuer as given, without any `user:password@`.
+        issuer: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An issuer's keys are not usable.
+    #[error("invalid keys for issuer {issuer:?}: {message}")]
+    InvalidKeys {
+        /// The issuer as given.
+        issuer: String,
+        /// What is wrong with them.
         message: String,
     },
     /// A metadata field is not usable.
@@ -75,10 +106,56 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+    /// A URL (a JWKS URL, an introspection endpoint) is not usable.
+    #[error("invalid URL {url:?}: {message}")]
+    InvalidUrl {
+        /// The URL as given, without any `user:password@`.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// No authorization server was configured; MCP requires at least one in the metadata.
     #[error("no authorization server configured: MCP requires at least one")]
     MissingAuthorizationServer,
+    /// No client authentication was configured; RFC 7662 endpoints require one.
+    #[error("no client authentication configured")]
+    MissingClientAuth,
+    /// The crate was built without a crypto backend: enable `jwt-aws-lc-rs` (the default) or
+    /// `jwt-rust-crypto`.
+    #[error("no crypto backend: enable the jwt-aws-lc-rs or jwt-rust-crypto feature")]
+    MissingCryptoBackend,
+    /// Neither an introspection endpoint nor an issuer to discover it from was configured.
+    #[error("no introspection endpoint configured")]
+    MissingEndpoint,
+    /// No trusted issuer was configured.
+    #[error("no trusted issuer configured")]
+    MissingIssuer,
     /// No token verifier was configured.
     #[error("no token verifier configured")]
     MissingVerifier,
+}
+
+impl ConfigError {
+    pub(crate) fn setting(name: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidSetting {
+            name,
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks that a size setting is at least one.
+pub(crate) fn nonzero_size(name: &'static str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::setting(name, "must be greater than zero"));
+    }
+    Ok(())
+}
+
+/// Checks that a duration setting is more than zero.
+pub(crate) fn nonzero_duration(name: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::setting(name, "must be greater than zero"));
+    }
+    Ok(())
 }

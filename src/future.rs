@@ -13,7 +13,11 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::{body::ResponseBody, challenge::AuthError, layer::Shared};
+use crate::{
+    authorize::Authorizer,
+    body::{Connection, ResponseBody},
+    challenge::AuthError,
+};
 
 type AuthorizeFuture<ReqBody> =
     Pin<Box<dyn Future<Output = Result<Request<ReqBody>, AuthError>> + Send + 'static>>;
@@ -39,9 +43,9 @@ pin_project! {
     {
         Authorize {
             fut: AuthorizeFuture<ReqBody>,
-                        inner: Option<S>,
-            shared: Arc<Shared>,
-            close: bool,
+            inner: S,
+            authorizer: Arc<Authorizer>,
+            connection: Connection,
         },
         Inner {
             #[pin]
@@ -60,15 +64,15 @@ where
     pub(crate) fn authorize(
         fut: AuthorizeFuture<ReqBody>,
         inner: S,
-        shared: Arc<Shared>,
-        close: bool,
+        authorizer: Arc<Authorizer>,
+        connection: Connection,
     ) -> Self {
         Self {
             state: State::Authorize {
                 fut,
-                inner: Some(inner),
-                shared,
-                close,
+                inner,
+                authorizer,
+                connection,
             },
         }
     }
@@ -101,20 +105,17 @@ where
                 StateProj::Authorize {
                     fut,
                     inner,
-                    shared,
-                    close,
+                    authorizer,
+                    connection,
                 } => {
+                    // `call` takes `&mut S`: the inner service stays in this state, and goes
+                    // when the state is replaced.
                     let next = match ready!(fut.as_mut().poll(cx)) {
-                        Ok(req) => {
-                            let mut inner = inner
-                                .take()
-                                .expect("ResponseFuture polled after completion");
-                            State::Inner {
-                                fut: inner.call(req),
-                            }
-                        }
+                        Ok(req) => State::Inner {
+                            fut: inner.call(req),
+                        },
                         Err(err) => State::Ready {
-                            response: Some(shared.reject(err, *close)),
+                            response: Some(authorizer.reject(err, *connection)),
                         },
                     };
                     this.state.set(next);

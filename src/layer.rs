@@ -1,17 +1,20 @@
-//! [`McpAuth`], the layer, and its builder.
+//! [`McpAuth`], the layer, and [`McpAuthBuilder`], its configuration: every setting is
+//! parsed and checked once, in [`McpAuthBuilder::build`], into an
+//! [`Authorizer`](crate::authorize::Authorizer).
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, header};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
 use crate::{
-    AuthInfo, ConfigError, McpAuthService, TokenVerifier, bearer,
-    challenge::{AuthError, AuthErrorKind, Challenger, DefaultOnRejection, OnRejection},
-    metadata::{self, MetadataParts, ProtectedResourceMetadata, ResourceUri, WELL_KNOWN},
-    policy::{self, OperationPolicy, Requirement, ScopeHierarchy, Target, check_scope_token},
+    ConfigError, McpAuthService, TokenVerifier,
+    authorize::{Authorizer, AuthorizerParts},
+    challenge::{Challenger, DefaultOnRejection, OnRejection},
+    error::{nonzero_duration, nonzero_size},
+    metadata::{self, MetadataParts, ProtectedResourceMetadata, WELL_KNOWN},
+    policy::{OperationKind, OperationPolicy, Requirement, ScopeHierarchy, validate_scope},
+    resource::{Audiences, ResourceUri, parse_issuer, parse_origin},
 };
 
 /// Layer that applies [`McpAuthService`], making the wrapped MCP server an OAuth 2.1 resource
@@ -21,7 +24,7 @@ use crate::{
 #[derive(Clone)]
 #[must_use]
 pub struct McpAuth {
-    shared: Arc<Shared>,
+    authorizer: Arc<Authorizer>,
 }
 
 impl McpAuth {
@@ -67,14 +70,14 @@ impl McpAuth {
     ///
     /// It is published as the metadata's `resource`, tokens must name it in their audience,
     /// and the metadata URL in challenges is derived from it.
-    pub fn builder(resource: impl Into<String>) -> Builder {
-        Builder::new(resource.into())
+    pub fn builder(resource: impl Into<String>) -> McpAuthBuilder {
+        McpAuthBuilder::new(resource.into())
     }
 
     /// The protected-resource metadata document this layer serves.
     #[must_use]
     pub fn metadata(&self) -> &ProtectedResourceMetadata {
-        &self.shared.metadata
+        self.authorizer.metadata()
     }
 }
 
@@ -82,31 +85,31 @@ impl<S> Layer<S> for McpAuth {
     type Service = McpAuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        McpAuthService::new(inner, self.shared.clone())
+        McpAuthService::new(inner, Arc::clone(&self.authorizer))
     }
 }
 
 impl fmt::Debug for McpAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpAuth")
-            .field("shared", &self.shared)
+            .field("authorizer", &self.authorizer)
             .finish()
     }
 }
 
-/// Builder for [`McpAuth`]; see [`McpAuth::builder`].
+/// Configuration for [`McpAuth`]; see [`McpAuth::builder`].
 ///
 /// Nothing is checked until [`build`](Self::build), which validates everything once.
 #[must_use]
-pub struct Builder {
+pub struct McpAuthBuilder {
     resource: String,
     authorization_servers: Vec<String>,
     verifier: Option<Arc<dyn TokenVerifier>>,
     required_scopes: Vec<String>,
     scopes_supported: Option<Vec<String>>,
     hierarchy: ScopeHierarchy,
-    rules: BTreeMap<(Target, String), Vec<String>>,
-    max_body_len: usize,
+    rules: BTreeMap<(OperationKind, String), Vec<String>>,
+    max_body_size: usize,
     body_timeout: Duration,
     audiences: Vec<String>,
     allowed_origins: Option<Vec<String>>,
@@ -115,14 +118,14 @@ pub struct Builder {
     resource_documentation: Option<String>,
     metadata_fields: Map<String, Value>,
     metadata_max_age: Duration,
-    max_token_len: usize,
+    max_token_size: usize,
     verify_timeout: Duration,
     retry_after: Duration,
     on_rejection: Arc<dyn OnRejection>,
     allow_http: bool,
 }
 
-impl Builder {
+impl McpAuthBuilder {
     fn new(resource: String) -> Self {
         Self {
             resource,
@@ -132,7 +135,7 @@ impl Builder {
             scopes_supported: None,
             hierarchy: ScopeHierarchy::new(),
             rules: BTreeMap::new(),
-            max_body_len: 1024 * 1024,
+            max_body_size: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             audiences: Vec::new(),
             allowed_origins: None,
@@ -141,7 +144,7 @@ impl Builder {
             resource_documentation: None,
             metadata_fields: Map::new(),
             metadata_max_age: Duration::from_secs(3_600),
-            max_token_len: 8_192,
+            max_token_size: 8_192,
             verify_timeout: Duration::from_secs(10),
             retry_after: Duration::from_secs(5),
             on_rejection: Arc::new(DefaultOnRejection),
@@ -198,13 +201,13 @@ impl Builder {
     /// `resources/read`, any method string), on top of the global scopes. Defaults to none.
     ///
     /// Per-operation rules make the layer read `POST` bodies with a JSON content type (up to
-    /// [`max_body_len`](Self::max_body_len)); see [`tool_scopes`](Self::tool_scopes).
+    /// [`max_body_size`](Self::max_body_size)); see [`tool_scopes`](Self::tool_scopes).
     pub fn method_scopes<I>(self, method: impl Into<String>, scopes: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.rule(Target::Method, method.into(), scopes)
+        self.rule(OperationKind::Method, method.into(), scopes)
     }
 
     /// Requires `scopes` to call the tool `tool` (`tools/call` with `params.name == tool`), on
@@ -213,7 +216,7 @@ impl Builder {
     /// Defaults to none.
     ///
     /// The layer reads the body of `POST` requests with a JSON content type to find the tool,
-    /// up to [`max_body_len`](Self::max_body_len), after the token is verified, and hands the
+    /// up to [`max_body_size`](Self::max_body_size), after the token is verified, and hands the
     /// inner service the identical bytes. JSON-RPC batches need the union of their items.
     /// Malformed JSON, duplicate keys, and `Mcp-Method`/`Mcp-Name` headers that disagree with
     /// the body get `400 invalid_request`. Requests with another content type are not read;
@@ -238,7 +241,7 @@ impl Builder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.rule(Target::Tool, tool.into(), scopes)
+        self.rule(OperationKind::Tool, tool.into(), scopes)
     }
 
     /// Requires `scopes` to get the prompt `prompt` (`prompts/get` with `params.name`).
@@ -248,7 +251,7 @@ impl Builder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.rule(Target::Prompt, prompt.into(), scopes)
+        self.rule(OperationKind::Prompt, prompt.into(), scopes)
     }
 
     /// Requires `scopes` to read (or subscribe to) the resource whose URI is exactly `uri`.
@@ -258,7 +261,7 @@ impl Builder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.rule(Target::Resource, uri.into(), scopes)
+        self.rule(OperationKind::Resource, uri.into(), scopes)
     }
 
     /// Requires `scopes` to read (or subscribe to) any resource whose URI starts with `prefix`.
@@ -268,10 +271,10 @@ impl Builder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.rule(Target::ResourcePrefix, prefix.into(), scopes)
+        self.rule(OperationKind::ResourcePrefix, prefix.into(), scopes)
     }
 
-    fn rule<I>(mut self, target: Target, key: String, scopes: I) -> Self
+    fn rule<I>(mut self, target: OperationKind, key: String, scopes: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
@@ -288,8 +291,8 @@ impl Builder {
 
     /// Sets the largest body the layer reads to apply per-operation rules; larger bodies get
     /// `413`. Only used when such rules exist. Defaults to 1 MiB.
-    pub fn max_body_len(mut self, max: usize) -> Self {
-        self.max_body_len = max;
+    pub fn max_body_size(mut self, max: usize) -> Self {
+        self.max_body_size = max;
         self
     }
 
@@ -362,8 +365,8 @@ impl Builder {
 
     /// Sets the largest token accepted, in bytes; larger ones get `401 invalid_token` before
     /// any verification work. Defaults to `8192`.
-    pub fn max_token_len(mut self, max: usize) -> Self {
-        self.max_token_len = max;
+    pub fn max_token_size(mut self, max: usize) -> Self {
+        self.max_token_size = max;
         self
     }
 
@@ -402,7 +405,8 @@ impl Builder {
     ///
     /// A [`ConfigError`] naming the first invalid setting.
     pub fn build(self) -> Result<McpAuth, ConfigError> {
-        let resource = ResourceUri::parse(&self.resource, self.allow_http).map_err(|message| {
+        let allow_http = self.allow_http;
+        let resource = ResourceUri::parse(&self.resource, allow_http).map_err(|message| {
             ConfigError::InvalidResource {
                 resource: self.resource.clone(),
                 message,
@@ -421,31 +425,26 @@ impl Builder {
             return Err(ConfigError::MissingAuthorizationServer);
         }
         for url in &authorization_servers {
-            let parsed = metadata::parse_http_url(url, self.allow_http).map_err(|message| {
+            parse_issuer(url, allow_http).map_err(|message| {
                 ConfigError::InvalidAuthorizationServer {
                     url: url.clone(),
                     message,
                 }
             })?;
-            if parsed.query().is_some() {
-                return Err(ConfigError::InvalidAuthorizationServer {
-                    url: url.clone(),
-                    message: "an issuer must not have a query (RFC 8414 §2)".into(),
-                });
-            }
         }
+
         for ((_, key), scopes) in &self.rules {
             if key.is_empty() {
-                return Err(ConfigError::InvalidSetting {
-                    name: "per-operation rule",
-                    message: "the method, tool, prompt or resource name is empty".into(),
-                });
+                return Err(ConfigError::setting(
+                    "per-operation rule",
+                    "the method, tool, prompt or resource name is empty",
+                ));
             }
             if scopes.is_empty() {
-                return Err(ConfigError::InvalidSetting {
-                    name: "per-operation rule",
-                    message: format!("the rule for {key:?} names no scope"),
-                });
+                return Err(ConfigError::setting(
+                    "per-operation rule",
+                    format!("the rule for {key:?} names no scope"),
+                ));
             }
         }
         for scope in self
@@ -456,15 +455,11 @@ impl Builder {
             .map(String::as_str)
             .chain(self.hierarchy.scopes())
         {
-            check_scope_token(scope).map_err(|message| ConfigError::InvalidScope {
+            validate_scope(scope).map_err(|message| ConfigError::InvalidScope {
                 scope: scope.to_owned(),
                 message,
             })?;
         }
-        let required = Requirement::new(
-            self.required_scopes.iter().map(String::as_str),
-            &self.hierarchy,
-        );
         if let Some(supported) = &self.scopes_supported
             && let Some(missing) = self
                 .required_scopes
@@ -477,6 +472,10 @@ impl Builder {
                 message: "required by the configuration but missing from scopes_supported".into(),
             });
         }
+        let required = Requirement::new(
+            self.required_scopes.iter().map(String::as_str),
+            &self.hierarchy,
+        );
         let policy = OperationPolicy::new(&self.rules, &self.hierarchy);
         let scopes_supported = self.scopes_supported.unwrap_or_else(|| {
             let mut all: Vec<String> = Vec::new();
@@ -494,15 +493,29 @@ impl Builder {
             all
         });
 
-        let audiences = self
-            .audiences
-            .into_iter()
-            .map(|audience| Audience::parse(audience, self.allow_http))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut audiences = Audiences::new(resource.clone());
+        for audience in self.audiences {
+            audiences.alias(&audience, allow_http).map_err(|message| {
+                ConfigError::InvalidAudience {
+                    audience: audience.clone(),
+                    message,
+                }
+            })?;
+        }
 
         let allowed_origins = self
             .allowed_origins
-            .map(|origins| origins.iter().map(|o| parse_origin(o)).collect())
+            .map(|origins| {
+                origins
+                    .iter()
+                    .map(|origin| {
+                        parse_origin(origin).map_err(|message| ConfigError::InvalidOrigin {
+                            origin: origin.clone(),
+                            message,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .transpose()?;
 
         for path in &self.public_paths {
@@ -528,30 +541,10 @@ impl Builder {
                 message: format!("not an absolute URL: {e}"),
             })?;
         }
-        if self.max_token_len == 0 {
-            return Err(ConfigError::InvalidSetting {
-                name: "max_token_len",
-                message: "must be at least 1".into(),
-            });
-        }
-        if self.max_body_len == 0 {
-            return Err(ConfigError::InvalidSetting {
-                name: "max_body_len",
-                message: "must be at least 1".into(),
-            });
-        }
-        if self.body_timeout.is_zero() {
-            return Err(ConfigError::InvalidSetting {
-                name: "body_timeout",
-                message: "must be more than zero".into(),
-            });
-        }
-        if self.verify_timeout.is_zero() {
-            return Err(ConfigError::InvalidSetting {
-                name: "verify_timeout",
-                message: "must be more than zero".into(),
-            });
-        }
+        nonzero_size("max_token_size", self.max_token_size)?;
+        nonzero_size("max_body_size", self.max_body_size)?;
+        nonzero_duration("body_timeout", self.body_timeout)?;
+        nonzero_duration("verify_timeout", self.verify_timeout)?;
 
         let metadata = ProtectedResourceMetadata::new(MetadataParts {
             resource: &resource,
@@ -568,31 +561,30 @@ impl Builder {
             self.retry_after,
             self.on_rejection,
         );
-        let well_known = [resource.well_known_path(), WELL_KNOWN.to_owned()];
+        let well_known = [metadata::well_known_path(&resource), WELL_KNOWN.to_owned()];
         Ok(McpAuth {
-            shared: Arc::new(Shared {
+            authorizer: Arc::new(Authorizer::new(AuthorizerParts {
                 verifier,
-                resource,
                 audiences,
                 metadata,
                 well_known,
                 allowed_origins,
-                public_paths: self.public_paths.into(),
+                public_paths: self.public_paths,
                 required,
                 policy,
-                max_body_len: self.max_body_len,
+                max_body_size: self.max_body_size,
                 body_timeout: self.body_timeout,
-                max_token_len: self.max_token_len,
+                max_token_size: self.max_token_size,
                 verify_timeout: self.verify_timeout,
                 challenger,
-            }),
+            })),
         })
     }
 }
 
-impl fmt::Debug for Builder {
+impl fmt::Debug for McpAuthBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
+        f.debug_struct("McpAuthBuilder")
             .field("resource", &self.resource)
             .field("authorization_servers", &self.authorization_servers)
             .field("verifier", &self.verifier)
@@ -614,227 +606,3 @@ const RESERVED_FIELDS: &[&str] = &[
     "resource_name",
     "resource_documentation",
 ];
-
-/// An accepted audience besides the resource.
-#[derive(Debug)]
-enum Audience {
-    Uri(ResourceUri),
-    Exact(String),
-}
-
-impl Audience {
-    fn parse(audience: String, allow_http: bool) -> Result<Self, ConfigError> {
-        if audience.is_empty() {
-            return Err(ConfigError::InvalidAudience {
-                audience,
-                message: "is empty".into(),
-            });
-        }
-        let lower = audience.to_ascii_lowercase();
-        if lower.starts_with("https://") || lower.starts_with("http://") {
-            return ResourceUri::parse(&audience, allow_http)
-                .map(Audience::Uri)
-                .map_err(|message| ConfigError::InvalidAudience { audience, message });
-        }
-        Ok(Self::Exact(audience))
-    }
-
-    fn matches(&self, audience: &str) -> bool {
-        match self {
-            Self::Uri(uri) => uri.matches(audience),
-            Self::Exact(exact) => exact == audience,
-        }
-    }
-
-    fn is_exactly(&self, audience: &str) -> bool {
-        match self {
-            Self::Uri(uri) => uri.is_exactly(audience),
-            Self::Exact(exact) => exact == audience,
-        }
-    }
-}
-
-fn parse_origin(origin: &str) -> Result<String, ConfigError> {
-    let invalid = |message: &str| ConfigError::InvalidOrigin {
-        origin: origin.to_owned(),
-        message: message.into(),
-    };
-    if origin == "null" {
-        return Err(invalid("the opaque origin `null` cannot be allowed"));
-    }
-    let url = url::Url::parse(origin).map_err(|_| invalid("not an absolute URL"))?;
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("an origin has no path, query or fragment"));
-    }
-    if origin.ends_with('/') {
-        return Err(invalid("an origin has no trailing slash"));
-    }
-    Ok(url.origin().ascii_serialization())
-}
-
-/// What the layer decided from the request line and headers alone.
-#[derive(Debug)]
-pub(crate) enum Step {
-    /// Answer with this response (the metadata document).
-    Respond(Response<Bytes>),
-    /// Pass on without authentication (preflight, public path).
-    Pass,
-    /// Verify this token.
-    Verify(String),
-}
-
-/// The configuration shared by the layer and every service it makes.
-pub(crate) struct Shared {
-    pub(crate) verifier: Arc<dyn TokenVerifier>,
-    resource: ResourceUri,
-    audiences: Vec<Audience>,
-    metadata: ProtectedResourceMetadata,
-    /// The path-inserted and the root well-known paths (equal for a root resource).
-    well_known: [String; 2],
-    allowed_origins: Option<Vec<String>>,
-    public_paths: Box<[String]>,
-    pub(crate) required: Requirement,
-    pub(crate) policy: OperationPolicy,
-    pub(crate) max_body_len: usize,
-    pub(crate) body_timeout: Duration,
-    max_token_len: usize,
-    pub(crate) verify_timeout: Duration,
-    pub(crate) challenger: Challenger,
-}
-
-impl Shared {
-    /// Steps 1 to 4 of the request flow: metadata, preflight, `Origin`, public paths, token
-    /// extraction. Pure: it reads the request and changes nothing.
-    pub(crate) fn check_request<B>(&self, req: &Request<B>) -> Result<Step, AuthError> {
-        let path = req.uri().path();
-        if self.well_known.iter().any(|p| p == path) {
-            return Ok(Step::Respond(self.metadata.respond(req.method())));
-        }
-        if is_preflight(req.method(), req.headers()) {
-            return Ok(Step::Pass);
-        }
-        if let Some(allowed) = &self.allowed_origins {
-            // Every `Origin` header must be allowed, not just the first.
-            let refused = req.headers().get_all(header::ORIGIN).iter().any(|origin| {
-                !allowed
-                    .iter()
-                    .any(|a| a.as_bytes().eq_ignore_ascii_case(origin.as_bytes()))
-            });
-            if refused {
-                return Err(AuthError::new(
-                    AuthErrorKind::OriginNotAllowed,
-                    "the Origin of this request is not allowed",
-                ));
-            }
-        }
-        if self.public_paths.iter().any(|p| p == path) {
-            return Ok(Step::Pass);
-        }
-        let token = bearer::extract(req.headers(), req.uri(), self.max_token_len)?;
-        Ok(Step::Verify(token.to_owned()))
-    }
-
-    /// Step 6: the token must be meant for this resource.
-    pub(crate) fn check_audience(&self, info: &AuthInfo) -> Result<(), AuthError> {
-        // Byte-equal names first, the usual case; URL canonicalisation only if none is.
-        let audiences = info.audiences();
-        let for_us = audiences.iter().any(|aud| {
-            self.resource.is_exactly(aud) || self.audiences.iter().any(|a| a.is_exactly(aud))
-        }) || audiences
-            .iter()
-            .any(|aud| self.resource.matches(aud) || self.audiences.iter().any(|a| a.matches(aud)));
-        if !for_us {
-            return Err(AuthError::new(
-                AuthErrorKind::InvalidToken,
-                "the access token is not meant for this resource (audience mismatch)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Step 7: the token must carry every scope of `requirements` (the global requirement
-    /// first, then the per-operation ones).
-    pub(crate) fn check_scopes(
-        &self,
-        info: &AuthInfo,
-        requirements: &[&Requirement],
-    ) -> Result<(), AuthError> {
-        if policy::all_satisfied(requirements, info.scopes()) {
-            return Ok(());
-        }
-        let needed: Vec<&Requirement> = requirements
-            .iter()
-            .copied()
-            .filter(|r| !r.is_empty())
-            .collect();
-        Err(AuthError::new(
-            AuthErrorKind::InsufficientScope,
-            "the access token lacks a scope this request needs",
-        )
-        .with_scope(policy::union_challenge(&needed)))
-    }
-
-    /// Whether this request's body must be read to apply per-operation rules.
-    ///
-    /// With such rules, every `POST` is read: one that is not JSON gets `415`, because a
-    /// server that parsed it anyway would see a tool call the layer never checked.
-    pub(crate) fn needs_peek<B>(&self, req: &Request<B>) -> Result<bool, AuthError> {
-        if self.policy.is_empty() || req.method() != Method::POST {
-            return Ok(false);
-        }
-        if !is_json(req.headers()) {
-            return Err(AuthError::new(
-                AuthErrorKind::UnsupportedMediaType,
-                "MCP requests must be sent as Content-Type: application/json",
-            ));
-        }
-        Ok(true)
-    }
-
-    /// The response for `err`; `close` when the request's body was left unread.
-    pub(crate) fn reject(&self, err: AuthError, close: bool) -> Response<Bytes> {
-        let mut res = self.challenger.response(err);
-        if close {
-            res.headers_mut()
-                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-        }
-        res
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("resource", &self.resource.as_str())
-            .field("verifier", &self.verifier)
-            .field("audiences", &self.audiences)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("public_paths", &self.public_paths)
-            .field("required", &self.required)
-            .field("policy", &self.policy)
-            .field("max_token_len", &self.max_token_len)
-            .field("verify_timeout", &self.verify_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
-        let essence = ct
-            .as_bytes()
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
-        let Some((kind, subtype)) = essence.split_at_checked(12) else {
-            return false;
-        };
-        kind.eq_ignore_ascii_case(b"application/")
-            && (subtype.eq_ignore_ascii_case(b"json")
-                || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
-    })
-}
-
-fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
-    method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-}

@@ -20,7 +20,7 @@
 //!    to ask for, `400 invalid_request` for malformed requests, and `503` with `Retry-After`
 //!    when the verifier cannot decide — never a pass and never a `401` that would make a
 //!    client throw a good token away.
-//! 5. With per-operation rules ([`Builder::tool_scopes`] and friends) it reads JSON-RPC
+//! 5. With per-operation rules ([`McpAuthBuilder::tool_scopes`] and friends) it reads JSON-RPC
 //!    bodies, bounded, and answers `403 insufficient_scope` naming every scope a tool call,
 //!    prompt or resource needs, so clients can step up.
 //! 6. It passes authorized requests on **without** their `Authorization` header (no token
@@ -125,6 +125,7 @@
 mod macros;
 
 mod auth_info;
+mod authorize;
 mod bearer;
 pub mod body;
 pub mod challenge;
@@ -135,6 +136,7 @@ mod layer;
 pub mod manual;
 pub mod metadata;
 pub mod policy;
+mod resource;
 mod service;
 pub mod verifier;
 
@@ -145,7 +147,7 @@ pub mod testing;
 pub use self::{
     auth_info::{AuthInfo, AuthInfoBuilder},
     error::ConfigError,
-    layer::{Builder, McpAuth},
+    layer::{McpAuth, McpAuthBuilder},
     service::McpAuthService,
     verifier::{TokenVerifier, VerifyError},
 };

@@ -8,7 +8,7 @@
 //! here, and a malicious MCP server could replay tokens its users sent it. The layer therefore
 //! checks the audience itself, after every verifier, and no feature or setting turns it off.
 //! A token without an audience is rejected. Aliases are added with
-//! [`Builder::audience`](crate::Builder::audience).
+//! [`McpAuthBuilder::audience`](crate::McpAuthBuilder::audience).
 //!
 //! Comparison follows the canonical URI rules of the MCP specification: scheme and host are
 //! compared case-insensitively, a default port equals no port, and `https://host/` equals
@@ -46,7 +46,7 @@
 //!
 //! The MCP Streamable HTTP transport requires servers to validate `Origin` and answer `403` to
 //! a present, invalid one (DNS-rebinding protection). Configure the allow-list with
-//! [`Builder::allowed_origins`](crate::Builder::allowed_origins); the check runs before
+//! [`McpAuthBuilder::allowed_origins`](crate::McpAuthBuilder::allowed_origins); the check runs before
 //! authentication so a bad `Origin` gets `403`, not `401`. CORS preflights pass without
 //! authentication, because browsers never send credentials on them.
 //!
@@ -54,5 +54,5 @@
 //!
 //! OAuth 2.1 requires TLS for everything that carries tokens. `http` resource and
 //! authorization-server URLs are accepted only for loopback hosts (local development), or
-//! everywhere with [`Builder::danger_allow_http`](crate::Builder::danger_allow_http) when a
+//! everywhere with [`McpAuthBuilder::danger_allow_http`](crate::McpAuthBuilder::danger_allow_http) when a
 //! TLS-terminating proxy sits in front.

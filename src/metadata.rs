@@ -1,4 +1,4 @@
-//! RFC 9728 protected-resource metadata and the canonical resource URI.
+//! RFC 9728 protected-resource metadata.
 //!
 //! The layer serves the metadata document at the path-inserted well-known URL
 //! (`/.well-known/oauth-protected-resource/mcp` for `https://host/mcp`) and at the root form
@@ -9,7 +9,6 @@ use std::{
     convert::Infallible,
     fmt,
     future::{Ready, ready},
-    net::IpAddr,
     sync::Arc,
     task::{Context, Poll},
     time::Duration,
@@ -19,137 +18,21 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use serde_json::{Map, Value};
-use url::Url;
+
+use crate::resource::ResourceUri;
 
 /// The well-known path prefix of RFC 9728.
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
-/// A parsed canonical resource URI (RFC 8707 §2, MCP "canonical server URI").
-#[derive(Clone, Debug)]
-pub(crate) struct ResourceUri {
-    /// Exactly as configured; published as `resource`.
-    original: String,
-    /// Lower-case scheme and host, default port dropped, root path empty.
-    canonical: String,
-    /// `scheme://host[:port]`, as canonicalised.
-    origin: String,
-    /// The path, empty for the root.
-    path: String,
+/// The path-inserted well-known path of `resource` (RFC 9728 §3.1): the well-known prefix
+/// between the host and the path. Equal to [`WELL_KNOWN`] for a root resource.
+pub(crate) fn well_known_path(resource: &ResourceUri) -> String {
+    format!("{WELL_KNOWN}{}", resource.path())
 }
 
-impl ResourceUri {
-    /// Parses a resource URI: absolute `http`/`https`, no fragment, no query, no user info.
-    pub(crate) fn parse(input: &str, allow_http: bool) -> Result<Self, String> {
-        let url = parse_http_url(input, allow_http)?;
-        if url.query().is_some() {
-            return Err("must not have a query (RFC 8707 §2)".into());
-        }
-        let (canonical, origin, path) = canonical_parts(&url);
-        Ok(Self {
-            original: input.to_owned(),
-            canonical,
-            origin,
-            path,
-        })
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        &self.original
-    }
-
-    /// The path-inserted well-known path of this resource.
-    pub(crate) fn well_known_path(&self) -> String {
-        format!("{WELL_KNOWN}{}", self.path)
-    }
-
-    /// The absolute URL of the metadata document, for `resource_metadata=`.
-    pub(crate) fn metadata_url(&self) -> String {
-        format!("{}{}", self.origin, self.well_known_path())
-    }
-
-    /// Whether `audience` is byte-equal to this resource as configured or canonicalised.
-    pub(crate) fn is_exactly(&self, audience: &str) -> bool {
-        audience == self.original || audience == self.canonical
-    }
-
-    /// Whether `audience` names this resource.
-    ///
-    /// Scheme and host compare case-insensitively, a default port equals no port, and a trailing
-    /// slash is an alias only for the root path. Anything else compares exactly.
-    pub(crate) fn matches(&self, audience: &str) -> bool {
-        if self.is_exactly(audience) {
-            return true;
-        }
-        // Only URLs can be equal in a looser sense; skip the parse for anything else.
-        if !audience
-            .get(..4)
-            .is_some_and(|p| p.eq_ignore_ascii_case("http"))
-        {
-            return false;
-        }
-        match Url::parse(audience) {
-            Ok(url) if url.fragment().is_none() && url.query().is_none() => {
-                url.username().is_empty()
-                    && url.password().is_none()
-                    && canonical_parts(&url).0 == self.canonical
-            }
-            _ => false,
-        }
-    }
-}
-
-fn canonical_parts(url: &Url) -> (String, String, String) {
-    // `Url` lower-cases the scheme and a domain host and drops a default port.
-    let mut origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-    if let Some(port) = url.port() {
-        origin.push(':');
-        origin.push_str(&port.to_string());
-    }
-    let path = match url.path() {
-        "/" => String::new(),
-        path => path.to_owned(),
-    };
-    (format!("{origin}{path}"), origin, path)
-}
-
-/// Parses an absolute `http(s)` URL without fragment or user info, `http` only for loopback
-/// hosts unless `allow_http`.
-pub(crate) fn parse_http_url(input: &str, allow_http: bool) -> Result<Url, String> {
-    if input.trim() != input || input.is_empty() {
-        return Err("must be a non-empty URL without surrounding whitespace".into());
-    }
-    let url = Url::parse(input).map_err(|e| format!("not an absolute URL: {e}"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_http || is_loopback(&url) => {}
-        "http" => {
-            return Err(
-                "must use https (http is allowed for loopback hosts, or with danger_allow_http)"
-                    .into(),
-            );
-        }
-        _ => return Err("scheme must be https or http".into()),
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("must have a host".into());
-    }
-    if url.fragment().is_some() {
-        return Err("must not have a fragment".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry user info".into());
-    }
-    Ok(url)
-}
-
-/// Whether the URL's host is a loopback name or address.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
+/// The absolute URL of the metadata document of `resource`, for `resource_metadata=`.
+pub(crate) fn metadata_url(resource: &ResourceUri) -> String {
+    format!("{}{}", resource.origin(), well_known_path(resource))
 }
 
 /// An RFC 9728 protected-resource metadata document.
@@ -232,7 +115,7 @@ impl ProtectedResourceMetadata {
         Self {
             inner: Arc::new(MetadataInner {
                 resource: parts.resource.as_str().to_owned(),
-                url: parts.resource.metadata_url(),
+                url: metadata_url(parts.resource),
                 authorization_servers: parts.authorization_servers,
                 scopes_supported: parts.scopes_supported,
                 content_length: HeaderValue::from(json.len()),
@@ -385,245 +268,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resource_parsing() {
-        struct Case {
-            name: &'static str,
-            input: &'static str,
-            ok: bool,
-        }
-        let cases = [
-            Case {
-                name: "https path",
-                input: "https://mcp.example.com/mcp",
-                ok: true,
-            },
-            Case {
-                name: "https root",
-                input: "https://mcp.example.com",
-                ok: true,
-            },
-            Case {
-                name: "port",
-                input: "https://mcp.example.com:8443",
-                ok: true,
-            },
-            Case {
-                name: "loopback http",
-                input: "http://127.0.0.1:3000/mcp",
-                ok: true,
-            },
-            Case {
-                name: "localhost http",
-                input: "http://localhost:3000/mcp",
-                ok: true,
-            },
-            Case {
-                name: "ipv6 loopback",
-                input: "http://[::1]:3000/mcp",
-                ok: true,
-            },
-            Case {
-                name: "remote http",
-                input: "http://mcp.example.com/mcp",
-                ok: false,
-            },
-            Case {
-                name: "no scheme",
-                input: "mcp.example.com/mcp",
-                ok: false,
-            },
-            Case {
-                name: "fragment",
-                input: "https://mcp.example.com/mcp#x",
-                ok: false,
-            },
-            Case {
-                name: "query",
-                input: "https://mcp.example.com/mcp?a=b",
-                ok: false,
-            },
-            Case {
-                name: "userinfo",
-                input: "https://u:p@mcp.example.com/mcp",
-                ok: false,
-            },
-            Case {
-                name: "other scheme",
-                input: "ftp://mcp.example.com",
-                ok: false,
-            },
-            Case {
-                name: "empty",
-                input: "",
-                ok: false,
-            },
-            Case {
-                name: "whitespace",
-                input: " https://mcp.example.com",
-                ok: false,
-            },
-        ];
-        for case in cases {
-            assert_eq!(
-                ResourceUri::parse(case.input, false).is_ok(),
-                case.ok,
-                "{}",
-                case.name
-            );
-        }
-        assert!(ResourceUri::parse("http://mcp.example.com/mcp", true).is_ok());
-    }
-
-    #[test]
-    fn audience_canonicalisation() {
-        struct Case {
-            name: &'static str,
-            resource: &'static str,
-            audience: &'static str,
-            matches: bool,
-        }
-        let cases = [
-            Case {
-                name: "exact",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example/mcp",
-                matches: true,
-            },
-            Case {
-                name: "upper host",
-                resource: "https://h.example/mcp",
-                audience: "https://H.EXAMPLE/mcp",
-                matches: true,
-            },
-            Case {
-                name: "upper scheme",
-                resource: "https://h.example/mcp",
-                audience: "HTTPS://h.example/mcp",
-                matches: true,
-            },
-            Case {
-                name: "default port",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example:443/mcp",
-                matches: true,
-            },
-            Case {
-                name: "path case",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example/MCP",
-                matches: false,
-            },
-            Case {
-                name: "trailing slash non-root",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example/mcp/",
-                matches: false,
-            },
-            Case {
-                name: "trailing slash root",
-                resource: "https://h.example",
-                audience: "https://h.example/",
-                matches: true,
-            },
-            Case {
-                name: "root configured with slash",
-                resource: "https://h.example/",
-                audience: "https://h.example",
-                matches: true,
-            },
-            Case {
-                name: "other host",
-                resource: "https://h.example/mcp",
-                audience: "https://evil.example/mcp",
-                matches: false,
-            },
-            Case {
-                name: "other port",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example:8443/mcp",
-                matches: false,
-            },
-            Case {
-                name: "other scheme",
-                resource: "https://h.example/mcp",
-                audience: "http://h.example/mcp",
-                matches: false,
-            },
-            Case {
-                name: "prefix",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example",
-                matches: false,
-            },
-            Case {
-                name: "longer path",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example/mcp/x",
-                matches: false,
-            },
-            Case {
-                name: "query",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example/mcp?x",
-                matches: false,
-            },
-            Case {
-                name: "fragment",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example/mcp#x",
-                matches: false,
-            },
-            Case {
-                name: "userinfo",
-                resource: "https://h.example/mcp",
-                audience: "https://a@h.example/mcp",
-                matches: false,
-            },
-            Case {
-                name: "not a url",
-                resource: "https://h.example/mcp",
-                audience: "mcp",
-                matches: false,
-            },
-            Case {
-                name: "empty",
-                resource: "https://h.example/mcp",
-                audience: "",
-                matches: false,
-            },
-            Case {
-                name: "suffix host",
-                resource: "https://h.example/mcp",
-                audience: "https://h.example.evil/mcp",
-                matches: false,
-            },
-        ];
-        for case in cases {
-            let resource = ResourceUri::parse(case.resource, false).unwrap();
-            assert_eq!(
-                resource.matches(case.audience),
-                case.matches,
-                "{}",
-                case.name
-            );
-        }
-    }
-
-    #[test]
     fn well_known_paths() {
-        let r = ResourceUri::parse("https://H.example:8443/public/mcp", false).unwrap();
+        let r = ResourceUri::parse("https://H.example:8443/public/mcp", false).expect("parses");
         assert_eq!(
-            r.well_known_path(),
+            well_known_path(&r),
             "/.well-known/oauth-protected-resource/public/mcp"
         );
         assert_eq!(
-            r.metadata_url(),
+            metadata_url(&r),
             "https://h.example:8443/.well-known/oauth-protected-resource/public/mcp"
         );
-        let root = ResourceUri::parse("https://h.example/", false).unwrap();
-        assert_eq!(root.well_known_path(), WELL_KNOWN);
+        let root = ResourceUri::parse("https://h.example/", false).expect("parses");
+        assert_eq!(well_known_path(&root), WELL_KNOWN);
         assert_eq!(
-            root.metadata_url(),
+            metadata_url(&root),
             "https://h.example/.well-known/oauth-protected-resource"
         );
     }

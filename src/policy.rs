@@ -11,6 +11,8 @@ use std::{
     sync::Arc,
 };
 
+use crate::resource::{Separators, normalize};
+
 /// Which scopes imply which.
 ///
 /// # Example
@@ -172,7 +174,7 @@ impl fmt::Debug for Requirement {
 
 /// What a per-operation rule applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Target {
+pub(crate) enum OperationKind {
     Method,
     Prompt,
     Resource,
@@ -193,7 +195,7 @@ pub(crate) struct OperationPolicy {
 
 impl OperationPolicy {
     pub(crate) fn new(
-        rules: &BTreeMap<(Target, String), Vec<String>>,
+        rules: &BTreeMap<(OperationKind, String), Vec<String>>,
         hierarchy: &ScopeHierarchy,
     ) -> Self {
         let mut policy = Self::default();
@@ -202,15 +204,17 @@ impl OperationPolicy {
             // Resource rules match normalised URIs, so that the layer and the server cannot
             // read one URI two ways (`..`, `%70`, upper-case scheme).
             let key = match target {
-                Target::Resource | Target::ResourcePrefix => normalize_uri(key),
+                OperationKind::Resource | OperationKind::ResourcePrefix => {
+                    normalize(key, Separators::Folded)
+                }
                 _ => key.clone(),
             };
             match target {
-                Target::Method => drop(policy.methods.insert(key, requirement)),
-                Target::Tool => drop(policy.tools.insert(key, requirement)),
-                Target::Prompt => drop(policy.prompts.insert(key, requirement)),
-                Target::Resource => drop(policy.resources.insert(key, requirement)),
-                Target::ResourcePrefix => policy.resource_prefixes.push((key, requirement)),
+                OperationKind::Method => drop(policy.methods.insert(key, requirement)),
+                OperationKind::Tool => drop(policy.tools.insert(key, requirement)),
+                OperationKind::Prompt => drop(policy.prompts.insert(key, requirement)),
+                OperationKind::Resource => drop(policy.resources.insert(key, requirement)),
+                OperationKind::ResourcePrefix => policy.resource_prefixes.push((key, requirement)),
             }
         }
         policy
@@ -243,7 +247,7 @@ impl OperationPolicy {
                 if let Some(uri) = uri
                     && !(self.resources.is_empty() && self.resource_prefixes.is_empty())
                 {
-                    let uri = normalize_uri(uri);
+                    let uri = normalize(uri, Separators::Folded);
                     let uri = uri.as_str();
                     out.extend(self.resources.get(uri));
                     out.extend(
@@ -302,128 +306,24 @@ pub(crate) fn union_challenge(requirements: &[&Requirement]) -> Arc<str> {
     Arc::from(seen.join(" "))
 }
 
-/// Normalises a URI for rule matching (RFC 3986 §6.2.2): scheme and authority in lower case,
-/// percent-encoded unreserved characters decoded and other escapes in upper-case hex, and dot
-/// segments removed from the path.
+/// Whether `scope` is an RFC 6749 §3.3 `scope-token`: `1*( %x21 / %x23-5B / %x5D-7E )`.
 ///
-/// It errs on the strict side, so that a URI the server may resolve into a protected one
-/// matches the protected rule: in the path, `%2F`, `%5C` and `\` count as `/`, and empty
-/// segments (`//`) are dropped before dot segments are resolved. Anything it does not
-/// understand is kept as it is.
-pub(crate) fn normalize_uri(uri: &str) -> String {
-    let (scheme, rest) = match uri.split_once(':') {
-        Some((scheme, rest))
-            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
-        {
-            (Some(scheme), rest)
-        }
-        _ => (None, uri),
-    };
-    let mut out = String::with_capacity(uri.len());
-    if let Some(scheme) = scheme {
-        out.push_str(&scheme.to_ascii_lowercase());
-        out.push(':');
-    }
-    let mut rest = rest;
-    if let Some(after) = rest.strip_prefix("//") {
-        let end = after.find(['/', '\\', '?', '#']).unwrap_or(after.len());
-        out.push_str("//");
-        out.push_str(&decode_unreserved(&after[..end], false).to_ascii_lowercase());
-        rest = &after[end..];
-    }
-    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
-    out.push_str(&normalize_path(&decode_unreserved(&rest[..path_end], true)));
-    out.push_str(&decode_unreserved(&rest[path_end..], false));
-    out
+/// The one rule for scope names, used for configured scopes and for the scopes a token
+/// grants.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
-/// Decodes `%XX` escapes of unreserved characters and upper-cases the hex of the others; with
-/// `slashes`, `%2F`, `%5C` and `\` become `/`.
-fn decode_unreserved(s: &str, slashes: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = bytes.get(i + 1..i + 3)
-            && hex.iter().all(u8::is_ascii_hexdigit)
-        {
-            // Two ASCII hex digits: a valid `u8`.
-            let byte = hex.iter().fold(0u8, |acc, &h| {
-                acc * 16 + (h as char).to_digit(16).unwrap_or(0) as u8
-            });
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-                out.push(char::from(byte));
-            } else if slashes && matches!(byte, b'/' | b'\\') {
-                out.push('/');
-            } else {
-                out.push('%');
-                out.push(char::from(hex[0].to_ascii_uppercase()));
-                out.push(char::from(hex[1].to_ascii_uppercase()));
-            }
-            i += 3;
-            continue;
-        }
-        if slashes && bytes[i] == b'\\' {
-            out.push('/');
-            i += 1;
-            continue;
-        }
-        // Copy up to the next byte that needs a look; both are ASCII, so the cut is on a
-        // character boundary.
-        let next = bytes[i + 1..]
-            .iter()
-            .position(|&b| b == b'%' || (slashes && b == b'\\'))
-            .map_or(bytes.len(), |n| i + 1 + n);
-        out.push_str(&s[i..next]);
-        i = next;
-    }
-    out
-}
-
-/// Drops empty segments and resolves `.` and `..` (RFC 3986 §5.2.4).
-fn normalize_path(path: &str) -> String {
-    if !path.contains("/.") && !path.contains("//") && !path.starts_with('.') {
-        return path.to_owned();
-    }
-    let absolute = path.starts_with('/');
-    let mut segments: Vec<&str> = Vec::new();
-    let mut trailing_slash = false;
-    for segment in path.split('/') {
-        trailing_slash = false;
-        match segment {
-            "" => trailing_slash = true,
-            "." => trailing_slash = true,
-            ".." => {
-                segments.pop();
-                trailing_slash = true;
-            }
-            other => segments.push(other),
-        }
-    }
-    let mut out = String::with_capacity(path.len());
-    if absolute {
-        out.push('/');
-    }
-    out.push_str(&segments.join("/"));
-    if trailing_slash && !out.ends_with('/') {
-        out.push('/');
-    }
-    out
-}
-
-/// Checks an RFC 6749 §3.3 `scope-token`: `1*( %x21 / %x23-5B / %x5D-7E )`.
-pub(crate) fn check_scope_token(scope: &str) -> Result<(), String> {
+/// Checks a configured scope: a [scope token](is_scope_token), and not `offline_access`
+/// (MCP servers should not advertise it).
+pub(crate) fn validate_scope(scope: &str) -> Result<(), String> {
     if scope.is_empty() {
         return Err("is empty".into());
     }
-    if !scope
-        .bytes()
-        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-    {
+    if !is_scope_token(scope) {
         return Err("contains a character not allowed in a scope (RFC 6749 §3.3)".into());
     }
     if scope == "offline_access" {
@@ -569,52 +469,11 @@ mod tests {
     }
 
     #[test]
-    fn uri_normalisation() {
-        let cases = [
-            ("file:///private/x", "file:///private/x"),
-            ("FILE:///private/x", "file:///private/x"),
-            ("file:///public/../private/x", "file:///private/x"),
-            ("file:///public/./../private/./x", "file:///private/x"),
-            ("file:///%70rivate/x", "file:///private/x"),
-            ("file:///%2E%2E/private/x", "file:///private/x"),
-            ("file:///a%2fb", "file:///a/b"),
-            ("file:///a%3fb", "file:///a%3Fb"),
-            (
-                "HTTPS://Example.COM/A/../b?q=%41",
-                "https://example.com/b?q=A",
-            ),
-            ("file:///private/", "file:///private/"),
-            ("file:///private/..", "file:///"),
-            ("urn:x:Y", "urn:x:Y"),
-            ("not a uri %zz é", "not a uri %zz é"),
-            ("%", "%"),
-            ("", ""),
-            ("é", "é"),
-            ("x:é", "x:é"),
-            ("file:///%41é", "file:///Aé"),
-            ("file:///é%", "file:///é%"),
-            ("file:///a%é", "file:///a%é"),
-            ("file:////private/x", "file:///private/x"),
-            ("file:///public//../private/x", "file:///private/x"),
-            ("file:///public%2F..%2Fprivate/x", "file:///private/x"),
-            ("file:///public%5c..%5cprivate/x", "file:///private/x"),
-            ("file:///public\\..\\private/x", "file:///private/x"),
-            (
-                "https://h.example/a%2Fb?x=%2F",
-                "https://h.example/a/b?x=%2F",
-            ),
-        ];
-        for (input, want) in cases {
-            assert_eq!(normalize_uri(input), want, "{input}");
-        }
-    }
-
-    #[test]
     fn scope_tokens() {
-        assert!(check_scope_token("mcp:read").is_ok());
-        assert!(check_scope_token("https://api.example/read").is_ok());
+        assert!(validate_scope("mcp:read").is_ok());
+        assert!(validate_scope("https://api.example/read").is_ok());
         for bad in ["", "a b", "a\"b", "a\\b", "é", "offline_access", "a\nb"] {
-            assert!(check_scope_token(bad).is_err(), "{bad:?}");
+            assert!(validate_scope(bad).is_err(), "{bad:?}");
         }
     }
 }

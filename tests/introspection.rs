@@ -251,19 +251,42 @@ async fn answer_rules_through_the_layer() {
             }),
             FORBIDDEN,
         ),
+        // What the authorization server said makes the token unacceptable: 401, never a
+        // 503 that keeps the client retrying a dead token.
         (
             "malformed exp",
             active_with(|a| {
                 a.insert("exp".into(), json!("tomorrow"));
             }),
-            UNAVAILABLE,
+            INVALID,
+        ),
+        (
+            "negative exp",
+            active_with(|a| {
+                a.insert("exp".into(), json!(-1));
+            }),
+            INVALID,
         ),
         (
             "malformed audience",
             active_with(|a| {
                 a.insert("aud".into(), json!(42));
             }),
-            UNAVAILABLE,
+            INVALID,
+        ),
+        (
+            "scope with a tab",
+            active_with(|a| {
+                a.insert("scope".into(), json!("mcp:read\tnotes:write"));
+            }),
+            INVALID,
+        ),
+        (
+            "scope with a newline",
+            active_with(|a| {
+                a.insert("scope".into(), json!("mcp:read\nnotes:write"));
+            }),
+            INVALID,
         ),
         ("active missing", json!({"sub": "alice"}), UNAVAILABLE),
         (
@@ -833,7 +856,7 @@ fn debug_redacts_the_client_secret() {
 
 #[test]
 fn plain_http_is_refused_except_on_loopback() {
-    use mcp_auth::verifier::introspection::IntrospectionConfigError;
+    use mcp_auth::ConfigError as IntrospectionConfigError;
     let err = builder("http://as.example.com/introspect")
         .build()
         .unwrap_err();

@@ -11,7 +11,7 @@ use mcp_auth::{
     TokenVerifier, VerifyError,
     verifier::{
         JwtVerifier,
-        jwt::{Algorithm, JwtConfigError, TrustedIssuer},
+        jwt::{Algorithm, TrustedIssuer},
     },
 };
 use serde_json::{Value, json};
@@ -825,7 +825,7 @@ async fn an_expired_token_is_not_served_from_the_cache() {
 
 #[test]
 fn configuration_errors_name_the_input() {
-    let cases: Vec<(&str, Result<JwtVerifier, JwtConfigError>)> = vec![
+    let cases: Vec<(&str, Result<JwtVerifier, mcp_auth::ConfigError>)> = vec![
         ("no issuer", JwtVerifier::builder().build()),
         (
             "plain http issuer",

@@ -695,7 +695,7 @@ async fn oversized_token_is_rejected_without_calling_the_verifier() {
     let auth = McpAuth::builder(RESOURCE)
         .authorization_server("https://auth.example.com")
         .verifier(verifier.clone())
-        .max_token_len(16)
+        .max_token_size(16)
         .build()
         .unwrap();
     let big = format!("Bearer {}", "a".repeat(17));
@@ -957,7 +957,7 @@ fn infallible_inner_stays_infallible() {
 #[test]
 fn config_errors_name_the_offending_input() {
     let base = || McpAuth::builder(RESOURCE).verifier(StaticVerifier::new());
-    let err = |b: mcp_auth::Builder| b.build().unwrap_err();
+    let err = |b: mcp_auth::McpAuthBuilder| b.build().unwrap_err();
 
     assert_eq!(err(base()), ConfigError::MissingAuthorizationServer);
     assert_eq!(
@@ -1011,9 +1011,9 @@ fn config_errors_name_the_offending_input() {
     assert!(matches!(
         err(base()
             .authorization_server("https://a.example")
-            .max_token_len(0)),
+            .max_token_size(0)),
         ConfigError::InvalidSetting {
-            name: "max_token_len",
+            name: "max_token_size",
             ..
         }
     ));

@@ -100,7 +100,7 @@ fn auth() -> McpAuth {
         .prompt_scopes("secret_prompt", ["prompts:secret"])
         .resource_scopes("file:///etc/passwd", ["root"])
         .resource_prefix_scopes("file:///private/", ["private:read"])
-        .max_body_len(1024)
+        .max_body_size(1024)
         .build()
         .unwrap()
 }

@@ -1,67 +1,135 @@
-//! The verified-token cache: a token seen and verified before is accepted again for a hash
-//! and a lookup.
+//! The token cache of the network verifiers: a token seen before costs a hash and a lookup,
+//! not a signature check or a call to the authorization server.
 //!
-//! Entries are keyed by the SHA-256 of the token, never the token itself, and live no longer
-//! than the token's `exp` and no longer than a configured maximum (so that a key removed from
-//! the issuer's set, or a revoked session, stops being honoured within that time).
+//! Entries are keyed by the SHA-256 of the token ([`TokenHash`]), never the token itself.
+//! Accepted tokens live until their `exp` and no longer than a maximum (so that a revoked
+//! token, or a key removed from the issuer's set, stops being honoured within that time);
+//! refusals live for a short negative TTL. "Cannot decide now" is never cached. Concurrent
+//! requests with the same new token share one verification.
 
 use std::{
     fmt,
+    future::Future,
     time::{Duration, Instant, SystemTime},
 };
 
 use moka::{Expiry, future::Cache};
 use sha2::{Digest, Sha256};
 
+use super::VerifyError;
 use crate::AuthInfo;
 
-/// The cache key: SHA-256 of the token.
-pub(crate) type TokenHash = [u8; 32];
+/// The SHA-256 of a token: what caches are keyed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TokenHash([u8; 32]);
 
-/// A bounded cache of verified tokens. Cheap to clone.
+impl TokenHash {
+    /// Hashes `token`.
+    pub(crate) fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// What a verifier concluded about a token, as far as it can be remembered.
+#[derive(Clone, Debug)]
+pub(crate) enum Verdict {
+    /// The token is valid, and this is what it says.
+    Accepted(AuthInfo),
+    /// The token is not acceptable.
+    Refused(VerifyError),
+}
+
+impl Verdict {
+    /// Sorts a verification result: an invalid token is a verdict, "cannot decide" is not.
+    pub(crate) fn from_result(result: Result<AuthInfo, VerifyError>) -> Result<Self, VerifyError> {
+        match result {
+            Ok(info) => Ok(Self::Accepted(info)),
+            Err(err) if err.is_invalid_token() => Ok(Self::Refused(err)),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn into_result(self) -> Result<AuthInfo, VerifyError> {
+        match self {
+            Self::Accepted(info) => Ok(info),
+            Self::Refused(err) => Err(err),
+        }
+    }
+
+    /// Whether an accepted token has expired since it was cached (the entry's TTL already
+    /// ends at `exp`; this guards against clock steps).
+    fn is_stale(&self) -> bool {
+        match self {
+            Self::Accepted(info) => info
+                .expires_at()
+                .is_some_and(|exp| exp <= SystemTime::now()),
+            Self::Refused(_) => false,
+        }
+    }
+}
+
+/// A bounded cache of verdicts. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct TokenCache {
-    cache: Option<Cache<TokenHash, AuthInfo>>,
+    cache: Option<Cache<TokenHash, Verdict>>,
     max_ttl: Duration,
+    negative_ttl: Duration,
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` entries, each kept at most `max_ttl`. A zero capacity or
-    /// TTL disables caching.
-    pub(crate) fn new(capacity: u64, max_ttl: Duration) -> Self {
+    /// A cache of at most `capacity` entries: accepted tokens kept at most `max_ttl`, refusals
+    /// `negative_ttl`. A zero capacity or `max_ttl` turns caching (and the sharing of
+    /// concurrent verifications) off.
+    pub(crate) fn new(capacity: u64, max_ttl: Duration, negative_ttl: Duration) -> Self {
         let cache = (capacity > 0 && !max_ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(TokenExpiry { max_ttl })
+                .expire_after(VerdictExpiry {
+                    max_ttl,
+                    negative_ttl,
+                })
                 .build()
         });
-        Self { cache, max_ttl }
-    }
-
-    /// Hashes a token into its cache key.
-    pub(crate) fn hash(token: &str) -> TokenHash {
-        Sha256::digest(token.as_bytes()).into()
-    }
-
-    /// A cached, still unexpired verification result.
-    pub(crate) async fn get(&self, key: &TokenHash) -> Option<AuthInfo> {
-        let info = self.cache.as_ref()?.get(key).await?;
-        // The entry's TTL already ends at `exp`; this guards against clock steps.
-        match info.expires_at() {
-            Some(exp) if exp > SystemTime::now() => Some(info),
-            _ => None,
+        Self {
+            cache,
+            max_ttl,
+            negative_ttl,
         }
     }
 
-    /// Remembers a verification result until the token expires (or the maximum TTL).
-    pub(crate) async fn insert(&self, key: TokenHash, info: AuthInfo) {
-        let Some(cache) = &self.cache else { return };
-        if ttl_for(&info, self.max_ttl).is_some_and(|ttl| !ttl.is_zero()) {
-            cache.insert(key, info).await;
+    /// The cached verdict on the token hashed to `key`, or the one `verify` reaches. Concurrent
+    /// callers with the same `key` share one `verify`; its `Err` ("cannot decide") is handed to
+    /// each of them and not kept.
+    pub(crate) async fn get_or_verify<F>(
+        &self,
+        key: TokenHash,
+        verify: impl Fn() -> F,
+    ) -> Result<AuthInfo, VerifyError>
+    where
+        F: Future<Output = Result<Verdict, VerifyError>>,
+    {
+        let Some(cache) = &self.cache else {
+            return verify().await?.into_result();
+        };
+        if let Some(verdict) = cache.get(&key).await {
+            if !verdict.is_stale() {
+                return verdict.into_result();
+            }
+            cache.invalidate(&key).await;
         }
+        cache
+            .try_get_with(key, verify())
+            .await
+            .map_err(|err| (*err).clone())?
+            .into_result()
     }
 
-    /// The number of entries (approximate; for tests and debugging).
+    /// The number of entries (approximate; for tests).
     #[cfg(test)]
     pub(crate) async fn len(&self) -> u64 {
         match &self.cache {
@@ -77,91 +145,161 @@ impl TokenCache {
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
-            .field("enabled", &self.cache.is_some())
             .field(
                 "capacity",
                 &self.cache.as_ref().and_then(|c| c.policy().max_capacity()),
             )
             .field("max_ttl", &self.max_ttl)
+            .field("negative_ttl", &self.negative_ttl)
             .finish()
     }
 }
 
-/// How long an entry may live: until `exp`, capped at `max_ttl`. `None` without an `exp`.
-fn ttl_for(info: &AuthInfo, max_ttl: Duration) -> Option<Duration> {
-    let exp = info.expires_at()?;
-    let left = exp
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Some(left.min(max_ttl))
-}
-
-struct TokenExpiry {
+/// Accepted tokens live until `exp` and at most `max_ttl`; refusals `negative_ttl`.
+struct VerdictExpiry {
     max_ttl: Duration,
+    negative_ttl: Duration,
 }
 
-impl Expiry<TokenHash, AuthInfo> for TokenExpiry {
+impl VerdictExpiry {
+    fn ttl(&self, verdict: &Verdict) -> Duration {
+        match verdict {
+            Verdict::Accepted(info) => match info.expires_at() {
+                Some(exp) => exp
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(self.max_ttl),
+                None => self.max_ttl,
+            },
+            Verdict::Refused(_) => self.negative_ttl,
+        }
+    }
+}
+
+impl Expiry<TokenHash, Verdict> for VerdictExpiry {
     fn expire_after_create(
         &self,
         _key: &TokenHash,
-        value: &AuthInfo,
+        value: &Verdict,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(ttl_for(value, self.max_ttl).unwrap_or(Duration::ZERO))
+        Some(self.ttl(value))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
-    #[tokio::test]
-    async fn entries_live_no_longer_than_exp() {
-        let cache = TokenCache::new(100, Duration::from_secs(3600));
-        let soon = AuthInfo::builder()
-            .expires_at(SystemTime::now() + Duration::from_millis(200))
-            .build();
-        let key = TokenCache::hash("token-a");
-        cache.insert(key, soon).await;
-        assert!(cache.get(&key).await.is_some());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(cache.get(&key).await.is_none());
+    fn accepted_until(exp: Option<SystemTime>) -> Verdict {
+        let mut info = AuthInfo::builder().subject("alice");
+        if let Some(exp) = exp {
+            info = info.expires_at(exp);
+        }
+        Verdict::Accepted(info.build())
+    }
+
+    #[test]
+    fn entries_live_until_exp_capped_by_max_ttl() {
+        let policy = VerdictExpiry {
+            max_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+        };
+        let now = SystemTime::now();
+        // Before the cap: until `exp` (less the few instants since `now`).
+        let until_exp = policy.ttl(&accepted_until(Some(now + Duration::from_secs(20))));
+        assert!(until_exp <= Duration::from_secs(20), "{until_exp:?}");
+        assert!(until_exp > Duration::from_secs(19), "{until_exp:?}");
+        // Beyond the cap, or without `exp`: the cap.
+        assert_eq!(
+            policy.ttl(&accepted_until(Some(now + Duration::from_secs(3600)))),
+            policy.max_ttl
+        );
+        assert_eq!(policy.ttl(&accepted_until(None)), policy.max_ttl);
+        // Already expired (or a clock step past it): gone at once.
+        assert_eq!(
+            policy.ttl(&accepted_until(Some(now - Duration::from_secs(1)))),
+            Duration::ZERO
+        );
+        // Refusals: the negative TTL, whatever else.
+        let refused = Verdict::Refused(VerifyError::invalid_token("token is not active"));
+        assert_eq!(policy.ttl(&refused), policy.negative_ttl);
     }
 
     #[tokio::test]
-    async fn entries_live_no_longer_than_max_ttl() {
-        let cache = TokenCache::new(100, Duration::from_millis(100));
-        let later = AuthInfo::builder()
-            .expires_at(SystemTime::now() + Duration::from_secs(3600))
-            .build();
-        let key = TokenCache::hash("token-b");
-        cache.insert(key, later).await;
-        assert!(cache.get(&key).await.is_some());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(cache.get(&key).await.is_none());
+    async fn entries_are_dropped_at_exp() {
+        let cache = TokenCache::new(100, Duration::from_secs(3600), Duration::ZERO);
+        let calls = AtomicUsize::new(0);
+        // moka keeps its own clock, so this waits in real time.
+        let exp = SystemTime::now() + Duration::from_millis(300);
+        let verify = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(accepted_until(Some(exp)))
+        };
+        let key = TokenHash::of("token-a");
+        assert!(cache.get_or_verify(key, verify).await.is_ok());
+        assert!(cache.get_or_verify(key, verify).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the second call is a hit");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(cache.get_or_verify(key, verify).await.is_ok());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "gone at exp, verified again"
+        );
     }
 
     #[tokio::test]
-    async fn tokens_without_exp_or_with_caching_off_are_not_kept() {
-        let cache = TokenCache::new(100, Duration::from_secs(60));
-        cache
-            .insert(TokenCache::hash("x"), AuthInfo::builder().build())
-            .await;
-        assert_eq!(cache.len().await, 0);
+    async fn refusals_live_for_the_negative_ttl_and_errors_not_at_all() {
+        let cache = TokenCache::new(100, Duration::from_secs(60), Duration::from_secs(60));
+        let calls = AtomicUsize::new(0);
+        let refuse = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Verdict::Refused(VerifyError::invalid_token("no")))
+        };
+        let key = TokenHash::of("bad");
+        for _ in 0..3 {
+            let err = cache.get_or_verify(key, refuse).await.expect_err("refused");
+            assert!(err.is_invalid_token());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-        let off = TokenCache::new(0, Duration::from_secs(60));
-        let info = AuthInfo::builder()
-            .expires_at(SystemTime::now() + Duration::from_secs(60))
-            .build();
-        off.insert(TokenCache::hash("y"), info).await;
-        assert!(off.get(&TokenCache::hash("y")).await.is_none());
+        let unavailable = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(VerifyError::unavailable("down"))
+        };
+        let key = TokenHash::of("unknown");
+        for _ in 0..3 {
+            let err = cache
+                .get_or_verify(key, unavailable)
+                .await
+                .expect_err("unavailable");
+            assert!(err.is_unavailable());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "errors are not cached");
+        assert_eq!(cache.len().await, 1);
+    }
+
+    #[tokio::test]
+    async fn caching_off_verifies_every_time() {
+        let off = TokenCache::new(0, Duration::from_secs(60), Duration::ZERO);
+        let calls = AtomicUsize::new(0);
+        let verify = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(accepted_until(None))
+        };
+        for _ in 0..2 {
+            assert!(off.get_or_verify(TokenHash::of("y"), verify).await.is_ok());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]
     fn key_is_a_hash_not_the_token() {
-        let key = TokenCache::hash("secret-token");
-        assert_eq!(key.len(), 32);
-        assert!(!key.windows(6).any(|w| w == b"secret"));
-        assert_ne!(key, TokenCache::hash("secret-token2"));
+        let key = TokenHash::of("secret-token");
+        assert!(!key.as_bytes().windows(6).any(|w| w == b"secret"));
+        assert_ne!(key, TokenHash::of("secret-token2"));
     }
 }

@@ -5,9 +5,10 @@
 //!   [`JwtVerifier`] (no network call on the hot path) and every other token to an
 //!   [`IntrospectionVerifier`].
 //!
-//! Either way, list every authorization server whose tokens you accept in the protected
-//! resource metadata, by calling [`authorization_server`](crate::Builder::authorization_server)
-//! once per server, so clients can find each of them.
+//! Either way, every authorization server whose tokens the composition accepts is listed in
+//! the protected-resource metadata: [`TokenVerifier::authorization_servers`] of a composition
+//! is the union of its parts', and [`McpAuthBuilder::build`](crate::McpAuthBuilder::build)
+//! copies it into `authorization_servers`.
 //!
 //! [`JwtVerifier`]: super::JwtVerifier
 //! [`IntrospectionVerifier`]: super::IntrospectionVerifier

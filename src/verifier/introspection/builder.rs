@@ -1,0 +1,332 @@
+//! [`IntrospectionVerifierBuilder`]: the configuration of an
+//! [`IntrospectionVerifier`](super::IntrospectionVerifier), checked once in `build()`.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use moka::future::Cache;
+
+use super::{
+    Endpoint, Inner, IntrospectionVerifier,
+    client_auth::{ClientAuth, ClientAuthenticator},
+};
+use crate::{
+    ConfigError,
+    error::nonzero_size,
+    resource::{parse_http_url, parse_issuer, without_userinfo},
+    verifier::{
+        cache::TokenCache,
+        claims::ClaimRules,
+        http::{HttpClient, HttpOptions},
+    },
+};
+
+#[derive(Clone, Debug)]
+enum EndpointConfig {
+    Fixed(String),
+    Discover(String),
+}
+
+/// Configuration for an [`IntrospectionVerifier`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use mcp_auth::verifier::IntrospectionVerifier;
+///
+/// let verifier = IntrospectionVerifier::builder()
+///     .endpoint("https://auth.example.com/oauth2/introspect")
+///     .issuer("https://auth.example.com")
+///     .client_secret_post("my-resource-server", "s3cret")
+///     .leeway(Duration::from_secs(30))
+///     .cache_max_ttl(Duration::from_secs(30))
+///     .negative_cache_ttl(Duration::from_secs(2))
+///     .http_timeout(Duration::from_secs(3))
+///     .build()?;
+/// let debug = format!("{verifier:?}");
+/// assert!(debug.contains("ClientSecretPost"));
+/// assert!(debug.contains("[redacted]") && !debug.contains("s3cret"));
+/// # Ok::<(), mcp_auth::ConfigError>(())
+/// ```
+#[must_use]
+pub struct IntrospectionVerifierBuilder {
+    endpoint: Option<EndpointConfig>,
+    client_auth: Option<ClientAuth>,
+    issuer: Option<String>,
+    leeway: Duration,
+    require_expiry: bool,
+    audiences: Vec<String>,
+    assumed_audience: Option<String>,
+    max_token_size: usize,
+    cache_capacity: u64,
+    cache_max_ttl: Duration,
+    negative_cache_ttl: Duration,
+    http: HttpOptions,
+}
+
+impl Default for IntrospectionVerifierBuilder {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            client_auth: None,
+            issuer: None,
+            leeway: Duration::from_secs(60),
+            require_expiry: false,
+            audiences: Vec::new(),
+            assumed_audience: None,
+            max_token_size: 8 * 1024,
+            cache_capacity: 10_000,
+            cache_max_ttl: Duration::from_secs(60),
+            negative_cache_ttl: Duration::from_secs(5),
+            http: HttpOptions::new(64 * 1024),
+        }
+    }
+}
+
+impl IntrospectionVerifierBuilder {
+    /// Sets the introspection endpoint URL. Replaces [`discover`](Self::discover). Defaults
+    /// to none (an endpoint or an issuer to discover is required).
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(EndpointConfig::Fixed(url.into()));
+        self
+    }
+
+    /// Finds the `introspection_endpoint` in the metadata of `issuer` (RFC 8414, then OpenID
+    /// Connect discovery), fetched on first use and kept. Unless [`issuer`](Self::issuer) says
+    /// otherwise, answers must then come from this issuer. Replaces
+    /// [`endpoint`](Self::endpoint). Defaults to none.
+    pub fn discover(mut self, issuer: impl Into<String>) -> Self {
+        self.endpoint = Some(EndpointConfig::Discover(issuer.into()));
+        self
+    }
+
+    /// Requires the `iss` of answers, when present, to equal `issuer` byte for byte, and
+    /// reports it in [`AuthInfo::issuer`] when absent. Defaults to the issuer given to
+    /// [`discover`](Self::discover), or no check with a fixed endpoint.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Authenticates with `client_secret_basic` (HTTP Basic, RFC 6749 §2.3.1). Replaces any
+    /// other client authentication. Defaults to none (one is required).
+    pub fn client_secret_basic(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.client_auth = Some(ClientAuth::Basic {
+            id: client_id.into(),
+            secret: client_secret.into(),
+        });
+        self
+    }
+
+    /// Authenticates with `client_secret_post` (`client_id` and `client_secret` in the form
+    /// body). Replaces any other client authentication. Defaults to none (one is required).
+    pub fn client_secret_post(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.client_auth = Some(ClientAuth::Post {
+            id: client_id.into(),
+            secret: client_secret.into(),
+        });
+        self
+    }
+
+    /// Authenticates with a method of your own. Replaces any other client authentication.
+    /// Defaults to none (one is required).
+    pub fn client_authenticator(mut self, authenticator: impl ClientAuthenticator) -> Self {
+        self.client_auth = Some(ClientAuth::Custom(Arc::new(authenticator)));
+        self
+    }
+
+    /// Sets the clock skew tolerated for `exp`, `nbf` and `iat`. Defaults to `60 s`.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Refuses active tokens whose answer has no `exp`. Otherwise they are accepted and cached
+    /// for at most [`cache_max_ttl`](Self::cache_max_ttl). Defaults to `false`.
+    pub fn require_expiry(mut self, require: bool) -> Self {
+        self.require_expiry = require;
+        self
+    }
+
+    /// Requires the answer's `aud` to contain one of these values. The layer always checks the
+    /// audience against the resource URI; this adds the same kind of check in the verifier,
+    /// for use without the layer. Defaults to no check here.
+    pub fn audiences<I>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Treats an answer **without** `aud` as if it named `audience` (normally your resource
+    /// URI), so that the layer's audience check passes.
+    ///
+    /// # Security
+    ///
+    /// MCP requires resource servers to accept only tokens issued for them. Without `aud`,
+    /// the answer does not say whom the token is for, so with this setting **any** active
+    /// token of the authorization server is accepted here, including tokens a client obtained
+    /// for another service, which that service (or anyone it leaks to) can then replay against
+    /// yours. Use it only when the authorization server issues tokens for this resource alone
+    /// and cannot be made to return `aud`; answers that carry an `aud` are still checked.
+    /// Defaults to none (an answer without `aud` is refused by the layer).
+    pub fn danger_assume_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assumed_audience = Some(audience.into());
+        self
+    }
+
+    /// Refuses tokens longer than this many bytes without asking the server. Defaults to
+    /// `8192`.
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Sets how many answers are remembered; `0` turns the cache off (and with it the sharing
+    /// of concurrent calls for the same token). Defaults to `10_000`.
+    pub fn cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// Sets the longest time a valid token's answer is remembered (never past its `exp`). This
+    /// bounds how long a revoked token keeps working. Defaults to `60 s`.
+    pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_max_ttl = ttl;
+        self
+    }
+
+    /// Sets how long an inactive or refused token's answer is remembered, so that repeated
+    /// bad tokens do not each cost a call. `Duration::ZERO` turns this off. Defaults to `5 s`.
+    pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets the connect timeout for introspection and metadata requests (within the total
+    /// [`http_timeout`](Self::http_timeout)). Defaults to `3 s`.
+    pub fn http_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the total timeout (connect, headers and body) for introspection and metadata
+    /// requests. Keep it below the layer's
+    /// [`verify_timeout`](crate::McpAuthBuilder::verify_timeout). Defaults to `5 s`.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
+    }
+
+    /// Sets the largest response read, in bytes. Defaults to `65_536`.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.http.max_response_size = bytes;
+        self
+    }
+
+    /// Allows plain `http` endpoints and issuers on hosts other than loopback.
+    ///
+    /// # Security
+    ///
+    /// Tokens and the client secret then cross the network in clear, and anyone on the path
+    /// can answer "active". For local development only. Defaults to `false`.
+    pub fn danger_allow_http(mut self, allow: bool) -> Self {
+        self.http.danger_allow_http = allow;
+        self
+    }
+
+    /// Checks the configuration and builds the verifier. Nothing is fetched yet.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a missing endpoint or client authentication, an
+    /// endpoint or issuer that is not `https` (or `http` on loopback), or zero sizes and
+    /// timeouts.
+    pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
+        nonzero_size("max_token_size", self.max_token_size)?;
+        let client_auth = self.client_auth.ok_or(ConfigError::MissingClientAuth)?;
+        let allow_http = self.http.danger_allow_http;
+        let (endpoint, discovered_issuer) =
+            match self.endpoint.ok_or(ConfigError::MissingEndpoint)? {
+                EndpointConfig::Fixed(url) => {
+                    let parsed = parse_http_url(&url, allow_http).map_err(|message| {
+                        ConfigError::InvalidUrl {
+                            url: without_userinfo(&url),
+                            message,
+                        }
+                    })?;
+                    (Endpoint::Fixed(parsed), None)
+                }
+                EndpointConfig::Discover(issuer) => {
+                    let issuer_url = parse_issuer(&issuer, allow_http).map_err(|message| {
+                        ConfigError::InvalidIssuer {
+                            issuer: without_userinfo(&issuer),
+                            message,
+                        }
+                    })?;
+                    let found = Cache::builder().max_capacity(1).build();
+                    (
+                        Endpoint::Discover {
+                            issuer: issuer.clone(),
+                            issuer_url,
+                            found,
+                        },
+                        Some(issuer),
+                    )
+                }
+            };
+        let client = HttpClient::new(self.http)?;
+        Ok(IntrospectionVerifier {
+            inner: Arc::new(Inner {
+                endpoint,
+                client_auth,
+                client,
+                issuer: self.issuer.or(discovered_issuer),
+                claims: ClaimRules::new(self.leeway)
+                    .require_expiry(self.require_expiry)
+                    .audiences(self.audiences)
+                    .assumed_audience(self.assumed_audience),
+                max_token_size: self.max_token_size,
+                cache: TokenCache::new(
+                    self.cache_capacity,
+                    self.cache_max_ttl,
+                    self.negative_cache_ttl,
+                ),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for IntrospectionVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoint = self.endpoint.as_ref().map(|endpoint| match endpoint {
+            EndpointConfig::Fixed(url) => EndpointConfig::Fixed(without_userinfo(url)),
+            EndpointConfig::Discover(issuer) => EndpointConfig::Discover(without_userinfo(issuer)),
+        });
+        f.debug_struct("IntrospectionVerifierBuilder")
+            .field("endpoint", &endpoint)
+            .field("client_auth", &self.client_auth)
+            .field("issuer", &self.issuer.as_deref().map(without_userinfo))
+            .field("leeway", &self.leeway)
+            .field("require_expiry", &self.require_expiry)
+            .field("audiences", &self.audiences)
+            .field("assumed_audience", &self.assumed_audience)
+            .field("max_token_size", &self.max_token_size)
+            .field("cache_capacity", &self.cache_capacity)
+            .field("cache_max_ttl", &self.cache_max_ttl)
+            .field("negative_cache_ttl", &self.negative_cache_ttl)
+            .field("http", &self.http)
+            .finish()
+    }
+}

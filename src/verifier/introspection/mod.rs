@@ -1,0 +1,379 @@
+//! Opaque access tokens checked by asking the authorization server (RFC 7662 token
+//! introspection): [`IntrospectionVerifier`].
+//!
+//! # What is checked
+//!
+//! The token is posted to the introspection endpoint with `token_type_hint=access_token`, the
+//! verifier authenticating as a client (`client_secret_basic`, `client_secret_post`, or a
+//! [`ClientAuthenticator`] of your own). The answer must be a `200` JSON object, and then:
+//!
+//! - `active` must be `true`;
+//! - `exp` (when present) must not have passed, `nbf` must have passed and `iat` must not be in
+//!   the future, each with [`leeway`]; [`require_expiry`] makes `exp` mandatory;
+//! - `iss`, when an issuer is configured (or discovered), must equal it when present;
+//! - `token_type`, when present, must name an access token (`Bearer`, `access_token` or
+//!   `urn:ietf:params:oauth:token-type:access_token`); a sender-constrained token (`DPoP`, or
+//!   any `cnf`) is refused, since a bearer request carries no proof of possession;
+//! - `aud` (a string or an array of strings) is reported in [`AuthInfo::audiences`], and the
+//!   layer requires it to name the protected resource. An answer **without** `aud` is
+//!   therefore refused, unless [`danger_assume_audience`] says otherwise;
+//! - scopes come from `scope`.
+//!
+//! # Failures
+//!
+//! When the authorization server cannot answer properly (connection refused or reset, a
+//! timeout, a non-`200` status, a redirect, a body that is too large, not JSON, or malformed)
+//! the error is [`VerifyError::unavailable`]: the client gets `503` with `Retry-After` and keeps
+//! its token. It is never `401`, and never a pass. Such errors are not cached, so the verifier
+//! recovers as soon as the server does.
+//!
+//! # Cache
+//!
+//! Answers are kept in a bounded cache keyed by the SHA-256 of the token (never the token):
+//! valid tokens until their `exp` and at most [`cache_max_ttl`], inactive or refused tokens
+//! for [`negative_cache_ttl`], so that a flood of garbage tokens does not become a flood of
+//! introspection calls. Concurrent requests carrying the same new token share one call.
+//!
+//! [`leeway`]: IntrospectionVerifierBuilder::leeway
+//! [`require_expiry`]: IntrospectionVerifierBuilder::require_expiry
+//! [`danger_assume_audience`]: IntrospectionVerifierBuilder::danger_assume_audience
+//! [`cache_max_ttl`]: IntrospectionVerifierBuilder::cache_max_ttl
+//! [`negative_cache_ttl`]: IntrospectionVerifierBuilder::negative_cache_ttl
+
+mod builder;
+mod client_auth;
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+use moka::future::Cache;
+use serde_json::Value;
+use url::Url;
+
+use self::client_auth::ClientAuth;
+pub use self::{
+    builder::IntrospectionVerifierBuilder,
+    client_auth::{ClientAuthRequest, ClientAuthenticator},
+};
+use super::{
+    TokenVerifier, VerifyError,
+    cache::{TokenCache, TokenHash, Verdict},
+    claims::ClaimRules,
+    discovery::discover,
+    http::{FetchError, HttpClient},
+};
+use crate::{AuthInfo, ConfigError, resource::without_userinfo};
+
+/// Verifies opaque access tokens by asking the authorization server (RFC 7662).
+///
+/// Cheap to clone: the HTTP client and the cache are shared. See the [module docs](self) for
+/// what is checked and how answers are cached.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use axum::{Router, body::Body, routing::post};
+/// use http::{Request, StatusCode, header};
+/// use mcp_auth::{McpAuth, TokenVerifier, verifier::IntrospectionVerifier};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mcp_auth::BoxError> {
+/// // The endpoint is discovered on first use, so this builds while the server is down.
+/// let verifier = IntrospectionVerifier::builder()
+///     .discover("http://127.0.0.1:9")
+///     .client_secret_basic("my-resource-server", "s3cret")
+///     .http_timeout(Duration::from_secs(1))
+///     .build()?;
+/// let err = verifier.verify("some-opaque-token").await.unwrap_err();
+/// assert!(err.is_unavailable());
+///
+/// let auth = McpAuth::builder("https://mcp.example.com/mcp")
+///     .authorization_server("http://127.0.0.1:9")
+///     .verifier(verifier)
+///     .build()?;
+/// let app = Router::new().route("/mcp", post(|| async { "hello" })).layer(auth);
+/// let request = Request::post("/mcp")
+///     .header(header::AUTHORIZATION, "Bearer some-opaque-token")
+///     .body(Body::empty())?;
+/// let response = app.oneshot(request).await?;
+/// // The authorization server cannot be asked: 503 with Retry-After, never 401.
+/// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// assert!(response.headers().contains_key(header::RETRY_AFTER));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct IntrospectionVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    client_auth: ClientAuth,
+    client: HttpClient,
+    issuer: Option<String>,
+    claims: ClaimRules,
+    max_token_size: usize,
+    cache: TokenCache,
+}
+
+enum Endpoint {
+    Fixed(Url),
+    Discover {
+        issuer: String,
+        issuer_url: Url,
+        found: Cache<(), Url>,
+    },
+}
+
+impl IntrospectionVerifier {
+    /// A verifier for a fixed introspection `endpoint`, authenticating with
+    /// `client_secret_basic`, every other setting at its default.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the endpoint is not an `https` URL (or `http` on
+    /// loopback).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_auth::verifier::IntrospectionVerifier;
+    ///
+    /// let verifier =
+    ///     IntrospectionVerifier::new("https://auth.example.com/introspect", "rs", "s3cret")?;
+    /// assert!(!format!("{verifier:?}").contains("s3cret"));
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn new(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::builder()
+            .endpoint(endpoint)
+            .client_secret_basic(client_id, client_secret)
+            .build()
+    }
+
+    /// A verifier that finds the `introspection_endpoint` of `issuer` through RFC 8414 /
+    /// OpenID Connect discovery (on first use), requires answers to come from that issuer,
+    /// and authenticates with `client_secret_basic`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the issuer is not an `https` URL (or `http` on
+    /// loopback).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_auth::verifier::IntrospectionVerifier;
+    ///
+    /// let verifier = IntrospectionVerifier::discover("https://auth.example.com", "rs", "s3cret")?;
+    /// assert_eq!(verifier.issuer(), Some("https://auth.example.com"));
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn discover(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::builder()
+            .discover(issuer)
+            .client_secret_basic(client_id, client_secret)
+            .build()
+    }
+
+    /// Starts a verifier configuration.
+    ///
+    /// # Example
+    ///
+    /// See [`IntrospectionVerifierBuilder`].
+    pub fn builder() -> IntrospectionVerifierBuilder {
+        IntrospectionVerifierBuilder::default()
+    }
+
+    /// The issuer answers must come from, if one is configured or discovered.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_auth::verifier::IntrospectionVerifier;
+    ///
+    /// let verifier =
+    ///     IntrospectionVerifier::new("https://auth.example.com/introspect", "rs", "s3cret")?;
+    /// assert_eq!(verifier.issuer(), None);
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
+    /// Asks the authorization server about `token`, without the cache. `Ok(Verdict::Refused)`
+    /// is a definite "no" (cached briefly); `Err` is "cannot tell now" (never cached).
+    async fn introspect(&self, token: &str) -> Result<Verdict, VerifyError> {
+        let inner = &*self.inner;
+        let endpoint = self.endpoint().await?;
+        let credentials = inner.client_auth.credentials(&endpoint).map_err(|err| {
+            VerifyError::unavailable("introspection client authentication failed").with_source(err)
+        })?;
+        let mut params: Vec<(&str, &str)> =
+            vec![("token", token), ("token_type_hint", "access_token")];
+        params.extend(
+            credentials
+                .params
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        );
+        let basic = credentials
+            .basic
+            .as_ref()
+            .map(|(id, secret)| (id.as_str(), secret.as_str()));
+        let (answer, _): (Value, _) = inner
+            .client
+            .post_form_json_with_headers(&endpoint, &params, basic, credentials.headers)
+            .await
+            .map_err(fetch_unavailable)?;
+        self.check_answer(answer)
+    }
+
+    /// The introspection endpoint: configured, or discovered once (concurrent first calls
+    /// share one discovery; a failure is not kept, so the next request tries again).
+    async fn endpoint(&self) -> Result<Url, VerifyError> {
+        match &self.inner.endpoint {
+            Endpoint::Fixed(url) => Ok(url.clone()),
+            Endpoint::Discover {
+                issuer,
+                issuer_url,
+                found,
+            } => found
+                .try_get_with((), async {
+                    let metadata = discover(&self.inner.client, issuer, issuer_url)
+                        .await
+                        .map_err(|err| {
+                            VerifyError::unavailable(
+                                "authorization server metadata is not available",
+                            )
+                            .with_source(err)
+                        })?;
+                    metadata.introspection_url().cloned().ok_or_else(|| {
+                        VerifyError::unavailable(
+                            "authorization server has no introspection endpoint",
+                        )
+                    })
+                })
+                .await
+                .map_err(|err| (*err).clone()),
+        }
+    }
+
+    /// Applies the RFC 7662 response checks. An answer without a boolean `active` is no
+    /// answer (`Err`, unavailable); everything else the server said is a verdict.
+    fn check_answer(&self, answer: Value) -> Result<Verdict, VerifyError> {
+        let inner = &*self.inner;
+        let Value::Object(mut claims) = answer else {
+            return Err(VerifyError::unavailable(
+                "introspection response is malformed",
+            ));
+        };
+        match claims.remove("active") {
+            Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => return Ok(refused("token is not active")),
+            _ => {
+                return Err(VerifyError::unavailable(
+                    "introspection response is malformed",
+                ));
+            }
+        }
+        let issuer = match claims.get("iss") {
+            None | Some(Value::Null) => inner.issuer.clone(),
+            Some(Value::String(iss)) => {
+                if inner
+                    .issuer
+                    .as_ref()
+                    .is_some_and(|expected| expected != iss)
+                {
+                    return Ok(refused("token issuer is not trusted"));
+                }
+                Some(iss.clone())
+            }
+            Some(_) => return Ok(refused("token issuer is malformed")),
+        };
+        match claims.get("token_type") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(token_type)) if is_access_token_type(token_type) => {}
+            Some(_) => return Ok(refused("token is not a bearer access token")),
+        }
+        if claims.contains_key("cnf") {
+            return Ok(refused("token is sender-constrained"));
+        }
+        Verdict::from_result(inner.claims.describe(claims, issuer))
+    }
+}
+
+fn refused(description: &'static str) -> Verdict {
+    Verdict::Refused(VerifyError::invalid_token(description))
+}
+
+#[async_trait]
+impl TokenVerifier for IntrospectionVerifier {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        if token.is_empty() {
+            return Err(VerifyError::invalid_token("token is empty"));
+        }
+        if token.len() > self.inner.max_token_size {
+            return Err(VerifyError::invalid_token("token is too large"));
+        }
+        self.inner
+            .cache
+            .get_or_verify(TokenHash::of(token), || self.introspect(token))
+            .await
+    }
+
+    fn authorization_servers(&self) -> Vec<String> {
+        self.issuer().map(str::to_owned).into_iter().collect()
+    }
+}
+
+impl fmt::Debug for IntrospectionVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let endpoint = match &inner.endpoint {
+            Endpoint::Fixed(url) => without_userinfo(url.as_str()),
+            Endpoint::Discover { issuer, .. } => {
+                format!("discovered from {}", without_userinfo(issuer))
+            }
+        };
+        f.debug_struct("IntrospectionVerifier")
+            .field("endpoint", &endpoint)
+            .field("client_auth", &inner.client_auth)
+            .field("issuer", &inner.issuer.as_deref().map(without_userinfo))
+            .field("claims", &inner.claims)
+            .field("max_token_size", &inner.max_token_size)
+            .field("cache", &inner.cache)
+            .field("client", &inner.client)
+            .finish()
+    }
+}
+
+fn fetch_unavailable(err: FetchError) -> VerifyError {
+    let description = match &err {
+        FetchError::Timeout { .. } => "introspection request timed out",
+        FetchError::Status { .. } => "introspection endpoint answered with an error",
+        FetchError::Json { .. } | FetchError::TooLarge { .. } => {
+            "introspection response is malformed"
+        }
+        _ => "introspection endpoint is not reachable",
+    };
+    VerifyError::unavailable(description).with_source(err)
+}
+
+fn is_access_token_type(token_type: &str) -> bool {
+    token_type.eq_ignore_ascii_case("bearer")
+        || token_type == "access_token"
+        || token_type == "urn:ietf:params:oauth:token-type:access_token"
+}

@@ -1,0 +1,485 @@
+//! [`JwtVerifierBuilder`] and [`TrustedIssuer`]: the configuration of a
+//! [`JwtVerifier`](super::JwtVerifier), checked once in `build()`.
+
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
+
+use serde_json::Value;
+
+use super::{
+    Inner, Issuer, JwtVerifier,
+    algorithm::{ASYMMETRIC, Algorithm},
+    jwks::{KeySource, RefreshPolicy, RemoteKeys, Snapshot},
+    keys::{KeyFamily, KeySet, ensure_crypto_backend, pem_key},
+};
+use crate::{
+    ConfigError,
+    error::{nonzero_duration, nonzero_size},
+    resource::{parse_http_url, parse_issuer, without_userinfo},
+    verifier::{
+        cache::TokenCache,
+        claims::ClaimRules,
+        http::{HttpClient, HttpOptions},
+    },
+};
+
+/// One issuer a [`JwtVerifier`] trusts, and where its keys come from.
+///
+/// The issuer string is compared byte for byte with the token's `iss` and with the `issuer` of
+/// discovered metadata, so give it exactly as the authorization server writes it.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::verifier::{JwtVerifier, jwt::TrustedIssuer};
+///
+/// let verifier = JwtVerifier::builder()
+///     .issuer(TrustedIssuer::discover("https://auth.example.com"))
+///     .issuer(TrustedIssuer::jwks_uri(
+///         "https://login.example.org/tenant",
+///         "https://login.example.org/tenant/keys",
+///     ))
+///     .build()?;
+/// assert_eq!(verifier.issuers().count(), 2);
+/// # Ok::<(), mcp_auth::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct TrustedIssuer {
+    issuer: String,
+    keys: KeyConfig,
+}
+
+#[derive(Clone)]
+enum KeyConfig {
+    Discover,
+    JwksUri(String),
+    JwkSet(String),
+    Pem(Vec<u8>),
+    Secret(Vec<u8>),
+}
+
+impl TrustedIssuer {
+    /// Trusts `issuer`, finding its `jwks_uri` through RFC 8414 / OpenID Connect discovery on
+    /// first use.
+    #[must_use]
+    pub fn discover(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            keys: KeyConfig::Discover,
+        }
+    }
+
+    /// Trusts `issuer`, with its keys at `jwks_uri` (no discovery).
+    #[must_use]
+    pub fn jwks_uri(issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            keys: KeyConfig::JwksUri(jwks_uri.into()),
+        }
+    }
+
+    /// Trusts `issuer`, with a fixed JWK set given as JSON text (`{"keys": [...]}`). Keys that
+    /// cannot be used are skipped; `build()` fails when none is left.
+    #[must_use]
+    pub fn jwk_set(issuer: impl Into<String>, jwk_set: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            keys: KeyConfig::JwkSet(jwk_set.into()),
+        }
+    }
+
+    /// Trusts `issuer`, with one fixed public key in PEM form (RSA, P-256, P-384 or Ed25519).
+    /// The key has no `kid`, so it verifies tokens whatever their `kid`.
+    #[must_use]
+    pub fn pem(issuer: impl Into<String>, pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            keys: KeyConfig::Pem(pem.into()),
+        }
+    }
+
+    /// Trusts `issuer`, whose tokens are signed with `HS256`/`HS384`/`HS512` and a shared
+    /// secret of at least 32 bytes. This is the only way `HS*` tokens are ever accepted.
+    ///
+    /// # Security
+    ///
+    /// Anyone holding the secret can mint tokens; prefer asymmetric keys.
+    #[must_use]
+    pub fn shared_secret(issuer: impl Into<String>, secret: impl Into<Vec<u8>>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            keys: KeyConfig::Secret(secret.into()),
+        }
+    }
+
+    /// The issuer identifier.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+}
+
+impl fmt::Debug for TrustedIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = match &self.keys {
+            KeyConfig::Discover => "discover".to_owned(),
+            KeyConfig::JwksUri(uri) => format!("jwks_uri {uri}"),
+            KeyConfig::JwkSet(_) => "static JWK set".to_owned(),
+            KeyConfig::Pem(_) => "static PEM key".to_owned(),
+            KeyConfig::Secret(_) => "shared secret [redacted]".to_owned(),
+        };
+        f.debug_struct("TrustedIssuer")
+            .field("issuer", &self.issuer)
+            .field("keys", &keys)
+            .finish()
+    }
+}
+
+/// Configuration for a [`JwtVerifier`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use mcp_auth::verifier::{JwtVerifier, jwt::{Algorithm, TrustedIssuer}};
+///
+/// let verifier = JwtVerifier::builder()
+///     .issuer(TrustedIssuer::discover("https://auth.example.com"))
+///     .algorithms([Algorithm::Es256, Algorithm::Rs256])
+///     .leeway(Duration::from_secs(30))
+///     .strict_token_type(true)
+///     .token_cache_max_ttl(Duration::from_secs(60))
+///     .build()?;
+/// assert!(format!("{verifier:?}").contains("strict_token_type: true"));
+/// # Ok::<(), mcp_auth::ConfigError>(())
+/// ```
+#[must_use]
+pub struct JwtVerifierBuilder {
+    issuers: Vec<TrustedIssuer>,
+    algorithms: Option<Vec<Algorithm>>,
+    leeway: Duration,
+    strict_token_type: bool,
+    scope_claim: Option<String>,
+    audiences: Vec<String>,
+    required_claims: Vec<String>,
+    max_token_size: usize,
+    token_cache_capacity: u64,
+    token_cache_max_ttl: Duration,
+    refresh: RefreshPolicy,
+    http: HttpOptions,
+}
+
+impl Default for JwtVerifierBuilder {
+    fn default() -> Self {
+        Self {
+            issuers: Vec::new(),
+            algorithms: None,
+            leeway: Duration::from_secs(60),
+            strict_token_type: false,
+            scope_claim: None,
+            audiences: Vec::new(),
+            required_claims: Vec::new(),
+            max_token_size: 8 * 1024,
+            token_cache_capacity: 10_000,
+            token_cache_max_ttl: Duration::from_secs(5 * 60),
+            refresh: RefreshPolicy::default(),
+            http: HttpOptions::new(256 * 1024),
+        }
+    }
+}
+
+impl JwtVerifierBuilder {
+    /// Adds a trusted issuer; call once per issuer. Tokens are routed to an issuer's keys by
+    /// their `iss` claim. Defaults to none (at least one is required).
+    pub fn issuer(mut self, issuer: TrustedIssuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// Sets the accepted signature algorithms. `HS*` entries only take effect for issuers
+    /// configured with [`TrustedIssuer::shared_secret`]. Defaults to every asymmetric
+    /// algorithm (`RS*`, `PS*`, `ES256`, `ES384`, `EdDSA`), plus `HS256`/`HS384`/`HS512` when
+    /// a shared-secret issuer is configured.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Sets the clock skew tolerated for `exp`, `nbf` and `iat`. Defaults to `60 s`.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Requires the RFC 9068 header `typ: at+jwt` (or `application/at+jwt`); otherwise `JWT`
+    /// and a missing `typ` are accepted too. Defaults to `false`.
+    pub fn strict_token_type(mut self, strict: bool) -> Self {
+        self.strict_token_type = strict;
+        self
+    }
+
+    /// Reads the granted scopes from this claim (a space-separated string or an array of
+    /// strings). Defaults to `scope`, then `scp` when `scope` is absent.
+    pub fn scope_claim(mut self, name: impl Into<String>) -> Self {
+        self.scope_claim = Some(name.into());
+        self
+    }
+
+    /// Requires the token's `aud` to contain one of these values. The layer always checks the
+    /// audience against the resource URI; this adds the same kind of check in the verifier,
+    /// for use without the layer. Defaults to no check here.
+    pub fn audiences<I>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires these claims to be present (for example `sub`, `client_id`, `jti`). `exp` is
+    /// always required. Defaults to none beyond `exp` and `iss`.
+    pub fn required_claims<I>(mut self, claims: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.required_claims = claims.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Rejects tokens longer than this many bytes before decoding them. Defaults to `8192`.
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Sets how many verified tokens are remembered; `0` turns the cache off. Defaults to
+    /// `10_000`.
+    pub fn token_cache_capacity(mut self, entries: u64) -> Self {
+        self.token_cache_capacity = entries;
+        self
+    }
+
+    /// Sets the longest time a verified token is remembered (never past its `exp`), which bounds
+    /// how long a key removed from the issuer's set keeps working for tokens already seen.
+    /// Defaults to `5 min`.
+    pub fn token_cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.token_cache_max_ttl = ttl;
+        self
+    }
+
+    /// Sets how long a fetched key set is used before it is refreshed when the response carries
+    /// no `Cache-Control: max-age`. Defaults to `5 min`.
+    pub fn jwks_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh.default_interval = interval;
+        self
+    }
+
+    /// Sets the minimum time between two key set fetches: the lower bound for `max-age`, and
+    /// the rate limit for refreshes caused by unknown `kid`s and for retries after failures.
+    /// Defaults to `30 s`.
+    pub fn jwks_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh.min_interval = interval;
+        self
+    }
+
+    /// Sets the upper bound for `Cache-Control: max-age` on key sets. Defaults to `24 h`.
+    pub fn jwks_max_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh.max_interval = interval;
+        self
+    }
+
+    /// Sets how long past its refresh time a key set is still used while refreshes fail.
+    /// After that, tokens get `503` until a fetch succeeds. Defaults to `1 h`.
+    pub fn jwks_max_staleness(mut self, staleness: Duration) -> Self {
+        self.refresh.max_staleness = staleness;
+        self
+    }
+
+    /// Sets the connect timeout for metadata and key set requests. Defaults to `3 s`.
+    pub fn http_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the total timeout (connect, headers and body) for metadata and key set requests.
+    /// Defaults to `5 s`, so that discovery and a key fetch together fit in the layer's
+    /// default `verify_timeout` of 10 s.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
+    }
+
+    /// Sets the largest metadata or key set response read, in bytes. Defaults to `262_144`.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.http.max_response_size = bytes;
+        self
+    }
+
+    /// Allows plain `http` issuers and JWKS URLs on hosts other than loopback.
+    ///
+    /// # Security
+    ///
+    /// Anyone on the network path can then substitute their own keys. For local development
+    /// only. Defaults to `false`.
+    pub fn danger_allow_http(mut self, allow: bool) -> Self {
+        self.http.danger_allow_http = allow;
+        self
+    }
+
+    /// Checks the configuration and builds the verifier. Nothing is fetched yet: keys are
+    /// fetched on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an issuer or URL that is not `https` (or `http` on loopback), a
+    /// static key set with no usable key, a short shared secret, an empty algorithm list, or
+    /// zero durations and sizes where they make no sense.
+    pub fn build(self) -> Result<JwtVerifier, ConfigError> {
+        ensure_crypto_backend()?;
+        if self.issuers.is_empty() {
+            return Err(ConfigError::MissingIssuer);
+        }
+        nonzero_size("max_token_size", self.max_token_size)?;
+        nonzero_duration("jwks_min_refresh_interval", self.refresh.min_interval)?;
+        let client = HttpClient::new(self.http.clone())?;
+
+        let has_secret = self
+            .issuers
+            .iter()
+            .any(|i| matches!(i.keys, KeyConfig::Secret(_)));
+        let algorithms = match self.algorithms {
+            Some(algorithms) => algorithms,
+            None if has_secret => {
+                let mut all = ASYMMETRIC.to_vec();
+                all.extend([Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512]);
+                all
+            }
+            None => ASYMMETRIC.to_vec(),
+        };
+        if algorithms.is_empty() {
+            return Err(ConfigError::EmptyAlgorithms);
+        }
+
+        let mut issuers = HashMap::new();
+        let mut issuer_order = Vec::new();
+        for trusted in self.issuers {
+            let name = trusted.issuer.clone();
+            let keys = build_keys(trusted, &client, self.refresh, self.http.danger_allow_http)?;
+            if issuers.insert(name.clone(), Issuer { keys }).is_some() {
+                return Err(ConfigError::DuplicateIssuer { issuer: name });
+            }
+            issuer_order.push(name);
+        }
+
+        Ok(JwtVerifier {
+            inner: Arc::new(Inner {
+                issuers,
+                issuer_order,
+                algorithms,
+                strict_token_type: self.strict_token_type,
+                claims: ClaimRules::new(self.leeway)
+                    .require_expiry(true)
+                    .scope_claims(match self.scope_claim {
+                        Some(name) => vec![name],
+                        None => vec!["scope".to_owned(), "scp".to_owned()],
+                    })
+                    .audiences(self.audiences)
+                    .required_claims(self.required_claims),
+                max_token_size: self.max_token_size,
+                cache: TokenCache::new(
+                    self.token_cache_capacity,
+                    self.token_cache_max_ttl,
+                    Duration::ZERO,
+                ),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for JwtVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtVerifierBuilder")
+            .field("issuers", &self.issuers)
+            .field("algorithms", &self.algorithms)
+            .field("leeway", &self.leeway)
+            .field("strict_token_type", &self.strict_token_type)
+            .field("scope_claim", &self.scope_claim)
+            .field("audiences", &self.audiences)
+            .field("max_token_size", &self.max_token_size)
+            .field("token_cache_capacity", &self.token_cache_capacity)
+            .field("token_cache_max_ttl", &self.token_cache_max_ttl)
+            .field("refresh", &self.refresh)
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_keys(
+    trusted: TrustedIssuer,
+    client: &HttpClient,
+    refresh: RefreshPolicy,
+    danger_allow_http: bool,
+) -> Result<KeySource, ConfigError> {
+    let TrustedIssuer { issuer, keys } = trusted;
+    let issuer_url =
+        parse_issuer(&issuer, danger_allow_http).map_err(|message| ConfigError::InvalidIssuer {
+            issuer: without_userinfo(&issuer),
+            message,
+        })?;
+    let invalid_keys = |message: &str| ConfigError::InvalidKeys {
+        issuer: issuer.clone(),
+        message: message.to_owned(),
+    };
+    let fixed = |set: KeySet| KeySource::Static(Arc::new(Snapshot::fixed(set)));
+    Ok(match keys {
+        KeyConfig::Discover => KeySource::Remote(Arc::new(RemoteKeys::new(
+            issuer.clone(),
+            issuer_url,
+            None,
+            client.clone(),
+            refresh,
+        ))),
+        KeyConfig::JwksUri(uri) => {
+            let jwks_url = parse_http_url(&uri, danger_allow_http).map_err(|message| {
+                ConfigError::InvalidUrl {
+                    url: without_userinfo(&uri),
+                    message,
+                }
+            })?;
+            KeySource::Remote(Arc::new(RemoteKeys::new(
+                issuer.clone(),
+                issuer_url,
+                Some(jwks_url),
+                client.clone(),
+                refresh,
+            )))
+        }
+        KeyConfig::JwkSet(json) => {
+            let document: Value =
+                serde_json::from_str(&json).map_err(|_| invalid_keys("the JWK set is not JSON"))?;
+            let set = KeySet::from_jwks(&document).map_err(invalid_keys)?;
+            if set.len() == 0 {
+                return Err(invalid_keys(&format!(
+                    "no usable key: {}",
+                    set.skipped().join("; ")
+                )));
+            }
+            fixed(set)
+        }
+        KeyConfig::Pem(pem) => {
+            let (family, key) = pem_key(&pem).map_err(invalid_keys)?;
+            fixed(KeySet::single(family, key))
+        }
+        KeyConfig::Secret(secret) => {
+            if secret.len() < 32 {
+                return Err(invalid_keys("the shared secret must be at least 32 bytes"));
+            }
+            fixed(KeySet::single(
+                KeyFamily::Hmac,
+                jsonwebtoken::DecodingKey::from_secret(&secret),
+            ))
+        }
+    })
+}

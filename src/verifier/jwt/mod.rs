@@ -1,0 +1,229 @@
+//! JWT access tokens (RFC 9068) checked against the issuer's published keys: [`JwtVerifier`].
+//!
+//! # What is checked
+//!
+//! - The token is at most [`max_token_size`] bytes, has three base64url parts in canonical,
+//!   unpadded form, and its header and claims are JSON objects without duplicate members.
+//! - `alg` is on the allow-list (asymmetric algorithms by default; `none` never; `HS*` only for
+//!   an issuer configured with a shared secret) and fits the key's `kty`, curve and `alg`.
+//! - `crit` is rejected (no extension is understood); `jku`, `x5u`, `jwk` and `x5c` are never
+//!   used to find a key; the key is picked by `kid` from the issuer's own key set, and a token
+//!   without `kid` is accepted when exactly one key fits.
+//! - `typ` is `at+jwt` (or `application/at+jwt`), or by default also `JWT` or absent;
+//!   [`strict_token_type`] requires `at+jwt`.
+//! - `iss` is a string equal byte for byte to a trusted issuer, checked **before** any network
+//!   call, so tokens from unknown issuers cost nothing.
+//! - `exp` is required; the token is rejected from `exp` on (plus leeway). `nbf` and `iat` are
+//!   checked when present (not before, not issued in the future), with the same leeway.
+//! - `aud`, `sub`, `client_id` and `jti` must have the right JSON type when present: a wrong
+//!   type is an error, not "absent".
+//! - Scopes come from `scope` (a space-separated string) or, failing that, `scp` (an array or
+//!   a string); [`scope_claim`] picks another claim.
+//!
+//! The audience is reported in [`AuthInfo::audiences`] and checked by the layer against the
+//! resource URI; [`audiences`] adds a check in the verifier too.
+//!
+//! Tokens that verified are remembered (by SHA-256 hash) until they expire or for at most
+//! [`token_cache_max_ttl`], so a token seen again costs a hash and a lookup.
+//!
+//! [`max_token_size`]: JwtVerifierBuilder::max_token_size
+//! [`strict_token_type`]: JwtVerifierBuilder::strict_token_type
+//! [`scope_claim`]: JwtVerifierBuilder::scope_claim
+//! [`audiences`]: JwtVerifierBuilder::audiences
+//! [`token_cache_max_ttl`]: JwtVerifierBuilder::token_cache_max_ttl
+
+mod algorithm;
+mod builder;
+mod jwks;
+mod keys;
+mod token;
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use self::{
+    algorithm::{Algorithm, UnknownAlgorithm},
+    builder::{JwtVerifierBuilder, TrustedIssuer},
+};
+use self::{
+    jwks::KeySource,
+    keys::verify_signature,
+    token::{ParsedToken, check_typ},
+};
+use super::{
+    TokenVerifier, VerifyError,
+    cache::{TokenCache, TokenHash, Verdict},
+    claims::ClaimRules,
+    discovery::AuthorizationServerMetadata,
+};
+use crate::{AuthInfo, ConfigError};
+
+/// Verifies JWT access tokens (RFC 9068) against the signing keys of trusted issuers.
+///
+/// Cheap to clone: the state (key sets, token cache) is shared. See the
+/// [module docs](self) for what is checked.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::{TokenVerifier, verifier::JwtVerifier};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // Keys are fetched on first use, so this works while the server is down.
+/// let verifier = JwtVerifier::discover("https://auth.example.com")?;
+/// let err = verifier.verify("not-a-jwt").await.unwrap_err();
+/// assert!(err.is_invalid_token());
+/// # Ok::<(), mcp_auth::BoxError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct JwtVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuers: HashMap<String, Issuer>,
+    issuer_order: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    strict_token_type: bool,
+    claims: ClaimRules,
+    max_token_size: usize,
+    cache: TokenCache,
+}
+
+struct Issuer {
+    keys: KeySource,
+}
+
+impl JwtVerifier {
+    /// A verifier trusting one issuer, with its keys found through discovery, and every other
+    /// setting at its default.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the issuer is not an `https` URL (or `http` on loopback).
+    pub fn discover(issuer: impl Into<String>) -> Result<Self, ConfigError> {
+        Self::builder()
+            .issuer(TrustedIssuer::discover(issuer))
+            .build()
+    }
+
+    /// Starts a verifier configuration.
+    pub fn builder() -> JwtVerifierBuilder {
+        JwtVerifierBuilder::default()
+    }
+
+    /// The trusted issuers, in the order they were configured.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.inner.issuer_order.iter().map(String::as_str)
+    }
+
+    /// The authorization server metadata of a trusted issuer configured with
+    /// [`TrustedIssuer::discover`], fetched once and kept (the introspection verifier reads its
+    /// `introspection_endpoint` from here).
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::invalid_token`] when `issuer` is not trusted or was configured without
+    /// discovery, and [`VerifyError::unavailable`] when the metadata cannot be fetched or is
+    /// rejected.
+    pub async fn authorization_server_metadata(
+        &self,
+        issuer: &str,
+    ) -> Result<AuthorizationServerMetadata, VerifyError> {
+        match self.inner.issuers.get(issuer).map(|i| &i.keys) {
+            Some(KeySource::Remote(remote)) => {
+                remote.metadata().await.map(|metadata| (*metadata).clone())
+            }
+            _ => Err(VerifyError::invalid_token(
+                "issuer is not trusted or has static keys",
+            )),
+        }
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        let inner = &*self.inner;
+        let parsed = ParsedToken::parse(token)?;
+        let header = &parsed.header;
+
+        // Header checks, before looking at any key.
+        let alg = match header.get("alg") {
+            Some(Value::String(name)) => Algorithm::from_name(name)
+                .ok_or_else(|| VerifyError::invalid_token("token algorithm is not accepted"))?,
+            _ => return Err(VerifyError::invalid_token("token algorithm is missing")),
+        };
+        if !inner.algorithms.contains(&alg) {
+            return Err(VerifyError::invalid_token(
+                "token algorithm is not accepted",
+            ));
+        }
+        if header.contains_key("crit") || header.contains_key("b64") {
+            return Err(VerifyError::invalid_token(
+                "token has an unsupported critical header",
+            ));
+        }
+        check_typ(header.get("typ"), inner.strict_token_type)?;
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            Some(_) => return Err(VerifyError::invalid_token("token key id is malformed")),
+        };
+
+        // The unverified `iss` picks the issuer: unknown issuers cost no fetch.
+        let claims = &parsed.claims;
+        let issuer = match claims.get("iss") {
+            Some(Value::String(iss)) => iss.as_str(),
+            Some(_) => return Err(VerifyError::invalid_token("token issuer is malformed")),
+            None => return Err(VerifyError::invalid_token("token issuer is missing")),
+        };
+        let Some(trusted) = inner.issuers.get(issuer) else {
+            return Err(VerifyError::invalid_token("token issuer is not trusted"));
+        };
+
+        let selected = trusted.keys.select(kid, alg).await?;
+        verify_signature(
+            alg,
+            selected.key().decoding_key(),
+            parsed.signing_input.as_bytes(),
+            parsed.signature,
+        )?;
+
+        let issuer = issuer.to_owned();
+        inner.claims.describe(parsed.claims, Some(issuer))
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwtVerifier {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        if token.len() > self.inner.max_token_size {
+            return Err(VerifyError::invalid_token("token is too large"));
+        }
+        self.inner
+            .cache
+            .get_or_verify(TokenHash::of(token), || async {
+                Verdict::from_result(self.verify_uncached(token).await)
+            })
+            .await
+    }
+
+    fn authorization_servers(&self) -> Vec<String> {
+        self.issuers().map(str::to_owned).collect()
+    }
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("JwtVerifier")
+            .field("issuers", &inner.issuer_order)
+            .field("algorithms", &inner.algorithms)
+            .field("strict_token_type", &inner.strict_token_type)
+            .field("claims", &inner.claims)
+            .field("max_token_size", &inner.max_token_size)
+            .field("cache", &inner.cache)
+            .finish_non_exhaustive()
+    }
+}
