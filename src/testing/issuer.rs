@@ -26,8 +26,9 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use url::Url;
 
 use super::{
+    encoding::{b64url, b64url_decode, decode_json, random_id, unix},
     keys::{KeyAlgorithm, SigningKey},
-    token::{TokenBuilder, b64url, decode_json, random_id, unix},
+    token::TokenBuilder,
 };
 
 /// How long an authorization code stays usable.
@@ -2141,7 +2142,7 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 }
 
 fn b64url_decode_len(text: &str) -> Option<usize> {
-    super::token::b64url_decode(text).map(|bytes| bytes.len())
+    b64url_decode(text).map(|bytes| bytes.len())
 }
 
 /// Exact match, or RFC 8252 §7.3 loopback: any port for `http` on 127.0.0.1, [::1] or localhost.

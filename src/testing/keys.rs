@@ -15,7 +15,7 @@ use aws_lc_rs::{
 };
 use serde_json::{Map, Value, json};
 
-use super::token::{TokenBuilder, b64url};
+use super::encoding::{b64url, b64url_decode, decode_json};
 
 /// The signature algorithm of a [`SigningKey`].
 ///
@@ -323,6 +323,8 @@ impl SigningKey {
     /// This is also the HMAC secret of [`TokenBuilder::hs256_with_public_key`]: the classic
     /// algorithm-confusion attack.
     ///
+    /// [`TokenBuilder::hs256_with_public_key`]: super::TokenBuilder::hs256_with_public_key
+    ///
     /// ```
     /// use mcp_auth::testing::SigningKey;
     ///
@@ -342,19 +344,6 @@ impl SigningKey {
         }
         pem.push_str("-----END PUBLIC KEY-----\n");
         pem
-    }
-
-    /// Starts a [`TokenBuilder`] that signs with this key.
-    ///
-    /// ```
-    /// use mcp_auth::testing::SigningKey;
-    ///
-    /// let key = SigningKey::es256();
-    /// let token = key.token().issuer("https://as.example").subject("alice").sign();
-    /// assert!(key.verify_jws(&token));
-    /// ```
-    pub fn token(&self) -> TokenBuilder {
-        TokenBuilder::new(self.clone())
     }
 
     /// Signs `message` (a JWS signing input) and returns the raw JWS signature bytes.
@@ -430,13 +419,13 @@ impl SigningKey {
         let Some((header, _payload)) = input.split_once('.') else {
             return false;
         };
-        let header = super::token::decode_json(header);
+        let header = decode_json(header);
         let alg_ok = header
             .as_ref()
             .and_then(|h| h.get("alg"))
             .and_then(Value::as_str)
             == Some(self.inner.algorithm.as_str());
-        let Some(sig) = super::token::b64url_decode(sig) else {
+        let Some(sig) = b64url_decode(sig) else {
             return false;
         };
         alg_ok && self.verify(input.as_bytes(), &sig)
@@ -523,11 +512,11 @@ mod tests {
     fn ec_coordinates_are_32_bytes_and_rsa_modulus_2048_bits() {
         let jwk = SigningKey::es256().public_jwk();
         for c in ["x", "y"] {
-            let bytes = super::super::token::b64url_decode(jwk[c].as_str().unwrap_or_default());
+            let bytes = b64url_decode(jwk[c].as_str().unwrap_or_default());
             assert_eq!(bytes.map(|b| b.len()), Some(32), "{c}");
         }
         let jwk = SigningKey::rs256().public_jwk();
-        let n = super::super::token::b64url_decode(jwk["n"].as_str().unwrap_or_default());
+        let n = b64url_decode(jwk["n"].as_str().unwrap_or_default());
         assert_eq!(n.map(|b| b.len()), Some(256));
     }
 

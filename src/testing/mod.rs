@@ -1,5 +1,6 @@
 //! Test support: mock verifiers, signing keys, a dev issuer. Not for production.
 
+mod encoding;
 mod issuer;
 mod keys;
 mod mock;

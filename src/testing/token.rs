@@ -2,14 +2,16 @@
 
 use std::{
     fmt,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 use aws_lc_rs::hmac;
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value};
 
-use super::keys::SigningKey;
+use super::{
+    encoding::{b64url, decode_json, random_id, unix},
+    keys::SigningKey,
+};
 
 /// The `typ` header of RFC 9068 JWT access tokens.
 const AT_JWT: &str = "at+jwt";
@@ -658,6 +660,21 @@ impl TokenBuilder {
     }
 }
 
+impl SigningKey {
+    /// Starts a [`TokenBuilder`] that signs with this key.
+    ///
+    /// ```
+    /// use mcp_auth::testing::SigningKey;
+    ///
+    /// let key = SigningKey::es256();
+    /// let token = key.token().issuer("https://as.example").subject("alice").sign();
+    /// assert!(key.verify_jws(&token));
+    /// ```
+    pub fn token(&self) -> TokenBuilder {
+        TokenBuilder::new(self.clone())
+    }
+}
+
 impl fmt::Debug for TokenBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenBuilder")
@@ -699,38 +716,6 @@ pub fn decode_unverified(token: &str) -> Option<(Value, Value)> {
         Value::Object(decode_json(header)?),
         Value::Object(decode_json(claims)?),
     ))
-}
-
-pub(super) fn b64url(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub(super) fn b64url_decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text).ok()
-}
-
-pub(super) fn decode_json(part: &str) -> Option<Map<String, Value>> {
-    match serde_json::from_slice(&b64url_decode(part)?).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
-}
-
-/// `bytes` random bytes, base64url.
-///
-/// # Panics
-///
-/// If the system's random generator fails; tests cannot run without one.
-pub(super) fn random_id(bytes: usize) -> String {
-    let mut buf = vec![0; bytes];
-    aws_lc_rs::rand::fill(&mut buf).expect("system random generator unavailable");
-    b64url(&buf)
-}
-
-pub(super) fn unix(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
