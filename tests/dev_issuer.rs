@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
-use mcp_auth::testing::{DevIssuer, KeyAlgorithm, decode_unverified};
+use mcp_auth::testing::{DevIssuer, Endpoint, Fault, KeyAlgorithm, decode_unverified};
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -167,7 +167,8 @@ async fn metadata_advertises_every_endpoint_at_both_well_known_paths() {
         assert_eq!(body, expected, "{path}");
     }
     assert!(iss.starts_with("http://127.0.0.1:") && !iss.ends_with('/'));
-    assert_eq!(issuer.metadata_requests(), 2);
+    assert_eq!(issuer.requests(Endpoint::Metadata), 1);
+    assert_eq!(issuer.requests(Endpoint::OpenIdConfiguration), 1);
 }
 
 #[tokio::test]
@@ -197,7 +198,7 @@ async fn jwks_publishes_public_keys_and_follows_rotation() {
         Err("unknown kid".to_owned())
     );
     assert!(verify(&issuer, &new, RESOURCE).await.is_ok());
-    assert_eq!(issuer.jwks_requests(), 6);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 6);
 }
 
 #[tokio::test]
@@ -821,7 +822,7 @@ async fn introspection_reports_active_and_inactive_tokens() {
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_client"))
     );
-    assert_eq!(issuer.introspection_requests(), 10);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 10);
 }
 
 #[tokio::test]
@@ -1031,27 +1032,196 @@ async fn garbage_input_never_breaks_the_server() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn switches_make_endpoints_fail_or_slow() {
-    let issuer = issuer().await;
-    issuer.set_jwks_down(true);
-    issuer.set_metadata_down(true);
-    issuer.set_introspection_down(true);
-    issuer.set_token_endpoint_down(true);
-    for url in [issuer.jwks_uri(), issuer.metadata_url()] {
-        let (status, body) = get_json(&url).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{url}");
-        assert_eq!(body["error"], "temporarily_unavailable", "{url}");
-    }
-    for url in [issuer.introspection_endpoint(), issuer.token_endpoint()] {
-        let (status, _) = post_form(&url, Some(("app", "app-secret")), &[("token", "x")]).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{url}");
-    }
-    issuer.set_jwks_down(false);
-    assert_eq!(get_json(&issuer.jwks_uri()).await.0, StatusCode::OK);
-    assert_eq!(issuer.jwks_requests(), 2);
+/// Every endpoint with a request that works, and the answer's status when it does.
+fn endpoints(issuer: &DevIssuer) -> Vec<(Endpoint, reqwest::RequestBuilder, StatusCode)> {
+    let client = http();
+    let token = || {
+        client
+            .post(issuer.token_endpoint())
+            .basic_auth("app", Some("app-secret"))
+            .form(&[("grant_type", "client_credentials")])
+    };
+    let challenge = challenge(VERIFIER);
+    vec![
+        (
+            Endpoint::Metadata,
+            client.get(issuer.metadata_url()),
+            StatusCode::OK,
+        ),
+        (
+            Endpoint::OpenIdConfiguration,
+            client.get(issuer.openid_configuration_url()),
+            StatusCode::OK,
+        ),
+        (
+            Endpoint::Jwks,
+            client.get(issuer.jwks_uri()),
+            StatusCode::OK,
+        ),
+        (
+            Endpoint::Authorize,
+            client.get(issuer.authorization_endpoint()).query(&[
+                ("response_type", "code"),
+                ("client_id", "cli"),
+                ("redirect_uri", REDIRECT),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ]),
+            StatusCode::FOUND,
+        ),
+        (Endpoint::Token, token(), StatusCode::OK),
+        (
+            Endpoint::Introspection,
+            client
+                .post(issuer.introspection_endpoint())
+                .basic_auth("app", Some("app-secret"))
+                .form(&[("token", "x")]),
+            StatusCode::OK,
+        ),
+        (
+            Endpoint::Registration,
+            client
+                .post(issuer.registration_endpoint())
+                .json(&json!({"redirect_uris": [REDIRECT]})),
+            StatusCode::CREATED,
+        ),
+    ]
+}
 
-    issuer.set_delay(Duration::from_millis(300));
+#[tokio::test]
+async fn set_down_gives_503_with_the_endpoints_own_body_until_it_is_up_again() {
+    let issuer = issuer().await;
+    for (endpoint, request, ok) in endpoints(&issuer) {
+        let name = format!("{endpoint:?}");
+        let again = request.try_clone().expect("cloneable");
+        issuer.set_down(endpoint, true);
+        let response = request.send().await.expect("send");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+        let down_body = response.text().await.expect("body");
+        assert_eq!(issuer.requests(endpoint), 1, "{name}: counted when down");
+
+        // Control: the same request works once the endpoint is up, and only the status differed.
+        issuer.set_down(endpoint, false);
+        let response = again.send().await.expect("send");
+        assert_eq!(response.status(), ok, "{name}");
+        let up_body = response.text().await.expect("body");
+        if matches!(
+            endpoint,
+            Endpoint::Metadata | Endpoint::OpenIdConfiguration | Endpoint::Jwks
+        ) {
+            assert_eq!(down_body, up_body, "{name}");
+        }
+        assert_eq!(issuer.requests(endpoint), 2, "{name}");
+    }
+    for endpoint in [
+        Endpoint::Metadata,
+        Endpoint::Jwks,
+        Endpoint::Token,
+        Endpoint::Introspection,
+    ] {
+        assert_eq!(
+            issuer.requests(endpoint),
+            2,
+            "{endpoint:?}: no other endpoint counted"
+        );
+    }
+}
+
+/// The `io::ErrorKind` at the bottom of an error's source chain, if there is one.
+fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = err.source();
+    }
+    None
+}
+
+#[tokio::test]
+async fn faults_break_the_wire_as_described_and_clearing_them_heals() {
+    let issuer = issuer().await;
+    let jwks = issuer.jwks();
+    let jwks_len = jwks.to_string().len();
+    let client = http();
+    let mut expected_requests = 0;
+    for fault in [
+        Fault::Status(500),
+        Fault::Status(42),
+        Fault::Garbage,
+        Fault::Huge(50_000),
+        Fault::Truncated,
+        Fault::Redirect("http://127.0.0.1:9/elsewhere".to_owned()),
+        Fault::Reset,
+    ] {
+        let name = format!("{fault:?}");
+        issuer.set_fault(Endpoint::Jwks, Some(fault.clone()));
+        let result = client.get(issuer.jwks_uri()).send().await;
+        expected_requests += 1;
+        match fault {
+            Fault::Status(code) => {
+                let response = result.expect("answered");
+                // Codes outside 200-599 answer 500.
+                assert_eq!(response.status().as_u16(), 500, "{name} ({code})");
+                let body: Value = response.json().await.expect("the own body");
+                assert_eq!(body, jwks, "{name}");
+            }
+            Fault::Garbage => {
+                let response = result.expect("answered");
+                assert_eq!(response.status(), StatusCode::OK);
+                assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+                let text = response.text().await.expect("body");
+                assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
+            }
+            Fault::Huge(size) => {
+                let response = result.expect("answered");
+                assert_eq!(response.status(), StatusCode::OK);
+                let text = response.text().await.expect("body");
+                assert_eq!(text.len(), size);
+                let mut body: Value = serde_json::from_str(&text).expect("still JSON");
+                body.as_object_mut().expect("object").remove("padding");
+                assert_eq!(body, jwks, "the own document, padded");
+            }
+            Fault::Truncated => {
+                let response = result.expect("the head arrives");
+                assert_eq!(response.status(), StatusCode::OK);
+                assert_eq!(
+                    response.headers()[header::CONTENT_LENGTH],
+                    (jwks_len + 64).to_string().as_str()
+                );
+                let err = response.bytes().await.expect_err("the body ends early");
+                assert!(err.is_body() || err.is_decode(), "{err:?}");
+            }
+            Fault::Redirect(location) => {
+                let response = result.expect("answered");
+                assert_eq!(response.status(), StatusCode::FOUND);
+                assert_eq!(response.headers()[header::LOCATION], location.as_str());
+            }
+            Fault::Reset => {
+                let err = result.expect_err("no answer");
+                assert_eq!(
+                    io_error_kind(&err),
+                    Some(std::io::ErrorKind::ConnectionReset),
+                    "{err:?}"
+                );
+            }
+            _ => unreachable!("{name}"),
+        }
+        // Control: the same request works once the fault is cleared.
+        issuer.set_fault(Endpoint::Jwks, None);
+        let (status, body) = get_json(&issuer.jwks_uri()).await;
+        expected_requests += 1;
+        assert_eq!((status, body), (StatusCode::OK, jwks.clone()), "{name}");
+        assert_eq!(issuer.requests(Endpoint::Jwks), expected_requests, "{name}");
+    }
+    assert_eq!(issuer.requests(Endpoint::Metadata), 0);
+}
+
+#[tokio::test]
+async fn delay_slows_one_endpoint_only() {
+    let issuer = issuer().await;
+    issuer.set_delay(Endpoint::Jwks, Duration::from_millis(300));
     let started = Instant::now();
     let slow = http()
         .get(issuer.jwks_uri())
@@ -1060,8 +1230,196 @@ async fn switches_make_endpoints_fail_or_slow() {
         .await;
     assert!(slow.is_err_and(|e| e.is_timeout()));
     assert!(started.elapsed() < Duration::from_millis(300));
-    issuer.set_delay(Duration::ZERO);
+    let started = Instant::now();
+    assert_eq!(get_json(&issuer.metadata_url()).await.0, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "metadata is not slowed"
+    );
+    issuer.set_delay(Endpoint::Jwks, Duration::ZERO);
+    let started = Instant::now();
     assert_eq!(get_json(&issuer.jwks_uri()).await.0, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn stop_refuses_connections_and_restart_serves_the_same_state_at_the_same_address() {
+    let issuer = issuer().await;
+    let client = http();
+    let token = issuer.token().audience(RESOURCE).sign();
+    let jwks = issuer.jwks();
+    issuer.add_client("late", "late-secret");
+    // A keep-alive connection from before the stop must not survive it.
+    assert_eq!(
+        client
+            .get(issuer.jwks_uri())
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        StatusCode::OK
+    );
+
+    issuer.stop().await;
+    issuer.stop().await;
+    for _ in 0..3 {
+        let err = client
+            .get(issuer.jwks_uri())
+            .send()
+            .await
+            .expect_err("stopped");
+        assert!(err.is_connect() || err.is_request(), "{err:?}");
+        let err = Client::new()
+            .get(issuer.jwks_uri())
+            .send()
+            .await
+            .expect_err("refused");
+        assert!(err.is_connect(), "{err:?}");
+    }
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        1,
+        "nothing reached the stopped server"
+    );
+
+    issuer.restart().await.expect("same address again");
+    let (status, body) = get_json(&issuer.jwks_uri()).await;
+    assert_eq!((status, body), (StatusCode::OK, jwks), "same keys");
+    assert!(verify(&issuer, &token, RESOURCE).await.is_ok());
+    let (status, _) = post_form(
+        &issuer.token_endpoint(),
+        Some(("late", "late-secret")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "clients kept");
+    assert_eq!(issuer.requests(Endpoint::Jwks), 3, "counters kept");
+
+    // Restarting a running issuer drops its connections and serves on.
+    issuer.restart().await.expect("restart while running");
+    assert_eq!(get_json(&issuer.metadata_url()).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn jwks_document_and_cache_control_can_be_replaced() {
+    let issuer = issuer().await;
+    let response = http().get(issuer.jwks_uri()).send().await.expect("send");
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "max-age=300");
+
+    let foreign = json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "sym"}]});
+    issuer.set_jwks_document(Some(foreign.clone()));
+    issuer.set_jwks_cache_control(Some("no-cache"));
+    let response = http().get(issuer.jwks_uri()).send().await.expect("send");
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+    assert_eq!(response.json::<Value>().await.expect("json"), foreign);
+    assert_eq!(issuer.jwks(), foreign);
+
+    issuer.set_jwks_cache_control(None);
+    let response = http().get(issuer.jwks_uri()).send().await.expect("send");
+    assert!(response.headers().get(header::CACHE_CONTROL).is_none());
+
+    // Control: the keys' own document again.
+    issuer.set_jwks_document(None);
+    let (_, body) = get_json(&issuer.jwks_uri()).await;
+    assert_eq!(body, json!({ "keys": [issuer.signing_key().public_jwk()] }));
+}
+
+#[tokio::test]
+async fn introspection_answers_are_fixed_per_token_behind_client_authentication() {
+    let issuer = issuer().await;
+    let fixed = json!({"active": true, "sub": "fixed", "scope": "x"});
+    issuer.set_introspection_answer("opaque-fixed", fixed.clone());
+    let url = issuer.introspection_endpoint();
+    let introspect = |basic: Option<(&'static str, &'static str)>, token: &'static str| {
+        let url = url.clone();
+        async move {
+            post_form(
+                &url,
+                basic,
+                &[("token", token), ("token_type_hint", "access_token")],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        introspect(Some(("app", "app-secret")), "opaque-fixed").await,
+        (StatusCode::OK, fixed.clone())
+    );
+    let request = issuer.last_introspection_request().expect("recorded");
+    assert_eq!(request.params("token"), ["opaque-fixed"]);
+    assert_eq!(request.param("token_type_hint"), Some("access_token"));
+    assert!(request.uses_basic_auth());
+    assert!(!format!("{request:?}").contains("opaque-fixed"));
+
+    // The client must still authenticate.
+    let (status, body) = introspect(Some(("app", "wrong")), "opaque-fixed").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    // Other tokens are unaffected.
+    assert_eq!(
+        introspect(Some(("app", "app-secret")), "opaque-other").await,
+        (StatusCode::OK, json!({"active": false}))
+    );
+    issuer.set_introspection_answer("opaque-fixed", json!({"active": false}));
+    assert_eq!(
+        introspect(Some(("app", "app-secret")), "opaque-fixed").await,
+        (StatusCode::OK, json!({"active": false}))
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection), 4);
+}
+
+#[tokio::test]
+async fn an_issuer_path_moves_the_endpoints_and_the_metadata_locations() {
+    let issuer = DevIssuer::builder()
+        .issuer_path("/tenant/one")
+        .client("app", "s")
+        .start()
+        .await
+        .expect("start");
+    let base = issuer.url().to_owned();
+    assert_eq!(issuer.issuer(), format!("{base}/tenant/one"));
+    for url in [
+        format!("{base}/.well-known/oauth-authorization-server/tenant/one"),
+        format!("{base}/tenant/one/.well-known/openid-configuration"),
+    ] {
+        let (status, body) = get_json(&url).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        assert_eq!(body["issuer"], issuer.issuer(), "{url}");
+        assert_eq!(body["jwks_uri"], format!("{base}/tenant/one/jwks"), "{url}");
+        assert_eq!(
+            body["token_endpoint"],
+            format!("{base}/tenant/one/token"),
+            "{url}"
+        );
+    }
+    // The root locations and endpoints are not served: the issuer lives below its path.
+    for url in [
+        format!("{base}/.well-known/oauth-authorization-server"),
+        format!("{base}/.well-known/openid-configuration"),
+        format!("{base}/jwks"),
+    ] {
+        assert_eq!(get_json(&url).await.0, StatusCode::NOT_FOUND, "{url}");
+    }
+    let (status, body) = post_form(
+        &issuer.token_endpoint(),
+        Some(("app", "s")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let claims = decode_unverified(body["access_token"].as_str().unwrap_or_default())
+        .expect("jwt")
+        .1;
+    assert_eq!(claims["iss"], issuer.issuer());
+    assert_eq!(issuer.requests(Endpoint::Metadata), 1);
+    assert_eq!(issuer.requests(Endpoint::OpenIdConfiguration), 1);
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        0,
+        "the root /jwks is not the issuer's"
+    );
 }
 
 #[tokio::test]

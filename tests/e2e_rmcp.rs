@@ -21,7 +21,11 @@ use std::{
 
 use axum::{Router, extract::Request, middleware::Next, response::Response};
 use http::request::Parts;
-use mcp_auth::{AuthInfo, BoxError, McpAuth, testing::DevIssuer, verifier::JwtVerifier};
+use mcp_auth::{
+    AuthInfo, BoxError, McpAuth,
+    testing::{DevIssuer, Endpoint},
+    verifier::JwtVerifier,
+};
 use reqwest::{StatusCode, header, redirect::Policy};
 use rmcp::{
     ErrorData, RoleClient, ServerHandler, ServiceError, ServiceExt,
@@ -98,8 +102,8 @@ async fn client_credentials_client_discovers_everything_from_the_401_and_calls_w
         "metadata fetched before the 401: {log:#?}"
     );
     assert_eq!(log[metadata].status, StatusCode::OK);
-    assert_eq!(stack.issuer.metadata_requests(), 1);
-    assert_eq!(stack.issuer.token_requests(), 1);
+    assert_eq!(stack.issuer.requests(Endpoint::Metadata), 1);
+    assert_eq!(stack.issuer.requests(Endpoint::Token), 1);
 
     let client = stack
         .connect(AuthClient::new(reqwest::Client::new(), manager))
@@ -153,9 +157,9 @@ async fn authorization_code_client_registers_itself_and_calls_whoami() -> TestRe
         .get_current_scopes()
         .await;
     // The client registered itself (RFC 7591) and was sent through `/authorize` once.
-    assert_eq!(stack.issuer.registration_requests(), 1);
-    assert_eq!(stack.issuer.authorize_requests(), 1);
-    assert_eq!(stack.issuer.token_requests(), 1);
+    assert_eq!(stack.issuer.requests(Endpoint::Registration), 1);
+    assert_eq!(stack.issuer.requests(Endpoint::Authorize), 1);
+    assert_eq!(stack.issuer.requests(Endpoint::Token), 1);
 
     let me = call_json(&client.service, "whoami").await?;
     assert_eq!(me["subject"], USER);

@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use mcp_auth::{
     AuthInfo, McpAuth, TokenVerifier, VerifyError,
-    testing::{DevIssuer, FnVerifier, StaticVerifier},
+    testing::{DevIssuer, Endpoint, FnVerifier, StaticVerifier},
     verifier::{IntrospectionVerifier, JwtOrIntrospection, JwtVerifier, VerifierChain},
 };
 use tower::{Layer, ServiceExt, service_fn};
@@ -32,6 +32,15 @@ async fn call(auth: &McpAuth, token: &str) -> Response<()> {
         .body(Full::new(Bytes::new()))
         .unwrap();
     auth.layer(inner).oneshot(req).await.unwrap().map(|_| ())
+}
+
+/// A `503` carries `Retry-After` with a whole number of seconds, at least one.
+fn assert_retry_after(res: &Response<()>) {
+    let retry_after = res.headers()[header::RETRY_AFTER].to_str().unwrap();
+    assert!(
+        retry_after.parse::<u64>().is_ok_and(|secs| secs >= 1),
+        "{retry_after}"
+    );
 }
 
 async fn issuer() -> DevIssuer {
@@ -62,8 +71,12 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
     let token = issuer.opaque_token(&issuer.token().subject("alice").scopes(["mcp:read"]));
     assert_eq!(call(&auth, &token).await.status(), StatusCode::OK);
     assert_eq!(call(&auth, &token).await.status(), StatusCode::OK);
-    assert_eq!(issuer.introspection_requests(), 1);
-    assert_eq!(issuer.metadata_requests(), 1, "discovery happens once");
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+    assert_eq!(
+        issuer.requests(Endpoint::Metadata),
+        1,
+        "discovery happens once"
+    );
     let info = verifier.verify(&token).await.unwrap();
     assert_eq!(info.subject(), Some("alice"));
     assert_eq!(info.issuer(), Some(issuer.issuer()));
@@ -80,11 +93,11 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
 
     // Introspection down: a new token gets 503, then works once the endpoint is back.
     let fresh = issuer.opaque_token(&issuer.token().subject("carol").scopes(["mcp:read"]));
-    issuer.set_introspection_down(true);
+    issuer.set_down(Endpoint::Introspection, true);
     let res = call(&auth, &fresh).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(res.headers().contains_key(header::RETRY_AFTER));
-    issuer.set_introspection_down(false);
+    assert_retry_after(&res);
+    issuer.set_down(Endpoint::Introspection, false);
     assert_eq!(call(&auth, &fresh).await.status(), StatusCode::OK);
 
     // Wrong client secret: the server refuses us, which is our problem, not the client's.
@@ -102,20 +115,29 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
 #[tokio::test]
 async fn discovery_waits_for_the_server_and_fails_with_503() {
     let issuer = issuer().await;
-    issuer.set_metadata_down(true);
+    issuer.set_down(Endpoint::Metadata, true);
+    issuer.set_down(Endpoint::OpenIdConfiguration, true);
     let auth = McpAuth::builder(RESOURCE)
         .authorization_server(issuer.issuer())
         .verifier(IntrospectionVerifier::discover(issuer.issuer(), "rs", "rs-secret").unwrap())
         .build()
         .unwrap();
     let token = issuer.opaque_token(&issuer.token().scopes(["mcp:read"]));
-    assert_eq!(
-        call(&auth, &token).await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    assert_eq!(issuer.introspection_requests(), 0);
-    issuer.set_metadata_down(false);
+    let res = call(&auth, &token).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_retry_after(&res);
+    assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
+    // Both discovery documents were tried, and nothing was introspected.
+    assert_eq!(issuer.requests(Endpoint::Metadata), 1);
+    assert_eq!(issuer.requests(Endpoint::OpenIdConfiguration), 1);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
+
+    // Control: the same request passes once the server is up, without a new verifier.
+    issuer.set_down(Endpoint::Metadata, false);
+    issuer.set_down(Endpoint::OpenIdConfiguration, false);
     assert_eq!(call(&auth, &token).await.status(), StatusCode::OK);
+    assert_eq!(issuer.requests(Endpoint::Metadata), 2);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
 }
 
 #[tokio::test]
@@ -140,7 +162,7 @@ async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
     // A JWT from the trusted issuer: verified locally, no introspection.
     let jwt = issuer.token().subject("alice").scopes(["mcp:read"]).sign();
     assert_eq!(call(&auth, &jwt).await.status(), StatusCode::OK);
-    assert_eq!(issuer.introspection_requests(), 0);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
 
     // A forged JWT claiming the trusted issuer: refused by the JWT verifier, not introspected.
     let forged = issuer
@@ -153,12 +175,12 @@ async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
         call(&auth, &forged).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(issuer.introspection_requests(), 0);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
 
     // An opaque token: introspected.
     let opaque = issuer.opaque_token(&issuer.token().subject("bob").scopes(["mcp:read"]));
     assert_eq!(call(&auth, &opaque).await.status(), StatusCode::OK);
-    assert_eq!(issuer.introspection_requests(), 1);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
 
     // A JWT from an issuer the JWT verifier does not trust goes to introspection, which does
     // not know it.
@@ -167,8 +189,8 @@ async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
         call(&auth, &foreign).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(issuer.introspection_requests(), 2);
-    assert_eq!(stranger.jwks_requests(), 0);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    assert_eq!(stranger.requests(Endpoint::Jwks), 0);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod mock;
 mod token;
 
 pub use self::{
-    issuer::{DevIssuer, DevIssuerBuilder},
+    issuer::{DevIssuer, DevIssuerBuilder, Endpoint, Fault, IntrospectionRequest},
     keys::{KeyAlgorithm, SigningKey},
     mock::{FnVerifier, StaticVerifier},
     token::{TokenBuilder, decode_unverified},

@@ -1,0 +1,433 @@
+//! What a test can switch on a running [`DevIssuer`](super::DevIssuer) and what it can read
+//! back: [`Endpoint`], [`Fault`], [`IntrospectionRequest`], and where they are kept.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::Value;
+
+/// An endpoint of a [`DevIssuer`](super::DevIssuer), for its switches and request counters.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::testing::{DevIssuer, Endpoint};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mcp_auth::BoxError> {
+/// let issuer = DevIssuer::start().await?;
+/// issuer.set_down(Endpoint::Jwks, true);
+/// assert_eq!(reqwest::get(issuer.jwks_uri()).await?.status(), 503);
+/// assert_eq!(reqwest::get(issuer.metadata_url()).await?.status(), 200);
+/// assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+/// assert_eq!(issuer.requests(Endpoint::Metadata), 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/authorize`, the authorization endpoint.
+    Authorize,
+    /// `/introspect`, RFC 7662 token introspection.
+    Introspection,
+    /// `/jwks`, the public keys.
+    Jwks,
+    /// The RFC 8414 metadata at `/.well-known/oauth-authorization-server` (plus the issuer's
+    /// path, if any: RFC 8414 §3.1 path insertion).
+    Metadata,
+    /// The OpenID Connect discovery document at `/.well-known/openid-configuration` (after the
+    /// issuer's path, if any: OpenID Connect Discovery §4). A separate endpoint from
+    /// [`Metadata`](Self::Metadata), so that a test can make one fail and not the other.
+    OpenIdConfiguration,
+    /// `/register`, RFC 7591 dynamic client registration.
+    Registration,
+    /// `/token`, the token endpoint.
+    Token,
+}
+
+impl Endpoint {
+    /// Every endpoint, in declaration order (`ALL[e.index()] == e`).
+    pub(super) const ALL: [Self; 7] = [
+        Self::Authorize,
+        Self::Introspection,
+        Self::Jwks,
+        Self::Metadata,
+        Self::OpenIdConfiguration,
+        Self::Registration,
+        Self::Token,
+    ];
+
+    /// The path this endpoint is served at, for an issuer whose own path is `issuer_path`
+    /// (empty, or `/tenant` without a trailing slash).
+    pub(super) fn path(self, issuer_path: &str) -> String {
+        match self {
+            Self::Metadata => format!("/.well-known/oauth-authorization-server{issuer_path}"),
+            Self::OpenIdConfiguration => format!("{issuer_path}/.well-known/openid-configuration"),
+            Self::Authorize => format!("{issuer_path}/authorize"),
+            Self::Introspection => format!("{issuer_path}/introspect"),
+            Self::Jwks => format!("{issuer_path}/jwks"),
+            Self::Registration => format!("{issuer_path}/register"),
+            Self::Token => format!("{issuer_path}/token"),
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How an endpoint misbehaves, set with [`DevIssuer::set_fault`](super::DevIssuer::set_fault).
+///
+/// A fault answers every request to its endpoint until it is cleared. The request is still
+/// counted and delayed first. Faults that need the endpoint's own answer ([`Status`],
+/// [`Huge`], [`Truncated`]) let the endpoint run, so its side effects (a spent code, a minted
+/// token) happen as they would when a response is lost on the way.
+///
+/// [`Status`]: Self::Status
+/// [`Huge`]: Self::Huge
+/// [`Truncated`]: Self::Truncated
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::testing::{DevIssuer, Endpoint, Fault};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mcp_auth::BoxError> {
+/// let issuer = DevIssuer::start().await?;
+/// issuer.set_fault(Endpoint::Jwks, Some(Fault::Garbage));
+/// let response = reqwest::get(issuer.jwks_uri()).await?;
+/// assert_eq!(response.status(), 200);
+/// assert!(response.json::<serde_json::Value>().await.is_err());
+///
+/// issuer.set_fault(Endpoint::Jwks, None);
+/// let jwks: serde_json::Value = reqwest::get(issuer.jwks_uri()).await?.json().await?;
+/// assert_eq!(jwks, issuer.jwks());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// `200 OK`, `Content-Type: application/json`, and a body that is not JSON (an HTML error
+    /// page, as a misconfigured proxy sends). The endpoint does not run.
+    Garbage,
+    /// `200 OK` with the endpoint's own JSON body, padded by an extra `padding` member to this
+    /// many bytes (or left as it is when it is longer already): only the size is wrong.
+    Huge(usize),
+    /// `302 Found` with this `Location` and no body. The endpoint does not run. A location
+    /// that is not a valid header value answers `500`.
+    Redirect(String),
+    /// A TCP reset: once the request has arrived, the connection is aborted (`SO_LINGER` 0)
+    /// without an answer. The endpoint does not run.
+    Reset,
+    /// The endpoint's own response with this status instead, so that only the status tells
+    /// the failure apart (a client that ignores it would be fooled). A code outside 200–599
+    /// answers `500`.
+    Status(u16),
+    /// The endpoint's own status, headers and complete body, but a `Content-Length` larger
+    /// than the body; the connection then closes, so the body ends early.
+    Truncated,
+}
+
+/// The last request `/introspect` received, from
+/// [`DevIssuer::last_introspection_request`](super::DevIssuer::last_introspection_request).
+///
+/// Recorded before the request is checked, so malformed requests are kept too; requests a
+/// [`Fault`] answers without running the endpoint (`Garbage`, `Redirect`, `Reset`) are not.
+/// `Debug` shows the names of the parameters and headers, never their values (the token,
+/// client secrets, credentials).
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::testing::DevIssuer;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mcp_auth::BoxError> {
+/// let issuer = DevIssuer::builder().client("rs", "secret").start().await?;
+/// reqwest::Client::new()
+///     .post(issuer.introspection_endpoint())
+///     .basic_auth("rs", Some("secret"))
+///     .form(&[("token", "abc"), ("token_type_hint", "access_token")])
+///     .send()
+///     .await?;
+/// let request = issuer.last_introspection_request().unwrap();
+/// assert_eq!(request.param("token_type_hint"), Some("access_token"));
+/// assert_eq!(request.params("token"), ["abc"]);
+/// assert!(request.uses_basic_auth());
+/// assert!(!format!("{request:?}").contains("abc"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct IntrospectionRequest {
+    params: Vec<(String, String)>,
+    headers: HeaderMap,
+}
+
+impl IntrospectionRequest {
+    pub(super) fn new(headers: HeaderMap, body: &[u8]) -> Self {
+        Self {
+            params: form_urlencoded::parse(body).into_owned().collect(),
+            headers,
+        }
+    }
+
+    /// The first value of the form parameter `name`, decoded.
+    ///
+    /// ```
+    /// # use mcp_auth::testing::DevIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+    /// # let issuer = DevIssuer::start().await?;
+    /// reqwest::Client::new()
+    ///     .post(issuer.introspection_endpoint())
+    ///     .form(&[("client_id", "r s"), ("token", "t")])
+    ///     .send()
+    ///     .await?;
+    /// let request = issuer.last_introspection_request().unwrap();
+    /// assert_eq!(request.param("client_id"), Some("r s"));
+    /// assert_eq!(request.param("client_secret"), None);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of the form parameter `name`, in order (empty when absent).
+    ///
+    /// ```
+    /// # use mcp_auth::testing::DevIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+    /// # let issuer = DevIssuer::start().await?;
+    /// reqwest::Client::new()
+    ///     .post(issuer.introspection_endpoint())
+    ///     .form(&[("token", "a"), ("token", "b")])
+    ///     .send()
+    ///     .await?;
+    /// let request = issuer.last_introspection_request().unwrap();
+    /// assert_eq!(request.params("token"), ["a", "b"]);
+    /// assert!(request.params("resource").is_empty());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The first value of the request header `name` (case-insensitive), if it is visible
+    /// ASCII.
+    ///
+    /// ```
+    /// # use mcp_auth::testing::DevIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+    /// # let issuer = DevIssuer::start().await?;
+    /// reqwest::Client::new()
+    ///     .post(issuer.introspection_endpoint())
+    ///     .header("X-Tenant", "blue")
+    ///     .form(&[("token", "t")])
+    ///     .send()
+    ///     .await?;
+    /// let request = issuer.last_introspection_request().unwrap();
+    /// assert_eq!(request.header("x-tenant"), Some("blue"));
+    /// assert_eq!(request.header("authorization"), None);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether the client authenticated with an `Authorization: Basic …` header
+    /// (`client_secret_basic`).
+    ///
+    /// ```
+    /// # use mcp_auth::testing::DevIssuer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+    /// # let issuer = DevIssuer::start().await?;
+    /// reqwest::Client::new()
+    ///     .post(issuer.introspection_endpoint())
+    ///     .form(&[("token", "t"), ("client_id", "rs"), ("client_secret", "s")])
+    ///     .send()
+    ///     .await?;
+    /// assert!(!issuer.last_introspection_request().unwrap().uses_basic_auth());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn uses_basic_auth(&self) -> bool {
+        self.headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split_once(' ')
+                    .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            })
+    }
+}
+
+impl fmt::Debug for IntrospectionRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
+        let headers: Vec<&str> = self.headers.keys().map(|n| n.as_str()).collect();
+        f.debug_struct("IntrospectionRequest")
+            .field("params", &params)
+            .field("headers", &headers)
+            .finish()
+    }
+}
+
+/// The switches of a running issuer, behind one lock.
+pub(super) struct Switches {
+    faults: [Option<Fault>; Endpoint::ALL.len()],
+    delays: [Duration; Endpoint::ALL.len()],
+    jwks_document: Option<Value>,
+    jwks_cache_control: Option<HeaderValue>,
+    metadata_document: Option<Value>,
+    introspection_answers: HashMap<String, Value>,
+    last_introspection: Option<IntrospectionRequest>,
+}
+
+impl Switches {
+    pub(super) fn new() -> Self {
+        Self {
+            faults: Default::default(),
+            delays: [Duration::ZERO; Endpoint::ALL.len()],
+            jwks_document: None,
+            jwks_cache_control: Some(HeaderValue::from_static("max-age=300")),
+            metadata_document: None,
+            introspection_answers: HashMap::new(),
+            last_introspection: None,
+        }
+    }
+
+    pub(super) fn fault(&self, endpoint: Endpoint) -> Option<Fault> {
+        self.faults[endpoint.index()].clone()
+    }
+
+    pub(super) fn set_fault(&mut self, endpoint: Endpoint, fault: Option<Fault>) {
+        self.faults[endpoint.index()] = fault;
+    }
+
+    pub(super) fn delay(&self, endpoint: Endpoint) -> Duration {
+        self.delays[endpoint.index()]
+    }
+
+    pub(super) fn set_delay(&mut self, endpoint: Endpoint, delay: Duration) {
+        self.delays[endpoint.index()] = delay;
+    }
+
+    pub(super) fn jwks_document(&self) -> Option<&Value> {
+        self.jwks_document.as_ref()
+    }
+
+    pub(super) fn set_jwks_document(&mut self, document: Option<Value>) {
+        self.jwks_document = document;
+    }
+
+    pub(super) fn jwks_cache_control(&self) -> Option<HeaderValue> {
+        self.jwks_cache_control.clone()
+    }
+
+    pub(super) fn set_jwks_cache_control(&mut self, value: Option<HeaderValue>) {
+        self.jwks_cache_control = value;
+    }
+
+    pub(super) fn metadata_document(&self) -> Option<&Value> {
+        self.metadata_document.as_ref()
+    }
+
+    pub(super) fn set_metadata_document(&mut self, document: Option<Value>) {
+        self.metadata_document = document;
+    }
+
+    pub(super) fn introspection_answer(&self, token: &str) -> Option<Value> {
+        self.introspection_answers.get(token).cloned()
+    }
+
+    pub(super) fn set_introspection_answer(&mut self, token: String, answer: Value) {
+        self.introspection_answers.insert(token, answer);
+    }
+
+    pub(super) fn last_introspection(&self) -> Option<IntrospectionRequest> {
+        self.last_introspection.clone()
+    }
+
+    pub(super) fn record_introspection(&mut self, request: IntrospectionRequest) {
+        self.last_introspection = Some(request);
+    }
+}
+
+/// How many requests each endpoint received.
+pub(super) struct Counters([AtomicU64; Endpoint::ALL.len()]);
+
+impl Counters {
+    pub(super) fn new() -> Self {
+        Self(Default::default())
+    }
+
+    pub(super) fn record(&self, endpoint: Endpoint) {
+        self.0[endpoint.index()].fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn get(&self, endpoint: Endpoint) -> u64 {
+        self.0[endpoint.index()].load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_endpoint_at_its_index() {
+        for (i, endpoint) in Endpoint::ALL.into_iter().enumerate() {
+            assert_eq!(endpoint.index(), i, "{endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn paths_insert_or_append_the_issuer_path() {
+        assert_eq!(
+            Endpoint::Metadata.path("/t/1"),
+            "/.well-known/oauth-authorization-server/t/1"
+        );
+        assert_eq!(
+            Endpoint::OpenIdConfiguration.path("/t/1"),
+            "/t/1/.well-known/openid-configuration"
+        );
+        assert_eq!(Endpoint::Jwks.path(""), "/jwks");
+        let paths: Vec<String> = Endpoint::ALL.iter().map(|e| e.path("")).collect();
+        for (i, path) in paths.iter().enumerate() {
+            assert!(!paths[..i].contains(path), "{path} twice");
+        }
+    }
+
+    #[test]
+    fn debug_of_a_recorded_request_shows_names_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic cnM6c2VjcmV0"),
+        );
+        let request = IntrospectionRequest::new(headers, b"token=tok-123&client_secret=hunter2");
+        let debug = format!("{request:?}");
+        for secret in ["tok-123", "hunter2", "cnM6c2VjcmV0"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("client_secret") && debug.contains("authorization"));
+        assert!(request.uses_basic_auth());
+    }
+}
