@@ -1,20 +1,18 @@
 //! An in-process OAuth 2.1 authorization server for tests and local development:
 //! [`DevIssuer`].
 //!
-//! The handle and its public methods live here; [`DevIssuerBuilder`] in `builder.rs`; what the
-//! server knows in `state.rs`; what a test switches and reads back ([`Endpoint`], [`Fault`],
-//! [`IntrospectionRequest`]) in `switches.rs`; the accept loop and the faults on the wire in
-//! `server.rs`; the axum handlers in `endpoints.rs`; the OAuth helpers they share in
-//! `oauth.rs`.
+//! The handle and its public methods live here, except the test switches: those, with the
+//! types they take and return ([`Endpoint`], [`Fault`], [`IntrospectionRequest`]), are in
+//! `switches.rs`. [`DevIssuerBuilder`] is in `builder.rs`; what the server knows in
+//! `state.rs`; the accept loop and the faults on the wire in `server.rs`; the axum handlers in
+//! `endpoints.rs`; the OAuth helpers they share in `oauth.rs`.
 
 use std::{
     fmt, io,
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::Duration,
 };
 
-use http::HeaderValue;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -117,6 +115,7 @@ pub struct DevIssuer {
     /// `None` while stopped.
     running: Mutex<Option<Running>>,
 }
+
 impl DevIssuer {
     /// Starts a `DevIssuer` with the default configuration on `127.0.0.1` and a free port.
     ///
@@ -534,230 +533,6 @@ impl DevIssuer {
         let mut state = self.state.records();
         state.refresh_tokens.remove(token);
         state.revoked.insert(token.to_owned());
-    }
-
-    /// Makes `endpoint` answer `503 Service Unavailable` (`true`) or work again (`false`):
-    /// shorthand for [`set_fault`](Self::set_fault) with `Some(Fault::Status(503))` or `None`,
-    /// so the body is still the endpoint's own and only the status says it failed. Defaults
-    /// to `false`.
-    ///
-    /// ```
-    /// use mcp_auth::testing::{DevIssuer, Endpoint};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::start().await?;
-    /// issuer.set_down(Endpoint::Jwks, true);
-    /// assert_eq!(reqwest::get(issuer.jwks_uri()).await?.status(), 503);
-    /// issuer.set_down(Endpoint::Jwks, false);
-    /// assert_eq!(reqwest::get(issuer.jwks_uri()).await?.status(), 200);
-    /// assert_eq!(issuer.requests(Endpoint::Jwks), 2);
-    /// # Ok(()) }
-    /// ```
-    pub fn set_down(&self, endpoint: Endpoint, down: bool) {
-        self.set_fault(endpoint, down.then_some(Fault::Status(503)));
-    }
-
-    /// Makes `endpoint` fail with `fault` until it is set to `None`. Defaults to `None`.
-    ///
-    /// See [`Fault`] for what each one does on the wire.
-    ///
-    /// ```
-    /// use mcp_auth::testing::{DevIssuer, Endpoint, Fault};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::start().await?;
-    /// let other = "http://127.0.0.1:9/jwks";
-    /// issuer.set_fault(Endpoint::Jwks, Some(Fault::Redirect(other.to_owned())));
-    /// let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    /// let response = client.get(issuer.jwks_uri()).send().await?;
-    /// assert_eq!(response.status(), 302);
-    /// assert_eq!(response.headers()["location"], other);
-    ///
-    /// issuer.set_fault(Endpoint::Jwks, Some(Fault::Reset));
-    /// let err = client.get(issuer.jwks_uri()).send().await.unwrap_err();
-    /// assert!(!err.is_status());
-    ///
-    /// issuer.set_fault(Endpoint::Jwks, None);
-    /// assert_eq!(client.get(issuer.jwks_uri()).send().await?.status(), 200);
-    /// # Ok(()) }
-    /// ```
-    pub fn set_fault(&self, endpoint: Endpoint, fault: Option<Fault>) {
-        self.state.switches().set_fault(endpoint, fault);
-    }
-
-    /// Delays every answer of `endpoint` by `delay` (faults included), to test timeouts and
-    /// single flight. Defaults to `Duration::ZERO`.
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    ///
-    /// use mcp_auth::testing::{DevIssuer, Endpoint};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::start().await?;
-    /// issuer.set_delay(Endpoint::Jwks, Duration::from_millis(200));
-    /// let started = Instant::now();
-    /// reqwest::get(issuer.jwks_uri()).await?;
-    /// assert!(started.elapsed() >= Duration::from_millis(200));
-    /// let started = Instant::now();
-    /// reqwest::get(issuer.metadata_url()).await?;
-    /// assert!(started.elapsed() < Duration::from_millis(200), "other endpoints are not slowed");
-    /// # Ok(()) }
-    /// ```
-    pub fn set_delay(&self, endpoint: Endpoint, delay: Duration) {
-        self.state.switches().set_delay(endpoint, delay);
-    }
-
-    /// How many requests `endpoint` received, whatever the method and whatever the answer
-    /// (faults included).
-    ///
-    /// ```
-    /// use mcp_auth::testing::{DevIssuer, Endpoint};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::start().await?;
-    /// reqwest::get(issuer.jwks_uri()).await?;
-    /// reqwest::Client::new().post(issuer.token_endpoint()).send().await?;
-    /// assert_eq!(issuer.requests(Endpoint::Jwks), 1);
-    /// assert_eq!(issuer.requests(Endpoint::Token), 1);
-    /// assert_eq!(issuer.requests(Endpoint::Introspection), 0);
-    /// # Ok(()) }
-    /// ```
-    #[must_use]
-    pub fn requests(&self, endpoint: Endpoint) -> u64 {
-        self.state.counters().get(endpoint)
-    }
-
-    /// Makes `/jwks` serve `document` verbatim (`Some`), or the published keys again
-    /// (`None`), to test key sets no real issuer would sign with: foreign or unusable keys,
-    /// malformed documents. Defaults to `None`.
-    ///
-    /// ```
-    /// use mcp_auth::testing::{DevIssuer, SigningKey};
-    /// use serde_json::json;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::start().await?;
-    /// let other = SigningKey::ed_dsa();
-    /// issuer.set_jwks_document(Some(other.jwks()));
-    /// let served: serde_json::Value = reqwest::get(issuer.jwks_uri()).await?.json().await?;
-    /// assert_eq!(served, other.jwks());
-    ///
-    /// issuer.set_jwks_document(None);
-    /// let served: serde_json::Value = reqwest::get(issuer.jwks_uri()).await?.json().await?;
-    /// assert_eq!(served, issuer.signing_key().jwks());
-    /// # Ok(()) }
-    /// ```
-    pub fn set_jwks_document(&self, document: Option<Value>) {
-        self.state.switches().set_jwks_document(document);
-    }
-
-    /// The `Cache-Control` header of `/jwks` (`None`: no header), to test how verifiers
-    /// schedule refreshes. Defaults to `max-age=300`.
-    ///
-    /// # Panics
-    ///
-    /// When `value` is not a valid header value (control characters).
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::start().await?;
-    /// let cache_control = |response: &reqwest::Response| response.headers().get("cache-control").cloned();
-    /// assert_eq!(cache_control(&reqwest::get(issuer.jwks_uri()).await?).unwrap(), "max-age=300");
-    /// issuer.set_jwks_cache_control(Some("public, max-age=0"));
-    /// assert_eq!(cache_control(&reqwest::get(issuer.jwks_uri()).await?).unwrap(), "public, max-age=0");
-    /// issuer.set_jwks_cache_control(None);
-    /// assert!(cache_control(&reqwest::get(issuer.jwks_uri()).await?).is_none());
-    /// # Ok(()) }
-    /// ```
-    pub fn set_jwks_cache_control(&self, value: Option<&str>) {
-        let value = value.map(|value| match HeaderValue::from_str(value) {
-            Ok(value) => value,
-            Err(_) => panic!("Cache-Control {value:?} is not a valid header value"),
-        });
-        self.state.switches().set_jwks_cache_control(value);
-    }
-
-    /// Makes both discovery endpoints serve `document` verbatim (`Some`), or the issuer's own
-    /// metadata again (`None`), to test how clients check metadata (a wrong `issuer`, missing
-    /// endpoints). Defaults to `None`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::start().await?;
-    /// let mut impostor = issuer.metadata();
-    /// impostor["issuer"] = format!("{}/", issuer.issuer()).into();
-    /// issuer.set_metadata_document(Some(impostor.clone()));
-    /// let served: serde_json::Value = reqwest::get(issuer.metadata_url()).await?.json().await?;
-    /// assert_eq!(served, impostor);
-    /// issuer.set_metadata_document(None);
-    /// let served: serde_json::Value = reqwest::get(issuer.metadata_url()).await?.json().await?;
-    /// assert_eq!(served["issuer"], issuer.issuer());
-    /// # Ok(()) }
-    /// ```
-    pub fn set_metadata_document(&self, document: Option<Value>) {
-        self.state.switches().set_metadata_document(document);
-    }
-
-    /// Makes `/introspect` answer `answer` (with `200 OK`) for `token`, whatever the issuer
-    /// knows about it, once the client has authenticated as usual; the answer need not be
-    /// valid RFC 7662 (a missing `active`, a JSON array), to test how verifiers check it.
-    /// Setting it again replaces it. Defaults to no fixed answers.
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().client("rs", "secret").start().await?;
-    /// issuer.set_introspection_answer("opaque-1", json!({"active": true, "sub": "alice"}));
-    /// let introspect = || {
-    ///     reqwest::Client::new()
-    ///         .post(issuer.introspection_endpoint())
-    ///         .basic_auth("rs", Some("secret"))
-    ///         .form(&[("token", "opaque-1")])
-    ///         .send()
-    /// };
-    /// let answer: serde_json::Value = introspect().await?.json().await?;
-    /// assert_eq!(answer, json!({"active": true, "sub": "alice"}));
-    ///
-    /// issuer.set_introspection_answer("opaque-1", json!({"active": false}));
-    /// let answer: serde_json::Value = introspect().await?.json().await?;
-    /// assert_eq!(answer, json!({"active": false}));
-    /// # Ok(()) }
-    /// ```
-    pub fn set_introspection_answer(&self, token: impl Into<String>, answer: Value) {
-        self.state
-            .switches()
-            .set_introspection_answer(token.into(), answer);
-    }
-
-    /// The last request `/introspect` received, to check what a verifier sends: see
-    /// [`IntrospectionRequest`]. `None` before the first one.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().client("rs", "secret").start().await?;
-    /// assert!(issuer.last_introspection_request().is_none());
-    /// reqwest::Client::new()
-    ///     .post(issuer.introspection_endpoint())
-    ///     .form(&[("token", "t"), ("client_id", "rs"), ("client_secret", "secret")])
-    ///     .send()
-    ///     .await?;
-    /// let request = issuer.last_introspection_request().unwrap();
-    /// assert_eq!(request.param("client_id"), Some("rs"));
-    /// assert!(!request.uses_basic_auth());
-    /// # Ok(()) }
-    /// ```
-    #[must_use]
-    pub fn last_introspection_request(&self) -> Option<IntrospectionRequest> {
-        self.state.switches().last_introspection()
     }
 
     /// Takes the server off its port, as if the authorization server had gone down: the
