@@ -1,48 +1,66 @@
-//! The JWKS cache and discovery against a real loopback server with switches: rotation,
-//! forged-`kid` floods, outages, limits, and RFC 8414 / OIDC discovery.
+//! The JWKS cache and discovery against the dev issuer on loopback, with its switches:
+//! rotation, forged-`kid` floods, outages and faults on the wire, limits, and RFC 8414 / OIDC
+//! discovery. Every failure is followed by its control: the same request succeeding once the
+//! fault is gone, without a new verifier.
 
 #![cfg(feature = "jwt")]
 
 mod jwt_support;
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::time::{Duration, Instant};
 
 use mcp_auth::{
-    TokenVerifier,
+    TokenVerifier, VerifyError,
+    testing::{DevIssuer, Endpoint, Fault},
     verifier::{JwtVerifier, jwt::JwtVerifierBuilder, jwt::TrustedIssuer},
 };
 use serde_json::json;
 
-use jwt_support::{TestAs, TestKey, claims};
+use jwt_support::{TestKey, claims, issuer_at, issuer_with, publish};
 
 const AUD: &str = "http://127.0.0.1/mcp";
 const MIN: Duration = Duration::from_millis(200);
 
-fn builder(server: &TestAs) -> JwtVerifierBuilder {
+fn builder(issuer: &DevIssuer) -> JwtVerifierBuilder {
     JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .jwks_min_refresh_interval(MIN)
         .jwks_refresh_interval(Duration::from_secs(60))
         .token_cache_capacity(0)
 }
 
+/// An unavailable error, as the layer turns into `503`: with a `Retry-After` of at least a
+/// second and the cause kept for logs.
+fn assert_unavailable(result: Result<mcp_auth::AuthInfo, VerifyError>, name: &str) {
+    let err = result.expect_err(name);
+    assert!(err.is_unavailable(), "{name}: {err:?}");
+    assert!(
+        err.retry_after()
+            .is_some_and(|d| d >= Duration::from_secs(1)),
+        "{name}: {err:?}"
+    );
+}
+
 #[tokio::test]
 async fn keys_are_fetched_lazily_and_once() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    let verifier = builder(&server).build().expect("builds");
-    assert_eq!(server.jwks_fetches(), 0, "nothing fetched at build time");
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let verifier = builder(&issuer).build().expect("builds");
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        0,
+        "nothing fetched at build time"
+    );
     for _ in 0..5 {
         assert!(
             verifier
-                .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
+                .verify(&key.sign(Some("k1"), &claims(issuer.issuer(), AUD)))
                 .await
                 .is_ok()
         );
     }
     assert_eq!(
-        server.jwks_fetches(),
+        issuer.requests(Endpoint::Jwks),
         1,
         "decoding keys are reused, not refetched"
     );
@@ -52,72 +70,70 @@ async fn keys_are_fetched_lazily_and_once() {
 async fn rotated_key_is_accepted_after_one_fetch() {
     let old = TestKey::es256();
     let new = TestKey::rsa();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![old.jwk(Some("old"))]);
-    let verifier = builder(&server).build().expect("builds");
-    let iss = server.issuer();
+    let issuer = issuer_with(vec![old.jwk(Some("old"))]).await;
+    let verifier = builder(&issuer).build().expect("builds");
+    let iss = issuer.issuer();
     assert!(
         verifier
-            .verify(&old.sign(Some("old"), &claims(&iss, AUD)))
+            .verify(&old.sign(Some("old"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
-    assert_eq!(server.jwks_fetches(), 1);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 
     tokio::time::sleep(MIN).await;
-    server.set_keys(vec![old.jwk(Some("old")), new.jwk(Some("new"))]);
+    publish(&issuer, vec![old.jwk(Some("old")), new.jwk(Some("new"))]);
     assert!(
         verifier
-            .verify(&new.sign(Some("new"), &claims(&iss, AUD)))
+            .verify(&new.sign(Some("new"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
     assert_eq!(
-        server.jwks_fetches(),
+        issuer.requests(Endpoint::Jwks),
         2,
         "exactly one refetch for the new kid"
     );
     assert!(
         verifier
-            .verify(&old.sign(Some("old"), &claims(&iss, AUD)))
+            .verify(&old.sign(Some("old"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
     assert!(
         verifier
-            .verify(&new.sign(Some("new"), &claims(&iss, AUD)))
+            .verify(&new.sign(Some("new"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
-    assert_eq!(server.jwks_fetches(), 2);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 2);
 }
 
 #[tokio::test]
 async fn forged_kid_flood_causes_at_most_one_fetch_per_interval() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    server.set_delay(Duration::from_millis(50));
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_delay(Endpoint::Jwks, Duration::from_millis(50));
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .jwks_min_refresh_interval(Duration::from_secs(30))
         .token_cache_capacity(0)
         .build()
         .expect("builds");
-    let iss = server.issuer();
+    let iss = issuer.issuer();
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
-    assert_eq!(server.jwks_fetches(), 1);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 
     // 200 concurrent requests with forged kids, then 200 more.
     let mut tasks = Vec::new();
     for i in 0..200 {
         let verifier = verifier.clone();
-        let token = key.sign(Some(&format!("forged-{i}")), &claims(&iss, AUD));
+        let token = key.sign(Some(&format!("forged-{i}")), &claims(iss, AUD));
         tasks.push(tokio::spawn(async move { verifier.verify(&token).await }));
     }
     for task in tasks {
@@ -125,7 +141,7 @@ async fn forged_kid_flood_causes_at_most_one_fetch_per_interval() {
         assert!(err.is_invalid_token(), "{err:?}");
     }
     for i in 0..200 {
-        let token = key.sign(Some(&format!("again-{i}")), &claims(&iss, AUD));
+        let token = key.sign(Some(&format!("again-{i}")), &claims(iss, AUD));
         assert!(
             verifier
                 .verify(&token)
@@ -136,21 +152,26 @@ async fn forged_kid_flood_causes_at_most_one_fetch_per_interval() {
     }
     // At most one extra fetch (the first forged kid after warm-up was within the interval
     // of the warm-up fetch, so in fact none).
+    let fetches = issuer.requests(Endpoint::Jwks);
+    assert!(fetches <= 2, "fetches: {fetches}");
+
+    // Control: the real kid still verifies after the flood, from the keys already held.
     assert!(
-        server.jwks_fetches() <= 2,
-        "fetches: {}",
-        server.jwks_fetches()
+        verifier
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
+            .await
+            .is_ok()
     );
+    assert_eq!(issuer.requests(Endpoint::Jwks), fetches);
 }
 
 #[tokio::test]
 async fn concurrent_first_requests_share_one_fetch() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    server.set_delay(Duration::from_millis(100));
-    let verifier = builder(&server).build().expect("builds");
-    let token = key.sign(Some("k1"), &claims(&server.issuer(), AUD));
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_delay(Endpoint::Jwks, Duration::from_millis(100));
+    let verifier = builder(&issuer).build().expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let verifier = verifier.clone();
@@ -160,91 +181,93 @@ async fn concurrent_first_requests_share_one_fetch() {
     for task in tasks {
         assert!(task.await.expect("task").is_ok());
     }
-    assert_eq!(server.jwks_fetches(), 1, "single flight");
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1, "single flight");
 }
 
 #[tokio::test]
 async fn jwks_down_after_warm_up_keeps_known_keys_and_503s_unknown_ones() {
     let key = TestKey::es256();
     let other = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    let verifier = builder(&server)
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let verifier = builder(&issuer)
         .jwks_refresh_interval(MIN)
         .jwks_max_staleness(Duration::from_secs(60))
         .build()
         .expect("builds");
-    let iss = server.issuer();
+    let iss = issuer.issuer();
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
 
-    server.set_down(true);
+    issuer.set_down(Endpoint::Jwks, true);
     tokio::time::sleep(MIN + Duration::from_millis(50)).await;
     // The set is due for refresh and the refresh fails: the known key keeps working.
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
+    assert_eq!(issuer.requests(Endpoint::Jwks), 2, "the refresh was tried");
     // An unknown kid may be in the set we cannot get: 503, not 401.
     tokio::time::sleep(MIN).await;
-    let err = verifier
-        .verify(&other.sign(Some("k2"), &claims(&iss, AUD)))
-        .await
-        .unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
-    assert!(err.retry_after().is_some());
+    assert_unavailable(
+        verifier
+            .verify(&other.sign(Some("k2"), &claims(iss, AUD)))
+            .await,
+        "unknown kid while down",
+    );
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
 
-    server.set_down(false);
-    server.set_keys(vec![key.jwk(Some("k1")), other.jwk(Some("k2"))]);
+    issuer.set_down(Endpoint::Jwks, false);
+    publish(&issuer, vec![key.jwk(Some("k1")), other.jwk(Some("k2"))]);
     tokio::time::sleep(MIN).await;
     assert!(
         verifier
-            .verify(&other.sign(Some("k2"), &claims(&iss, AUD)))
+            .verify(&other.sign(Some("k2"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
 }
 
 #[tokio::test]
-async fn stale_keys_stop_working_after_max_staleness() {
+async fn stale_keys_stop_working_after_max_staleness_and_work_again_after_a_refresh() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    let verifier = builder(&server)
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let verifier = builder(&issuer)
         .jwks_refresh_interval(MIN)
         .jwks_max_staleness(Duration::from_millis(100))
         .build()
         .expect("builds");
-    let token = key.sign(Some("k1"), &claims(&server.issuer(), AUD));
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
     assert!(verifier.verify(&token).await.is_ok());
-    server.set_down(true);
+    issuer.set_down(Endpoint::Jwks, true);
     tokio::time::sleep(MIN + Duration::from_millis(150)).await;
-    let err = verifier.verify(&token).await.unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
+    assert_unavailable(verifier.verify(&token).await, "stale keys");
+
+    // Control: the same token verifies again once a refresh succeeds.
+    issuer.set_down(Endpoint::Jwks, false);
+    tokio::time::sleep(MIN).await;
+    assert!(verifier.verify(&token).await.is_ok());
 }
 
 #[tokio::test]
 async fn jwks_down_at_start_gives_503_then_recovers_without_restart() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    server.set_down(true);
-    let verifier = builder(&server)
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_down(Endpoint::Jwks, true);
+    let verifier = builder(&issuer)
         .build()
         .expect("builds while the AS is down");
-    let token = key.sign(Some("k1"), &claims(&server.issuer(), AUD));
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
     let err = verifier.verify(&token).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     assert!(
@@ -256,276 +279,354 @@ async fn jwks_down_at_start_gives_503_then_recovers_without_restart() {
         "cause kept for logs"
     );
     // Retries within the interval do not hammer the AS.
-    let fetches = server.jwks_fetches();
+    let fetches = issuer.requests(Endpoint::Jwks);
+    assert_eq!(fetches, 1);
     for _ in 0..10 {
         assert!(verifier.verify(&token).await.unwrap_err().is_unavailable());
     }
-    assert_eq!(server.jwks_fetches(), fetches);
+    assert_eq!(issuer.requests(Endpoint::Jwks), fetches);
 
-    server.set_down(false);
+    issuer.set_down(Endpoint::Jwks, false);
+    tokio::time::sleep(MIN).await;
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(issuer.requests(Endpoint::Jwks), fetches + 1);
+}
+
+#[tokio::test]
+async fn authorization_server_off_its_port_gives_503_and_recovery_needs_no_new_verifier() {
+    let key = TestKey::es256();
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let verifier = builder(&issuer).build().expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+
+    // Connection refused: nothing listens on the port.
+    issuer.stop().await;
+    let err = verifier.verify(&token).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(
+        err.retry_after()
+            .is_some_and(|d| d >= Duration::from_secs(1)),
+        "{err:?}"
+    );
+    assert!(std::error::Error::source(&err).is_some(), "cause kept");
+    assert_eq!(issuer.requests(Endpoint::Jwks), 0, "nothing reached it");
+
+    // Control: the same address serves again, and the same token verifies.
+    issuer.restart().await.expect("restarts");
+    tokio::time::sleep(MIN).await;
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+}
+
+#[tokio::test]
+async fn slow_jwks_times_out_as_503_and_a_fast_one_serves_again() {
+    let key = TestKey::es256();
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_delay(Endpoint::Jwks, Duration::from_secs(5));
+    let verifier = builder(&issuer)
+        .http_timeout(Duration::from_millis(200))
+        .build()
+        .expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    let started = Instant::now();
+    assert_unavailable(verifier.verify(&token).await, "slow");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded by the timeout"
+    );
+
+    // Control: without the delay the same token verifies.
+    issuer.set_delay(Endpoint::Jwks, Duration::ZERO);
     tokio::time::sleep(MIN).await;
     assert!(verifier.verify(&token).await.is_ok());
 }
 
 #[tokio::test]
-async fn unreachable_jwks_gives_503() {
+async fn every_fault_on_the_jwks_fetch_is_503_and_clearing_it_heals() {
     let key = TestKey::es256();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    let issuer = format!("http://127.0.0.1:{port}");
-    let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(
-            issuer.clone(),
-            format!("{issuer}/jwks"),
-        ))
-        .build()
-        .expect("builds");
-    let err = verifier
-        .verify(&key.sign(Some("k1"), &claims(&issuer, AUD)))
-        .await
-        .unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
-}
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    // A second server that would hand out the right keys, to prove redirects are not followed.
+    let elsewhere = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    let faults = [
+        // The body of these is the real key set: only the status says it failed.
+        Fault::Status(500),
+        Fault::Status(404),
+        Fault::Status(204),
+        Fault::Garbage,
+        Fault::Huge(100_000),
+        // A complete key set, but less than the declared length.
+        Fault::Truncated,
+        Fault::Redirect(elsewhere.jwks_uri()),
+        Fault::Reset,
+    ];
+    for fault in faults {
+        let name = format!("{fault:?}");
+        let verifier = builder(&issuer)
+            .max_response_size(16 * 1024)
+            .build()
+            .expect("builds");
+        let before = issuer.requests(Endpoint::Jwks);
+        issuer.set_fault(Endpoint::Jwks, Some(fault));
+        assert_unavailable(verifier.verify(&token).await, &name);
+        assert_eq!(issuer.requests(Endpoint::Jwks), before + 1, "{name}");
 
-#[tokio::test]
-async fn slow_jwks_times_out_as_503() {
-    let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    server.set_delay(Duration::from_secs(5));
-    let verifier = builder(&server)
-        .http_timeout(Duration::from_millis(200))
-        .build()
-        .expect("builds");
-    let started = std::time::Instant::now();
-    let err = verifier
-        .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
-        .await
-        .unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "bounded by the timeout"
+        issuer.set_fault(Endpoint::Jwks, None);
+        tokio::time::sleep(MIN).await;
+        let result = verifier.verify(&token).await;
+        assert!(result.is_ok(), "{name}: {result:?}");
+        assert_eq!(issuer.requests(Endpoint::Jwks), before + 2, "{name}");
+    }
+    assert_eq!(
+        elsewhere.requests(Endpoint::Jwks),
+        0,
+        "no redirect followed"
     );
 }
 
 #[tokio::test]
-async fn oversized_jwks_is_refused() {
+async fn oversized_jwks_is_refused_and_a_small_one_accepted() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    *server.state.pad_to.lock().expect("lock") = Some(10_000);
-    let verifier = builder(&server)
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_fault(Endpoint::Jwks, Some(Fault::Huge(10_000)));
+    let verifier = builder(&issuer)
         .max_response_size(4_096)
         .build()
         .expect("builds");
-    let err = verifier
-        .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
-        .await
-        .unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    assert_unavailable(verifier.verify(&token).await, "oversized");
+
+    // Control: the same key set within the limit.
+    issuer.set_fault(Endpoint::Jwks, Some(Fault::Huge(4_000)));
+    tokio::time::sleep(MIN).await;
+    assert!(verifier.verify(&token).await.is_ok());
 }
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(
-            server.issuer(),
-            format!("{}/redirect-jwks", server.base),
-        ))
-        .build()
-        .expect("builds");
-    let err = verifier
-        .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
-        .await
-        .unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let target = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_fault(Endpoint::Jwks, Some(Fault::Redirect(target.jwks_uri())));
+    let verifier = builder(&issuer).build().expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    assert_unavailable(verifier.verify(&token).await, "redirect");
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
     assert_eq!(
-        server.jwks_fetches(),
+        target.requests(Endpoint::Jwks),
         0,
         "the redirect target was never fetched"
     );
+
+    // Control: without the redirect the same token verifies.
+    issuer.set_fault(Endpoint::Jwks, None);
+    tokio::time::sleep(MIN).await;
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(target.requests(Endpoint::Jwks), 0);
 }
 
 #[tokio::test]
 async fn unusable_keys_in_a_remote_set_are_skipped() {
     let key = TestKey::ed25519();
-    let server = TestAs::start("").await;
-    server.set_jwks_document(json!({"keys": [
-        {"kty": "AKP", "alg": "ML-DSA-44", "kid": "pq", "pub": "AAAA"},
-        {"kty": "RSA", "kid": "small", "n": "AQAB", "e": "AQAB"},
-        {"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},
-        {"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"},
+    let issuer = issuer_with(vec![
+        json!({"kty": "AKP", "alg": "ML-DSA-44", "kid": "pq", "pub": "AAAA"}),
+        json!({"kty": "RSA", "kid": "small", "n": "AQAB", "e": "AQAB"}),
+        json!({"kty": "oct", "kid": "sym", "k": "c2VjcmV0"}),
+        json!({"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"}),
         key.jwk(Some("good")),
-    ]}));
-    let verifier = builder(&server).build().expect("builds");
+    ])
+    .await;
+    let verifier = builder(&issuer).build().expect("builds");
     assert!(
         verifier
-            .verify(&key.sign(Some("good"), &claims(&server.issuer(), AUD)))
+            .verify(&key.sign(Some("good"), &claims(issuer.issuer(), AUD)))
             .await
             .is_ok()
     );
+    // The skipped keys cannot verify anything, even under their own kid.
+    let err = verifier
+        .verify(&key.sign(Some("sym"), &claims(issuer.issuer(), AUD)))
+        .await
+        .unwrap_err();
+    assert!(err.is_invalid_token(), "{err:?}");
 }
 
 #[tokio::test]
 async fn invalid_jwks_document_is_503_and_keeps_the_last_good_set() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_jwks_document(json!({"not": "a jwks"}));
-    let verifier = builder(&server)
+    let issuer = issuer_with(vec![]).await;
+    issuer.set_jwks_document(Some(json!({"not": "a jwks"})));
+    let verifier = builder(&issuer)
         .jwks_refresh_interval(MIN)
         .build()
         .expect("builds");
-    let iss = server.issuer();
-    assert!(
+    let iss = issuer.issuer();
+    assert_unavailable(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
-            .await
-            .unwrap_err()
-            .is_unavailable()
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
+            .await,
+        "not a jwks",
     );
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+    publish(&issuer, vec![key.jwk(Some("k1"))]);
     tokio::time::sleep(MIN).await;
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
-    server.set_jwks_document(json!("garbage"));
+    issuer.set_jwks_document(Some(json!("garbage")));
     tokio::time::sleep(MIN).await;
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
             .await
             .is_ok(),
         "last good set kept"
+    );
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        3,
+        "the garbage was fetched"
     );
 }
 
 #[tokio::test]
 async fn cache_control_max_age_is_clamped() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     // max-age=0 is raised to the minimum interval: no fetch per request.
-    server.set_cache_control(Some("max-age=0"));
-    let verifier = builder(&server).build().expect("builds");
-    let token = key.sign(Some("k1"), &claims(&server.issuer(), AUD));
+    issuer.set_jwks_cache_control(Some("max-age=0"));
+    let verifier = builder(&issuer).build().expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
     for _ in 0..10 {
         assert!(verifier.verify(&token).await.is_ok());
     }
-    assert_eq!(server.jwks_fetches(), 1);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
     // Past the minimum, the set is refreshed once.
     tokio::time::sleep(MIN + Duration::from_millis(20)).await;
     for _ in 0..10 {
         assert!(verifier.verify(&token).await.is_ok());
     }
-    assert_eq!(server.jwks_fetches(), 2);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 2);
 
     // A huge max-age is capped by the maximum interval.
-    let server2 = TestAs::start("").await;
-    server2.set_keys(vec![key.jwk(Some("k1"))]);
-    server2.set_cache_control(Some("public, max-age=31536000"));
-    let verifier2 = builder(&server2)
+    let issuer2 = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer2.set_jwks_cache_control(Some("public, max-age=31536000"));
+    let verifier2 = builder(&issuer2)
         .jwks_max_refresh_interval(Duration::from_millis(250))
         .build()
         .expect("builds");
-    let token2 = key.sign(Some("k1"), &claims(&server2.issuer(), AUD));
+    let token2 = key.sign(Some("k1"), &claims(issuer2.issuer(), AUD));
     assert!(verifier2.verify(&token2).await.is_ok());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(verifier2.verify(&token2).await.is_ok());
-    assert_eq!(server2.jwks_fetches(), 2);
+    assert_eq!(issuer2.requests(Endpoint::Jwks), 2);
 }
 
 #[tokio::test]
 async fn discovery_uses_rfc_8414_path_insertion() {
     let key = TestKey::es256();
-    let server = TestAs::start("/tenant/one").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    let verifier = JwtVerifier::discover(server.issuer()).expect("builds");
-    assert_eq!(server.metadata_fetches(), 0, "lazy");
+    let issuer = issuer_at("/tenant/one", vec![key.jwk(Some("k1"))]).await;
+    let verifier = JwtVerifier::discover(issuer.issuer()).expect("builds");
+    assert_eq!(issuer.requests(Endpoint::Metadata), 0, "lazy");
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
+            .verify(&key.sign(Some("k1"), &claims(issuer.issuer(), AUD)))
             .await
             .is_ok()
     );
-    assert_eq!(server.metadata_fetches(), 1);
-    assert_eq!(server.jwks_fetches(), 1);
+    assert_eq!(issuer.requests(Endpoint::Metadata), 1);
+    assert_eq!(issuer.requests(Endpoint::OpenIdConfiguration), 0);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 }
 
 #[tokio::test]
 async fn discovery_falls_back_to_openid_configuration() {
     let key = TestKey::es256();
     for path in ["", "/tenant"] {
-        let server = TestAs::start(path).await;
-        server.set_keys(vec![key.jwk(Some("k1"))]);
-        server.state.oidc_only.store(true, Ordering::SeqCst);
-        let verifier = JwtVerifier::discover(server.issuer()).expect("builds");
+        let issuer = issuer_at(path, vec![key.jwk(Some("k1"))]).await;
+        issuer.set_fault(Endpoint::Metadata, Some(Fault::Status(404)));
+        let verifier = JwtVerifier::discover(issuer.issuer()).expect("builds");
         let result = verifier
-            .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
+            .verify(&key.sign(Some("k1"), &claims(issuer.issuer(), AUD)))
             .await;
         assert!(result.is_ok(), "{path}: {result:?}");
         let metadata = verifier
-            .authorization_server_metadata(&server.issuer())
+            .authorization_server_metadata(issuer.issuer())
             .await
             .expect("kept");
-        assert_eq!(metadata.issuer(), server.issuer());
+        assert_eq!(metadata.issuer(), issuer.issuer());
+        // The RFC 8414 document was asked for first, and refused.
+        assert_eq!(issuer.requests(Endpoint::Metadata), 1, "{path}");
+        assert_eq!(issuer.requests(Endpoint::OpenIdConfiguration), 1, "{path}");
     }
 }
 
 #[tokio::test]
 async fn discovered_issuer_must_match_byte_for_byte() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    *server.state.metadata_issuer.lock().expect("lock") = Some(format!("{}/", server.issuer()));
-    let verifier = JwtVerifier::discover(server.issuer()).expect("builds");
-    let err = verifier
-        .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
-        .await
-        .unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let mut impostor = issuer.metadata();
+    impostor["issuer"] = json!(format!("{}/", issuer.issuer()));
+    issuer.set_metadata_document(Some(impostor));
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::discover(issuer.issuer()))
+        .jwks_min_refresh_interval(MIN)
+        .build()
+        .expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    assert_unavailable(verifier.verify(&token).await, "mismatched issuer");
     assert_eq!(
-        server.jwks_fetches(),
+        issuer.requests(Endpoint::Jwks),
         0,
         "keys from a mismatched document are never fetched"
     );
+
+    // Control: the issuer's own document is accepted by the same verifier.
+    issuer.set_metadata_document(None);
+    tokio::time::sleep(MIN).await;
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 }
 
 #[tokio::test]
-async fn discovery_down_gives_503() {
+async fn discovery_down_gives_503_and_recovers() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_down(true);
-    let verifier = JwtVerifier::discover(server.issuer()).expect("builds");
-    let err = verifier
-        .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
-        .await
-        .unwrap_err();
-    assert!(err.is_unavailable(), "{err:?}");
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_down(Endpoint::Metadata, true);
+    issuer.set_down(Endpoint::OpenIdConfiguration, true);
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::discover(issuer.issuer()))
+        .jwks_min_refresh_interval(MIN)
+        .build()
+        .expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    assert_unavailable(verifier.verify(&token).await, "discovery down");
     assert!(
         verifier
-            .authorization_server_metadata(&server.issuer())
+            .authorization_server_metadata(issuer.issuer())
             .await
             .unwrap_err()
             .is_unavailable()
     );
+    assert_eq!(issuer.requests(Endpoint::Jwks), 0);
+
+    // Control: once the documents are back, discovery and the same token succeed.
+    issuer.set_down(Endpoint::Metadata, false);
+    issuer.set_down(Endpoint::OpenIdConfiguration, false);
+    tokio::time::sleep(MIN).await;
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 }
 
 #[tokio::test]
 async fn a_cancelled_request_does_not_cancel_the_key_fetch() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    server.set_delay(Duration::from_millis(600));
-    let verifier = builder(&server).build().expect("builds");
-    let token = key.sign(Some("k1"), &claims(&server.issuer(), AUD));
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_delay(Endpoint::Jwks, Duration::from_millis(600));
+    let verifier = builder(&issuer).build().expect("builds");
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
 
     // The first request gives up (a client disconnect, or the layer's timeout) mid-fetch.
     let gave_up = tokio::time::timeout(Duration::from_millis(100), verifier.verify(&token)).await;
@@ -537,5 +638,5 @@ async fn a_cancelled_request_does_not_cancel_the_key_fetch() {
         .await
         .expect("the detached fetch delivers the keys");
     assert!(info.audiences().iter().any(|a| a == AUD));
-    assert_eq!(server.jwks_fetches(), 1, "one fetch, shared");
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1, "one fetch, shared");
 }

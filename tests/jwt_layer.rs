@@ -1,58 +1,101 @@
-//! The attack table through the layer: `JwtVerifier` behind `McpAuth`, keys served over
-//! loopback HTTP, each case asserting the exact status and `error` code.
+//! The attack table through the layer: `JwtVerifier` behind `McpAuth`, keys served by the dev
+//! issuer over loopback HTTP, each case asserting the exact status, `error` code in the
+//! challenge and in the body, and whether the inner service ran.
 
 #![cfg(feature = "jwt")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jwt_support;
 
-use std::convert::Infallible;
+use std::{
+    convert::Infallible,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use mcp_auth::{
     McpAuth,
+    testing::{DevIssuer, Endpoint},
     verifier::{JwtVerifier, jwt::TrustedIssuer},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use tower::{Layer, ServiceExt, service_fn};
 
-use jwt_support::{TestAs, TestKey, b64, claims, hmac, now};
+use jwt_support::{TestKey, b64, claims, hmac, issuer_with, now};
 
 const RESOURCE: &str = "http://127.0.0.1:8080/mcp";
 
 /// The status and `error` code a case must get.
 type Expected = (StatusCode, Option<&'static str>);
 
-fn layer(server: &TestAs) -> McpAuth {
-    let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
-        .build()
-        .unwrap();
-    McpAuth::builder(RESOURCE)
-        .authorization_server(server.issuer())
-        .verifier(verifier)
-        .required_scopes(["mcp:read"])
-        .build()
-        .unwrap()
+/// `McpAuth` with a `JwtVerifier` trusting `issuer`, around an inner service that counts its
+/// calls.
+struct App {
+    auth: McpAuth,
+    inner_calls: Arc<AtomicUsize>,
 }
 
-async fn call(auth: &McpAuth, token: &str) -> Response<()> {
-    let inner = service_fn(
-        |_req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        },
-    );
-    let req = Request::post(RESOURCE)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from_static(
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-        )))
-        .unwrap();
-    // Only the status and headers matter here.
-    auth.layer(inner).oneshot(req).await.unwrap().map(|_| ())
+impl App {
+    /// With the verifier's default refresh intervals.
+    fn new(issuer: &DevIssuer) -> Self {
+        Self::refetching_after(issuer, Duration::from_secs(30))
+    }
+
+    /// With a JWKS refetch allowed every `min_refresh`.
+    fn refetching_after(issuer: &DevIssuer, min_refresh: Duration) -> Self {
+        let verifier = JwtVerifier::builder()
+            .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
+            .jwks_min_refresh_interval(min_refresh)
+            .build()
+            .unwrap();
+        Self::with(
+            McpAuth::builder(RESOURCE)
+                .authorization_server(issuer.issuer())
+                .verifier(verifier)
+                .required_scopes(["mcp:read"])
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn with(auth: McpAuth) -> Self {
+        Self {
+            auth,
+            inner_calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A `tools/list` with `token`; the response with its body read.
+    async fn call(&self, token: &str) -> Response<Bytes> {
+        let calls = Arc::clone(&self.inner_calls);
+        let inner = service_fn(
+            move |_req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok")))) }
+            },
+        );
+        let req = Request::post(RESOURCE)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            )))
+            .unwrap();
+        let res = self.auth.layer(inner).oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Response::from_parts(parts, body)
+    }
+
+    fn inner_calls(&self) -> usize {
+        self.inner_calls.load(Ordering::SeqCst)
+    }
 }
 
 /// The `error` parameter of the challenge, if any.
@@ -63,17 +106,35 @@ fn error_code<B>(res: &Response<B>) -> Option<String> {
     Some(value[start..end].to_owned())
 }
 
+/// The `error` member of a JSON rejection body, if any.
+fn body_error(res: &Response<Bytes>) -> Option<String> {
+    let body: Value = serde_json::from_slice(res.body()).ok()?;
+    Some(body["error"].as_str()?.to_owned())
+}
+
+/// A `503`: `Retry-After` in whole seconds (at least one), no challenge, and the
+/// `temporarily_unavailable` body.
+fn assert_unavailable(res: &Response<Bytes>) {
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after = res.headers()[header::RETRY_AFTER].to_str().unwrap();
+    assert!(
+        retry_after.parse::<u64>().is_ok_and(|secs| secs >= 1),
+        "{retry_after}"
+    );
+    assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
+    assert_eq!(body_error(res).as_deref(), Some("temporarily_unavailable"));
+}
+
 #[tokio::test]
 async fn attack_table_through_the_layer() {
     let key = TestKey::rsa();
     let ec = TestKey::es256();
     let attacker = TestKey::rsa();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1")), ec.jwk(Some("ec"))]);
-    let auth = layer(&server);
-    let iss = server.issuer();
-    let good = claims(&iss, RESOURCE);
-    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+    let issuer = issuer_with(vec![key.jwk(Some("k1")), ec.jwk(Some("ec"))]).await;
+    let app = App::new(&issuer);
+    let iss = issuer.issuer();
+    let good = claims(iss, RESOURCE);
+    let with = |f: &dyn Fn(&mut Value)| {
         let mut c = good.clone();
         f(&mut c);
         c
@@ -105,7 +166,7 @@ async fn attack_table_through_the_layer() {
     let good_token = key.sign(Some("k1"), &good);
     let (head, rest) = good_token.split_once('.').unwrap();
     let (payload, sig) = rest.split_once('.').unwrap();
-    let mut id_token = claims(&iss, "client-1");
+    let mut id_token = claims(iss, "client-1");
     id_token["nonce"] = json!("abc");
 
     let ok = (StatusCode::OK, None);
@@ -264,86 +325,133 @@ async fn attack_table_through_the_layer() {
         ),
     ];
     for (name, token, (status, error)) in cases {
-        let res = call(&auth, &token).await;
+        let inner_calls = app.inner_calls();
+        let res = app.call(&token).await;
         assert_eq!(res.status(), status, "{name}");
         assert_eq!(error_code(&res).as_deref(), error, "{name}");
-        if status != StatusCode::OK {
-            let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
-            assert!(
-                challenge.contains("resource_metadata=\""),
-                "{name}: {challenge}"
+        if status == StatusCode::OK {
+            assert_eq!(
+                app.inner_calls(),
+                inner_calls + 1,
+                "{name}: inner service ran"
             );
-            assert!(!challenge.contains(&token), "{name}: token echoed");
+            assert_eq!(res.body().as_ref(), b"ok", "{name}");
+            continue;
         }
+        assert_eq!(
+            app.inner_calls(),
+            inner_calls,
+            "{name}: inner service not called"
+        );
+        assert_eq!(body_error(&res).as_deref(), error, "{name}: body");
+        let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.starts_with(
+                "Bearer resource_metadata=\"http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp\""
+            ),
+            "{name}: {challenge}"
+        );
+        assert!(!challenge.contains(&token), "{name}: token echoed");
+        assert!(
+            !String::from_utf8_lossy(res.body()).contains(&token),
+            "{name}: token echoed in the body"
+        );
     }
+    // Every key was fetched once, and forged kids did not cost a fetch each.
+    assert!(
+        issuer.requests(Endpoint::Jwks) <= 2,
+        "{}",
+        issuer.requests(Endpoint::Jwks)
+    );
 }
 
 #[tokio::test]
 async fn huge_token_is_rejected_cheaply() {
     let key = TestKey::rsa();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    let auth = layer(&server);
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let app = App::new(&issuer);
     let token = format!(
         "{}.{}.{}",
         "A".repeat(10),
         "A".repeat(100_000),
         "A".repeat(10)
     );
-    let res = call(&auth, &token).await;
+    let res = app.call(&token).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(&res).as_deref(), Some("invalid_token"));
+    assert_eq!(body_error(&res).as_deref(), Some("invalid_token"));
     assert_eq!(
-        server.jwks_fetches(),
+        issuer.requests(Endpoint::Jwks),
         0,
         "no key lookup for an oversized token"
     );
+    assert_eq!(app.inner_calls(), 0);
+
+    // Control: a token of ordinary size is looked up and accepted.
+    let res = app
+        .call(&key.sign(Some("k1"), &claims(issuer.issuer(), RESOURCE)))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+    assert_eq!(app.inner_calls(), 1);
 }
 
 #[tokio::test]
 async fn jwks_down_gives_503_with_retry_after_then_recovers() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    server.set_down(true);
-    let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
-        .jwks_min_refresh_interval(std::time::Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let auth = McpAuth::builder(RESOURCE)
-        .authorization_server(server.issuer())
-        .verifier(verifier)
-        .build()
-        .unwrap();
-    let token = key.sign(Some("k1"), &claims(&server.issuer(), RESOURCE));
-    let res = call(&auth, &token).await;
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    issuer.set_down(Endpoint::Jwks, true);
+    let app = App::refetching_after(&issuer, Duration::from_millis(100));
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), RESOURCE));
+    let res = app.call(&token).await;
+    assert_unavailable(&res);
+    assert_eq!(app.inner_calls(), 0, "never a pass");
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 
-    server.set_down(false);
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
-    assert_eq!(call(&auth, &token).await.status(), StatusCode::OK);
+    // Control: the same request passes once the server is up, through the same layer.
+    issuer.set_down(Endpoint::Jwks, false);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let res = app.call(&token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.inner_calls(), 1);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 2);
+}
+
+#[tokio::test]
+async fn authorization_server_down_then_back_recovers_without_restarting_the_layer() {
+    let key = TestKey::es256();
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let app = App::refetching_after(&issuer, Duration::from_millis(100));
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), RESOURCE));
+    issuer.stop().await;
+    let res = app.call(&token).await;
+    assert_unavailable(&res);
+    assert_eq!(app.inner_calls(), 0);
+
+    issuer.restart().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(app.call(&token).await.status(), StatusCode::OK);
+    assert_eq!(app.inner_calls(), 1);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 }
 
 #[tokio::test]
 async fn deeply_nested_claims_are_refused_by_the_parser_not_by_size() {
     let key = TestKey::rsa();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
-    let auth = layer(&server);
-    let iss = server.issuer();
-    let token = key.sign_raw(
-        &json!({"alg": "RS256", "kid": "k1"}).to_string(),
-        &format!(
-            r#"{{"iss":"{iss}","aud":"{RESOURCE}","exp":{},"scope":"mcp:read","x":{}1{}}}"#,
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let app = App::new(&issuer);
+    let iss = issuer.issuer();
+    let payload = |x: &str| {
+        format!(
+            r#"{{"iss":"{iss}","aud":"{RESOURCE}","exp":{},"scope":"mcp:read","x":{x}}}"#,
             now() + 300,
-            "[".repeat(200),
-            "]".repeat(200)
-        ),
-    );
+        )
+    };
+    let header = json!({"alg": "RS256", "kid": "k1"}).to_string();
+    let nested = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let token = key.sign_raw(&header, &payload(&nested));
     assert!(token.len() < 8_192, "fits under every size limit");
-    let res = call(&auth, &token).await;
+    let res = app.call(&token).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
@@ -351,13 +459,20 @@ async fn deeply_nested_claims_are_refused_by_the_parser_not_by_size() {
         challenge.contains("error_description=\"token is malformed\""),
         "{challenge}"
     );
+    assert_eq!(body_error(&res).as_deref(), Some("invalid_token"));
+    assert_eq!(app.inner_calls(), 0);
+
+    // Control: the same claims with a shallow `x` pass.
+    let res = app.call(&key.sign_raw(&header, &payload("[[1]]"))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.inner_calls(), 1);
 }
 
 #[tokio::test]
 async fn the_metadata_lists_the_verifiers_issuers() {
-    let server = TestAs::start("").await;
+    let issuer = issuer_with(vec![]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .issuer(TrustedIssuer::jwks_uri(
             "https://other.example.com",
             "https://other.example.com/jwks",
@@ -371,7 +486,7 @@ async fn the_metadata_lists_the_verifiers_issuers() {
         .unwrap();
     assert_eq!(
         auth.metadata().authorization_servers(),
-        [server.issuer().as_str(), "https://other.example.com"]
+        [issuer.issuer(), "https://other.example.com"]
     );
     // Configured ones come first and are not repeated.
     let auth = McpAuth::builder(RESOURCE)
@@ -381,6 +496,7 @@ async fn the_metadata_lists_the_verifiers_issuers() {
         .unwrap();
     assert_eq!(
         auth.metadata().authorization_servers(),
-        ["https://other.example.com", server.issuer().as_str()]
+        ["https://other.example.com", issuer.issuer()]
     );
+    assert_eq!(issuer.requests(Endpoint::Jwks), 0, "listing costs no fetch");
 }

@@ -8,7 +8,8 @@ mod jwt_support;
 use std::time::Duration;
 
 use mcp_auth::{
-    TokenVerifier, VerifyError,
+    ConfigError, TokenVerifier, VerifyError,
+    testing::{DevIssuer, Endpoint},
     verifier::{
         JwtVerifier,
         jwt::{Algorithm, TrustedIssuer},
@@ -16,19 +17,18 @@ use mcp_auth::{
 };
 use serde_json::{Value, json};
 
-use jwt_support::{TestAs, TestKey, b64, claims, hmac, now};
+use jwt_support::{TestKey, b64, claims, hmac, issuer_at, issuer_with, now, publish};
 
 const AUD: &str = "http://127.0.0.1/mcp";
 
-/// A verifier trusting `key` (as kid "k1") through a JWKS on a loopback server.
-async fn setup(key: &TestKey) -> (TestAs, JwtVerifier) {
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+/// A verifier trusting `key` (as kid "k1") through the JWKS of a dev issuer.
+async fn setup(key: &TestKey) -> (DevIssuer, JwtVerifier) {
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .build()
         .expect("verifier builds");
-    (server, verifier)
+    (issuer, verifier)
 }
 
 fn expect_invalid(result: Result<mcp_auth::AuthInfo, VerifyError>, name: &str, token: &str) {
@@ -53,8 +53,8 @@ async fn valid_tokens_of_every_key_type_are_accepted_and_reported_faithfully() {
         TestKey::es384(),
         TestKey::ed25519(),
     ] {
-        let (server, verifier) = setup(&key).await;
-        let mut c = claims(&server.issuer(), AUD);
+        let (issuer, verifier) = setup(&key).await;
+        let mut c = claims(issuer.issuer(), AUD);
         c["aud"] = json!([AUD, "https://other.example"]);
         c["custom"] = json!({"team": "blue"});
         let token = key.sign(Some("k1"), &c);
@@ -62,7 +62,7 @@ async fn valid_tokens_of_every_key_type_are_accepted_and_reported_faithfully() {
             .verify(&token)
             .await
             .unwrap_or_else(|e| panic!("{}: {e:?}", key.alg()));
-        assert_eq!(info.issuer(), Some(server.issuer().as_str()));
+        assert_eq!(info.issuer(), Some(issuer.issuer()));
         assert_eq!(info.subject(), Some("alice"));
         assert_eq!(info.client_id(), Some("client-1"));
         assert_eq!(info.token_id(), Some("token-1"));
@@ -80,9 +80,9 @@ async fn valid_tokens_of_every_key_type_are_accepted_and_reported_faithfully() {
 #[tokio::test]
 async fn attacks_and_malformed_tokens_are_rejected() {
     let key = TestKey::rsa();
-    let (server, verifier) = setup(&key).await;
-    let iss = server.issuer();
-    let good = claims(&iss, AUD);
+    let (issuer, verifier) = setup(&key).await;
+    let iss = issuer.issuer();
+    let good = claims(iss, AUD);
     let attacker = TestKey::rsa();
     let header = |alg: &str| json!({"alg": alg, "typ": "at+jwt", "kid": "k1"});
 
@@ -127,7 +127,7 @@ async fn attacks_and_malformed_tokens_are_rejected() {
         (
             "jku pointing at the attacker",
             attacker.sign_with_header(
-                &json!({"alg": "RS256", "kid": "evil", "jku": format!("{}/jwks", server.base)}),
+                &json!({"alg": "RS256", "kid": "evil", "jku": issuer.jwks_uri()}),
                 &good,
             ),
         ),
@@ -216,7 +216,7 @@ async fn attacks_and_malformed_tokens_are_rejected() {
 
     // ECDSA with r = s = 0, against an EC key under a second issuer-less kid.
     let ec = TestKey::es256();
-    server.set_keys(vec![key.jwk(Some("k1")), ec.jwk(Some("ec"))]);
+    publish(&issuer, vec![key.jwk(Some("k1")), ec.jwk(Some("ec"))]);
     let ec_input = format!(
         "{}.{}",
         b64(json!({"alg": "ES256", "kid": "ec"}).to_string().as_bytes()),
@@ -243,11 +243,11 @@ async fn attacks_and_malformed_tokens_are_rejected() {
 #[tokio::test]
 async fn claim_rules_go_beyond_jsonwebtoken_defaults() {
     let key = TestKey::es256();
-    let (server, verifier) = setup(&key).await;
-    let iss = server.issuer();
+    let (issuer, verifier) = setup(&key).await;
+    let iss = issuer.issuer();
     let now = now();
     let with = |changes: Value| {
-        let mut c = claims(&iss, AUD);
+        let mut c = claims(iss, AUD);
         for (k, v) in changes.as_object().expect("object") {
             if v.is_null() {
                 c.as_object_mut().expect("object").remove(k);
@@ -340,7 +340,7 @@ async fn claim_rules_go_beyond_jsonwebtoken_defaults() {
         },
         Case {
             name: "iss as array containing the issuer",
-            claims: with(json!({"iss": [iss.clone()]})),
+            claims: with(json!({"iss": [iss]})),
             ok: false,
         },
         Case {
@@ -387,14 +387,13 @@ async fn claim_rules_go_beyond_jsonwebtoken_defaults() {
 #[tokio::test]
 async fn exp_equal_to_now_is_rejected_without_leeway() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .leeway(Duration::ZERO)
         .build()
         .expect("builds");
-    let mut c = claims(&server.issuer(), AUD);
+    let mut c = claims(issuer.issuer(), AUD);
     c["exp"] = json!(now());
     let err = verifier
         .verify(&key.sign(Some("k1"), &c))
@@ -402,14 +401,17 @@ async fn exp_equal_to_now_is_rejected_without_leeway() {
         .unwrap_err();
     assert!(err.is_invalid_token());
     assert_eq!(err.description(), "token has expired");
+    // Control: a minute later is fine.
+    c["exp"] = json!(now() + 60);
+    assert!(verifier.verify(&key.sign(Some("k1"), &c)).await.is_ok());
 }
 
 #[tokio::test]
 async fn scopes_come_from_scope_or_scp_or_a_configured_claim() {
     let key = TestKey::es256();
-    let (server, verifier) = setup(&key).await;
-    let iss = server.issuer();
-    let mut c = claims(&iss, AUD);
+    let (issuer, verifier) = setup(&key).await;
+    let iss = issuer.issuer();
+    let mut c = claims(iss, AUD);
     c.as_object_mut().expect("object").remove("scope");
     c["scp"] = json!(["files:read", "files:write"]);
     let info = verifier
@@ -426,11 +428,11 @@ async fn scopes_come_from_scope_or_scp_or_a_configured_claim() {
     assert_eq!(info.scopes(), ["a", "b"]);
 
     let custom = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(iss.clone(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(iss, issuer.jwks_uri()))
         .scope_claim("permissions")
         .build()
         .expect("builds");
-    let mut c = claims(&iss, AUD);
+    let mut c = claims(iss, AUD);
     c["permissions"] = json!(["x:read"]);
     let info = custom
         .verify(&key.sign(Some("k1"), &c))
@@ -446,13 +448,13 @@ async fn scopes_come_from_scope_or_scp_or_a_configured_claim() {
 #[tokio::test]
 async fn typ_is_lenient_by_default_and_strict_on_request() {
     let key = TestKey::es256();
-    let (server, lenient) = setup(&key).await;
+    let (issuer, lenient) = setup(&key).await;
     let strict = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .strict_token_type(true)
         .build()
         .expect("builds");
-    let c = claims(&server.issuer(), AUD);
+    let c = claims(issuer.issuer(), AUD);
     let with_typ = |typ: Option<&str>| {
         let mut h = json!({"alg": "ES256", "kid": "k1"});
         if let Some(typ) = typ {
@@ -484,14 +486,14 @@ async fn typ_is_lenient_by_default_and_strict_on_request() {
 #[tokio::test]
 async fn id_token_is_not_an_access_token_in_strict_mode_or_for_another_audience() {
     let key = TestKey::rsa();
-    let (server, verifier) = setup(&key).await;
+    let (issuer, verifier) = setup(&key).await;
     let strict = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .strict_token_type(true)
         .audiences([AUD])
         .build()
         .expect("builds");
-    let mut id_token = claims(&server.issuer(), "client-1");
+    let mut id_token = claims(issuer.issuer(), "client-1");
     id_token["nonce"] = json!("n-0S6_WzA2Mj");
     id_token.as_object_mut().expect("object").remove("scope");
     let token = key.sign_with_header(
@@ -510,80 +512,82 @@ async fn id_token_is_not_an_access_token_in_strict_mode_or_for_another_audience(
 #[tokio::test]
 async fn optional_audience_check_and_required_claims() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .audiences([AUD])
         .required_claims(["sub", "client_id"])
         .build()
         .expect("builds");
-    let iss = server.issuer();
+    let iss = issuer.issuer();
     assert!(
         verifier
-            .verify(&key.sign(Some("k1"), &claims(&iss, AUD)))
+            .verify(&key.sign(Some("k1"), &claims(iss, AUD)))
             .await
             .is_ok()
     );
-    let mut c = claims(&iss, "https://other.example/mcp");
-    assert!(verifier.verify(&key.sign(Some("k1"), &c)).await.is_err());
+    let refused = |result: Result<mcp_auth::AuthInfo, VerifyError>, name: &str| {
+        let err = result.expect_err(name);
+        assert!(err.is_invalid_token(), "{name}: {err:?}");
+    };
+    let mut c = claims(iss, "https://other.example/mcp");
+    refused(
+        verifier.verify(&key.sign(Some("k1"), &c)).await,
+        "other aud",
+    );
     c["aud"] = json!(["https://other.example/mcp", AUD]);
     assert!(verifier.verify(&key.sign(Some("k1"), &c)).await.is_ok());
     c.as_object_mut().expect("object").remove("aud");
-    assert!(
-        verifier.verify(&key.sign(Some("k1"), &c)).await.is_err(),
-        "missing aud"
+    refused(
+        verifier.verify(&key.sign(Some("k1"), &c)).await,
+        "missing aud",
     );
-    let mut c = claims(&iss, AUD);
-    c.as_object_mut().expect("object").remove("sub");
-    assert!(
-        verifier.verify(&key.sign(Some("k1"), &c)).await.is_err(),
-        "missing sub"
-    );
+    for claim in ["sub", "client_id"] {
+        let mut c = claims(iss, AUD);
+        c.as_object_mut().expect("object").remove(claim);
+        refused(verifier.verify(&key.sign(Some("k1"), &c)).await, claim);
+    }
 }
 
 #[tokio::test]
 async fn tokens_without_kid_work_when_unambiguous() {
     let one = TestKey::es256();
     let two = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![one.jwk(Some("a"))]);
+    let issuer = issuer_with(vec![one.jwk(Some("a"))]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .build()
         .expect("builds");
-    let c = claims(&server.issuer(), AUD);
+    let c = claims(issuer.issuer(), AUD);
     assert!(
         verifier.verify(&one.sign(None, &c)).await.is_ok(),
         "single key"
     );
 
     // Two keys of the same type: a kid-less token is ambiguous.
-    let server2 = TestAs::start("").await;
-    server2.set_keys(vec![one.jwk(Some("a")), two.jwk(Some("b"))]);
+    let issuer2 = issuer_with(vec![one.jwk(Some("a")), two.jwk(Some("b"))]).await;
     let verifier2 = JwtVerifier::builder()
         .issuer(TrustedIssuer::jwks_uri(
-            server2.issuer(),
-            server2.jwks_uri(),
+            issuer2.issuer(),
+            issuer2.jwks_uri(),
         ))
         .build()
         .expect("builds");
-    let c2 = claims(&server2.issuer(), AUD);
+    let c2 = claims(issuer2.issuer(), AUD);
     let err = verifier2.verify(&one.sign(None, &c2)).await.unwrap_err();
     assert_eq!(err.description(), "token signing key is ambiguous");
     assert!(verifier2.verify(&two.sign(Some("b"), &c2)).await.is_ok());
 
     // A duplicate kid is ambiguous, not "first wins".
-    let server3 = TestAs::start("").await;
-    server3.set_keys(vec![one.jwk(Some("a")), two.jwk(Some("a"))]);
+    let issuer3 = issuer_with(vec![one.jwk(Some("a")), two.jwk(Some("a"))]).await;
     let verifier3 = JwtVerifier::builder()
         .issuer(TrustedIssuer::jwks_uri(
-            server3.issuer(),
-            server3.jwks_uri(),
+            issuer3.issuer(),
+            issuer3.jwks_uri(),
         ))
         .build()
         .expect("builds");
-    let c3 = claims(&server3.issuer(), AUD);
+    let c3 = claims(issuer3.issuer(), AUD);
     let err = verifier3
         .verify(&one.sign(Some("a"), &c3))
         .await
@@ -653,13 +657,21 @@ async fn static_keys_from_jwk_set_pem_and_secret() {
 #[tokio::test]
 async fn hs_is_refused_without_a_secret_and_secrets_are_redacted() {
     let key = TestKey::es256();
-    let (server, verifier) = setup(&key).await;
+    let (issuer, verifier) = setup(&key).await;
     let hs = TestKey::hmac(&[1; 32]);
     let err = verifier
-        .verify(&hs.sign(Some("k1"), &claims(&server.issuer(), AUD)))
+        .verify(&hs.sign(Some("k1"), &claims(issuer.issuer(), AUD)))
         .await
         .unwrap_err();
+    assert!(err.is_invalid_token());
     assert_eq!(err.description(), "token algorithm is not accepted");
+    // Control: the same claims signed by the trusted key.
+    assert!(
+        verifier
+            .verify(&key.sign(Some("k1"), &claims(issuer.issuer(), AUD)))
+            .await
+            .is_ok()
+    );
 
     let secret = "super-secret-value-0123456789abcdef";
     let issuer = TrustedIssuer::shared_secret("https://hs.example.com", secret.as_bytes());
@@ -678,29 +690,40 @@ async fn hs_is_refused_without_a_secret_and_secrets_are_redacted() {
 #[tokio::test]
 async fn algorithm_allow_list_is_enforced() {
     let key = TestKey::ed25519();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+    let allowed = TestKey::es256();
+    let issuer = issuer_with(vec![key.jwk(Some("k1")), allowed.jwk(Some("k2"))]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .algorithms([Algorithm::Es256])
         .build()
         .expect("builds");
     let err = verifier
-        .verify(&key.sign(Some("k1"), &claims(&server.issuer(), AUD)))
+        .verify(&key.sign(Some("k1"), &claims(issuer.issuer(), AUD)))
         .await
         .unwrap_err();
+    assert!(err.is_invalid_token());
     assert_eq!(err.description(), "token algorithm is not accepted");
-    assert_eq!(server.jwks_fetches(), 0, "rejected before any fetch");
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        0,
+        "rejected before any fetch"
+    );
+    // Control: a token in the allowed algorithm, from the same key set.
+    assert!(
+        verifier
+            .verify(&allowed.sign(Some("k2"), &claims(issuer.issuer(), AUD)))
+            .await
+            .is_ok()
+    );
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 }
 
 #[tokio::test]
 async fn several_issuers_route_by_iss_and_unknown_issuers_cost_no_fetch() {
     let a_key = TestKey::es256();
     let b_key = TestKey::rsa();
-    let a = TestAs::start("").await;
-    let b = TestAs::start("/tenant").await;
-    a.set_keys(vec![a_key.jwk(Some("a"))]);
-    b.set_keys(vec![b_key.jwk(Some("b"))]);
+    let a = issuer_with(vec![a_key.jwk(Some("a"))]).await;
+    let b = issuer_at("/tenant", vec![b_key.jwk(Some("b"))]).await;
     let verifier = JwtVerifier::builder()
         .issuer(TrustedIssuer::jwks_uri(a.issuer(), a.jwks_uri()))
         .issuer(TrustedIssuer::discover(b.issuer()))
@@ -712,19 +735,22 @@ async fn several_issuers_route_by_iss_and_unknown_issuers_cost_no_fetch() {
     );
 
     let info = verifier
-        .verify(&a_key.sign(Some("a"), &claims(&a.issuer(), AUD)))
+        .verify(&a_key.sign(Some("a"), &claims(a.issuer(), AUD)))
         .await
         .expect("a");
-    assert_eq!(info.issuer(), Some(a.issuer().as_str()));
+    assert_eq!(info.issuer(), Some(a.issuer()));
     let info = verifier
-        .verify(&b_key.sign(Some("b"), &claims(&b.issuer(), AUD)))
+        .verify(&b_key.sign(Some("b"), &claims(b.issuer(), AUD)))
         .await
         .expect("b");
-    assert_eq!(info.issuer(), Some(b.issuer().as_str()));
-    assert_eq!((a.jwks_fetches(), b.jwks_fetches()), (1, 1));
+    assert_eq!(info.issuer(), Some(b.issuer()));
+    assert_eq!(
+        (a.requests(Endpoint::Jwks), b.requests(Endpoint::Jwks)),
+        (1, 1)
+    );
 
     // A's key claiming to be B: B's keys are used, and the kid is unknown there.
-    let cross = a_key.sign(Some("a"), &claims(&b.issuer(), AUD));
+    let cross = a_key.sign(Some("a"), &claims(b.issuer(), AUD));
     assert!(
         verifier
             .verify(&cross)
@@ -733,8 +759,8 @@ async fn several_issuers_route_by_iss_and_unknown_issuers_cost_no_fetch() {
             .is_invalid_token()
     );
 
-    let a2 = a.jwks_fetches();
-    let b2 = b.jwks_fetches();
+    let a2 = a.requests(Endpoint::Jwks);
+    let b2 = b.requests(Endpoint::Jwks);
     for i in 0..20 {
         let c = claims(&format!("https://unknown-{i}.example"), AUD);
         let err = verifier
@@ -744,19 +770,19 @@ async fn several_issuers_route_by_iss_and_unknown_issuers_cost_no_fetch() {
         assert_eq!(err.description(), "token issuer is not trusted");
     }
     assert_eq!(
-        (a.jwks_fetches(), b.jwks_fetches()),
+        (a.requests(Endpoint::Jwks), b.requests(Endpoint::Jwks)),
         (a2, b2),
         "no fetch for unknown issuers"
     );
 
     // The discovered metadata is kept for the introspection verifier.
     let metadata = verifier
-        .authorization_server_metadata(&b.issuer())
+        .authorization_server_metadata(b.issuer())
         .await
         .expect("metadata");
     assert_eq!(
         metadata.introspection_endpoint(),
-        Some(format!("{}/introspect", b.base).as_str())
+        Some(b.introspection_endpoint().as_str())
     );
     assert!(
         verifier
@@ -769,27 +795,26 @@ async fn several_issuers_route_by_iss_and_unknown_issuers_cost_no_fetch() {
 #[tokio::test]
 async fn verified_tokens_are_cached_by_hash_until_exp() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .token_cache_max_ttl(Duration::from_millis(300))
         .jwks_min_refresh_interval(Duration::from_millis(50))
         .jwks_refresh_interval(Duration::from_millis(50))
         .build()
         .expect("builds");
-    let token = key.sign(Some("k1"), &claims(&server.issuer(), AUD));
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
     assert!(verifier.verify(&token).await.is_ok());
     // The key disappears from the set; the cached token still passes without a fetch...
-    server.set_keys(vec![]);
+    publish(&issuer, vec![]);
     tokio::time::sleep(Duration::from_millis(60)).await;
-    let fetches = server.jwks_fetches();
+    let fetches = issuer.requests(Endpoint::Jwks);
     assert!(
         verifier.verify(&token).await.is_ok(),
         "served from the cache"
     );
     assert_eq!(
-        server.jwks_fetches(),
+        issuer.requests(Endpoint::Jwks),
         fetches,
         "no key lookup for a cached token"
     );
@@ -802,14 +827,13 @@ async fn verified_tokens_are_cached_by_hash_until_exp() {
 #[tokio::test]
 async fn an_expired_token_is_not_served_from_the_cache() {
     let key = TestKey::es256();
-    let server = TestAs::start("").await;
-    server.set_keys(vec![key.jwk(Some("k1"))]);
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     let verifier = JwtVerifier::builder()
-        .issuer(TrustedIssuer::jwks_uri(server.issuer(), server.jwks_uri()))
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
         .leeway(Duration::ZERO)
         .build()
         .expect("builds");
-    let mut c = claims(&server.issuer(), AUD);
+    let mut c = claims(issuer.issuer(), AUD);
     c["exp"] = json!(now() + 1);
     let token = key.sign(Some("k1"), &c);
     assert!(verifier.verify(&token).await.is_ok());
@@ -825,71 +849,112 @@ async fn an_expired_token_is_not_served_from_the_cache() {
 
 #[test]
 fn configuration_errors_name_the_input() {
-    let cases: Vec<(&str, Result<JwtVerifier, mcp_auth::ConfigError>)> = vec![
-        ("no issuer", JwtVerifier::builder().build()),
-        (
-            "plain http issuer",
-            JwtVerifier::discover("http://as.example.com"),
-        ),
-        ("relative issuer", JwtVerifier::discover("as.example.com")),
-        (
-            "issuer with query",
-            JwtVerifier::discover("https://as.example.com/?x=1"),
-        ),
-        (
-            "plain http jwks",
-            JwtVerifier::builder()
+    struct Case {
+        name: &'static str,
+        result: Result<JwtVerifier, ConfigError>,
+        /// The variant the error must be.
+        is: fn(&ConfigError) -> bool,
+        /// The offending input the message must quote, where there is one.
+        names: Option<&'static str>,
+    }
+    let as_example = "https://as.example.com";
+    let cases = [
+        Case {
+            name: "no issuer",
+            result: JwtVerifier::builder().build(),
+            is: |e| matches!(e, ConfigError::MissingIssuer),
+            names: None,
+        },
+        Case {
+            name: "plain http issuer",
+            result: JwtVerifier::discover("http://as.example.com"),
+            is: |e| matches!(e, ConfigError::InvalidIssuer { .. }),
+            names: Some("http://as.example.com"),
+        },
+        Case {
+            name: "relative issuer",
+            result: JwtVerifier::discover("as.example.com"),
+            is: |e| matches!(e, ConfigError::InvalidIssuer { .. }),
+            names: Some("as.example.com"),
+        },
+        Case {
+            name: "issuer with query",
+            result: JwtVerifier::discover("https://as.example.com/?x=1"),
+            is: |e| matches!(e, ConfigError::InvalidIssuer { .. }),
+            names: Some("https://as.example.com/?x=1"),
+        },
+        Case {
+            name: "plain http jwks",
+            result: JwtVerifier::builder()
                 .issuer(TrustedIssuer::jwks_uri(
-                    "https://as.example.com",
+                    as_example,
                     "http://as.example.com/jwks",
                 ))
                 .build(),
-        ),
-        (
-            "short secret",
-            JwtVerifier::builder()
-                .issuer(TrustedIssuer::shared_secret(
-                    "https://as.example.com",
-                    [1; 16],
-                ))
+            is: |e| matches!(e, ConfigError::InvalidUrl { .. }),
+            names: Some("http://as.example.com/jwks"),
+        },
+        Case {
+            name: "short secret",
+            result: JwtVerifier::builder()
+                .issuer(TrustedIssuer::shared_secret(as_example, [1; 16]))
                 .build(),
-        ),
-        (
-            "no usable static key",
-            JwtVerifier::builder()
+            is: |e| matches!(e, ConfigError::InvalidKeys { .. }),
+            names: Some(as_example),
+        },
+        Case {
+            name: "no usable static key",
+            result: JwtVerifier::builder()
                 .issuer(TrustedIssuer::jwk_set(
-                    "https://as.example.com",
+                    as_example,
                     r#"{"keys":[{"kty":"oct","k":"AA"}]}"#,
                 ))
                 .build(),
-        ),
-        (
-            "bad pem",
-            JwtVerifier::builder()
+            is: |e| matches!(e, ConfigError::InvalidKeys { .. }),
+            names: Some(as_example),
+        },
+        Case {
+            name: "bad pem",
+            result: JwtVerifier::builder()
                 .issuer(TrustedIssuer::pem(
-                    "https://as.example.com",
+                    as_example,
                     "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
                 ))
                 .build(),
-        ),
-        (
-            "duplicate issuer",
-            JwtVerifier::builder()
-                .issuer(TrustedIssuer::discover("https://as.example.com"))
-                .issuer(TrustedIssuer::discover("https://as.example.com"))
+            is: |e| matches!(e, ConfigError::InvalidKeys { .. }),
+            names: Some(as_example),
+        },
+        Case {
+            name: "duplicate issuer",
+            result: JwtVerifier::builder()
+                .issuer(TrustedIssuer::discover(as_example))
+                .issuer(TrustedIssuer::discover(as_example))
                 .build(),
-        ),
-        (
-            "empty algorithms",
-            JwtVerifier::builder()
-                .issuer(TrustedIssuer::discover("https://as.example.com"))
+            is: |e| matches!(e, ConfigError::DuplicateIssuer { .. }),
+            names: Some(as_example),
+        },
+        Case {
+            name: "empty algorithms",
+            result: JwtVerifier::builder()
+                .issuer(TrustedIssuer::discover(as_example))
                 .algorithms([])
                 .build(),
-        ),
+            is: |e| matches!(e, ConfigError::EmptyAlgorithms),
+            names: None,
+        },
     ];
-    for (name, result) in cases {
-        assert!(result.is_err(), "{name}");
+    for case in cases {
+        let err = case.result.expect_err(case.name);
+        assert!((case.is)(&err), "{}: {err:?}", case.name);
+        if let Some(input) = case.names {
+            assert!(
+                err.to_string().contains(&format!("{input:?}")),
+                "{}: {err}",
+                case.name
+            );
+        }
     }
+    // Controls: the same shapes, valid.
     assert!(
         JwtVerifier::builder()
             .issuer(TrustedIssuer::discover("http://as.internal"))
@@ -898,4 +963,11 @@ fn configuration_errors_name_the_input() {
             .is_ok()
     );
     assert!(JwtVerifier::discover("http://localhost:8080").is_ok());
+    assert!(JwtVerifier::discover(as_example).is_ok());
+    assert!(
+        JwtVerifier::builder()
+            .issuer(TrustedIssuer::shared_secret(as_example, [1; 32]))
+            .build()
+            .is_ok()
+    );
 }

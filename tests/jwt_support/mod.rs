@@ -1,30 +1,17 @@
 //! Shared helpers for the JWT tests: keys generated at test time, a raw JWS signer (so tests
-//! can build any header or payload, including malformed ones), and a loopback authorization
-//! server serving discovery and JWKS with switches.
+//! can build any header or payload, including malformed ones, and sign with key types
+//! `testing::SigningKey` does not have), and a [`DevIssuer`] publishing those keys.
 
 #![allow(dead_code, unreachable_pub, clippy::needless_pass_by_value)]
 
-use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::{
     rand::SystemRandom,
-    rsa::KeySize,
-    signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents},
-};
-use axum::{
-    Json, Router,
-    extract::State,
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::get,
+    signature::{self, EcdsaKeyPair, KeyPair},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use mcp_auth::testing::{DevIssuer, SigningKey};
 use serde_json::{Value, json};
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -38,25 +25,21 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-/// A signing key generated for the test.
+/// A signing key generated for the test: the crate's [`SigningKey`] where it has the
+/// algorithm, raw keys for ES384 and HMAC.
 pub enum TestKey {
-    Rsa(RsaKeyPair),
-    Es256(EcdsaKeyPair),
+    Signing(SigningKey),
     Es384(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
     Hmac(Vec<u8>),
 }
 
 impl TestKey {
     pub fn rsa() -> Self {
-        Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa keygen"))
+        Self::Signing(SigningKey::rs256())
     }
 
     pub fn es256() -> Self {
-        Self::Es256(
-            EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                .expect("p256 keygen"),
-        )
+        Self::Signing(SigningKey::es256())
     }
 
     pub fn es384() -> Self {
@@ -67,7 +50,7 @@ impl TestKey {
     }
 
     pub fn ed25519() -> Self {
-        Self::Ed(Ed25519KeyPair::generate().expect("ed25519 keygen"))
+        Self::Signing(SigningKey::ed_dsa())
     }
 
     pub fn hmac(secret: &[u8]) -> Self {
@@ -76,29 +59,27 @@ impl TestKey {
 
     pub fn alg(&self) -> &'static str {
         match self {
-            Self::Rsa(_) => "RS256",
-            Self::Es256(_) => "ES256",
+            Self::Signing(key) => key.algorithm().as_str(),
             Self::Es384(_) => "ES384",
-            Self::Ed(_) => "EdDSA",
             Self::Hmac(_) => "HS256",
         }
     }
 
-    /// The public JWK, with `kid` when given.
+    /// The public JWK (key members only: no `alg` or `use`), with `kid` when given.
     pub fn jwk(&self, kid: Option<&str>) -> Value {
         let mut jwk = match self {
-            Self::Rsa(key) => {
-                let c = RsaPublicKeyComponents::<Vec<u8>>::from(key.public_key());
-                json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)})
+            Self::Signing(key) => {
+                let mut jwk = key.public_jwk();
+                let members = jwk.as_object_mut().expect("object");
+                for name in ["kid", "alg", "use"] {
+                    members.remove(name);
+                }
+                jwk
             }
-            Self::Es256(key) | Self::Es384(key) => {
+            Self::Es384(key) => {
                 let point = key.public_key().as_ref();
                 let len = (point.len() - 1) / 2;
-                let crv = if len == 32 { "P-256" } else { "P-384" };
-                json!({"kty": "EC", "crv": crv, "x": b64(&point[1..=len]), "y": b64(&point[1 + len..])})
-            }
-            Self::Ed(key) => {
-                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(key.public_key().as_ref())})
+                json!({"kty": "EC", "crv": "P-384", "x": b64(&point[1..=len]), "y": b64(&point[1 + len..])})
             }
             Self::Hmac(secret) => json!({"kty": "oct", "k": b64(secret)}),
         };
@@ -111,18 +92,9 @@ impl TestKey {
     /// The public key as SPKI PEM.
     pub fn pem(&self) -> String {
         use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
-        let der: Vec<u8> = match self {
-            Self::Rsa(key) => AsDer::<PublicKeyX509Der<'_>>::as_der(key.public_key())
-                .expect("der")
-                .as_ref()
-                .to_vec(),
-            Self::Es256(key) | Self::Es384(key) => {
-                AsDer::<PublicKeyX509Der<'_>>::as_der(key.public_key())
-                    .expect("der")
-                    .as_ref()
-                    .to_vec()
-            }
-            Self::Ed(key) => AsDer::<PublicKeyX509Der<'_>>::as_der(key.public_key())
+        let der = match self {
+            Self::Signing(key) => return key.public_key_pem(),
+            Self::Es384(key) => AsDer::<PublicKeyX509Der<'_>>::as_der(key.public_key())
                 .expect("der")
                 .as_ref()
                 .to_vec(),
@@ -142,18 +114,13 @@ impl TestKey {
 
     /// Raw signature over `message`.
     pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
         match self {
-            Self::Rsa(key) => {
-                let mut sig = vec![0; key.public_modulus_len()];
-                key.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
-                    .expect("rsa sign");
-                sig
-            }
-            Self::Es256(key) | Self::Es384(key) => {
-                key.sign(&rng, message).expect("ec sign").as_ref().to_vec()
-            }
-            Self::Ed(key) => key.sign(message).as_ref().to_vec(),
+            Self::Signing(key) => key.sign(message),
+            Self::Es384(key) => key
+                .sign(&SystemRandom::new(), message)
+                .expect("ec sign")
+                .as_ref()
+                .to_vec(),
             Self::Hmac(secret) => hmac(secret, message),
         }
     }
@@ -199,174 +166,25 @@ pub fn claims(issuer: &str, audience: &str) -> Value {
     })
 }
 
-/// The switches of a [`TestAs`].
-#[derive(Default)]
-pub struct AsState {
-    pub issuer: Mutex<String>,
-    pub jwks: Mutex<Value>,
-    pub cache_control: Mutex<Option<String>>,
-    pub down: AtomicBool,
-    pub delay: Mutex<Duration>,
-    pub jwks_fetches: AtomicUsize,
-    pub metadata_fetches: AtomicUsize,
-    /// Serve metadata only at the OpenID Connect location.
-    pub oidc_only: AtomicBool,
-    /// Put this issuer in the metadata instead of the real one.
-    pub metadata_issuer: Mutex<Option<String>>,
-    /// Pad the JWKS response to this many bytes.
-    pub pad_to: Mutex<Option<usize>>,
+/// A [`DevIssuer`] (with `issuer_path`, `""` for none) whose `/jwks` serves `keys` and no
+/// `Cache-Control`, so that a verifier's own refresh intervals apply.
+pub async fn issuer_at(issuer_path: &str, keys: Vec<Value>) -> DevIssuer {
+    let issuer = DevIssuer::builder()
+        .issuer_path(issuer_path)
+        .start()
+        .await
+        .expect("dev issuer starts");
+    issuer.set_jwks_cache_control(None);
+    publish(&issuer, keys);
+    issuer
 }
 
-/// An authorization server on loopback serving discovery and a JWKS.
-pub struct TestAs {
-    pub base: String,
-    pub state: Arc<AsState>,
+/// [`issuer_at`] without an issuer path.
+pub async fn issuer_with(keys: Vec<Value>) -> DevIssuer {
+    issuer_at("", keys).await
 }
 
-impl TestAs {
-    /// Starts a server whose issuer is its base URL, plus `path` (e.g. "" or "/tenant").
-    pub async fn start(path: &str) -> Self {
-        let state = Arc::new(AsState::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        *state.issuer.lock().expect("lock") = format!("{base}{path}");
-        let app = Router::new()
-            .route("/jwks", get(jwks))
-            .route("/redirect-jwks", get(redirect))
-            .route(
-                "/.well-known/oauth-authorization-server",
-                get(oauth_metadata),
-            )
-            .route(
-                "/.well-known/oauth-authorization-server/{*rest}",
-                get(oauth_metadata),
-            )
-            .route("/.well-known/openid-configuration", get(oidc_metadata))
-            .route("/{*rest}", get(oidc_appended))
-            .with_state(Arc::clone(&state));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { base, state }
-    }
-
-    pub fn issuer(&self) -> String {
-        self.state.issuer.lock().expect("lock").clone()
-    }
-
-    pub fn jwks_uri(&self) -> String {
-        format!("{}/jwks", self.base)
-    }
-
-    pub fn set_keys(&self, keys: Vec<Value>) {
-        *self.state.jwks.lock().expect("lock") = json!({ "keys": keys });
-    }
-
-    pub fn set_jwks_document(&self, doc: Value) {
-        *self.state.jwks.lock().expect("lock") = doc;
-    }
-
-    pub fn set_down(&self, down: bool) {
-        self.state.down.store(down, Ordering::SeqCst);
-    }
-
-    pub fn set_delay(&self, delay: Duration) {
-        *self.state.delay.lock().expect("lock") = delay;
-    }
-
-    pub fn set_cache_control(&self, value: Option<&str>) {
-        *self.state.cache_control.lock().expect("lock") = value.map(str::to_owned);
-    }
-
-    pub fn jwks_fetches(&self) -> usize {
-        self.state.jwks_fetches.load(Ordering::SeqCst)
-    }
-
-    pub fn metadata_fetches(&self) -> usize {
-        self.state.metadata_fetches.load(Ordering::SeqCst)
-    }
-}
-
-async fn pause(state: &AsState) {
-    let delay = *state.delay.lock().expect("lock");
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-}
-
-async fn jwks(State(state): State<Arc<AsState>>) -> Response {
-    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    pause(&state).await;
-    if state.down.load(Ordering::SeqCst) {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    let doc = state.jwks.lock().expect("lock").clone();
-    let mut body = doc.to_string();
-    if let Some(pad) = *state.pad_to.lock().expect("lock") {
-        let mut padded = doc;
-        padded["padding"] = json!("x".repeat(pad));
-        body = padded.to_string();
-    }
-    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Some(cc) = state.cache_control.lock().expect("lock").clone() {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&cc).expect("header value"),
-        );
-    }
-    response
-}
-
-async fn redirect() -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, "/jwks")]).into_response()
-}
-
-fn metadata(state: &AsState) -> Value {
-    let issuer = state.issuer.lock().expect("lock").clone();
-    let shown = state
-        .metadata_issuer
-        .lock()
-        .expect("lock")
-        .clone()
-        .unwrap_or_else(|| issuer.clone());
-    let base = issuer.split('/').take(3).collect::<Vec<_>>().join("/");
-    json!({
-        "issuer": shown,
-        "jwks_uri": format!("{base}/jwks"),
-        "introspection_endpoint": format!("{base}/introspect"),
-        "token_endpoint": format!("{base}/token"),
-    })
-}
-
-async fn oauth_metadata(State(state): State<Arc<AsState>>) -> Response {
-    state.metadata_fetches.fetch_add(1, Ordering::SeqCst);
-    pause(&state).await;
-    if state.down.load(Ordering::SeqCst) {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    if state.oidc_only.load(Ordering::SeqCst) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    Json(metadata(&state)).into_response()
-}
-
-async fn oidc_metadata(State(state): State<Arc<AsState>>) -> Response {
-    state.metadata_fetches.fetch_add(1, Ordering::SeqCst);
-    if state.down.load(Ordering::SeqCst) {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    Json(metadata(&state)).into_response()
-}
-
-/// `/<issuer path>/.well-known/openid-configuration` (OIDC path appending).
-async fn oidc_appended(
-    State(state): State<Arc<AsState>>,
-    axum::extract::Path(rest): axum::extract::Path<String>,
-) -> Response {
-    if !rest.ends_with(".well-known/openid-configuration") {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    oidc_metadata(State(state)).await
+/// Makes `issuer`'s `/jwks` serve exactly `keys`.
+pub fn publish(issuer: &DevIssuer, keys: Vec<Value>) {
+    issuer.set_jwks_document(Some(json!({ "keys": keys })));
 }
