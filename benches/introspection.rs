@@ -1,25 +1,22 @@
-//! The introspection verify path: a token seen for the first time (a loopback round trip to a
-//! stand-in RFC 7662 endpoint, the response checks, the cache insert) against a token already
-//! introspected (SHA-256 + cache lookup).
+//! The introspection verify path: a token seen for the first time (a loopback round trip to
+//! the dev issuer's RFC 7662 endpoint, the response checks, the cache insert) against a token
+//! already introspected (SHA-256 + cache lookup).
 //!
 //! `cargo bench --all-features --bench introspection`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/introspection_support/mod.rs"]
-mod support;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use mcp_auth::{
+    TokenVerifier,
+    testing::{DevIssuer, Endpoint},
+    verifier::IntrospectionVerifier,
+};
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use criterion::{Criterion, criterion_group, criterion_main};
-use mcp_auth::{TokenVerifier, verifier::IntrospectionVerifier};
-
-use support::{ISSUER, StandIn, active};
-
-fn verifier(endpoint: &str) -> IntrospectionVerifier {
+fn verifier(issuer: &DevIssuer) -> IntrospectionVerifier {
     IntrospectionVerifier::builder()
-        .endpoint(endpoint)
-        .issuer(ISSUER)
+        .endpoint(issuer.introspection_endpoint())
+        .issuer(issuer.issuer())
         .client_secret_basic("rs", "secret")
         .build()
         .unwrap()
@@ -31,31 +28,40 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let server = rt.block_on(StandIn::start());
-    // Every token is active, so each new token costs exactly one call.
-    server.set_body(Some(active().to_string()));
+    let issuer = rt
+        .block_on(DevIssuer::builder().client("rs", "secret").start())
+        .unwrap();
+    // Every token is a new active one, so each costs exactly one call; minting it is setup,
+    // outside the measurement.
+    let new_token = || issuer.opaque_token(&issuer.token().subject("alice").scopes(["mcp:read"]));
 
     let mut group = c.benchmark_group("introspection_verify");
 
-    let first = verifier(&server.endpoint());
-    let counter = AtomicU64::new(0);
-    assert!(rt.block_on(first.verify("warm-up")).is_ok());
+    let first = verifier(&issuer);
+    assert!(rt.block_on(first.verify(&new_token())).is_ok());
     group.bench_function("first_call", |b| {
-        b.to_async(&rt).iter(|| {
-            let token = format!("opaque-{}", counter.fetch_add(1, Ordering::Relaxed));
-            let first = &first;
-            async move { first.verify(&token).await.unwrap() }
-        });
+        b.to_async(&rt).iter_batched(
+            new_token,
+            |token| {
+                let first = &first;
+                async move { first.verify(&token).await.unwrap() }
+            },
+            BatchSize::SmallInput,
+        );
     });
 
-    let cached = verifier(&server.endpoint());
-    let token = "opaque-token-0123456789abcdef0123456789abcdef";
-    assert!(rt.block_on(cached.verify(token)).is_ok());
-    let calls = server.calls();
+    let cached = verifier(&issuer);
+    let token = new_token();
+    assert!(rt.block_on(cached.verify(&token)).is_ok());
+    let calls = issuer.requests(Endpoint::Introspection);
     group.bench_function("cached", |b| {
-        b.to_async(&rt).iter(|| cached.verify(token));
+        b.to_async(&rt).iter(|| cached.verify(&token));
     });
-    assert_eq!(server.calls(), calls, "the cached path makes no call");
+    assert_eq!(
+        issuer.requests(Endpoint::Introspection),
+        calls,
+        "the cached path makes no call"
+    );
     group.finish();
 }
 

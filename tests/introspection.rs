@@ -1,7 +1,9 @@
-//! `IntrospectionVerifier` behind `McpAuth`, against a switchable RFC 7662 endpoint on
-//! loopback: the response rules, client authentication, failure behaviour (503, never 401),
-//! single flight, the negative cache and expiry at `exp`. Each case asserts the exact status
-//! and `error` code, and the number of introspection calls where it matters.
+//! `IntrospectionVerifier` behind `McpAuth`, against the dev issuer's RFC 7662 endpoint on
+//! loopback with fixed answers and faults: the response rules, client authentication, failure
+//! behaviour (503, never 401), single flight, the negative cache and expiry at `exp`. Each
+//! case asserts the exact status and `error` code, and the number of introspection calls
+//! where it matters; each failure is followed by the same request succeeding once the fault
+//! is gone.
 
 #![cfg(feature = "introspection")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -24,6 +26,7 @@ use http_body_util::Full;
 use mcp_auth::{
     BoxError, McpAuth, TokenVerifier,
     challenge::{AuthError, AuthErrorKind},
+    testing::{Endpoint, Fault},
     verifier::{
         IntrospectionVerifier,
         introspection::{ClientAuthRequest, ClientAuthenticator, IntrospectionVerifierBuilder},
@@ -34,7 +37,7 @@ use tokio::sync::Barrier;
 use tower::{Layer, ServiceExt, service_fn};
 
 use introspection_support::{
-    ISSUER, RESOURCE, StandIn, active, active_with, closed_endpoint, now, resetting_endpoint,
+    CLIENT_ID, CLIENT_SECRET, ISSUER, RESOURCE, active, active_with, issuer, now,
 };
 
 /// The status and `error` code a case must get.
@@ -52,7 +55,7 @@ fn builder(endpoint: &str) -> IntrospectionVerifierBuilder {
     IntrospectionVerifier::builder()
         .endpoint(endpoint)
         .issuer(ISSUER)
-        .client_secret_basic("rs", "s:cret/+")
+        .client_secret_basic(CLIENT_ID, CLIENT_SECRET)
         .http_timeout(Duration::from_secs(5))
 }
 
@@ -141,9 +144,9 @@ fn expected((status, code): Expected) -> (StatusCode, Option<String>) {
 
 #[tokio::test]
 async fn answer_rules_through_the_layer() {
-    let server = StandIn::start().await;
+    let issuer = issuer().await;
     let app = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .leeway(Duration::ZERO)
             .build()
             .unwrap(),
@@ -300,11 +303,15 @@ async fn answer_rules_through_the_layer() {
     let mut passed = 0;
     for (i, (name, answer, want)) in cases.into_iter().enumerate() {
         let token = format!("opaque-token-case-{i}");
-        server.answer(&token, answer);
-        let before = server.calls();
+        issuer.set_introspection_answer(&token, answer);
+        let before = issuer.requests(Endpoint::Introspection);
         let res = app.call(&token).await;
         assert_eq!(outcome(&res), expected(want), "{name}");
-        assert_eq!(server.calls(), before + 1, "{name}: one call");
+        assert_eq!(
+            issuer.requests(Endpoint::Introspection),
+            before + 1,
+            "{name}: one call"
+        );
         if want == OK {
             passed += 1;
             assert_eq!(res.headers()["x-subject"], "alice", "{name}");
@@ -322,20 +329,20 @@ async fn answer_rules_through_the_layer() {
 
 #[tokio::test]
 async fn opt_ins_change_the_missing_aud_and_exp_rules() {
-    let server = StandIn::start().await;
-    server.answer(
+    let issuer = issuer().await;
+    issuer.set_introspection_answer(
         "no-aud",
         active_with(|a| {
             a.remove("aud");
         }),
     );
-    server.answer(
+    issuer.set_introspection_answer(
         "no-exp",
         active_with(|a| {
             a.remove("exp");
         }),
     );
-    server.answer(
+    issuer.set_introspection_answer(
         "other-aud",
         active_with(|a| {
             a.insert("aud".into(), json!("https://other.example.com"));
@@ -343,7 +350,7 @@ async fn opt_ins_change_the_missing_aud_and_exp_rules() {
     );
 
     let assume = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .danger_assume_audience(RESOURCE)
             .build()
             .unwrap(),
@@ -353,7 +360,7 @@ async fn opt_ins_change_the_missing_aud_and_exp_rules() {
     assert_eq!(outcome(&assume.call("other-aud").await), expected(INVALID));
 
     let strict = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .require_expiry(true)
             .build()
             .unwrap(),
@@ -361,7 +368,7 @@ async fn opt_ins_change_the_missing_aud_and_exp_rules() {
     assert_eq!(outcome(&strict.call("no-exp").await), expected(INVALID));
 
     // The verifier-side audience check, for use without the layer.
-    let own = builder(&server.endpoint())
+    let own = builder(&issuer.introspection_endpoint())
         .audiences(["https://other.example.com"])
         .build()
         .unwrap();
@@ -371,35 +378,51 @@ async fn opt_ins_change_the_missing_aud_and_exp_rules() {
 
 #[tokio::test]
 async fn client_secret_basic_sends_form_encoded_credentials_and_the_hint() {
-    let server = StandIn::start().await;
-    server.answer("tok", active());
-    let app = App::new(builder(&server.endpoint()).build().unwrap());
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
+    let app = App::new(builder(&issuer.introspection_endpoint()).build().unwrap());
     assert_eq!(outcome(&app.call("tok").await), expected(OK));
-    let received = server.last();
-    assert_eq!(received.param("token"), Some("tok"));
+    let received = issuer.last_introspection_request().unwrap();
+    assert_eq!(received.params("token"), ["tok"]);
     assert_eq!(received.param("token_type_hint"), Some("access_token"));
+    assert_eq!(received.param("client_id"), None);
     assert_eq!(received.param("client_secret"), None);
-    let auth = received.headers[header::AUTHORIZATION].to_str().unwrap();
+    assert!(received.uses_basic_auth());
+    let auth = received.header("authorization").unwrap();
     let decoded = STANDARD
         .decode(auth.strip_prefix("Basic ").unwrap())
         .unwrap();
     // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
     assert_eq!(String::from_utf8(decoded).unwrap(), "rs:s%3Acret%2F%2B");
+
+    // Control: the issuer really checks the credentials; a wrong secret is our problem, 503.
+    let wrong = App::new(
+        builder(&issuer.introspection_endpoint())
+            .client_secret_basic(CLIENT_ID, "s:cret/-")
+            .build()
+            .unwrap(),
+    );
+    let res = wrong.call("tok").await;
+    assert_eq!(outcome(&res), expected(UNAVAILABLE));
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 }
 
 #[tokio::test]
 async fn client_secret_post_puts_credentials_in_the_body() {
-    let server = StandIn::start().await;
-    server.answer("tok", active());
-    let verifier = builder(&server.endpoint())
-        .client_secret_post("rs", "s:cret")
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
+    let verifier = builder(&issuer.introspection_endpoint())
+        .client_secret_post(CLIENT_ID, CLIENT_SECRET)
         .build()
         .unwrap();
     assert_eq!(outcome(&App::new(verifier).call("tok").await), expected(OK));
-    let received = server.last();
+    let received = issuer.last_introspection_request().unwrap();
     assert_eq!(received.param("client_id"), Some("rs"));
-    assert_eq!(received.param("client_secret"), Some("s:cret"));
-    assert!(received.headers.get(header::AUTHORIZATION).is_none());
+    assert_eq!(received.param("client_secret"), Some("s:cret/+"));
+    assert_eq!(received.params("token"), ["tok"]);
+    assert!(received.header("authorization").is_none());
+    assert!(!received.uses_basic_auth());
 }
 
 #[derive(Debug)]
@@ -418,6 +441,9 @@ impl ClientAuthenticator for Assertion {
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         );
         request.append_param("client_assertion", format!("assertion-for-{aud}"));
+        // The dev issuer authenticates clients by secret only: send it along.
+        request.append_param("client_id", CLIENT_ID);
+        request.append_param("client_secret", CLIENT_SECRET);
         // Cannot replace the token.
         request.append_param("token", "other");
         request.insert_header(
@@ -430,146 +456,124 @@ impl ClientAuthenticator for Assertion {
 
 #[tokio::test]
 async fn custom_client_authentication_hook() {
-    let server = StandIn::start().await;
-    server.answer("tok", active());
-    let verifier = builder(&server.endpoint())
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
+    let verifier = builder(&issuer.introspection_endpoint())
         .client_authenticator(Assertion { fail: false })
         .build()
         .unwrap();
     assert_eq!(outcome(&App::new(verifier).call("tok").await), expected(OK));
-    let received = server.last();
+    let received = issuer.last_introspection_request().unwrap();
     assert_eq!(
         received.param("client_assertion"),
-        Some(format!("assertion-for-{}", server.endpoint()).as_str())
+        Some(format!("assertion-for-{}", issuer.introspection_endpoint()).as_str())
     );
-    assert_eq!(received.headers["x-rs"], "1");
-    assert_eq!(
-        received.form.iter().filter(|(n, _)| n == "token").count(),
-        1
-    );
-    assert_eq!(received.param("token"), Some("tok"));
+    assert_eq!(received.header("x-rs"), Some("1"));
+    assert_eq!(received.params("token"), ["tok"]);
+    assert!(!received.uses_basic_auth(), "the hook replaces Basic");
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
 
     // A hook that fails: 503, and nothing is sent.
-    let failing = builder(&server.endpoint())
+    let failing = builder(&issuer.introspection_endpoint())
         .client_authenticator(Assertion { fail: true })
         .build()
         .unwrap();
-    let calls = server.calls();
-    assert_eq!(
-        outcome(&App::new(failing).call("tok").await),
-        expected(UNAVAILABLE)
-    );
-    assert_eq!(server.calls(), calls);
+    let res = App::new(failing).call("tok").await;
+    assert_eq!(outcome(&res), expected(UNAVAILABLE));
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+}
+
+/// How a case breaks the introspection call.
+enum Break {
+    /// The endpoint fails on the wire.
+    Fault(Fault),
+    /// The endpoint answers `200` with this body for the token.
+    Answer(Value),
 }
 
 #[tokio::test]
 async fn server_failures_get_503_never_401_and_recovery_needs_no_restart() {
-    let server = StandIn::start().await;
-    let verifier = builder(&server.endpoint())
+    let issuer = issuer().await;
+    // Where a followed redirect would lead: a server that says the token is fine.
+    let elsewhere = introspection_support::issuer().await;
+    let verifier = builder(&issuer.introspection_endpoint())
         .max_response_size(1024)
         .build()
         .unwrap();
-    let app = App::new(verifier.clone());
-    server.answer("tok", active());
-
-    type Switch = Box<dyn Fn(&StandIn)>;
-    let cases: Vec<(&str, Switch)> = vec![
-        (
-            "500",
-            Box::new(|s| s.set_status(Some(StatusCode::INTERNAL_SERVER_ERROR))),
-        ),
-        (
-            "503",
-            Box::new(|s| s.set_status(Some(StatusCode::SERVICE_UNAVAILABLE))),
-        ),
-        (
-            "401 for our credentials",
-            Box::new(|s| s.set_status(Some(StatusCode::UNAUTHORIZED))),
-        ),
-        (
-            "400",
-            Box::new(|s| s.set_status(Some(StatusCode::BAD_REQUEST))),
-        ),
+    let app = App::new(verifier);
+    let status = |code| Break::Fault(Fault::Status(code));
+    // Whatever the status says, the body of these is a valid active answer: only `200 OK` is
+    // an answer.
+    let cases = [
+        ("500", status(500)),
+        ("503", status(503)),
+        ("401 for our credentials", status(401)),
+        ("400", status(400)),
+        ("404", status(404)),
+        ("201 with an active answer", status(201)),
+        ("202 with an active answer", status(202)),
+        ("203 with an active answer", status(203)),
+        ("204 no body", status(204)),
         (
             "redirect",
-            Box::new(|s| s.set_status(Some(StatusCode::FOUND))),
+            Break::Fault(Fault::Redirect(elsewhere.introspection_endpoint())),
         ),
-        // Only `200 OK` is an answer, even with a body that would pass.
-        (
-            "201 active",
-            Box::new(|s| {
-                s.set_status(Some(StatusCode::CREATED));
-                s.set_body(Some(r#"{"active":true}"#.to_owned()));
-            }),
-        ),
-        (
-            "202 active",
-            Box::new(|s| {
-                s.set_status(Some(StatusCode::ACCEPTED));
-                s.set_body(Some(r#"{"active":true}"#.to_owned()));
-            }),
-        ),
-        (
-            "203 with a valid answer",
-            Box::new(|s| s.set_status(Some(StatusCode::NON_AUTHORITATIVE_INFORMATION))),
-        ),
-        (
-            "204 no body",
-            Box::new(|s| {
-                s.set_status(Some(StatusCode::NO_CONTENT));
-                s.set_body(Some(String::new()));
-            }),
-        ),
-        (
-            "html",
-            Box::new(|s| s.set_body(Some("<html>oops</html>".to_owned()))),
-        ),
-        (
-            "truncated json",
-            Box::new(|s| s.set_body(Some(r#"{"active": tr"#.to_owned()))),
-        ),
-        (
-            "json array",
-            Box::new(|s| s.set_body(Some("[true]".to_owned()))),
-        ),
-        (
-            "empty object",
-            Box::new(|s| s.set_body(Some("{}".to_owned()))),
-        ),
-        ("null", Box::new(|s| s.set_body(Some("null".to_owned())))),
-        (
-            "too large",
-            Box::new(|s| {
-                s.set_body(Some(format!(
-                    r#"{{"active": true, "pad": "{}"}}"#,
-                    "x".repeat(4096)
-                )))
-            }),
-        ),
+        ("html", Break::Fault(Fault::Garbage)),
+        ("too large", Break::Fault(Fault::Huge(4096))),
+        ("truncated", Break::Fault(Fault::Truncated)),
+        ("connection reset", Break::Fault(Fault::Reset)),
+        ("json array", Break::Answer(json!([true]))),
+        ("json string", Break::Answer(json!("active"))),
+        ("empty object", Break::Answer(json!({}))),
+        ("null", Break::Answer(Value::Null)),
     ];
-    for (name, switch) in cases {
-        server.heal();
-        switch(&server);
-        let res = app.call("tok").await;
+    for (i, (name, broken)) in cases.into_iter().enumerate() {
+        let token = format!("opaque-failure-case-{i}");
+        elsewhere.set_introspection_answer(&token, active());
+        let calls = issuer.requests(Endpoint::Introspection);
+        match broken {
+            Break::Fault(fault) => {
+                issuer.set_introspection_answer(&token, active());
+                issuer.set_fault(Endpoint::Introspection, Some(fault));
+            }
+            Break::Answer(answer) => issuer.set_introspection_answer(&token, answer),
+        }
+        let res = app.call(&token).await;
         assert_eq!(outcome(&res), expected(UNAVAILABLE), "{name}");
         assert!(res.headers().contains_key(header::RETRY_AFTER), "{name}");
-    }
-    assert_eq!(server.redirected(), 0, "redirects are not followed");
-    assert_eq!(app.inner_calls(), 0, "never a pass");
+        assert_eq!(
+            issuer.requests(Endpoint::Introspection),
+            calls + 1,
+            "{name}"
+        );
+        assert_eq!(app.inner_calls(), i, "{name}: never a pass");
 
-    // Errors are not cached: as soon as the server is back, the same token works.
-    server.heal();
-    assert_eq!(outcome(&app.call("tok").await), expected(OK));
-    assert_eq!(app.inner_calls(), 1);
+        // Control: errors are not cached; once the server is back the same token works.
+        issuer.set_fault(Endpoint::Introspection, None);
+        issuer.set_introspection_answer(&token, active());
+        assert_eq!(outcome(&app.call(&token).await), expected(OK), "{name}");
+        assert_eq!(
+            issuer.requests(Endpoint::Introspection),
+            calls + 2,
+            "{name}"
+        );
+        assert_eq!(app.inner_calls(), i + 1, "{name}");
+    }
+    assert_eq!(
+        elsewhere.requests(Endpoint::Introspection),
+        0,
+        "redirects are not followed"
+    );
 }
 
 #[tokio::test]
 async fn slow_server_is_cut_off_by_the_http_timeout() {
-    let server = StandIn::start().await;
-    server.answer("tok", active());
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
     // The server would answer "active", but long after the timeout.
-    server.set_delay(Duration::from_secs(30));
-    let verifier = builder(&server.endpoint())
+    issuer.set_delay(Endpoint::Introspection, Duration::from_secs(30));
+    let verifier = builder(&issuer.introspection_endpoint())
         .http_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -585,20 +589,28 @@ async fn slow_server_is_cut_off_by_the_http_timeout() {
     let err = verifier.verify("tok").await.unwrap_err();
     assert!(err.is_unavailable());
     assert_eq!(err.description(), "introspection request timed out");
+
+    // Control: the same token, answered in time.
+    issuer.set_delay(Endpoint::Introspection, Duration::ZERO);
+    assert_eq!(outcome(&app.call("tok").await), expected(OK));
+    assert_eq!(app.inner_calls(), 1);
 }
 
 #[tokio::test]
-async fn unreachable_server_gets_503() {
-    let (resetting, task) = resetting_endpoint().await;
-    let closed = closed_endpoint().await;
-    for (name, endpoint) in [
-        ("connection reset", resetting),
-        ("connection refused", closed),
-    ] {
-        let verifier = builder(&endpoint).build().unwrap();
-        let app = App::new(verifier.clone());
+async fn unreachable_server_gets_503_and_recovers_without_restart() {
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
+    let verifier = builder(&issuer.introspection_endpoint()).build().unwrap();
+    let app = App::new(verifier.clone());
+    for name in ["connection reset", "connection refused"] {
+        if name == "connection reset" {
+            issuer.set_fault(Endpoint::Introspection, Some(Fault::Reset));
+        } else {
+            issuer.stop().await;
+        }
         let res = app.call("tok").await;
         assert_eq!(outcome(&res), expected(UNAVAILABLE), "{name}");
+        assert!(res.headers().contains_key(header::RETRY_AFTER), "{name}");
         assert_eq!(app.inner_calls(), 0, "{name}");
         let err = verifier.verify("tok").await.unwrap_err();
         assert_eq!(
@@ -607,53 +619,82 @@ async fn unreachable_server_gets_503() {
             "{name}"
         );
     }
-    task.abort();
+    assert_eq!(
+        issuer.requests(Endpoint::Introspection),
+        2,
+        "the reset requests arrived; the refused ones could not"
+    );
+
+    // Control: the same address serves again and the same token passes.
+    issuer.set_fault(Endpoint::Introspection, None);
+    issuer.restart().await.unwrap();
+    assert_eq!(outcome(&app.call("tok").await), expected(OK));
+    assert_eq!(app.inner_calls(), 1);
 }
 
 #[tokio::test]
 async fn rejection_reason_is_kept_in_response_extensions() {
-    let server = StandIn::start().await;
-    server.set_status(Some(StatusCode::BAD_GATEWAY));
-    let auth = layer(builder(&server.endpoint()).build().unwrap());
-    let inner = service_fn(
-        |_req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-        },
-    );
-    let req = Request::post(RESOURCE)
-        .header(header::AUTHORIZATION, "Bearer tok")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let res = auth.layer(inner).oneshot(req).await.unwrap();
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
+    issuer.set_fault(Endpoint::Introspection, Some(Fault::Status(502)));
+    let auth = layer(builder(&issuer.introspection_endpoint()).build().unwrap());
+    let call = || {
+        let inner = service_fn(
+            |_req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            },
+        );
+        let req = Request::post(RESOURCE)
+            .header(header::AUTHORIZATION, "Bearer tok")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        auth.clone().layer(inner).oneshot(req)
+    };
+    let res = call().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
     let err = res.extensions().get::<AuthError>().unwrap();
     assert_eq!(err.kind(), AuthErrorKind::VerifierUnavailable);
     assert_eq!(
         err.description(),
         "introspection endpoint answered with an error"
     );
+
+    // Control: an accepted request carries no rejection.
+    issuer.set_fault(Endpoint::Introspection, None);
+    let res = call().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.extensions().get::<AuthError>().is_none());
 }
 
 #[tokio::test]
 async fn oversized_tokens_are_refused_without_a_call() {
-    let server = StandIn::start().await;
-    let verifier = builder(&server.endpoint())
+    let issuer = issuer().await;
+    let verifier = builder(&issuer.introspection_endpoint())
         .max_token_size(64)
         .build()
         .unwrap();
     let err = verifier.verify(&"a".repeat(65)).await.unwrap_err();
     assert!(err.is_invalid_token());
     assert!(verifier.verify("").await.unwrap_err().is_invalid_token());
-    assert_eq!(server.calls(), 0);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
+
+    // Control: a token at the limit is introspected.
+    issuer.set_introspection_answer("a".repeat(64), active());
+    assert!(verifier.verify(&"a".repeat(64)).await.is_ok());
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_with_one_new_token_share_one_call() {
-    let server = StandIn::start().await;
-    server.answer("fresh", active());
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("fresh", active());
     // Every task is running before any sends its request, and the answer takes long enough
     // for all of them to join the one call even on a loaded machine.
-    server.set_delay(Duration::from_secs(1));
-    let app = Arc::new(App::new(builder(&server.endpoint()).build().unwrap()));
+    issuer.set_delay(Endpoint::Introspection, Duration::from_secs(1));
+    let app = Arc::new(App::new(
+        builder(&issuer.introspection_endpoint()).build().unwrap(),
+    ));
     let start = Arc::new(Barrier::new(200));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..200 {
@@ -673,23 +714,29 @@ async fn concurrent_requests_with_one_new_token_share_one_call() {
         statuses.iter().all(|s| *s == StatusCode::OK),
         "{statuses:?}"
     );
-    assert_eq!(server.calls(), 1, "exactly one introspection call");
+    assert_eq!(
+        issuer.requests(Endpoint::Introspection),
+        1,
+        "exactly one introspection call"
+    );
     assert_eq!(app.inner_calls(), 200);
 
     // Later requests hit the cache.
-    server.set_delay(Duration::ZERO);
+    issuer.set_delay(Endpoint::Introspection, Duration::ZERO);
     assert_eq!(outcome(&app.call("fresh").await), expected(OK));
-    assert_eq!(server.calls(), 1);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_share_a_failure_too() {
-    let server = StandIn::start().await;
-    server.set_status(Some(StatusCode::INTERNAL_SERVER_ERROR));
+    let issuer = issuer().await;
+    issuer.set_fault(Endpoint::Introspection, Some(Fault::Status(500)));
     // A failure is not cached, so a task that came after the call ended would make a second
     // one: all tasks start together, and the call lasts long enough for every one to join it.
-    server.set_delay(Duration::from_millis(1500));
-    let app = Arc::new(App::new(builder(&server.endpoint()).build().unwrap()));
+    issuer.set_delay(Endpoint::Introspection, Duration::from_millis(1500));
+    let app = Arc::new(App::new(
+        builder(&issuer.introspection_endpoint()).build().unwrap(),
+    ));
     let start = Arc::new(Barrier::new(100));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..100 {
@@ -703,12 +750,17 @@ async fn concurrent_requests_share_a_failure_too() {
     while let Some(status) = tasks.join_next().await {
         assert_eq!(status.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
     }
-    assert_eq!(server.calls(), 1, "one call for the whole burst");
+    assert_eq!(
+        issuer.requests(Endpoint::Introspection),
+        1,
+        "one call for the whole burst"
+    );
     // The failure is not remembered.
-    server.heal();
-    server.answer("fresh", active());
+    issuer.set_fault(Endpoint::Introspection, None);
+    issuer.set_delay(Endpoint::Introspection, Duration::ZERO);
+    issuer.set_introspection_answer("fresh", active());
     assert_eq!(outcome(&app.call("fresh").await), expected(OK));
-    assert_eq!(server.calls(), 2);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 }
 
 /// Long enough for the requests that must hit the cache to do so on a loaded machine.
@@ -717,9 +769,9 @@ const MAX_TTL: Duration = Duration::from_millis(1500);
 
 #[tokio::test]
 async fn inactive_tokens_are_cached_briefly() {
-    let server = StandIn::start().await;
+    let issuer = issuer().await;
     let app = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .negative_cache_ttl(NEGATIVE_TTL)
             .build()
             .unwrap(),
@@ -728,12 +780,12 @@ async fn inactive_tokens_are_cached_briefly() {
         assert_eq!(outcome(&app.call("garbage").await), expected(INVALID));
     }
     assert_eq!(
-        server.calls(),
+        issuer.requests(Endpoint::Introspection),
         1,
         "one call for 50 requests with the same bad token"
     );
     // A refusal after an active answer's checks is cached the same way.
-    server.answer(
+    issuer.set_introspection_answer(
         "wrong-iss",
         active_with(|a| {
             a.insert("iss".into(), json!("https://evil.example.com"));
@@ -742,35 +794,35 @@ async fn inactive_tokens_are_cached_briefly() {
     for _ in 0..10 {
         assert_eq!(outcome(&app.call("wrong-iss").await), expected(INVALID));
     }
-    assert_eq!(server.calls(), 2);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 
     // moka keeps its own clock: a real wait, from after the last insertion.
     tokio::time::sleep(NEGATIVE_TTL + Duration::from_millis(250)).await;
     assert_eq!(outcome(&app.call("garbage").await), expected(INVALID));
     assert_eq!(
-        server.calls(),
+        issuer.requests(Endpoint::Introspection),
         3,
         "asked again once the negative entry expired"
     );
 
     // With the negative cache off, every bad token costs a call.
     let uncached = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .negative_cache_ttl(Duration::ZERO)
             .build()
             .unwrap(),
     );
     uncached.call("garbage").await;
     uncached.call("garbage").await;
-    assert_eq!(server.calls(), 5);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 5);
 }
 
 #[tokio::test]
 async fn valid_answers_live_until_the_max_ttl() {
-    let server = StandIn::start().await;
-    server.answer("tok", active());
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
     let app = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .cache_max_ttl(MAX_TTL)
             .build()
             .unwrap(),
@@ -778,28 +830,28 @@ async fn valid_answers_live_until_the_max_ttl() {
     for _ in 0..20 {
         assert_eq!(outcome(&app.call("tok").await), expected(OK));
     }
-    assert_eq!(server.calls(), 1);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
     // Revoked at the server: honoured until the entry expires, refused after.
-    server.answer("tok", json!({"active": false}));
+    issuer.set_introspection_answer("tok", json!({"active": false}));
     tokio::time::sleep(MAX_TTL + Duration::from_millis(250)).await;
     assert_eq!(outcome(&app.call("tok").await), expected(INVALID));
-    assert_eq!(server.calls(), 2);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 }
 
 #[tokio::test]
 async fn cached_answers_expire_at_exp() {
-    let server = StandIn::start().await;
+    let issuer = issuer().await;
     // Room for the first two calls on a loaded machine; the cache policy itself (the entry
     // ends at `exp`) is unit-tested in the crate.
     let exp = now() + 3.0;
-    server.answer(
+    issuer.set_introspection_answer(
         "short",
         active_with(|a| {
             a.insert("exp".into(), json!(exp));
         }),
     );
     let app = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .leeway(Duration::ZERO)
             .cache_max_ttl(Duration::from_secs(3600))
             .build()
@@ -807,20 +859,20 @@ async fn cached_answers_expire_at_exp() {
     );
     assert_eq!(outcome(&app.call("short").await), expected(OK));
     assert_eq!(outcome(&app.call("short").await), expected(OK));
-    assert_eq!(server.calls(), 1);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
     let wait = exp - now() + 0.2;
     tokio::time::sleep(Duration::from_secs_f64(wait.max(0.0))).await;
     // The entry is gone; the server still says "active" with the old exp, which is refused.
     assert_eq!(outcome(&app.call("short").await), expected(INVALID));
-    assert_eq!(server.calls(), 2);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 }
 
 #[tokio::test]
 async fn cache_can_be_turned_off() {
-    let server = StandIn::start().await;
-    server.answer("tok", active());
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
     let app = App::new(
-        builder(&server.endpoint())
+        builder(&issuer.introspection_endpoint())
             .cache_capacity(0)
             .build()
             .unwrap(),
@@ -828,7 +880,7 @@ async fn cache_can_be_turned_off() {
     for _ in 0..3 {
         assert_eq!(outcome(&app.call("tok").await), expected(OK));
     }
-    assert_eq!(server.calls(), 3);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 3);
 }
 
 #[test]
