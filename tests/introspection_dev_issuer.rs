@@ -1,5 +1,5 @@
 //! End to end against the dev issuer: `IntrospectionVerifier` with a discovered endpoint, and
-//! the compositions (`JwtOrIntrospection`, `VerifierChain`) behind `McpAuth`.
+//! `JwtOrIntrospection` behind `McpAuth`. `VerifierChain` is tested in `chain.rs`.
 
 #![cfg(all(feature = "introspection", feature = "jwt", feature = "testing"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,9 +10,9 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use mcp_auth::{
-    AuthInfo, McpAuth, TokenVerifier, VerifyError,
-    testing::{DevIssuer, Endpoint, FnVerifier, StaticVerifier},
-    verifier::{IntrospectionVerifier, JwtOrIntrospection, JwtVerifier, VerifierChain},
+    McpAuth, TokenVerifier,
+    testing::{DevIssuer, Endpoint},
+    verifier::{IntrospectionVerifier, JwtOrIntrospection, JwtVerifier},
 };
 use tower::{Layer, ServiceExt, service_fn};
 
@@ -81,24 +81,38 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
     assert_eq!(info.subject(), Some("alice"));
     assert_eq!(info.issuer(), Some(issuer.issuer()));
 
-    // Not enough scope: 403.
+    // Not enough scope: 403, naming the scope to ask for.
     let weak = issuer.opaque_token(&issuer.token().subject("bob").scopes(["other"]));
-    assert_eq!(call(&auth, &weak).await.status(), StatusCode::FORBIDDEN);
+    let res = call(&auth, &weak).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(
+        challenge.contains("scope=\"mcp:read\"")
+            && challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
 
     // Revoked: honoured until the cache entry ends, then 401 (moka keeps its own clock, so
     // this is a real wait).
     issuer.revoke(&token);
     tokio::time::sleep(MAX_TTL + Duration::from_millis(250)).await;
-    assert_eq!(call(&auth, &token).await.status(), StatusCode::UNAUTHORIZED);
+    let res = call(&auth, &token).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 
     // Introspection down: a new token gets 503, then works once the endpoint is back.
     let fresh = issuer.opaque_token(&issuer.token().subject("carol").scopes(["mcp:read"]));
     issuer.set_down(Endpoint::Introspection, true);
+    let calls = issuer.requests(Endpoint::Introspection);
     let res = call(&auth, &fresh).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_retry_after(&res);
+    assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
+    assert_eq!(issuer.requests(Endpoint::Introspection), calls + 1);
     issuer.set_down(Endpoint::Introspection, false);
     assert_eq!(call(&auth, &fresh).await.status(), StatusCode::OK);
+    assert_eq!(issuer.requests(Endpoint::Introspection), calls + 2);
 
     // Wrong client secret: the server refuses us, which is our problem, not the client's.
     let misconfigured = McpAuth::builder(RESOURCE)
@@ -191,110 +205,4 @@ async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
     );
     assert_eq!(issuer.requests(Endpoint::Introspection), 2);
     assert_eq!(stranger.requests(Endpoint::Jwks), 0);
-}
-
-#[tokio::test]
-async fn metadata_lists_every_authorization_server() {
-    let first = issuer().await;
-    let second = issuer().await;
-    // No `authorization_server(..)`: the chain reports both issuers itself.
-    let auth = McpAuth::builder(RESOURCE)
-        .verifier(
-            VerifierChain::new()
-                .with_verifier(JwtVerifier::discover(first.issuer()).unwrap())
-                .with_verifier(
-                    IntrospectionVerifier::discover(second.issuer(), "rs", "rs-secret").unwrap(),
-                ),
-        )
-        .required_scopes(["mcp:read"])
-        .build()
-        .unwrap();
-    assert_eq!(
-        auth.metadata().authorization_servers(),
-        [first.issuer(), second.issuer()]
-    );
-    // Tokens of both servers are accepted.
-    let jwt = first.token().scopes(["mcp:read"]).sign();
-    let opaque = second.opaque_token(&second.token().scopes(["mcp:read"]));
-    assert_eq!(call(&auth, &jwt).await.status(), StatusCode::OK);
-    assert_eq!(call(&auth, &opaque).await.status(), StatusCode::OK);
-}
-
-#[tokio::test]
-async fn chain_prefers_503_over_401_when_a_verifier_could_not_decide() {
-    let ok = || {
-        StaticVerifier::new().with_token(
-            "good",
-            AuthInfo::builder()
-                .subject("alice")
-                .audience(RESOURCE)
-                .build(),
-        )
-    };
-    let down = || FnVerifier::new(|_: &str| Err(VerifyError::unavailable("down")));
-    let no = || FnVerifier::new(|_: &str| Err(VerifyError::invalid_token("no")));
-
-    struct Case {
-        name: &'static str,
-        chain: VerifierChain,
-        token: &'static str,
-        status: StatusCode,
-    }
-    let cases = [
-        Case {
-            name: "refusal then acceptance",
-            chain: VerifierChain::new().with_verifier(no()).with_verifier(ok()),
-            token: "good",
-            status: StatusCode::OK,
-        },
-        Case {
-            name: "unavailable then acceptance",
-            chain: VerifierChain::new()
-                .with_verifier(down())
-                .with_verifier(ok()),
-            token: "good",
-            status: StatusCode::OK,
-        },
-        Case {
-            name: "unavailable then refusal",
-            chain: VerifierChain::new()
-                .with_verifier(down())
-                .with_verifier(no()),
-            token: "good",
-            status: StatusCode::SERVICE_UNAVAILABLE,
-        },
-        Case {
-            name: "refusal then unavailable",
-            chain: VerifierChain::new()
-                .with_verifier(no())
-                .with_verifier(down()),
-            token: "good",
-            status: StatusCode::SERVICE_UNAVAILABLE,
-        },
-        Case {
-            name: "all refuse",
-            chain: VerifierChain::new().with_verifier(no()).with_verifier(ok()),
-            token: "bad",
-            status: StatusCode::UNAUTHORIZED,
-        },
-        Case {
-            name: "empty chain",
-            chain: VerifierChain::new(),
-            token: "good",
-            status: StatusCode::UNAUTHORIZED,
-        },
-    ];
-    for case in cases {
-        let auth = McpAuth::builder(RESOURCE)
-            .authorization_server("https://as.example.com")
-            .verifier(case.chain)
-            .build()
-            .unwrap();
-        assert_eq!(
-            call(&auth, case.token).await.status(),
-            case.status,
-            "{}",
-            case.name
-        );
-    }
 }
