@@ -1,7 +1,7 @@
-//! End to end with software written by others: rmcp's streamable HTTP server behind
-//! [`McpAuth`] on a loopback port, the embedded [`DevIssuer`] as authorization server, and
-//! rmcp's own OAuth client, given nothing but the server URL (and, for `client_credentials`,
-//! its pre-registered credentials).
+//! End to end with software written by others: the examples' MCP server (rmcp's streamable
+//! HTTP server, `examples/support/notes_server.rs`) behind [`McpAuth`] on a loopback port, the
+//! embedded [`DevIssuer`] as authorization server, and rmcp's own OAuth client, given nothing
+//! but the server URL (and, for `client_credentials`, its pre-registered credentials).
 //!
 //! The client finds everything itself: the `401` challenge's `resource_metadata`, the
 //! protected-resource metadata, the authorization server's RFC 8414 metadata, dynamic client
@@ -19,37 +19,36 @@ use std::{
     },
 };
 
-use axum::{Router, extract::Request, middleware::Next, response::Response};
-use http::request::Parts;
+use axum::{
+    body::Body,
+    extract::Request,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
 use mcp_auth::{
-    AuthInfo, BoxError, McpAuth,
+    BoxError, McpAuth,
     testing::{DevIssuer, Endpoint},
     verifier::JwtVerifier,
 };
 use reqwest::{StatusCode, header, redirect::Policy};
 use rmcp::{
-    ErrorData, RoleClient, ServerHandler, ServiceError, ServiceExt,
-    handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters},
-    model::{
-        CallToolRequestParams, CallToolResult, ClientConfig, ContentBlock, ServerCapabilities,
-        ServerConfig,
-    },
-    schemars,
+    RoleClient, ServiceError, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult, ClientConfig},
     service::{ClientInitializeError, RunningService},
-    tool, tool_handler, tool_router,
     transport::{
         StreamableHttpClientTransport,
         auth::{AuthClient, AuthorizationRequest, ClientCredentialsConfig, OAuthState},
         streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError},
-        streamable_http_server::{
-            StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-        },
     },
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use url::Url;
+
+/// The MCP server of the examples, served here on an ephemeral port.
+#[allow(dead_code)]
+#[path = "../examples/support/notes_server.rs"]
+mod notes_server;
 
 /// Where the client says the authorization server should send the user back. Nothing listens
 /// there: the test reads the redirect instead of following it.
@@ -406,7 +405,8 @@ impl Stack {
             .start()
             .await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/mcp", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}/mcp");
 
         let auth = McpAuth::builder(url.clone())
             .authorization_server(issuer.issuer())
@@ -414,25 +414,20 @@ impl Stack {
             .required_scopes(["mcp:read"])
             .tool_scopes("add_note", ["notes:write"])
             .build()?;
-        let notes = Notes::default();
-        let add_note_calls = Arc::clone(&notes.add_note_calls);
-        let mcp = StreamableHttpService::new(
-            move || Ok(NotesServer::new(notes.clone())),
-            Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default(),
-        );
+        let add_note_calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&add_note_calls);
         let log = Log::default();
         let recorder = Arc::clone(&log);
-        let app =
-            Router::new()
-                .nest_service("/mcp", mcp)
-                .layer(auth)
-                .layer(axum::middleware::from_fn(
-                    move |request: Request, next: Next| {
-                        let log = Arc::clone(&recorder);
-                        async move { record(log, request, next).await }
-                    },
-                ));
+        let app = notes_server::router(notes_server::server_config(&url, addr))
+            .layer(middleware::from_fn(move |request: Request, next: Next| {
+                let counter = Arc::clone(&counter);
+                async move { guard(counter, request, next).await }
+            }))
+            .layer(auth)
+            .layer(middleware::from_fn(move |request: Request, next: Next| {
+                let log = Arc::clone(&recorder);
+                async move { record(log, request, next).await }
+            }));
         tokio::spawn(async move { axum::serve(listener, app).await });
 
         Ok(Self {
@@ -642,113 +637,31 @@ async fn record(log: Log, request: Request, next: Next) -> Response {
     response
 }
 
-// ---------------------------------------------------------------------------------------------
-// The MCP server under test (the quickstart's tools)
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Default)]
-struct Notes {
-    by_principal: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
-    add_note_calls: Arc<AtomicUsize>,
-}
-
-#[derive(Clone)]
-struct NotesServer {
-    notes: Notes,
-    tool_router: ToolRouter<Self>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct AddNote {
-    text: String,
-}
-
-#[tool_router]
-impl NotesServer {
-    fn new(notes: Notes) -> Self {
-        Self {
-            notes,
-            tool_router: Self::tool_router(),
-        }
+/// Between the layer and the MCP server: counts the `tools/call` requests for `add_note` that
+/// get through (so a test can show a refused one never reached the tool), and refuses any
+/// request that still carries `Authorization` (no token passthrough).
+async fn guard(add_note_calls: Arc<AtomicUsize>, request: Request, next: Next) -> Response {
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Authorization reached the MCP server",
+        )
+            .into_response();
     }
-
-    #[tool(description = "Subject, client id and scopes of the caller's token")]
-    async fn whoami(
-        &self,
-        Extension(parts): Extension<Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let info = auth_info(&parts)?;
-        let body = json!({
-            "subject": info.subject(),
-            "client_id": info.client_id(),
-            "issuer": info.issuer(),
-            "scopes": info.scopes(),
-        });
-        Ok(CallToolResult::success(vec![ContentBlock::json(body)?]))
-    }
-
-    #[tool(description = "The caller's notes")]
-    async fn list_notes(
-        &self,
-        Extension(parts): Extension<Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let key = principal(auth_info(&parts)?)?;
-        let notes = self
-            .notes
-            .by_principal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mine = notes.get(&key).cloned().unwrap_or_default();
-        Ok(CallToolResult::success(vec![ContentBlock::json(mine)?]))
-    }
-
-    #[tool(description = "Add a note (notes:write)")]
-    async fn add_note(
-        &self,
-        Extension(parts): Extension<Parts>,
-        Parameters(AddNote { text }): Parameters<AddNote>,
-    ) -> Result<CallToolResult, ErrorData> {
-        self.notes.add_note_calls.fetch_add(1, Ordering::SeqCst);
-        let key = principal(auth_info(&parts)?)?;
-        let mut notes = self
-            .notes
-            .by_principal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mine = notes.entry(key).or_default();
-        mine.push(text);
-        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
-            "note {} added",
-            mine.len()
-        ))]))
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for NotesServer {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-}
-
-fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
-    // No token passthrough: the layer removed the header before rmcp saw the request.
-    if parts.headers.contains_key(header::AUTHORIZATION) {
-        return Err(ErrorData::internal_error(
-            "Authorization reached the tool",
-            None,
-        ));
-    }
-    parts
-        .extensions
-        .get::<AuthInfo>()
-        .ok_or_else(|| ErrorData::internal_error("no AuthInfo in the request", None))
-}
-
-fn principal(info: &AuthInfo) -> Result<String, ErrorData> {
-    info.principal_key()
-        .map(str::to_owned)
-        .ok_or_else(|| ErrorData::internal_error("token without subject", None))
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let calls_add_note = |message: &Value| {
+        message["method"] == "tools/call" && message["params"]["name"] == "add_note"
+    };
+    let counted = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(batch)) => batch.iter().filter(|m| calls_add_note(m)).count(),
+        Ok(message) => usize::from(calls_add_note(&message)),
+        Err(_) => 0,
+    };
+    add_note_calls.fetch_add(counted, Ordering::SeqCst);
+    next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! The MCP server the examples share: notes per caller, behind `McpAuth`. Each example includes
-//! it with `#[path = "support/notes_server.rs"] mod notes_server;`.
+//! it with `#[path = "support/notes_server.rs"] mod notes_server;`, and so does the end-to-end
+//! test (`tests/e2e_rmcp.rs`), which serves [`router`] on an ephemeral port.
 
 use std::{
     collections::HashMap,
@@ -203,6 +204,23 @@ pub(crate) fn print_try_it(out: &mut impl Write, resource: &str, token: &str) ->
     out.flush()
 }
 
+/// rmcp's transport configuration for serving `resource` on `addr`; its cancellation token
+/// ends rmcp's sessions and open SSE streams.
+pub(crate) fn server_config(resource: &str, addr: SocketAddr) -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts(resource, addr))
+}
+
+/// The notes server at `/mcp`, not yet behind `McpAuth`: add it with `.layer(auth)`.
+pub(crate) fn router(config: StreamableHttpServerConfig) -> Router {
+    let notes = Notes::default();
+    let mcp = StreamableHttpService::new(
+        move || Ok(NotesServer::new(notes.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    Router::new().nest_service("/mcp", mcp)
+}
+
 /// Serves the notes server at `/mcp` behind `auth` until Ctrl-C or `SIGTERM`.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -210,16 +228,9 @@ pub(crate) async fn serve(
     addr: SocketAddr,
     auth: McpAuth,
 ) -> io::Result<()> {
-    let config =
-        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts(resource, addr));
+    let config = server_config(resource, addr);
     let cancel = config.cancellation_token.clone();
-    let notes = Notes::default();
-    let mcp = StreamableHttpService::new(
-        move || Ok(NotesServer::new(notes.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let app = Router::new().nest_service("/mcp", mcp).layer(auth);
+    let app = router(config).layer(auth);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
