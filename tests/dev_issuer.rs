@@ -347,6 +347,13 @@ async fn bad_client_credentials_get_401_invalid_client() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unauthorized_client");
+
+    // Control: the same request with the right credentials.
+    let (status, body) =
+        post_form(&issuer.token_endpoint(), Some(("app", "app-secret")), &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
+    assert_eq!(issuer.requests(Endpoint::Token), 5);
 }
 
 #[tokio::test]
@@ -454,6 +461,22 @@ async fn wrong_code_verifier_or_redirect_uri_is_invalid_grant() {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
+
+    // Control: a fresh code redeemed by its client with the right verifier and redirect.
+    let code = code_for(&issuer, "cli", "mcp:read").await;
+    let (status, body) = post_form(
+        &issuer.token_endpoint(),
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "cli"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -532,6 +555,23 @@ async fn authorize_reports_errors_by_redirect_or_directly() {
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["error"], "invalid_request", "{name}");
     }
+    // Control: the same request with PKCE and a known client gets a code.
+    let (status, query) = authorize(
+        &issuer,
+        &[
+            ("response_type", "code"),
+            ("client_id", "cli"),
+            ("redirect_uri", REDIRECT),
+            ("state", "s1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(param(&query, "code").is_some_and(|code| !code.is_empty()));
+    assert_eq!(param(&query, "error"), None);
+    assert_eq!(issuer.requests(Endpoint::Authorize), 7);
 }
 
 #[tokio::test]
@@ -623,6 +663,20 @@ async fn refresh_token_rotates_and_may_narrow_scope() {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
+
+    // Control: the refused requests did not spend it; its own client still can.
+    let (status, body) = post_form(
+        &issuer.token_endpoint(),
+        None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "cli"),
+            ("refresh_token", second.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "mcp:read", "the narrowed grant");
 }
 
 #[tokio::test]
@@ -758,6 +812,17 @@ async fn dynamic_registration_rejects_bad_metadata() {
         .await
         .expect("send");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Control: well-formed metadata registers.
+    let response = http()
+        .post(issuer.registration_endpoint())
+        .json(&json!({"redirect_uris": ["http://127.0.0.1/cb"]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    assert!(body["client_id"].is_string() && body["client_secret"].is_string());
 }
 
 #[tokio::test]
@@ -995,6 +1060,16 @@ async fn token_endpoint_errors_follow_rfc6749() {
     // Methods other than POST.
     let response = http().get(&url).send().await.expect("send");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // Control: a well-formed request from the same client.
+    let (status, body) = post_form(
+        &url,
+        basic,
+        &[("grant_type", "client_credentials"), ("scope", "mcp:read")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "mcp:read");
 }
 
 #[tokio::test]

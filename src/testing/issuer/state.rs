@@ -445,22 +445,11 @@ impl ServerState {
         if !pkce_matches(verifier, &stored.challenge) {
             return Err(OAuthError::invalid_grant("code_verifier does not match"));
         }
-        let requested = params.all("resource");
-        let resources = if requested.is_empty() {
-            stored.resources
-        } else {
-            let allowed = stored.resources.is_empty()
-                || requested
-                    .iter()
-                    .all(|r| stored.resources.iter().any(|s| s == r));
-            if !allowed {
-                return Err(OAuthError::new(
-                    "invalid_target",
-                    "resource was not part of the authorization request",
-                ));
-            }
-            self.resources(params)?
-        };
+        let resources = self.narrowed_resources(
+            stored.resources,
+            params,
+            "resource was not part of the authorization request",
+        )?;
         Ok(Grant {
             client_id: stored.client_id,
             subject: self.config.subject.clone(),
@@ -469,27 +458,20 @@ impl ServerState {
         })
     }
 
+    /// The grant behind a refresh token, narrowed as the request asks. The token is spent
+    /// (rotation) only when the request is good, so a refused request leaves it usable.
     pub(super) fn refresh(&self, client_id: &str, params: &Params) -> Result<Grant, OAuthError> {
+        let unknown = || OAuthError::invalid_grant("unknown or revoked refresh_token");
         let token = params
             .one("refresh_token")
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let mut records = self.records();
-        let owned = records
+        let mut grant = self
+            .records()
             .refresh_tokens
             .get(token)
-            .is_some_and(|grant| grant.client_id == client_id);
-        if !owned {
-            return Err(OAuthError::invalid_grant(
-                "unknown or revoked refresh_token",
-            ));
-        }
-        // Rotation: the old refresh token is spent.
-        let Some(mut grant) = records.refresh_tokens.remove(token) else {
-            return Err(OAuthError::invalid_grant(
-                "unknown or revoked refresh_token",
-            ));
-        };
-        drop(records);
+            .filter(|grant| grant.client_id == client_id)
+            .cloned()
+            .ok_or_else(unknown)?;
         if let Some(scope) = params.one("scope") {
             let narrower: Vec<String> = scope
                 .split(' ')
@@ -504,21 +486,38 @@ impl ServerState {
             }
             grant.scopes = narrower;
         }
+        grant.resources = self.narrowed_resources(
+            grant.resources,
+            params,
+            "resource was not part of the original grant",
+        )?;
+        // Rotation: the old refresh token is spent (unless a concurrent request spent it).
+        self.records()
+            .refresh_tokens
+            .remove(token)
+            .map(|_| grant)
+            .ok_or_else(unknown)
+    }
+
+    /// The audiences for a redeemed code or a refresh: the `granted` ones, or those the
+    /// request's `resource` parameters name if every one was granted (RFC 8707 §2.2), else
+    /// `invalid_target` with `refused`.
+    fn narrowed_resources(
+        &self,
+        granted: Vec<String>,
+        params: &Params,
+        refused: &'static str,
+    ) -> Result<Vec<String>, OAuthError> {
         let requested = params.all("resource");
-        if !requested.is_empty() {
-            let allowed = grant.resources.is_empty()
-                || requested
-                    .iter()
-                    .all(|r| grant.resources.iter().any(|s| s == r));
-            if !allowed {
-                return Err(OAuthError::new(
-                    "invalid_target",
-                    "resource was not part of the original grant",
-                ));
-            }
-            grant.resources = self.resources(params)?;
+        if requested.is_empty() {
+            return Ok(granted);
         }
-        Ok(grant)
+        let allowed =
+            granted.is_empty() || requested.iter().all(|r| granted.iter().any(|g| g == r));
+        if !allowed {
+            return Err(OAuthError::new("invalid_target", refused));
+        }
+        self.resources(params)
     }
 }
 
