@@ -5,33 +5,22 @@
 #![cfg(feature = "testing")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    convert::Infallible,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+mod layer_support;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
 };
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http::{Response, StatusCode, header};
 use mcp_auth::{AuthInfo, McpAuth, VerifyError, testing::FnVerifier, verifier::VerifierChain};
-use tower::{Layer, ServiceExt, service_fn};
 
-const RESOURCE: &str = "http://127.0.0.1:8080/mcp";
+use layer_support::{App, RESOURCE};
 
-async fn call(auth: &McpAuth, token: &str) -> Response<()> {
-    let inner = service_fn(
-        |_req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        },
-    );
-    let req = Request::post(RESOURCE)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    auth.layer(inner).oneshot(req).await.unwrap().map(|_| ())
+/// `auth` around the counting inner service, called with `token`.
+async fn call(auth: &McpAuth, token: &str) -> Response<Bytes> {
+    App::new(auth.clone()).call(token).await
 }
 
 /// What a verifier in the table says.
@@ -166,25 +155,16 @@ mod with_dev_issuers {
     use std::time::Duration;
 
     use mcp_auth::{
-        testing::{DevIssuer, Endpoint},
+        testing::Endpoint,
         verifier::{IntrospectionVerifier, JwtVerifier, jwt::TrustedIssuer},
     };
 
-    use super::*;
-
-    async fn issuer() -> DevIssuer {
-        DevIssuer::builder()
-            .client("rs", "rs-secret")
-            .default_resource(RESOURCE)
-            .start()
-            .await
-            .unwrap()
-    }
+    use super::{layer_support::dev_issuer, *};
 
     #[tokio::test]
     async fn metadata_lists_every_authorization_server() {
-        let first = issuer().await;
-        let second = issuer().await;
+        let first = dev_issuer().await;
+        let second = dev_issuer().await;
         // No `authorization_server(..)`: the chain reports both issuers itself.
         let auth = McpAuth::builder(RESOURCE)
             .verifier(
@@ -216,8 +196,8 @@ mod with_dev_issuers {
 
     #[tokio::test]
     async fn one_authorization_server_down_gives_503_for_its_tokens_only_until_it_is_back() {
-        let first = issuer().await;
-        let second = issuer().await;
+        let first = dev_issuer().await;
+        let second = dev_issuer().await;
         let jwt_verifier = JwtVerifier::builder()
             .issuer(TrustedIssuer::discover(first.issuer()))
             .jwks_min_refresh_interval(Duration::from_millis(100))
@@ -240,8 +220,7 @@ mod with_dev_issuers {
         first.stop().await;
         // The first server's token: its verifier cannot decide and the second refuses it.
         let res = call(&auth, &jwt).await;
-        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(res.headers().contains_key(header::RETRY_AFTER));
+        layer_support::assert_unavailable(&res);
         assert_eq!(second.requests(Endpoint::Introspection), 1, "asked next");
         // The second server's tokens are unaffected.
         assert_eq!(call(&auth, &opaque).await.status(), StatusCode::OK);

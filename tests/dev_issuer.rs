@@ -51,6 +51,41 @@ async fn post_form(
     (status, body)
 }
 
+/// Redeems `code` for the public client `client_id` with `redirect_uri` and the PKCE
+/// `verifier`; returns status and JSON body.
+async fn redeem(
+    issuer: &DevIssuer,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client_id),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    post_form(&issuer.token_endpoint(), None, &form).await
+}
+
+/// A `refresh_token` grant for the public client `cli`, narrowed to `scope` when given;
+/// returns status and JSON body.
+async fn refresh(
+    issuer: &DevIssuer,
+    refresh_token: &str,
+    scope: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("client_id", "cli"),
+        ("refresh_token", refresh_token),
+    ];
+    form.extend(scope.map(|scope| ("scope", scope)));
+    post_form(&issuer.token_endpoint(), None, &form).await
+}
+
 async fn get_json(url: &str) -> (StatusCode, Value) {
     let response = http().get(url).send().await.expect("send");
     let status = response.status();
@@ -381,14 +416,7 @@ async fn authorization_code_with_pkce_completes_and_the_code_is_single_use() {
     assert_eq!(param(&query, "iss"), Some(issuer.issuer()));
     let code = param(&query, "code").expect("code");
 
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("client_id", "cli"),
-        ("code", code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let (status, body) = post_form(&issuer.token_endpoint(), None, &form).await;
+    let (status, body) = redeem(&issuer, "cli", code, REDIRECT, VERIFIER).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "mcp:read");
     assert!(body["refresh_token"].is_string());
@@ -398,7 +426,7 @@ async fn authorization_code_with_pkce_completes_and_the_code_is_single_use() {
     assert_eq!(claims["client_id"], "cli");
     assert_eq!(claims["aud"], RESOURCE);
 
-    let (status, body) = post_form(&issuer.token_endpoint(), None, &form).await;
+    let (status, body) = redeem(&issuer, "cli", code, REDIRECT, VERIFIER).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body,
@@ -423,25 +451,11 @@ async fn wrong_code_verifier_or_redirect_uri_is_invalid_grant() {
     ];
     for (name, verifier, redirect) in cases {
         let code = code_for(&issuer, "cli", "mcp:read").await;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("client_id", "cli"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect),
-            ("code_verifier", verifier),
-        ];
-        let (status, body) = post_form(&issuer.token_endpoint(), None, &form).await;
+        let (status, body) = redeem(&issuer, "cli", &code, redirect, verifier).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
         assert_eq!(body["error"], "invalid_grant", "{name}");
         // The failed attempt spent the code.
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("client_id", "cli"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ];
-        let (status, _) = post_form(&issuer.token_endpoint(), None, &form).await;
+        let (status, _) = redeem(&issuer, "cli", &code, REDIRECT, VERIFIER).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
     }
     // A code issued to one client cannot be redeemed by another.
@@ -464,18 +478,7 @@ async fn wrong_code_verifier_or_redirect_uri_is_invalid_grant() {
 
     // Control: a fresh code redeemed by its client with the right verifier and redirect.
     let code = code_for(&issuer, "cli", "mcp:read").await;
-    let (status, body) = post_form(
-        &issuer.token_endpoint(),
-        None,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", "cli"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let (status, body) = redeem(&issuer, "cli", &code, REDIRECT, VERIFIER).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -578,31 +581,10 @@ async fn authorize_reports_errors_by_redirect_or_directly() {
 async fn refresh_token_rotates_and_may_narrow_scope() {
     let issuer = issuer().await;
     let code = code_for(&issuer, "cli", "mcp:read mcp:write").await;
-    let (_, body) = post_form(
-        &issuer.token_endpoint(),
-        None,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", "cli"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let (_, body) = redeem(&issuer, "cli", &code, REDIRECT, VERIFIER).await;
     let first = body["refresh_token"].as_str().expect("refresh").to_owned();
 
-    let (status, body) = post_form(
-        &issuer.token_endpoint(),
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "cli"),
-            ("refresh_token", first.as_str()),
-            ("scope", "mcp:read"),
-        ],
-    )
-    .await;
+    let (status, body) = refresh(&issuer, &first, Some("mcp:read")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "mcp:read");
     let second = body["refresh_token"].as_str().expect("rotated").to_owned();
@@ -617,33 +599,14 @@ async fn refresh_token_rotates_and_may_narrow_scope() {
     assert_eq!(claims["scope"], "mcp:read");
 
     // The spent refresh token is dead.
-    let (status, body) = post_form(
-        &issuer.token_endpoint(),
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "cli"),
-            ("refresh_token", first.as_str()),
-        ],
-    )
-    .await;
+    let (status, body) = refresh(&issuer, &first, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
 
     // Scope cannot grow beyond the grant.
-    let (status, body) = post_form(
-        &issuer.token_endpoint(),
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "cli"),
-            ("refresh_token", second.as_str()),
-            ("scope", "mcp:read mcp:write"),
-        ],
-    )
-    .await;
+    let (status, body) = refresh(&issuer, &second, Some("mcp:read mcp:write")).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_scope"))
@@ -665,16 +628,7 @@ async fn refresh_token_rotates_and_may_narrow_scope() {
     );
 
     // Control: the refused requests did not spend it; its own client still can.
-    let (status, body) = post_form(
-        &issuer.token_endpoint(),
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "cli"),
-            ("refresh_token", second.as_str()),
-        ],
-    )
-    .await;
+    let (status, body) = refresh(&issuer, &second, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "mcp:read", "the narrowed grant");
 }
@@ -757,18 +711,7 @@ async fn dynamic_registration_then_tokens() {
     let id = reg["client_id"].as_str().expect("id");
     // Loopback redirect URIs match on any port (RFC 8252 §7.3).
     let code = code_for(&issuer, id, "mcp:read").await;
-    let (status, body) = post_form(
-        &issuer.token_endpoint(),
-        None,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", id),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let (status, body) = redeem(&issuer, id, &code, REDIRECT, VERIFIER).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 

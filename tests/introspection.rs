@@ -9,13 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod introspection_support;
+mod layer_support;
 
 use std::{
     convert::Infallible,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -36,9 +34,8 @@ use serde_json::{Value, json};
 use tokio::sync::Barrier;
 use tower::{Layer, ServiceExt, service_fn};
 
-use introspection_support::{
-    CLIENT_ID, CLIENT_SECRET, ISSUER, RESOURCE, active, active_with, issuer, now,
-};
+use introspection_support::{CLIENT_ID, CLIENT_SECRET, ISSUER, active, active_with, issuer, now};
+use layer_support::{App, RESOURCE, error_code};
 
 /// The status and `error` code a case must get.
 type Expected = (StatusCode, Option<&'static str>);
@@ -68,70 +65,9 @@ fn layer(verifier: IntrospectionVerifier) -> McpAuth {
         .unwrap()
 }
 
-/// A layer around an inner service that counts its calls.
-struct App {
-    auth: McpAuth,
-    inner_calls: Arc<AtomicUsize>,
-}
-
-impl App {
-    fn new(verifier: IntrospectionVerifier) -> Self {
-        Self {
-            auth: layer(verifier),
-            inner_calls: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    async fn call(&self, token: &str) -> Response<()> {
-        let calls = Arc::clone(&self.inner_calls);
-        let inner = service_fn(
-            move |req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| {
-                let calls = Arc::clone(&calls);
-                async move {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    // No token passthrough.
-                    assert!(req.headers().get(header::AUTHORIZATION).is_none());
-                    let info = req.extensions().get::<mcp_auth::AuthInfo>().unwrap();
-                    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-                    res.headers_mut().insert(
-                        "x-subject",
-                        HeaderValue::from_str(info.subject().unwrap_or("-")).unwrap(),
-                    );
-                    Ok::<_, Infallible>(res)
-                }
-            },
-        );
-        let req = Request::post(RESOURCE)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from_static(
-                br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-            )))
-            .unwrap();
-        let res = self.auth.layer(inner).oneshot(req).await.unwrap();
-        let (parts, _body) = res.into_parts();
-        let res = Response::from_parts(parts, ());
-        // Whatever the outcome, the token is never echoed (short test tokens could match
-        // fixed text such as `invalid_token`).
-        if token.len() >= 12 {
-            for value in res.headers().values() {
-                assert!(!value.to_str().unwrap_or("").contains(token));
-            }
-        }
-        res
-    }
-
-    fn inner_calls(&self) -> usize {
-        self.inner_calls.load(Ordering::SeqCst)
-    }
-}
-
-/// The `error` parameter of the challenge, if any.
-fn error_code<B>(res: &Response<B>) -> Option<String> {
-    let value = res.headers().get(header::WWW_AUTHENTICATE)?.to_str().ok()?;
-    let start = value.find("error=\"")? + 7;
-    let end = value[start..].find('"')? + start;
-    Some(value[start..end].to_owned())
+/// [`layer`] around the counting inner service.
+fn layered(verifier: IntrospectionVerifier) -> App {
+    App::new(layer(verifier))
 }
 
 fn outcome<B>(res: &Response<B>) -> (StatusCode, Option<String>) {
@@ -145,7 +81,7 @@ fn expected((status, code): Expected) -> (StatusCode, Option<String>) {
 #[tokio::test]
 async fn answer_rules_through_the_layer() {
     let issuer = issuer().await;
-    let app = App::new(
+    let app = layered(
         builder(&issuer.introspection_endpoint())
             .leeway(Duration::ZERO)
             .build()
@@ -349,7 +285,7 @@ async fn opt_ins_change_the_missing_aud_and_exp_rules() {
         }),
     );
 
-    let assume = App::new(
+    let assume = layered(
         builder(&issuer.introspection_endpoint())
             .danger_assume_audience(RESOURCE)
             .build()
@@ -359,7 +295,7 @@ async fn opt_ins_change_the_missing_aud_and_exp_rules() {
     // An answer that names another audience is still refused.
     assert_eq!(outcome(&assume.call("other-aud").await), expected(INVALID));
 
-    let strict = App::new(
+    let strict = layered(
         builder(&issuer.introspection_endpoint())
             .require_expiry(true)
             .build()
@@ -380,7 +316,7 @@ async fn opt_ins_change_the_missing_aud_and_exp_rules() {
 async fn client_secret_basic_sends_form_encoded_credentials_and_the_hint() {
     let issuer = issuer().await;
     issuer.set_introspection_answer("tok", active());
-    let app = App::new(builder(&issuer.introspection_endpoint()).build().unwrap());
+    let app = layered(builder(&issuer.introspection_endpoint()).build().unwrap());
     assert_eq!(outcome(&app.call("tok").await), expected(OK));
     let received = issuer.last_introspection_request().unwrap();
     assert_eq!(received.params("token"), ["tok"]);
@@ -396,7 +332,7 @@ async fn client_secret_basic_sends_form_encoded_credentials_and_the_hint() {
     assert_eq!(String::from_utf8(decoded).unwrap(), "rs:s%3Acret%2F%2B");
 
     // Control: the issuer really checks the credentials; a wrong secret is our problem, 503.
-    let wrong = App::new(
+    let wrong = layered(
         builder(&issuer.introspection_endpoint())
             .client_secret_basic(CLIENT_ID, "s:cret/-")
             .build()
@@ -416,7 +352,7 @@ async fn client_secret_post_puts_credentials_in_the_body() {
         .client_secret_post(CLIENT_ID, CLIENT_SECRET)
         .build()
         .unwrap();
-    assert_eq!(outcome(&App::new(verifier).call("tok").await), expected(OK));
+    assert_eq!(outcome(&layered(verifier).call("tok").await), expected(OK));
     let received = issuer.last_introspection_request().unwrap();
     assert_eq!(received.param("client_id"), Some("rs"));
     assert_eq!(received.param("client_secret"), Some("s:cret/+"));
@@ -462,7 +398,7 @@ async fn custom_client_authentication_hook() {
         .client_authenticator(Assertion { fail: false })
         .build()
         .unwrap();
-    assert_eq!(outcome(&App::new(verifier).call("tok").await), expected(OK));
+    assert_eq!(outcome(&layered(verifier).call("tok").await), expected(OK));
     let received = issuer.last_introspection_request().unwrap();
     assert_eq!(
         received.param("client_assertion"),
@@ -478,7 +414,7 @@ async fn custom_client_authentication_hook() {
         .client_authenticator(Assertion { fail: true })
         .build()
         .unwrap();
-    let res = App::new(failing).call("tok").await;
+    let res = layered(failing).call("tok").await;
     assert_eq!(outcome(&res), expected(UNAVAILABLE));
     assert!(res.headers().contains_key(header::RETRY_AFTER));
     assert_eq!(issuer.requests(Endpoint::Introspection), 1);
@@ -501,7 +437,7 @@ async fn server_failures_get_503_never_401_and_recovery_needs_no_restart() {
         .max_response_size(1024)
         .build()
         .unwrap();
-    let app = App::new(verifier);
+    let app = layered(verifier);
     let status = |code| Break::Fault(Fault::Status(code));
     // Whatever the status says, the body of these is a valid active answer: only `200 OK` is
     // an answer.
@@ -577,7 +513,7 @@ async fn slow_server_is_cut_off_by_the_http_timeout() {
         .http_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    let app = App::new(verifier.clone());
+    let app = layered(verifier.clone());
     let started = Instant::now();
     let res = app.call("tok").await;
     assert_eq!(outcome(&res), expected(UNAVAILABLE));
@@ -601,7 +537,7 @@ async fn unreachable_server_gets_503_and_recovers_without_restart() {
     let issuer = issuer().await;
     issuer.set_introspection_answer("tok", active());
     let verifier = builder(&issuer.introspection_endpoint()).build().unwrap();
-    let app = App::new(verifier.clone());
+    let app = layered(verifier.clone());
     for name in ["connection reset", "connection refused"] {
         if name == "connection reset" {
             issuer.set_fault(Endpoint::Introspection, Some(Fault::Reset));
@@ -692,7 +628,7 @@ async fn concurrent_requests_with_one_new_token_share_one_call() {
     // Every task is running before any sends its request, and the answer takes long enough
     // for all of them to join the one call even on a loaded machine.
     issuer.set_delay(Endpoint::Introspection, Duration::from_secs(1));
-    let app = Arc::new(App::new(
+    let app = Arc::new(layered(
         builder(&issuer.introspection_endpoint()).build().unwrap(),
     ));
     let start = Arc::new(Barrier::new(200));
@@ -734,7 +670,7 @@ async fn concurrent_requests_share_a_failure_too() {
     // A failure is not cached, so a task that came after the call ended would make a second
     // one: all tasks start together, and the call lasts long enough for every one to join it.
     issuer.set_delay(Endpoint::Introspection, Duration::from_millis(1500));
-    let app = Arc::new(App::new(
+    let app = Arc::new(layered(
         builder(&issuer.introspection_endpoint()).build().unwrap(),
     ));
     let start = Arc::new(Barrier::new(100));
@@ -770,7 +706,7 @@ const MAX_TTL: Duration = Duration::from_millis(1500);
 #[tokio::test]
 async fn inactive_tokens_are_cached_briefly() {
     let issuer = issuer().await;
-    let app = App::new(
+    let app = layered(
         builder(&issuer.introspection_endpoint())
             .negative_cache_ttl(NEGATIVE_TTL)
             .build()
@@ -806,7 +742,7 @@ async fn inactive_tokens_are_cached_briefly() {
     );
 
     // With the negative cache off, every bad token costs a call.
-    let uncached = App::new(
+    let uncached = layered(
         builder(&issuer.introspection_endpoint())
             .negative_cache_ttl(Duration::ZERO)
             .build()
@@ -821,7 +757,7 @@ async fn inactive_tokens_are_cached_briefly() {
 async fn valid_answers_live_until_the_max_ttl() {
     let issuer = issuer().await;
     issuer.set_introspection_answer("tok", active());
-    let app = App::new(
+    let app = layered(
         builder(&issuer.introspection_endpoint())
             .cache_max_ttl(MAX_TTL)
             .build()
@@ -850,7 +786,7 @@ async fn cached_answers_expire_at_exp() {
             a.insert("exp".into(), json!(exp));
         }),
     );
-    let app = App::new(
+    let app = layered(
         builder(&issuer.introspection_endpoint())
             .leeway(Duration::ZERO)
             .cache_max_ttl(Duration::from_secs(3600))
@@ -871,7 +807,7 @@ async fn cached_answers_expire_at_exp() {
 async fn cache_can_be_turned_off() {
     let issuer = issuer().await;
     issuer.set_introspection_answer("tok", active());
-    let app = App::new(
+    let app = layered(
         builder(&issuer.introspection_endpoint())
             .cache_capacity(0)
             .build()

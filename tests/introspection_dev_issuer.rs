@@ -4,57 +4,31 @@
 #![cfg(all(feature = "introspection", feature = "jwt", feature = "testing"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{convert::Infallible, time::Duration};
+mod layer_support;
+
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http::{Response, StatusCode, header};
 use mcp_auth::{
     McpAuth, TokenVerifier,
     testing::{DevIssuer, Endpoint},
     verifier::{IntrospectionVerifier, JwtOrIntrospection, JwtVerifier},
 };
-use tower::{Layer, ServiceExt, service_fn};
 
-const RESOURCE: &str = "http://127.0.0.1:8080/mcp";
+use layer_support::{App, RESOURCE, assert_unavailable, dev_issuer};
 /// How long a valid answer is cached: long enough for the calls that must hit the cache to do
 /// so on a loaded machine.
 const MAX_TTL: Duration = Duration::from_millis(1500);
 
-async fn call(auth: &McpAuth, token: &str) -> Response<()> {
-    let inner = service_fn(
-        |_req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        },
-    );
-    let req = Request::post(RESOURCE)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    auth.layer(inner).oneshot(req).await.unwrap().map(|_| ())
-}
-
-/// A `503` carries `Retry-After` with a whole number of seconds, at least one.
-fn assert_retry_after(res: &Response<()>) {
-    let retry_after = res.headers()[header::RETRY_AFTER].to_str().unwrap();
-    assert!(
-        retry_after.parse::<u64>().is_ok_and(|secs| secs >= 1),
-        "{retry_after}"
-    );
-}
-
-async fn issuer() -> DevIssuer {
-    DevIssuer::builder()
-        .client("rs", "rs-secret")
-        .default_resource(RESOURCE)
-        .start()
-        .await
-        .unwrap()
+/// `auth` around the counting inner service, called with `token`.
+async fn call(auth: &McpAuth, token: &str) -> Response<Bytes> {
+    App::new(auth.clone()).call(token).await
 }
 
 #[tokio::test]
 async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
-    let issuer = issuer().await;
+    let issuer = dev_issuer().await;
     let verifier = IntrospectionVerifier::builder()
         .discover(issuer.issuer())
         .client_secret_basic("rs", "rs-secret")
@@ -107,7 +81,7 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
     let calls = issuer.requests(Endpoint::Introspection);
     let res = call(&auth, &fresh).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_retry_after(&res);
+    assert_unavailable(&res);
     assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
     assert_eq!(issuer.requests(Endpoint::Introspection), calls + 1);
     issuer.set_down(Endpoint::Introspection, false);
@@ -128,7 +102,7 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
 
 #[tokio::test]
 async fn discovery_waits_for_the_server_and_fails_with_503() {
-    let issuer = issuer().await;
+    let issuer = dev_issuer().await;
     issuer.set_down(Endpoint::Metadata, true);
     issuer.set_down(Endpoint::OpenIdConfiguration, true);
     let auth = McpAuth::builder(RESOURCE)
@@ -139,7 +113,7 @@ async fn discovery_waits_for_the_server_and_fails_with_503() {
     let token = issuer.opaque_token(&issuer.token().scopes(["mcp:read"]));
     let res = call(&auth, &token).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_retry_after(&res);
+    assert_unavailable(&res);
     assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
     // Both discovery documents were tried, and nothing was introspected.
     assert_eq!(issuer.requests(Endpoint::Metadata), 1);
@@ -156,7 +130,7 @@ async fn discovery_waits_for_the_server_and_fails_with_503() {
 
 #[tokio::test]
 async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
-    let issuer = issuer().await;
+    let issuer = dev_issuer().await;
     let stranger = DevIssuer::builder()
         .default_resource(RESOURCE)
         .start()

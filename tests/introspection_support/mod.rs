@@ -1,6 +1,6 @@
 //! Shared helpers for the introspection tests: RFC 7662 answers for a fixed issuer and
 //! resource, and a [`DevIssuer`] that gives them for chosen tokens, to the resource server's
-//! client.
+//! client. Needs `mod layer_support;` beside it.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mcp_auth::testing::DevIssuer;
 use serde_json::{Value, json};
 
-pub const RESOURCE: &str = "http://127.0.0.1:8080/mcp";
+pub use crate::layer_support::RESOURCE;
 /// The issuer the answers name (and the verifier trusts); its introspection endpoint is the
 /// dev issuer's.
 pub const ISSUER: &str = "https://as.example.com";
