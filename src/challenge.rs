@@ -41,6 +41,10 @@ pub enum AuthErrorKind {
     InvalidToken,
     /// `403 insufficient_scope`: the token lacks a scope the request needs.
     InsufficientScope,
+    /// `400` with the JSON-RPC error `-32020` (`HeaderMismatch`, MCP 2026-07-28): an
+    /// `Mcp-Method` or `Mcp-Name` header disagrees with the body, is repeated, or is malformed.
+    /// No challenge: the credentials are not the problem.
+    HeaderMismatch,
     /// `401` without an error code (RFC 6750 §3.1): no bearer credentials at all.
     MissingToken,
     /// `403`: the `Origin` header names an origin that is not allowed. Checked before
@@ -50,6 +54,9 @@ pub enum AuthErrorKind {
     PayloadTooLarge,
     /// `408`: the request body did not arrive in time.
     RequestTimeout,
+    /// `404`: the `Mcp-Session-Id` is bound to another principal (or to none the layer knows),
+    /// answered as if the session did not exist.
+    SessionNotFound,
     /// `415`: a `POST` whose body the per-operation rules must read is not JSON.
     UnsupportedMediaType,
     /// `503` with `Retry-After`: the verifier cannot decide now. No challenge.
@@ -61,11 +68,12 @@ impl AuthErrorKind {
     #[must_use]
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest | Self::HeaderMismatch => StatusCode::BAD_REQUEST,
             Self::InvalidToken | Self::MissingToken => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -78,10 +86,12 @@ impl AuthErrorKind {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::HeaderMismatch => "header_mismatch",
             Self::MissingToken => "unauthorized",
             Self::OriginNotAllowed => "forbidden_origin",
             Self::PayloadTooLarge => "request_too_large",
             Self::RequestTimeout => "request_timeout",
+            Self::SessionNotFound => "session_not_found",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::VerifierUnavailable => "temporarily_unavailable",
         }
@@ -201,13 +211,17 @@ where
 }
 
 /// The default rejection body: a small JSON object with `error` and `error_description`
-/// (and `scope` for `insufficient_scope`).
+/// (and `scope` for `insufficient_scope`); for a header mismatch, the JSON-RPC error the MCP
+/// transport specifies (`{"jsonrpc":"2.0","id":null,"error":{"code":-32020,…}}`).
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
 pub struct DefaultOnRejection;
 
 impl OnRejection for DefaultOnRejection {
     fn on_rejection(&self, err: &AuthError) -> (HeaderValue, Bytes) {
+        if err.kind == AuthErrorKind::HeaderMismatch {
+            return json_rpc_error(-32_020, err.description());
+        }
         #[derive(serde::Serialize)]
         struct Body<'a> {
             error: &'static str,
@@ -227,6 +241,19 @@ impl OnRejection for DefaultOnRejection {
             Bytes::from(json),
         )
     }
+}
+
+/// A JSON-RPC error response without an `id` (the layer answers before the server reads it).
+fn json_rpc_error(code: i64, message: &str) -> (HeaderValue, Bytes) {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message },
+    });
+    (
+        HeaderValue::from_static("application/json"),
+        Bytes::from(body.to_string()),
+    )
 }
 
 /// Builds the rejection responses for one layer configuration.

@@ -74,6 +74,11 @@ impl McpAuth {
         McpAuthBuilder::new(resource.into())
     }
 
+    #[cfg(test)]
+    pub(crate) fn authorizer(&self) -> &Arc<Authorizer> {
+        &self.authorizer
+    }
+
     /// The protected-resource metadata document this layer serves.
     #[must_use]
     pub fn metadata(&self) -> &ProtectedResourceMetadata {
@@ -112,7 +117,8 @@ pub struct McpAuthBuilder {
     max_body_size: usize,
     body_timeout: Duration,
     audiences: Vec<String>,
-    allowed_origins: Option<Vec<String>>,
+    allowed_origins: Vec<String>,
+    allow_any_origin: bool,
     public_paths: Vec<String>,
     resource_name: Option<String>,
     resource_documentation: Option<String>,
@@ -138,7 +144,8 @@ impl McpAuthBuilder {
             max_body_size: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             audiences: Vec::new(),
-            allowed_origins: None,
+            allowed_origins: Vec::new(),
+            allow_any_origin: false,
             public_paths: Vec::new(),
             resource_name: None,
             resource_documentation: None,
@@ -317,17 +324,33 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Only allows these `Origin`s (`https://app.example.com`); a request with any other
-    /// `Origin` gets `403` before authentication, as the MCP transport requires. Requests
-    /// without `Origin` are not affected. Defaults to no `Origin` check.
+    /// Allows these `Origin`s (`https://app.example.com`) besides the resource's own.
+    ///
+    /// The MCP transport requires servers to validate `Origin` (a defence against DNS
+    /// rebinding): a request whose `Origin` is neither the resource's origin nor one of these
+    /// gets `403` before authentication, CORS preflights included, and `Origin: null` is always
+    /// refused. Requests without `Origin` (non-browser clients) are not affected. Defaults to
+    /// the resource's own origin only.
     pub fn allowed_origins<I>(mut self, origins: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
         self.allowed_origins
-            .get_or_insert_with(Vec::new)
             .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Turns the `Origin` check off: requests from any origin reach authentication.
+    ///
+    /// # Security
+    ///
+    /// The MCP transport requires servers to validate `Origin`. Without the check, a web page
+    /// on any site can make a browser send requests to this server (DNS rebinding against a
+    /// local server, or a confused browser client that holds a token). Only use this when a
+    /// proxy in front of the layer validates `Origin` itself. Defaults to `false`.
+    pub fn danger_allow_any_origin(mut self, allow: bool) -> Self {
+        self.allow_any_origin = allow;
         self
     }
 
@@ -503,20 +526,17 @@ impl McpAuthBuilder {
             })?;
         }
 
-        let allowed_origins = self
-            .allowed_origins
-            .map(|origins| {
-                origins
-                    .iter()
-                    .map(|origin| {
-                        parse_origin(origin).map_err(|message| ConfigError::InvalidOrigin {
-                            origin: origin.clone(),
-                            message,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
+        let mut allowed_origins = vec![resource.origin().to_owned()];
+        for origin in &self.allowed_origins {
+            let origin = parse_origin(origin).map_err(|message| ConfigError::InvalidOrigin {
+                origin: origin.clone(),
+                message,
+            })?;
+            if !allowed_origins.contains(&origin) {
+                allowed_origins.push(origin);
+            }
+        }
+        let allowed_origins = (!self.allow_any_origin).then_some(allowed_origins);
 
         for path in &self.public_paths {
             if !path.starts_with('/') || path.contains(['?', '#']) {

@@ -160,15 +160,16 @@ async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
     assert_eq!(call(&auth, &opaque).await.status(), StatusCode::OK);
     assert_eq!(issuer.introspection_requests(), 1);
 
-    // A JWT from an issuer the JWT verifier does not trust goes to introspection, which does
-    // not know it.
+    // A JWT from an issuer neither verifier trusts is refused without any network call: a
+    // token is only ever sent to the server that can have issued it.
     let foreign = stranger.token().subject("eve").scopes(["mcp:read"]).sign();
     assert_eq!(
         call(&auth, &foreign).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(issuer.introspection_requests(), 2);
+    assert_eq!(issuer.introspection_requests(), 1);
     assert_eq!(stranger.jwks_requests(), 0);
+    assert_eq!(stranger.introspection_requests(), 0);
 }
 
 #[tokio::test]
@@ -199,7 +200,7 @@ async fn metadata_lists_every_authorization_server() {
 }
 
 #[tokio::test]
-async fn chain_prefers_503_over_401_when_a_verifier_could_not_decide() {
+async fn chain_hands_a_token_on_only_when_it_is_foreign() {
     let ok = || {
         StaticVerifier::new().with_token(
             "good",
@@ -211,61 +212,52 @@ async fn chain_prefers_503_over_401_when_a_verifier_could_not_decide() {
     };
     let down = || FnVerifier::new(|_: &str| Err(VerifyError::unavailable("down")));
     let no = || FnVerifier::new(|_: &str| Err(VerifyError::invalid_token("no")));
+    let foreign = || FnVerifier::new(|_: &str| Err(VerifyError::foreign_token("not mine")));
 
     struct Case {
         name: &'static str,
-        chain: VerifierChain,
+        first: Box<dyn Fn() -> VerifierChain>,
         token: &'static str,
         status: StatusCode,
+        second_called: bool,
     }
+    let then_ok = |first: VerifierChain| first;
     let cases = [
         Case {
-            name: "refusal then acceptance",
-            chain: VerifierChain::new().with_verifier(no()).with_verifier(ok()),
+            name: "foreign then acceptance",
+            first: Box::new(move || VerifierChain::new().with_verifier(foreign())),
             token: "good",
             status: StatusCode::OK,
+            second_called: true,
         },
         Case {
-            name: "unavailable then acceptance",
-            chain: VerifierChain::new()
-                .with_verifier(down())
-                .with_verifier(ok()),
+            name: "refusal: the token is not handed on",
+            first: Box::new(move || VerifierChain::new().with_verifier(no())),
             token: "good",
-            status: StatusCode::OK,
+            status: StatusCode::UNAUTHORIZED,
+            second_called: false,
         },
         Case {
-            name: "unavailable then refusal",
-            chain: VerifierChain::new()
-                .with_verifier(down())
-                .with_verifier(no()),
+            name: "cannot decide: the token is not handed on",
+            first: Box::new(move || VerifierChain::new().with_verifier(down())),
             token: "good",
             status: StatusCode::SERVICE_UNAVAILABLE,
+            second_called: false,
         },
         Case {
-            name: "refusal then unavailable",
-            chain: VerifierChain::new()
-                .with_verifier(no())
-                .with_verifier(down()),
-            token: "good",
-            status: StatusCode::SERVICE_UNAVAILABLE,
-        },
-        Case {
-            name: "all refuse",
-            chain: VerifierChain::new().with_verifier(no()).with_verifier(ok()),
+            name: "all foreign",
+            first: Box::new(move || VerifierChain::new().with_verifier(foreign())),
             token: "bad",
             status: StatusCode::UNAUTHORIZED,
-        },
-        Case {
-            name: "empty chain",
-            chain: VerifierChain::new(),
-            token: "good",
-            status: StatusCode::UNAUTHORIZED,
+            second_called: true,
         },
     ];
     for case in cases {
+        let second = ok();
+        let chain = then_ok((case.first)()).with_verifier(second.clone());
         let auth = McpAuth::builder(RESOURCE)
             .authorization_server("https://as.example.com")
-            .verifier(case.chain)
+            .verifier(chain)
             .build()
             .unwrap();
         assert_eq!(
@@ -274,5 +266,20 @@ async fn chain_prefers_503_over_401_when_a_verifier_could_not_decide() {
             "{}",
             case.name
         );
+        assert_eq!(
+            second.calls() > 0,
+            case.second_called,
+            "{}: second verifier asked",
+            case.name
+        );
     }
+    let empty = McpAuth::builder(RESOURCE)
+        .authorization_server("https://as.example.com")
+        .verifier(VerifierChain::new())
+        .build()
+        .unwrap();
+    assert_eq!(
+        call(&empty, "good").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

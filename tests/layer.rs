@@ -418,17 +418,30 @@ async fn request_flow_table() {
             inner_called: false,
         },
         Case {
-            name: "preflight passes without auth",
+            name: "preflight from an allowed origin passes without auth",
             method: Method::OPTIONS,
             uri: "/mcp",
             headers: &[
-                ("origin", "https://evil.example.com"),
+                ("origin", "https://app.example.com"),
                 ("access-control-request-method", "POST"),
             ],
             status: S::OK,
             challenge: None,
             error: None,
             inner_called: true,
+        },
+        Case {
+            name: "preflight from another origin is refused",
+            method: Method::OPTIONS,
+            uri: "/mcp",
+            headers: &[
+                ("origin", "https://evil.example.com"),
+                ("access-control-request-method", "POST"),
+            ],
+            status: S::FORBIDDEN,
+            challenge: Some(MISSING),
+            error: Some("forbidden_origin"),
+            inner_called: false,
         },
         Case {
             name: "plain OPTIONS needs auth",

@@ -91,6 +91,12 @@ impl ClaimRules {
         self
     }
 
+    /// The clock skew tolerated for the time claims.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
     /// Checks `claims` and describes the token they belong to. `issuer` is the issuer to
     /// report, already checked by the caller.
     ///

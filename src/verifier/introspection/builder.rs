@@ -4,6 +4,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use moka::future::Cache;
+use tokio::sync::Semaphore;
 
 use super::{
     Endpoint, Inner, IntrospectionVerifier,
@@ -59,6 +60,7 @@ pub struct IntrospectionVerifierBuilder {
     audiences: Vec<String>,
     assumed_audience: Option<String>,
     max_token_size: usize,
+    max_concurrent_requests: usize,
     cache_capacity: u64,
     cache_max_ttl: Duration,
     negative_cache_ttl: Duration,
@@ -76,6 +78,7 @@ impl Default for IntrospectionVerifierBuilder {
             audiences: Vec::new(),
             assumed_audience: None,
             max_token_size: 8 * 1024,
+            max_concurrent_requests: 32,
             cache_capacity: 10_000,
             cache_max_ttl: Duration::from_secs(60),
             negative_cache_ttl: Duration::from_secs(5),
@@ -193,6 +196,15 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
+    /// Sets how many introspection calls may be in flight at once. A verification past the
+    /// bound waits up to a second for a slot, then gets `503` with `Retry-After` (a flood of
+    /// new or garbage tokens does not become a flood of calls, and cached tokens are not
+    /// slowed by it). Defaults to `32`.
+    pub fn max_concurrent_requests(mut self, requests: usize) -> Self {
+        self.max_concurrent_requests = requests;
+        self
+    }
+
     /// Sets how many answers are remembered; `0` turns the cache off (and with it the sharing
     /// of concurrent calls for the same token). Defaults to `10_000`.
     pub fn cache_capacity(mut self, entries: u64) -> Self {
@@ -255,6 +267,13 @@ impl IntrospectionVerifierBuilder {
     /// timeouts.
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         nonzero_size("max_token_size", self.max_token_size)?;
+        nonzero_size("max_concurrent_requests", self.max_concurrent_requests)?;
+        if self.max_concurrent_requests > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::setting(
+                "max_concurrent_requests",
+                format!("must be at most {}", Semaphore::MAX_PERMITS),
+            ));
+        }
         let client_auth = self.client_auth.ok_or(ConfigError::MissingClientAuth)?;
         let allow_http = self.http.danger_allow_http;
         let (endpoint, discovered_issuer) =
@@ -292,6 +311,8 @@ impl IntrospectionVerifierBuilder {
                 endpoint,
                 client_auth,
                 client,
+                in_flight: Arc::new(Semaphore::new(self.max_concurrent_requests)),
+                max_concurrent_requests: self.max_concurrent_requests,
                 issuer: self.issuer.or(discovered_issuer),
                 claims: ClaimRules::new(self.leeway)
                     .require_expiry(self.require_expiry)
@@ -323,6 +344,7 @@ impl fmt::Debug for IntrospectionVerifierBuilder {
             .field("audiences", &self.audiences)
             .field("assumed_audience", &self.assumed_audience)
             .field("max_token_size", &self.max_token_size)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("cache_capacity", &self.cache_capacity)
             .field("cache_max_ttl", &self.cache_max_ttl)
             .field("negative_cache_ttl", &self.negative_cache_ttl)

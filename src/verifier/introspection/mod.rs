@@ -43,11 +43,12 @@
 mod builder;
 mod client_auth;
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use moka::future::Cache;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 use url::Url;
 
 use self::client_auth::ClientAuth;
@@ -61,8 +62,12 @@ use super::{
     claims::ClaimRules,
     discovery::discover,
     http::{FetchError, HttpClient},
+    shape::{Shape, shape},
 };
 use crate::{AuthInfo, ConfigError, resource::without_userinfo};
+
+/// How long a verification waits for a free introspection slot before it answers `503`.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Verifies opaque access tokens by asking the authorization server (RFC 7662).
 ///
@@ -113,6 +118,9 @@ struct Inner {
     endpoint: Endpoint,
     client_auth: ClientAuth,
     client: HttpClient,
+    /// Bounds the calls in flight to the endpoint.
+    in_flight: Arc<Semaphore>,
+    max_concurrent_requests: usize,
     issuer: Option<String>,
     claims: ClaimRules,
     max_token_size: usize,
@@ -233,6 +241,16 @@ impl IntrospectionVerifier {
             .basic
             .as_ref()
             .map(|(id, secret)| (id.as_str(), secret.as_str()));
+        // A flood of new tokens must not become a flood of calls: past the bound, wait a
+        // little for a slot, then answer 503.
+        let _permit = tokio::time::timeout(QUEUE_TIMEOUT, inner.in_flight.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                VerifyError::unavailable("too many introspection requests in flight")
+                    .with_retry_after(Duration::from_secs(1))
+            })?;
         let (answer, _): (Value, _) = inner
             .client
             .post_form_json_with_headers(&endpoint, &params, basic, credentials.headers)
@@ -328,6 +346,14 @@ impl TokenVerifier for IntrospectionVerifier {
         if token.len() > self.inner.max_token_size {
             return Err(VerifyError::invalid_token("token is too large"));
         }
+        // A JWT goes only to the authorization server that issued it.
+        if let Shape::Jwt { issuer } = shape(token)
+            && (issuer.is_none() || issuer != self.inner.issuer)
+        {
+            return Err(VerifyError::foreign_token(
+                "token is a JWT from another issuer",
+            ));
+        }
         self.inner
             .cache
             .get_or_verify(TokenHash::of(token), || self.introspect(token))
@@ -354,6 +380,7 @@ impl fmt::Debug for IntrospectionVerifier {
             .field("issuer", &inner.issuer.as_deref().map(without_userinfo))
             .field("claims", &inner.claims)
             .field("max_token_size", &inner.max_token_size)
+            .field("max_concurrent_requests", &inner.max_concurrent_requests)
             .field("cache", &inner.cache)
             .field("client", &inner.client)
             .finish()
