@@ -14,20 +14,32 @@
 //!    called.
 //! 9. **Scopes**: the global requirement and every per-operation one; missing → `403
 //!    insufficient_scope` naming every scope the request needs.
-//! 10. **Pass on** with the verified [`AuthInfo`] in the request extensions.
+//! 10. **Session**: an `Mcp-Session-Id` must be bound to the caller ([`crate::session`]);
+//!     another principal's (or an unknown) session gets `404`.
+//! 11. **Pass on** with the verified [`AuthInfo`] in the request extensions.
+//! 12. **After the response**: a new `Mcp-Session-Id` is bound to the caller, and an event
+//!     stream ends when the token expires (if configured).
 //!
 //! Steps 1 to 5 look at the request line and headers only ([`Authorizer::route`]); steps 6 to
-//! 10 run once the token is known ([`Authorizer::authorize`]). Every refusal is an
-//! [`AuthError`], turned into a response by [`Authorizer::reject`].
+//! 11 run once the token is known ([`Authorizer::authorize`]); step 12 once the inner service
+//! answered ([`Authorizer::after_response`]). Every refusal is an [`AuthError`], turned into a
+//! response by [`Authorizer::reject`].
 
-use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
+use std::{
+    borrow::Cow,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use base64::{
     Engine as _, alphabet,
     engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
 };
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
 use http_body::Body;
 
 use crate::{
@@ -38,8 +50,35 @@ use crate::{
     metadata::ProtectedResourceMetadata,
     policy::{self, OperationPolicy, Requirement},
     resource::Audiences,
+    session::{Owner, SESSION_ID, Sessions},
     verifier::VerifyErrorKind,
 };
+
+/// A request that may go on to the inner service, and what to do with its response.
+pub(crate) struct Authorized<B> {
+    pub(crate) request: Request<RequestBody<B>>,
+    pub(crate) after: AfterResponse,
+}
+
+/// What the layer does once the inner service answered an authorized request.
+#[derive(Debug)]
+pub(crate) struct AfterResponse {
+    /// The caller, and the session id the request presented (if any), when sessions are bound.
+    session: Option<(Owner, Option<HeaderValue>)>,
+    /// When an event stream in the response must end (the token's expiry and leeway).
+    stream_deadline: Option<SystemTime>,
+}
+
+/// A session binding being written.
+pub(crate) type BindFuture = Pin<Box<dyn Future<Output = Result<(), AuthError>> + Send>>;
+
+/// What happens to one response of the inner service.
+pub(crate) struct ResponsePlan {
+    /// A session binding to store before the response goes out.
+    pub(crate) bind: Option<BindFuture>,
+    /// When the response's event stream ends.
+    pub(crate) end_stream_at: Option<SystemTime>,
+}
 
 /// What [`Authorizer::route`] decided from the request line and headers.
 #[derive(Debug)]
@@ -71,6 +110,11 @@ pub(crate) struct AuthorizerParts {
     pub(crate) max_token_size: usize,
     pub(crate) verify_timeout: Duration,
     pub(crate) challenger: Challenger,
+    /// Session bindings, unless turned off.
+    pub(crate) sessions: Option<Sessions>,
+    pub(crate) end_streams_at_expiry: bool,
+    /// Added to a token's `exp` before its event streams end.
+    pub(crate) expiry_leeway: Duration,
 }
 
 /// The decisions of one layer configuration, shared by every service the layer makes.
@@ -88,6 +132,9 @@ pub(crate) struct Authorizer {
     max_token_size: usize,
     verify_timeout: Duration,
     challenger: Challenger,
+    sessions: Option<Sessions>,
+    end_streams_at_expiry: bool,
+    expiry_leeway: Duration,
 }
 
 impl Authorizer {
@@ -106,6 +153,9 @@ impl Authorizer {
             max_token_size,
             verify_timeout,
             challenger,
+            sessions,
+            end_streams_at_expiry,
+            expiry_leeway,
         } = parts;
         Self {
             verifier,
@@ -121,6 +171,9 @@ impl Authorizer {
             max_token_size,
             verify_timeout,
             challenger,
+            sessions,
+            end_streams_at_expiry,
+            expiry_leeway,
         }
     }
 
@@ -170,18 +223,18 @@ impl Authorizer {
         Ok(())
     }
 
-    /// Steps 6 to 10, for a request that carries `token`: verify it, check the audience, read
-    /// the body when per-operation rules need it, check the scopes, and hand the request on
-    /// with its [`AuthInfo`].
+    /// Steps 6 to 11, for a request that carries `token`: verify it, check the audience, read
+    /// the body when per-operation rules need it, check the scopes and the session, and hand
+    /// the request on with its [`AuthInfo`].
     pub(crate) async fn authorize<B>(
         self: Arc<Self>,
         token: String,
         req: Request<B>,
-    ) -> Result<Request<RequestBody<B>>, AuthError>
+    ) -> Result<Authorized<B>, AuthError>
     where
         B: Body<Data = Bytes>,
     {
-        let info = self.verify(token).await?;
+        let info = self.verify(&token).await?;
         self.check_audience(&info)?;
         let mut req = if self.must_read_body(&req)? {
             let (parts, body) = req.into_parts();
@@ -200,13 +253,64 @@ impl Authorizer {
             self.check_scopes(&info, &[&self.required])?;
             req.map(RequestBody::inner)
         };
+        let session = match &self.sessions {
+            Some(sessions) => {
+                let owner = Owner::of(&info, &token);
+                let presented = single_header(req.headers(), SESSION_ID)?;
+                if let Some(id) = &presented {
+                    sessions.check(id, &owner).await?;
+                }
+                Some((owner, presented))
+            }
+            None => None,
+        };
+        drop(token);
+        let after = AfterResponse {
+            session,
+            stream_deadline: self
+                .end_streams_at_expiry
+                .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
+                .flatten(),
+        };
         req.extensions_mut().insert(info);
-        Ok(req)
+        Ok(Authorized {
+            request: req,
+            after,
+        })
     }
 
-    /// Step 6: the verifier's answer, within `verify_timeout`. The token is dropped here.
-    async fn verify(&self, token: String) -> Result<AuthInfo, AuthError> {
-        let verified = tokio::time::timeout(self.verify_timeout, self.verifier.verify(&token));
+    /// Step 12, once the inner service answered with `headers`: a session id it handed out
+    /// is to be bound to the caller before the response goes out (the client may use it at
+    /// once), and an event stream is to end when the token expires.
+    pub(crate) fn after_response(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        after: AfterResponse,
+    ) -> ResponsePlan {
+        let end_stream_at = after.stream_deadline.filter(|_| is_event_stream(headers));
+        let bind = after.session.and_then(|(owner, presented)| {
+            let issued = headers.get(SESSION_ID)?.clone();
+            if presented.as_ref() == Some(&issued) {
+                return None;
+            }
+            let this = Arc::clone(self);
+            let bind: BindFuture = Box::pin(async move {
+                match &this.sessions {
+                    Some(sessions) => sessions.bind(&issued, &owner).await,
+                    None => Ok(()),
+                }
+            });
+            Some(bind)
+        });
+        ResponsePlan {
+            bind,
+            end_stream_at,
+        }
+    }
+
+    /// Step 6: the verifier's answer, within `verify_timeout`.
+    async fn verify(&self, token: &str) -> Result<AuthInfo, AuthError> {
+        let verified = tokio::time::timeout(self.verify_timeout, self.verifier.verify(token));
         match verified.await {
             Ok(Ok(info)) => Ok(info),
             Ok(Err(err)) => {
@@ -309,7 +413,7 @@ impl Authorizer {
         let mut res = self.challenger.response(err);
         if connection == Connection::Close {
             res.headers_mut()
-                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         res
     }
@@ -327,6 +431,8 @@ impl fmt::Debug for Authorizer {
             .field("policy", &self.policy)
             .field("max_token_size", &self.max_token_size)
             .field("verify_timeout", &self.verify_timeout)
+            .field("sessions", &self.sessions)
+            .field("end_streams_at_expiry", &self.end_streams_at_expiry)
             .finish_non_exhaustive()
     }
 }
@@ -434,6 +540,34 @@ fn is_json(headers: &HeaderMap) -> bool {
             && (subtype.eq_ignore_ascii_case(b"json")
                 || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
     })
+}
+
+/// Whether the response is an event stream (`text/event-stream`).
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.as_bytes()
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"text/event-stream")
+    })
+}
+
+/// A header that may appear at most once: two are a malformed request.
+fn single_header(
+    headers: &HeaderMap,
+    name: &'static str,
+) -> Result<Option<HeaderValue>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next().cloned();
+    if values.next().is_some() {
+        return Err(AuthError::new(
+            AuthErrorKind::InvalidRequest,
+            format!("more than one {name} header"),
+        ));
+    }
+    Ok(first)
 }
 
 fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
@@ -786,7 +920,8 @@ mod tests {
             *req.body_mut() = Full::new(Bytes::from_static(case.body.as_bytes()));
             let got = Arc::clone(&authorizer)
                 .authorize(case.token.to_owned(), req)
-                .await;
+                .await
+                .map(|authorized| authorized.request);
             match (got, case.want) {
                 (Ok(req), Ok(())) => {
                     let info = req

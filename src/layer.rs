@@ -15,6 +15,8 @@ use crate::{
     metadata::{self, MetadataParts, ProtectedResourceMetadata, WELL_KNOWN},
     policy::{OperationKind, OperationPolicy, Requirement, ScopeHierarchy, validate_scope},
     resource::{Audiences, ResourceUri, parse_issuer, parse_origin},
+    session::Sessions,
+    store::{MemoryStore, Store},
 };
 
 /// Layer that applies [`McpAuthService`], making the wrapped MCP server an OAuth 2.1 resource
@@ -129,6 +131,10 @@ pub struct McpAuthBuilder {
     retry_after: Duration,
     on_rejection: Arc<dyn OnRejection>,
     allow_http: bool,
+    session_binding: bool,
+    session_store: Option<Arc<dyn Store>>,
+    session_idle_timeout: Duration,
+    end_streams_at_expiry: bool,
 }
 
 impl McpAuthBuilder {
@@ -156,6 +162,10 @@ impl McpAuthBuilder {
             retry_after: Duration::from_secs(5),
             on_rejection: Arc::new(DefaultOnRejection),
             allow_http: false,
+            session_binding: true,
+            session_store: None,
+            session_idle_timeout: Duration::from_secs(60 * 60),
+            end_streams_at_expiry: false,
         }
     }
 
@@ -422,6 +432,44 @@ impl McpAuthBuilder {
         self
     }
 
+    /// Binds `Mcp-Session-Id`s to the caller: the layer remembers which principal the inner
+    /// service's response handed a new session id to, and a request that carries a session id
+    /// bound to another principal (or to none the layer knows) gets `404`, as if the session
+    /// did not exist: GET streams, POST and DELETE alike. A token's principal is its issuer
+    /// and subject, or, without a subject, its issuer and client id, or, without either, the
+    /// token itself.
+    ///
+    /// Turn it off only for a server that does not use sessions, or binds them to
+    /// [`AuthInfo::principal_key`](crate::AuthInfo::principal_key) itself. Defaults to `true`.
+    pub fn session_binding(mut self, enabled: bool) -> Self {
+        self.session_binding = enabled;
+        self
+    }
+
+    /// Sets where session bindings are kept. A store shared by several replicas (see
+    /// [`store`](crate::store)) lets a session created through one replica be used through
+    /// another. Defaults to a [`MemoryStore`] of `100_000` entries.
+    pub fn session_store(mut self, store: impl Store) -> Self {
+        self.session_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Sets how long a session binding lives without use; every use renews it. Defaults to
+    /// one hour.
+    pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = timeout;
+        self
+    }
+
+    /// Ends an event stream (`text/event-stream` response) when the token that opened it
+    /// expires (`exp` plus 60 seconds of leeway), so the client reconnects with a fresh token
+    /// instead of streaming on an expired one. The stream ends cleanly, as if the server had
+    /// closed it. Defaults to `false`.
+    pub fn end_streams_at_token_expiry(mut self, enabled: bool) -> Self {
+        self.end_streams_at_expiry = enabled;
+        self
+    }
+
     /// Validates the configuration and builds the layer.
     ///
     /// # Errors
@@ -565,6 +613,13 @@ impl McpAuthBuilder {
         nonzero_size("max_body_size", self.max_body_size)?;
         nonzero_duration("body_timeout", self.body_timeout)?;
         nonzero_duration("verify_timeout", self.verify_timeout)?;
+        nonzero_duration("session_idle_timeout", self.session_idle_timeout)?;
+        let sessions = self.session_binding.then(|| {
+            let store = self
+                .session_store
+                .unwrap_or_else(|| Arc::new(MemoryStore::new(100_000)));
+            Sessions::new(store, self.session_idle_timeout)
+        });
 
         let metadata = ProtectedResourceMetadata::new(MetadataParts {
             resource: &resource,
@@ -597,6 +652,9 @@ impl McpAuthBuilder {
                 max_token_size: self.max_token_size,
                 verify_timeout: self.verify_timeout,
                 challenger,
+                sessions,
+                end_streams_at_expiry: self.end_streams_at_expiry,
+                expiry_leeway: Duration::from_secs(60),
             })),
         })
     }

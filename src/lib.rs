@@ -138,6 +138,8 @@ pub mod metadata;
 pub mod policy;
 mod resource;
 mod service;
+mod session;
+pub mod store;
 pub mod verifier;
 
 #[cfg(feature = "testing")]
