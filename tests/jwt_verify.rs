@@ -439,7 +439,7 @@ async fn scopes_come_from_scope_or_scp_or_a_configured_claim() {
 
     let custom = JwtVerifier::builder()
         .issuer(TrustedIssuer::jwks_uri(iss.clone(), server.jwks_uri()))
-        .scope_claim("permissions")
+        .scope_claims(["permissions"])
         .build()
         .expect("builds");
     let mut c = claims(&iss, AUD);

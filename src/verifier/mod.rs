@@ -45,6 +45,8 @@ pub mod introspection;
 #[cfg_attr(docsrs, doc(cfg(all(feature = "jwt", feature = "introspection"))))]
 pub use self::chain::JwtOrIntrospection;
 pub use self::chain::VerifierChain;
+#[cfg(feature = "http-client")]
+pub use self::claims::ClaimPath;
 #[cfg(feature = "introspection")]
 pub use self::introspection::IntrospectionVerifier;
 #[cfg(feature = "jwt")]

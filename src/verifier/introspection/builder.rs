@@ -16,7 +16,7 @@ use crate::{
     resource::{parse_http_url, parse_issuer, without_userinfo},
     verifier::{
         cache::TokenCache,
-        claims::ClaimRules,
+        claims::{ClaimRules, claim_setters},
         http::{HttpClient, HttpOptions},
     },
 };
@@ -55,10 +55,7 @@ pub struct IntrospectionVerifierBuilder {
     endpoint: Option<EndpointConfig>,
     client_auth: Option<ClientAuth>,
     issuer: Option<String>,
-    leeway: Duration,
-    require_expiry: bool,
-    audiences: Vec<String>,
-    assumed_audience: Option<String>,
+    claims: ClaimRules,
     max_token_size: usize,
     max_concurrent_requests: usize,
     cache_capacity: u64,
@@ -73,10 +70,7 @@ impl Default for IntrospectionVerifierBuilder {
             endpoint: None,
             client_auth: None,
             issuer: None,
-            leeway: Duration::from_secs(60),
-            require_expiry: false,
-            audiences: Vec::new(),
-            assumed_audience: None,
+            claims: ClaimRules::default(),
             max_token_size: 8 * 1024,
             max_concurrent_requests: 32,
             cache_capacity: 10_000,
@@ -147,47 +141,14 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// Sets the clock skew tolerated for `exp`, `nbf` and `iat`. Defaults to `60 s`.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
-        self
-    }
-
     /// Refuses active tokens whose answer has no `exp`. Otherwise they are accepted and cached
     /// for at most [`cache_max_ttl`](Self::cache_max_ttl). Defaults to `false`.
     pub fn require_expiry(mut self, require: bool) -> Self {
-        self.require_expiry = require;
+        self.claims.set_require_expiry(require);
         self
     }
 
-    /// Requires the answer's `aud` to contain one of these values. The layer always checks the
-    /// audience against the resource URI; this adds the same kind of check in the verifier,
-    /// for use without the layer. Defaults to no check here.
-    pub fn audiences<I>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.audiences = audiences.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Treats an answer **without** `aud` as if it named `audience` (normally your resource
-    /// URI), so that the layer's audience check passes.
-    ///
-    /// # Security
-    ///
-    /// MCP requires resource servers to accept only tokens issued for them. Without `aud`,
-    /// the answer does not say whom the token is for, so with this setting **any** active
-    /// token of the authorization server is accepted here, including tokens a client obtained
-    /// for another service, which that service (or anyone it leaks to) can then replay against
-    /// yours. Use it only when the authorization server issues tokens for this resource alone
-    /// and cannot be made to return `aud`; answers that carry an `aud` are still checked.
-    /// Defaults to none (an answer without `aud` is refused by the layer).
-    pub fn danger_assume_audience(mut self, audience: impl Into<String>) -> Self {
-        self.assumed_audience = Some(audience.into());
-        self
-    }
+    claim_setters!();
 
     /// Refuses tokens longer than this many bytes without asking the server. Defaults to
     /// `8192`.
@@ -267,6 +228,7 @@ impl IntrospectionVerifierBuilder {
     /// timeouts.
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         nonzero_size("max_token_size", self.max_token_size)?;
+        self.claims.validate()?;
         nonzero_size("max_concurrent_requests", self.max_concurrent_requests)?;
         if self.max_concurrent_requests > Semaphore::MAX_PERMITS {
             return Err(ConfigError::setting(
@@ -314,10 +276,7 @@ impl IntrospectionVerifierBuilder {
                 in_flight: Arc::new(Semaphore::new(self.max_concurrent_requests)),
                 max_concurrent_requests: self.max_concurrent_requests,
                 issuer: self.issuer.or(discovered_issuer),
-                claims: ClaimRules::new(self.leeway)
-                    .require_expiry(self.require_expiry)
-                    .audiences(self.audiences)
-                    .assumed_audience(self.assumed_audience),
+                claims: self.claims,
                 max_token_size: self.max_token_size,
                 cache: TokenCache::new(
                     self.cache_capacity,
@@ -339,10 +298,7 @@ impl fmt::Debug for IntrospectionVerifierBuilder {
             .field("endpoint", &endpoint)
             .field("client_auth", &self.client_auth)
             .field("issuer", &self.issuer.as_deref().map(without_userinfo))
-            .field("leeway", &self.leeway)
-            .field("require_expiry", &self.require_expiry)
-            .field("audiences", &self.audiences)
-            .field("assumed_audience", &self.assumed_audience)
+            .field("claims", &self.claims)
             .field("max_token_size", &self.max_token_size)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("cache_capacity", &self.cache_capacity)

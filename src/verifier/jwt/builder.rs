@@ -17,7 +17,7 @@ use crate::{
     resource::{parse_http_url, parse_issuer, without_userinfo},
     verifier::{
         cache::TokenCache,
-        claims::ClaimRules,
+        claims::{ClaimRules, claim_setters},
         http::{HttpClient, HttpOptions},
     },
 };
@@ -157,11 +157,8 @@ impl fmt::Debug for TrustedIssuer {
 pub struct JwtVerifierBuilder {
     issuers: Vec<TrustedIssuer>,
     algorithms: Option<Vec<Algorithm>>,
-    leeway: Duration,
     strict_token_type: bool,
-    scope_claim: Option<String>,
-    audiences: Vec<String>,
-    required_claims: Vec<String>,
+    claims: ClaimRules,
     max_token_size: usize,
     token_cache_capacity: u64,
     token_cache_max_ttl: Duration,
@@ -174,11 +171,8 @@ impl Default for JwtVerifierBuilder {
         Self {
             issuers: Vec::new(),
             algorithms: None,
-            leeway: Duration::from_secs(60),
             strict_token_type: false,
-            scope_claim: None,
-            audiences: Vec::new(),
-            required_claims: Vec::new(),
+            claims: ClaimRules::default(),
             max_token_size: 8 * 1024,
             token_cache_capacity: 10_000,
             token_cache_max_ttl: Duration::from_secs(5 * 60),
@@ -198,16 +192,11 @@ impl JwtVerifierBuilder {
 
     /// Sets the accepted signature algorithms. `HS*` entries only take effect for issuers
     /// configured with [`TrustedIssuer::shared_secret`]. Defaults to every asymmetric
-    /// algorithm (`RS*`, `PS*`, `ES256`, `ES384`, `EdDSA`), plus `HS256`/`HS384`/`HS512` when
+    /// algorithm (`RS*`, `PS*`, `ES256`, `ES384`, `EdDSA`, and the RFC 9864 names `ESP256`,
+    /// `ESP384`, `Ed25519`), plus `HS256`/`HS384`/`HS512` when
     /// a shared-secret issuer is configured.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = Some(algorithms.into_iter().collect());
-        self
-    }
-
-    /// Sets the clock skew tolerated for `exp`, `nbf` and `iat`. Defaults to `60 s`.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
         self
     }
 
@@ -218,35 +207,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Reads the granted scopes from this claim (a space-separated string or an array of
-    /// strings). Defaults to `scope`, then `scp` when `scope` is absent.
-    pub fn scope_claim(mut self, name: impl Into<String>) -> Self {
-        self.scope_claim = Some(name.into());
-        self
-    }
-
-    /// Requires the token's `aud` to contain one of these values. The layer always checks the
-    /// audience against the resource URI; this adds the same kind of check in the verifier,
-    /// for use without the layer. Defaults to no check here.
-    pub fn audiences<I>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.audiences = audiences.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Requires these claims to be present (for example `sub`, `client_id`, `jti`). `exp` is
-    /// always required. Defaults to none beyond `exp` and `iss`.
-    pub fn required_claims<I>(mut self, claims: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.required_claims = claims.into_iter().map(Into::into).collect();
-        self
-    }
+    claim_setters!();
 
     /// Rejects tokens longer than this many bytes before decoding them. Defaults to `8192`.
     pub fn max_token_size(mut self, bytes: usize) -> Self {
@@ -342,6 +303,10 @@ impl JwtVerifierBuilder {
             return Err(ConfigError::MissingIssuer);
         }
         nonzero_size("max_token_size", self.max_token_size)?;
+        // RFC 9068 §2.2: `exp` is required in JWT access tokens.
+        let mut claims = self.claims;
+        claims.set_require_expiry(true);
+        claims.validate()?;
         nonzero_duration("jwks_min_refresh_interval", self.refresh.min_interval)?;
         let client = HttpClient::new(self.http.clone())?;
 
@@ -379,14 +344,7 @@ impl JwtVerifierBuilder {
                 issuer_order,
                 algorithms,
                 strict_token_type: self.strict_token_type,
-                claims: ClaimRules::new(self.leeway)
-                    .require_expiry(true)
-                    .scope_claims(match self.scope_claim {
-                        Some(name) => vec![name],
-                        None => vec!["scope".to_owned(), "scp".to_owned()],
-                    })
-                    .audiences(self.audiences)
-                    .required_claims(self.required_claims),
+                claims,
                 max_token_size: self.max_token_size,
                 cache: TokenCache::new(
                     self.token_cache_capacity,
@@ -403,10 +361,8 @@ impl fmt::Debug for JwtVerifierBuilder {
         f.debug_struct("JwtVerifierBuilder")
             .field("issuers", &self.issuers)
             .field("algorithms", &self.algorithms)
-            .field("leeway", &self.leeway)
             .field("strict_token_type", &self.strict_token_type)
-            .field("scope_claim", &self.scope_claim)
-            .field("audiences", &self.audiences)
+            .field("claims", &self.claims)
             .field("max_token_size", &self.max_token_size)
             .field("token_cache_capacity", &self.token_cache_capacity)
             .field("token_cache_max_ttl", &self.token_cache_max_ttl)

@@ -35,9 +35,9 @@ impl KeyFamily {
         use Algorithm::*;
         matches!(
             (self, alg),
-            (Self::EcP256, Es256)
-                | (Self::EcP384, Es384)
-                | (Self::Ed25519, EdDsa)
+            (Self::EcP256, Es256 | Esp256)
+                | (Self::EcP384, Es384 | Esp384)
+                | (Self::Ed25519, EdDsa | Ed25519)
                 | (Self::Hmac, Hs256 | Hs384 | Hs512)
                 | (Self::Rsa, Rs256 | Rs384 | Rs512 | Ps256 | Ps384 | Ps512)
         )
@@ -58,7 +58,10 @@ impl Key {
     }
 
     fn fits(&self, alg: Algorithm) -> bool {
-        self.family.fits(alg) && self.alg.is_none_or(|own| own == alg)
+        self.family.fits(alg)
+            && self
+                .alg
+                .is_none_or(|own| own.fully_specified() == alg.fully_specified())
     }
 }
 
