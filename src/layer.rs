@@ -119,6 +119,7 @@ pub struct McpAuthBuilder {
     max_body_size: usize,
     body_timeout: Duration,
     audiences: Vec<String>,
+    exclusive_audience: bool,
     allowed_origins: Vec<String>,
     allow_any_origin: bool,
     public_paths: Vec<String>,
@@ -150,6 +151,7 @@ impl McpAuthBuilder {
             max_body_size: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             audiences: Vec::new(),
+            exclusive_audience: false,
             allowed_origins: Vec::new(),
             allow_any_origin: false,
             public_paths: Vec::new(),
@@ -331,6 +333,15 @@ impl McpAuthBuilder {
     /// like the resource; anything else compares exactly. Defaults to none.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+
+    /// Refuses tokens meant for other resources too: every value of a token's `aud` must name
+    /// this resource or an [`audience`](Self::audience) alias, so a token issued for several
+    /// services at once cannot be replayed here. Defaults to `false` (one value naming this
+    /// resource is enough).
+    pub fn exclusive_audience(mut self, exclusive: bool) -> Self {
+        self.exclusive_audience = exclusive;
         self
     }
 
@@ -565,6 +576,7 @@ impl McpAuthBuilder {
         });
 
         let mut audiences = Audiences::new(resource.clone());
+        audiences.exclusive(self.exclusive_audience);
         for audience in self.audiences {
             audiences.alias(&audience, allow_http).map_err(|message| {
                 ConfigError::InvalidAudience {

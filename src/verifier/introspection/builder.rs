@@ -7,7 +7,7 @@ use moka::future::Cache;
 use tokio::sync::Semaphore;
 
 use super::{
-    Endpoint, Inner, IntrospectionVerifier,
+    AnswerMapper, Endpoint, Inner, IntrospectionVerifier,
     client_auth::{ClientAuth, ClientAuthenticator},
 };
 use crate::{
@@ -58,6 +58,8 @@ pub struct IntrospectionVerifierBuilder {
     claims: ClaimRules,
     max_token_size: usize,
     max_concurrent_requests: usize,
+    token_parameter: String,
+    answer_mapper: Option<Arc<dyn AnswerMapper>>,
     cache_capacity: u64,
     cache_max_ttl: Duration,
     negative_cache_ttl: Duration,
@@ -73,6 +75,8 @@ impl Default for IntrospectionVerifierBuilder {
             claims: ClaimRules::default(),
             max_token_size: 8 * 1024,
             max_concurrent_requests: 32,
+            token_parameter: "token".to_owned(),
+            answer_mapper: None,
             cache_capacity: 10_000,
             cache_max_ttl: Duration::from_secs(60),
             negative_cache_ttl: Duration::from_secs(5),
@@ -138,6 +142,30 @@ impl IntrospectionVerifierBuilder {
     /// Defaults to none (one is required).
     pub fn client_authenticator(mut self, authenticator: impl ClientAuthenticator) -> Self {
         self.client_auth = Some(ClientAuth::Custom(Arc::new(authenticator)));
+        self
+    }
+
+    /// Sends no client authentication, for a public token-information endpoint (Google's
+    /// `tokeninfo`). RFC 7662 endpoints require client authentication, so this must be said
+    /// explicitly. Replaces any other client authentication. Defaults to none (one is
+    /// required).
+    pub fn without_client_authentication(mut self) -> Self {
+        self.client_auth = Some(ClientAuth::None);
+        self
+    }
+
+    /// Sets the form parameter that carries the token, for endpoints that are not RFC 7662
+    /// (`access_token` for Google's `tokeninfo`). Defaults to `token`.
+    pub fn token_parameter(mut self, name: impl Into<String>) -> Self {
+        self.token_parameter = name.into();
+        self
+    }
+
+    /// Maps the answers of an endpoint that does not speak RFC 7662 into RFC 7662 answers;
+    /// see [`AnswerMapper`]. Defaults to none: answers must be RFC 7662 (`200` with
+    /// `active`), a `400 unsupported_token_type` refuses the token, anything else is `503`.
+    pub fn answer_mapper(mut self, mapper: impl AnswerMapper) -> Self {
+        self.answer_mapper = Some(Arc::new(mapper));
         self
     }
 
@@ -230,6 +258,12 @@ impl IntrospectionVerifierBuilder {
         nonzero_size("max_token_size", self.max_token_size)?;
         self.claims.validate()?;
         nonzero_size("max_concurrent_requests", self.max_concurrent_requests)?;
+        if self.token_parameter.is_empty() || self.token_parameter == "token_type_hint" {
+            return Err(ConfigError::setting(
+                "token_parameter",
+                "must name a form parameter other than token_type_hint",
+            ));
+        }
         if self.max_concurrent_requests > Semaphore::MAX_PERMITS {
             return Err(ConfigError::setting(
                 "max_concurrent_requests",
@@ -274,6 +308,8 @@ impl IntrospectionVerifierBuilder {
                 client_auth,
                 client,
                 in_flight: Arc::new(Semaphore::new(self.max_concurrent_requests)),
+                token_parameter: self.token_parameter,
+                answer_mapper: self.answer_mapper,
                 max_concurrent_requests: self.max_concurrent_requests,
                 issuer: self.issuer.or(discovered_issuer),
                 claims: self.claims,
@@ -301,6 +337,8 @@ impl fmt::Debug for IntrospectionVerifierBuilder {
             .field("claims", &self.claims)
             .field("max_token_size", &self.max_token_size)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("token_parameter", &self.token_parameter)
+            .field("answer_mapper", &self.answer_mapper.is_some())
             .field("cache_capacity", &self.cache_capacity)
             .field("cache_max_ttl", &self.cache_max_ttl)
             .field("negative_cache_ttl", &self.negative_cache_ttl)
