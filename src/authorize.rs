@@ -44,8 +44,10 @@ use http_body::Body;
 
 use crate::{
     AuthInfo, TokenVerifier, bearer,
+    binding::CertificateBinding,
     body::{Connection, RequestBody, read_bounded},
-    challenge::{AuthError, AuthErrorKind, Challenger},
+    challenge::{AuthError, AuthErrorKind, Challenger, Scheme},
+    dpop::ProofChecker,
     jsonrpc,
     metadata::ProtectedResourceMetadata,
     policy::{self, OperationPolicy, Requirement},
@@ -78,6 +80,8 @@ pub(crate) struct ResponsePlan {
     pub(crate) bind: Option<BindFuture>,
     /// When the response's event stream ends.
     pub(crate) end_stream_at: Option<SystemTime>,
+    /// The current DPoP nonce, for the `DPoP-Nonce` header.
+    pub(crate) dpop_nonce: Option<Arc<str>>,
 }
 
 /// What [`Authorizer::route`] decided from the request line and headers.
@@ -87,8 +91,24 @@ pub(crate) enum Route {
     Respond(Response<Bytes>),
     /// Pass on without authentication (a preflight, a public path).
     PassThrough,
-    /// Verify this token, then [`authorize`](Authorizer::authorize) the request.
-    Authenticate(String),
+    /// Verify these credentials, then [`authorize`](Authorizer::authorize) the request.
+    Authenticate(Credentials),
+}
+
+/// The credentials of a request, taken out of its headers.
+#[derive(Debug)]
+pub(crate) struct Credentials {
+    scheme: Scheme,
+    token: String,
+    /// The DPoP proof, for the `DPoP` scheme.
+    proof: Option<String>,
+}
+
+impl Credentials {
+    #[cfg(test)]
+    fn token(&self) -> &str {
+        &self.token
+    }
 }
 
 /// Everything an [`Authorizer`] is made of, parsed and checked by
@@ -112,6 +132,10 @@ pub(crate) struct AuthorizerParts {
     pub(crate) challenger: Challenger,
     /// Session bindings, unless turned off.
     pub(crate) sessions: Option<Sessions>,
+    /// DPoP proof checks, when DPoP is accepted.
+    pub(crate) dpop: Option<ProofChecker>,
+    /// How the client certificate of a connection is learned, for certificate-bound tokens.
+    pub(crate) certificate_binding: Option<Arc<dyn CertificateBinding>>,
     pub(crate) end_streams_at_expiry: bool,
     /// Added to a token's `exp` before its event streams end.
     pub(crate) expiry_leeway: Duration,
@@ -133,6 +157,8 @@ pub(crate) struct Authorizer {
     verify_timeout: Duration,
     challenger: Challenger,
     sessions: Option<Sessions>,
+    dpop: Option<ProofChecker>,
+    certificate_binding: Option<Arc<dyn CertificateBinding>>,
     end_streams_at_expiry: bool,
     expiry_leeway: Duration,
 }
@@ -154,6 +180,8 @@ impl Authorizer {
             verify_timeout,
             challenger,
             sessions,
+            dpop,
+            certificate_binding,
             end_streams_at_expiry,
             expiry_leeway,
         } = parts;
@@ -172,6 +200,8 @@ impl Authorizer {
             verify_timeout,
             challenger,
             sessions,
+            dpop,
+            certificate_binding,
             end_streams_at_expiry,
             expiry_leeway,
         }
@@ -199,9 +229,20 @@ impl Authorizer {
             req.headers_mut().remove(header::AUTHORIZATION);
             return Ok(Route::PassThrough);
         }
-        let token = bearer::extract(req.headers(), req.uri(), self.max_token_size)?.to_owned();
+        let extracted = bearer::extract(
+            req.headers(),
+            req.uri(),
+            self.max_token_size,
+            self.dpop.is_some(),
+        )?;
+        let credentials = Credentials {
+            scheme: extracted.scheme,
+            token: extracted.token.to_owned(),
+            proof: extracted.proof.map(str::to_owned),
+        };
         req.headers_mut().remove(header::AUTHORIZATION);
-        Ok(Route::Authenticate(token))
+        req.headers_mut().remove("dpop");
+        Ok(Route::Authenticate(credentials))
     }
 
     /// Step 2: every `Origin` header (not just the first) must be allowed. `null` never is.
@@ -223,19 +264,48 @@ impl Authorizer {
         Ok(())
     }
 
-    /// Steps 6 to 11, for a request that carries `token`: verify it, check the audience, read
-    /// the body when per-operation rules need it, check the scopes and the session, and hand
-    /// the request on with its [`AuthInfo`].
+    /// Steps 6 to 11, for a request that carries `credentials`: verify the token, check the
+    /// audience and its binding, read the body when per-operation rules need it, check the
+    /// scopes and the session, and hand the request on with its [`AuthInfo`].
     pub(crate) async fn authorize<B>(
         self: Arc<Self>,
-        token: String,
+        credentials: Credentials,
         req: Request<B>,
     ) -> Result<Authorized<B>, AuthError>
     where
         B: Body<Data = Bytes>,
     {
-        let info = self.verify(&token).await?;
+        let scheme = credentials.scheme;
+        // Every refusal goes on the challenge of the scheme the client used.
+        self.authorize_credentials(credentials, req)
+            .await
+            .map_err(|err| err.with_scheme(scheme))
+    }
+
+    async fn authorize_credentials<B>(
+        &self,
+        credentials: Credentials,
+        req: Request<B>,
+    ) -> Result<Authorized<B>, AuthError>
+    where
+        B: Body<Data = Bytes>,
+    {
+        if credentials.scheme == Scheme::Bearer && self.dpop.as_ref().is_some_and(|d| d.required())
+        {
+            return Err(AuthError::new(
+                AuthErrorKind::InvalidToken,
+                "this resource accepts DPoP-bound access tokens only",
+            ));
+        }
+        let token = credentials.token.as_str();
+        let info = self.verify(token).await?;
         self.check_audience(&info)?;
+        if let Some((method, path)) = self.check_binding(&credentials, &info, &req)?
+            && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
+        {
+            let proof = credentials.proof.as_deref().unwrap_or_default();
+            dpop.check(proof, &method, &path, token, jkt).await?;
+        }
         let mut req = if self.must_read_body(&req)? {
             let (parts, body) = req.into_parts();
             let read = read_bounded(&parts.headers, body, self.max_body_size);
@@ -255,7 +325,7 @@ impl Authorizer {
         };
         let session = match &self.sessions {
             Some(sessions) => {
-                let owner = Owner::of(&info, &token);
+                let owner = Owner::of(&info, token);
                 let presented = single_header(req.headers(), SESSION_ID)?;
                 if let Some(id) = &presented {
                     sessions.check(id, &owner).await?;
@@ -264,7 +334,7 @@ impl Authorizer {
             }
             None => None,
         };
-        drop(token);
+        drop(credentials);
         let after = AfterResponse {
             session,
             stream_deadline: self
@@ -305,6 +375,7 @@ impl Authorizer {
         ResponsePlan {
             bind,
             end_stream_at,
+            dpop_nonce: self.dpop.as_ref().and_then(ProofChecker::current_nonce),
         }
     }
 
@@ -330,6 +401,43 @@ impl Authorizer {
                 AuthErrorKind::VerifierUnavailable,
                 "token verification timed out",
             )),
+        }
+    }
+
+    /// Step 7: a token bound to a key (DPoP) or a certificate is accepted only with its proof,
+    /// never as a plain bearer token. Returns the request's method and path when a DPoP proof
+    /// must be checked against them.
+    fn check_binding<B>(
+        &self,
+        credentials: &Credentials,
+        info: &AuthInfo,
+        req: &Request<B>,
+    ) -> Result<Option<(Method, String)>, AuthError> {
+        let refuse =
+            |description: &'static str| AuthError::new(AuthErrorKind::InvalidToken, description);
+        if let Some(bound) = info.certificate_thumbprint() {
+            let presented = self
+                .certificate_binding
+                .as_ref()
+                .and_then(|binding| binding.thumbprint(req.headers(), req.extensions()));
+            if presented.as_deref() != Some(bound) {
+                return Err(refuse(
+                    "the access token is bound to a client certificate this connection did not present",
+                ));
+            }
+        }
+        match (credentials.scheme, info.key_thumbprint(), &self.dpop) {
+            (Scheme::Bearer, None, _) => Ok(None),
+            (Scheme::Bearer, Some(_), _) => Err(refuse(
+                "the access token is bound to a key: it needs the DPoP scheme and a proof",
+            )),
+            (Scheme::Dpop, None, _) => Err(refuse(
+                "the access token is not bound to a key, but was sent with DPoP",
+            )),
+            (Scheme::Dpop, Some(_), Some(_)) => {
+                Ok(Some((req.method().clone(), req.uri().path().to_owned())))
+            }
+            (Scheme::Dpop, Some(_), None) => Err(refuse("this resource does not accept DPoP")),
         }
     }
 
@@ -432,6 +540,8 @@ impl fmt::Debug for Authorizer {
             .field("max_token_size", &self.max_token_size)
             .field("verify_timeout", &self.verify_timeout)
             .field("sessions", &self.sessions)
+            .field("dpop", &self.dpop)
+            .field("certificate_binding", &self.certificate_binding.is_some())
             .field("end_streams_at_expiry", &self.end_streams_at_expiry)
             .finish_non_exhaustive()
     }
@@ -782,8 +892,8 @@ mod tests {
             let got = match authorizer.route(&mut req) {
                 Ok(Route::Respond(res)) => Want::Respond(res.status()),
                 Ok(Route::PassThrough) => Want::Pass,
-                Ok(Route::Authenticate(token)) => {
-                    assert_eq!(token, "reader", "{}", case.name);
+                Ok(Route::Authenticate(credentials)) => {
+                    assert_eq!(credentials.token(), "reader", "{}", case.name);
                     Want::Token("reader")
                 }
                 Err(err) => Want::Reject(err.kind()),
@@ -918,8 +1028,13 @@ mod tests {
         for case in cases {
             let mut req = request("POST", "/mcp", case.headers);
             *req.body_mut() = Full::new(Bytes::from_static(case.body.as_bytes()));
+            let credentials = Credentials {
+                scheme: Scheme::Bearer,
+                token: case.token.to_owned(),
+                proof: None,
+            };
             let got = Arc::clone(&authorizer)
-                .authorize(case.token.to_owned(), req)
+                .authorize(credentials, req)
                 .await
                 .map(|authorized| authorized.request);
             match (got, case.want) {

@@ -10,14 +10,14 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::{
     authorize::{AfterResponse, Authorized, Authorizer, BindFuture},
     body::{Connection, RequestBody, ResponseBody},
-    challenge::AuthError,
+    challenge::{AuthError, DPOP_NONCE},
 };
 
 type AuthorizeFuture<B> = Pin<Box<dyn Future<Output = Result<Authorized<B>, AuthError>> + Send>>;
@@ -137,6 +137,12 @@ where
                         return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                     };
                     let plan = authorizer.after_response(res.headers(), after);
+                    let mut res = res;
+                    if let Some(nonce) = plan.dpop_nonce.as_deref()
+                        && let Ok(nonce) = HeaderValue::from_str(nonce)
+                    {
+                        res.headers_mut().insert(DPOP_NONCE, nonce);
+                    }
                     let Some(bind) = plan.bind else {
                         return Poll::Ready(Ok(finish(res, plan.end_stream_at)));
                     };

@@ -7,10 +7,14 @@ use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
+#[cfg(feature = "jwt")]
+use crate::dpop::Dpop;
 use crate::{
     ConfigError, McpAuthService, TokenVerifier,
     authorize::{Authorizer, AuthorizerParts},
-    challenge::{Challenger, DefaultOnRejection, OnRejection},
+    binding::CertificateBinding,
+    challenge::{ChallengeParts, Challenger, DefaultOnRejection, OnRejection},
+    dpop::ProofChecker,
     error::{nonzero_duration, nonzero_size},
     metadata::{self, MetadataParts, ProtectedResourceMetadata, WELL_KNOWN},
     policy::{OperationKind, OperationPolicy, Requirement, ScopeHierarchy, validate_scope},
@@ -136,6 +140,9 @@ pub struct McpAuthBuilder {
     session_store: Option<Arc<dyn Store>>,
     session_idle_timeout: Duration,
     end_streams_at_expiry: bool,
+    #[cfg(feature = "jwt")]
+    dpop: Option<Dpop>,
+    certificate_binding: Option<Arc<dyn CertificateBinding>>,
 }
 
 impl McpAuthBuilder {
@@ -168,6 +175,9 @@ impl McpAuthBuilder {
             session_store: None,
             session_idle_timeout: Duration::from_secs(60 * 60),
             end_streams_at_expiry: false,
+            #[cfg(feature = "jwt")]
+            dpop: None,
+            certificate_binding: None,
         }
     }
 
@@ -481,6 +491,27 @@ impl McpAuthBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) with their proofs: [`Dpop::allowed`] (Bearer too)
+    /// or [`Dpop::required`] (DPoP only). Whatever this says, a token bound to a key is never
+    /// accepted as a plain bearer token. Defaults to DPoP off.
+    ///
+    /// [`Dpop::allowed`]: crate::dpop::Dpop::allowed
+    /// [`Dpop::required`]: crate::dpop::Dpop::required
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// Says how to learn the client certificate of a request's connection, so that tokens
+    /// bound to a certificate (`cnf.x5t#S256`, RFC 8705) are accepted over that connection.
+    /// Defaults to none: such tokens are refused (`401`).
+    pub fn certificate_binding(mut self, binding: impl CertificateBinding) -> Self {
+        self.certificate_binding = Some(Arc::new(binding));
+        self
+    }
+
     /// Validates the configuration and builds the layer.
     ///
     /// # Errors
@@ -633,6 +664,14 @@ impl McpAuthBuilder {
             Sessions::new(store, self.session_idle_timeout)
         });
 
+        #[cfg(feature = "jwt")]
+        let dpop = self
+            .dpop
+            .map(|dpop| ProofChecker::new(dpop, &resource))
+            .transpose()?;
+        #[cfg(not(feature = "jwt"))]
+        let dpop: Option<ProofChecker> = None;
+
         let metadata = ProtectedResourceMetadata::new(MetadataParts {
             resource: &resource,
             authorization_servers,
@@ -641,13 +680,18 @@ impl McpAuthBuilder {
             resource_documentation: self.resource_documentation,
             extra: self.metadata_fields,
             max_age: self.metadata_max_age,
+            dpop: dpop
+                .as_ref()
+                .map(|dpop| (dpop.algorithm_names(), dpop.required())),
         });
-        let challenger = Challenger::new(
-            metadata.url(),
-            (!required.is_empty()).then(|| &**required.challenge()),
-            self.retry_after,
-            self.on_rejection,
-        );
+        let challenger = Challenger::new(ChallengeParts {
+            metadata_url: metadata.url(),
+            global_scope: (!required.is_empty()).then(|| &**required.challenge()),
+            bearer: !dpop.as_ref().is_some_and(ProofChecker::required),
+            dpop_algs: dpop.as_ref().map(ProofChecker::algs),
+            default_retry_after: self.retry_after,
+            on_rejection: self.on_rejection,
+        });
         let well_known = [metadata::well_known_path(&resource), WELL_KNOWN.to_owned()];
         Ok(McpAuth {
             authorizer: Arc::new(Authorizer::new(AuthorizerParts {
@@ -665,6 +709,8 @@ impl McpAuthBuilder {
                 verify_timeout: self.verify_timeout,
                 challenger,
                 sessions,
+                dpop,
+                certificate_binding: self.certificate_binding,
                 end_streams_at_expiry: self.end_streams_at_expiry,
                 expiry_leeway: Duration::from_secs(60),
             })),
@@ -695,4 +741,6 @@ const RESERVED_FIELDS: &[&str] = &[
     "bearer_methods_supported",
     "resource_name",
     "resource_documentation",
+    "dpop_signing_alg_values_supported",
+    "dpop_bound_access_tokens_required",
 ];

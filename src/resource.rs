@@ -290,7 +290,7 @@ pub(crate) fn normalize(uri: &str, separators: Separators) -> String {
 
 /// The canonical form of an `http(s)` URI for identity: [`normalize`]d, a default port
 /// (RFC 3986 §6.2.3) dropped, and an empty or `/` path made empty.
-fn canonical_http(uri: &str) -> String {
+pub(crate) fn canonical_http(uri: &str) -> String {
     let mut out = normalize(uri, Separators::Exact);
     let default_port = if out.starts_with("https://") {
         ":443"

@@ -292,6 +292,16 @@ impl ClaimRules {
             ));
         }
         let token_id = string_claim(&claims, "jti", "token id is malformed")?;
+        // Confirmation (RFC 7800): the key (RFC 9449) or certificate (RFC 8705) the token is
+        // bound to. The layer refuses a bound token without its proof.
+        let (jkt, x5t) = match optional(&claims, "cnf") {
+            None => (None, None),
+            Some(Value::Object(cnf)) => (
+                string_claim(cnf, "jkt", "token confirmation is malformed")?,
+                string_claim(cnf, "x5t#S256", "token confirmation is malformed")?,
+            ),
+            Some(_) => return Err(invalid("token confirmation is malformed")),
+        };
         let mut scopes = Vec::new();
         for path in &self.scope_paths {
             if let Some(value) = path.find(&claims) {
@@ -318,6 +328,12 @@ impl ClaimRules {
         }
         if let Some(token_id) = token_id {
             info = info.token_id(token_id);
+        }
+        if let Some(jkt) = jkt {
+            info = info.key_thumbprint(jkt);
+        }
+        if let Some(x5t) = x5t {
+            info = info.certificate_thumbprint(x5t);
         }
         if let Some(exp) = exp {
             info = info.expires_at(exp);

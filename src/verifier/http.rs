@@ -167,6 +167,7 @@ impl HttpClient {
     /// `POST url` with an `application/x-www-form-urlencoded` body, extra request headers (for
     /// custom client authentication), and optionally HTTP Basic client authentication (which
     /// wins over a header of the same name). The answer comes back whatever its status.
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     pub(crate) async fn post_form(
         &self,
         url: &Url,

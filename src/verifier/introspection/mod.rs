@@ -410,10 +410,7 @@ impl IntrospectionVerifier {
         match claims.get("token_type") {
             None | Some(Value::Null) => {}
             Some(Value::String(token_type)) if is_access_token_type(token_type) => {}
-            Some(_) => return Ok(refused("token is not a bearer access token")),
-        }
-        if claims.contains_key("cnf") {
-            return Ok(refused("token is sender-constrained"));
+            Some(_) => return Ok(refused("token is not an access token")),
         }
         Verdict::from_result(inner.claims.describe(claims, issuer))
     }
@@ -487,8 +484,10 @@ fn fetch_unavailable(err: FetchError) -> VerifyError {
     VerifyError::unavailable(description).with_source(err)
 }
 
+/// `Bearer`, or `DPoP` for a sender-constrained token (whose `cnf` the layer enforces).
 fn is_access_token_type(token_type: &str) -> bool {
     token_type.eq_ignore_ascii_case("bearer")
+        || token_type.eq_ignore_ascii_case("dpop")
         || token_type == "access_token"
         || token_type == "urn:ietf:params:oauth:token-type:access_token"
 }

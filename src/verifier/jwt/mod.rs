@@ -35,8 +35,8 @@
 mod algorithm;
 mod builder;
 mod jwks;
-mod keys;
-mod token;
+pub(crate) mod keys;
+pub(crate) mod token;
 
 use std::{
     collections::HashMap,
