@@ -42,6 +42,8 @@ struct Inner {
     audiences: Vec<String>,
     expires_at: Option<SystemTime>,
     token_id: Option<String>,
+    key_thumbprint: Option<String>,
+    certificate_thumbprint: Option<String>,
     claims: Map<String, Value>,
     principal_key: Option<String>,
 }
@@ -102,6 +104,21 @@ impl AuthInfo {
         self.inner.token_id.as_deref()
     }
 
+    /// The RFC 7638 thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449): the
+    /// layer accepts the token only with a DPoP proof signed by that key. Bind state to it to
+    /// bind it to the client's key rather than to the user.
+    #[must_use]
+    pub fn key_thumbprint(&self) -> Option<&str> {
+        self.inner.key_thumbprint.as_deref()
+    }
+
+    /// The SHA-256 thumbprint of the client certificate the token is bound to
+    /// (`cnf.x5t#S256`, RFC 8705).
+    #[must_use]
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.inner.certificate_thumbprint.as_deref()
+    }
+
     /// The claims not exposed by a dedicated accessor.
     #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
@@ -119,8 +136,14 @@ impl AuthInfo {
     /// Bind server-side state (sessions, state handles) to this key, never to the token: the MCP
     /// security best practices require that possession of a session or state handle is not
     /// taken as authentication. The key is the JSON array `["<iss>","<sub>"]`, so it is
-    /// unambiguous whatever characters the two values hold. `None` when the token has no
-    /// subject.
+    /// unambiguous whatever characters the two values hold.
+    ///
+    /// `None` when the token has no subject (RFC 7662 lets an introspection answer omit it,
+    /// and machine-to-machine tokens may carry only a client). Then bind to the issuer and
+    /// [`client_id`](Self::client_id) if the token names a client, and otherwise refuse the
+    /// request: never put callers without a principal into one shared bucket, or they read
+    /// each other's data. (The layer's session binding does the same, and falls back to the
+    /// token itself.)
     #[must_use]
     pub fn principal_key(&self) -> Option<&str> {
         self.inner.principal_key.as_deref()
@@ -139,6 +162,7 @@ impl fmt::Debug for AuthInfo {
             .field("audiences", &self.inner.audiences)
             .field("expires_at", &self.inner.expires_at)
             .field("token_id", &self.inner.token_id)
+            .field("key_thumbprint", &self.inner.key_thumbprint)
             .field("claims", &claim_names)
             .finish()
     }
@@ -157,6 +181,8 @@ pub struct AuthInfoBuilder {
     audiences: Vec<String>,
     expires_at: Option<SystemTime>,
     token_id: Option<String>,
+    key_thumbprint: Option<String>,
+    certificate_thumbprint: Option<String>,
     claims: Map<String, Value>,
 }
 
@@ -227,6 +253,19 @@ impl AuthInfoBuilder {
         self
     }
 
+    /// Sets the thumbprint of the key the token is bound to (`cnf.jkt`). Defaults to none.
+    pub fn key_thumbprint(mut self, jkt: impl Into<String>) -> Self {
+        self.key_thumbprint = Some(jkt.into());
+        self
+    }
+
+    /// Sets the thumbprint of the client certificate the token is bound to
+    /// (`cnf.x5t#S256`). Defaults to none.
+    pub fn certificate_thumbprint(mut self, thumbprint: impl Into<String>) -> Self {
+        self.certificate_thumbprint = Some(thumbprint.into());
+        self
+    }
+
     /// Adds a claim that has no dedicated accessor. Defaults to none.
     pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
         self.claims.insert(name.into(), value);
@@ -255,6 +294,8 @@ impl AuthInfoBuilder {
                 audiences: self.audiences,
                 expires_at: self.expires_at,
                 token_id: self.token_id,
+                key_thumbprint: self.key_thumbprint,
+                certificate_thumbprint: self.certificate_thumbprint,
                 claims: self.claims,
                 principal_key,
             }),

@@ -1,8 +1,9 @@
 //! The request flow, top to bottom: what the layer decides for each request, and why.
 //!
 //! 1. **Metadata**: the RFC 9728 well-known paths are answered here, without authentication.
-//! 2. **Preflight**: CORS preflights pass on without authentication.
-//! 3. **Origin**: with an allow-list, a request with another `Origin` gets `403`.
+//! 2. **Origin**: a request whose `Origin` is not the resource's own or an allowed one gets
+//!    `403` (MCP transport: DNS-rebinding defence); `null` is refused.
+//! 3. **Preflight**: CORS preflights (from an allowed origin) pass on without authentication.
 //! 4. **Public paths** pass on without authentication.
 //! 5. **Bearer**: the token comes from the `Authorization` header only
 //!    ([`bearer::extract`]); it is removed from the request, whatever happens next.
@@ -13,28 +14,75 @@
 //!    called.
 //! 9. **Scopes**: the global requirement and every per-operation one; missing → `403
 //!    insufficient_scope` naming every scope the request needs.
-//! 10. **Pass on** with the verified [`AuthInfo`] in the request extensions.
+//! 10. **Session**: an `Mcp-Session-Id` must be bound to the caller ([`crate::session`]);
+//!     another principal's (or an unknown) session gets `404`.
+//! 11. **Pass on** with the verified [`AuthInfo`] in the request extensions.
+//! 12. **After the response**: a new `Mcp-Session-Id` is bound to the caller, and an event
+//!     stream ends when the token expires (if configured).
 //!
 //! Steps 1 to 5 look at the request line and headers only ([`Authorizer::route`]); steps 6 to
-//! 10 run once the token is known ([`Authorizer::authorize`]). Every refusal is an
-//! [`AuthError`], turned into a response by [`Authorizer::reject`].
+//! 11 run once the token is known ([`Authorizer::authorize`]); step 12 once the inner service
+//! answered ([`Authorizer::after_response`]). Every refusal is an [`AuthError`], turned into a
+//! response by [`Authorizer::reject`].
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    borrow::Cow,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
+use base64::{
+    Engine as _, alphabet,
+    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
+};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
 use http_body::Body;
 
 use crate::{
     AuthInfo, TokenVerifier, bearer,
+    binding::CertificateBinding,
     body::{Connection, RequestBody, read_bounded},
-    challenge::{AuthError, AuthErrorKind, Challenger},
+    challenge::{AuthError, AuthErrorKind, Challenger, Scheme},
+    dpop::ProofChecker,
     jsonrpc,
     metadata::ProtectedResourceMetadata,
     policy::{self, OperationPolicy, Requirement},
     resource::Audiences,
+    session::{Owner, SESSION_ID, Sessions},
     verifier::VerifyErrorKind,
 };
+
+/// A request that may go on to the inner service, and what to do with its response.
+pub(crate) struct Authorized<B> {
+    pub(crate) request: Request<RequestBody<B>>,
+    pub(crate) after: AfterResponse,
+}
+
+/// What the layer does once the inner service answered an authorized request.
+#[derive(Debug)]
+pub(crate) struct AfterResponse {
+    /// The caller, and the session id the request presented (if any), when sessions are bound.
+    session: Option<(Owner, Option<HeaderValue>)>,
+    /// When an event stream in the response must end (the token's expiry and leeway).
+    stream_deadline: Option<SystemTime>,
+}
+
+/// A session binding being written.
+pub(crate) type BindFuture = Pin<Box<dyn Future<Output = Result<(), AuthError>> + Send>>;
+
+/// What happens to one response of the inner service.
+pub(crate) struct ResponsePlan {
+    /// A session binding to store before the response goes out.
+    pub(crate) bind: Option<BindFuture>,
+    /// When the response's event stream ends.
+    pub(crate) end_stream_at: Option<SystemTime>,
+    /// The current DPoP nonce, for the `DPoP-Nonce` header.
+    pub(crate) dpop_nonce: Option<Arc<str>>,
+}
 
 /// What [`Authorizer::route`] decided from the request line and headers.
 #[derive(Debug)]
@@ -43,8 +91,24 @@ pub(crate) enum Route {
     Respond(Response<Bytes>),
     /// Pass on without authentication (a preflight, a public path).
     PassThrough,
-    /// Verify this token, then [`authorize`](Authorizer::authorize) the request.
-    Authenticate(String),
+    /// Verify these credentials, then [`authorize`](Authorizer::authorize) the request.
+    Authenticate(Credentials),
+}
+
+/// The credentials of a request, taken out of its headers.
+#[derive(Debug)]
+pub(crate) struct Credentials {
+    scheme: Scheme,
+    token: String,
+    /// The DPoP proof, for the `DPoP` scheme.
+    proof: Option<String>,
+}
+
+impl Credentials {
+    #[cfg(test)]
+    fn token(&self) -> &str {
+        &self.token
+    }
 }
 
 /// Everything an [`Authorizer`] is made of, parsed and checked by
@@ -55,6 +119,8 @@ pub(crate) struct AuthorizerParts {
     pub(crate) metadata: ProtectedResourceMetadata,
     /// The path-inserted and the root well-known paths (equal for a root resource).
     pub(crate) well_known: [String; 2],
+    /// The allowed origins (the resource's own first), or `None` with
+    /// `danger_allow_any_origin`.
     pub(crate) allowed_origins: Option<Vec<String>>,
     pub(crate) public_paths: Vec<String>,
     pub(crate) required: Requirement,
@@ -64,6 +130,15 @@ pub(crate) struct AuthorizerParts {
     pub(crate) max_token_size: usize,
     pub(crate) verify_timeout: Duration,
     pub(crate) challenger: Challenger,
+    /// Session bindings, unless turned off.
+    pub(crate) sessions: Option<Sessions>,
+    /// DPoP proof checks, when DPoP is accepted.
+    pub(crate) dpop: Option<ProofChecker>,
+    /// How the client certificate of a connection is learned, for certificate-bound tokens.
+    pub(crate) certificate_binding: Option<Arc<dyn CertificateBinding>>,
+    pub(crate) end_streams_at_expiry: bool,
+    /// Added to a token's `exp` before its event streams end.
+    pub(crate) expiry_leeway: Duration,
 }
 
 /// The decisions of one layer configuration, shared by every service the layer makes.
@@ -81,6 +156,11 @@ pub(crate) struct Authorizer {
     max_token_size: usize,
     verify_timeout: Duration,
     challenger: Challenger,
+    sessions: Option<Sessions>,
+    dpop: Option<ProofChecker>,
+    certificate_binding: Option<Arc<dyn CertificateBinding>>,
+    end_streams_at_expiry: bool,
+    expiry_leeway: Duration,
 }
 
 impl Authorizer {
@@ -99,6 +179,11 @@ impl Authorizer {
             max_token_size,
             verify_timeout,
             challenger,
+            sessions,
+            dpop,
+            certificate_binding,
+            end_streams_at_expiry,
+            expiry_leeway,
         } = parts;
         Self {
             verifier,
@@ -114,6 +199,11 @@ impl Authorizer {
             max_token_size,
             verify_timeout,
             challenger,
+            sessions,
+            dpop,
+            certificate_binding,
+            end_streams_at_expiry,
+            expiry_leeway,
         }
     }
 
@@ -121,7 +211,7 @@ impl Authorizer {
         &self.metadata
     }
 
-    /// Steps 1 to 5: metadata, preflight, `Origin`, public paths, token extraction.
+    /// Steps 1 to 5: metadata, `Origin`, preflight, public paths, token extraction.
     ///
     /// The `Authorization` header is removed from every request that passes on (no token
     /// passthrough), and from requests that carry a token to verify.
@@ -130,21 +220,32 @@ impl Authorizer {
         if self.well_known.iter().any(|p| p == path) {
             return Ok(Route::Respond(self.metadata.respond(req.method())));
         }
+        self.check_origin(req.headers())?;
         if is_preflight(req.method(), req.headers()) {
             req.headers_mut().remove(header::AUTHORIZATION);
             return Ok(Route::PassThrough);
         }
-        self.check_origin(req.headers())?;
         if self.public_paths.iter().any(|p| p == path) {
             req.headers_mut().remove(header::AUTHORIZATION);
             return Ok(Route::PassThrough);
         }
-        let token = bearer::extract(req.headers(), req.uri(), self.max_token_size)?.to_owned();
+        let extracted = bearer::extract(
+            req.headers(),
+            req.uri(),
+            self.max_token_size,
+            self.dpop.is_some(),
+        )?;
+        let credentials = Credentials {
+            scheme: extracted.scheme,
+            token: extracted.token.to_owned(),
+            proof: extracted.proof.map(str::to_owned),
+        };
         req.headers_mut().remove(header::AUTHORIZATION);
-        Ok(Route::Authenticate(token))
+        req.headers_mut().remove("dpop");
+        Ok(Route::Authenticate(credentials))
     }
 
-    /// Step 3: every `Origin` header (not just the first) must be allowed.
+    /// Step 2: every `Origin` header (not just the first) must be allowed. `null` never is.
     fn check_origin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         let Some(allowed) = &self.allowed_origins else {
             return Ok(());
@@ -163,19 +264,48 @@ impl Authorizer {
         Ok(())
     }
 
-    /// Steps 6 to 10, for a request that carries `token`: verify it, check the audience, read
-    /// the body when per-operation rules need it, check the scopes, and hand the request on
-    /// with its [`AuthInfo`].
+    /// Steps 6 to 11, for a request that carries `credentials`: verify the token, check the
+    /// audience and its binding, read the body when per-operation rules need it, check the
+    /// scopes and the session, and hand the request on with its [`AuthInfo`].
     pub(crate) async fn authorize<B>(
         self: Arc<Self>,
-        token: String,
+        credentials: Credentials,
         req: Request<B>,
-    ) -> Result<Request<RequestBody<B>>, AuthError>
+    ) -> Result<Authorized<B>, AuthError>
     where
         B: Body<Data = Bytes>,
     {
+        let scheme = credentials.scheme;
+        // Every refusal goes on the challenge of the scheme the client used.
+        self.authorize_credentials(credentials, req)
+            .await
+            .map_err(|err| err.with_scheme(scheme))
+    }
+
+    async fn authorize_credentials<B>(
+        &self,
+        credentials: Credentials,
+        req: Request<B>,
+    ) -> Result<Authorized<B>, AuthError>
+    where
+        B: Body<Data = Bytes>,
+    {
+        if credentials.scheme == Scheme::Bearer && self.dpop.as_ref().is_some_and(|d| d.required())
+        {
+            return Err(AuthError::new(
+                AuthErrorKind::InvalidToken,
+                "this resource accepts DPoP-bound access tokens only",
+            ));
+        }
+        let token = credentials.token.as_str();
         let info = self.verify(token).await?;
         self.check_audience(&info)?;
+        if let Some((method, path)) = self.check_binding(&credentials, &info, &req)?
+            && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
+        {
+            let proof = credentials.proof.as_deref().unwrap_or_default();
+            dpop.check(proof, &method, &path, token, jkt).await?;
+        }
         let mut req = if self.must_read_body(&req)? {
             let (parts, body) = req.into_parts();
             let read = read_bounded(&parts.headers, body, self.max_body_size);
@@ -193,20 +323,73 @@ impl Authorizer {
             self.check_scopes(&info, &[&self.required])?;
             req.map(RequestBody::inner)
         };
+        let session = match &self.sessions {
+            Some(sessions) => {
+                let owner = Owner::of(&info, token);
+                let presented = single_header(req.headers(), SESSION_ID)?;
+                if let Some(id) = &presented {
+                    sessions.check(id, &owner).await?;
+                }
+                Some((owner, presented))
+            }
+            None => None,
+        };
+        drop(credentials);
+        let after = AfterResponse {
+            session,
+            stream_deadline: self
+                .end_streams_at_expiry
+                .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
+                .flatten(),
+        };
         req.extensions_mut().insert(info);
-        Ok(req)
+        Ok(Authorized {
+            request: req,
+            after,
+        })
     }
 
-    /// Step 6: the verifier's answer, within `verify_timeout`. The token is dropped here.
-    async fn verify(&self, token: String) -> Result<AuthInfo, AuthError> {
-        let verified = tokio::time::timeout(self.verify_timeout, self.verifier.verify(&token));
+    /// Step 12, once the inner service answered with `headers`: a session id it handed out
+    /// is to be bound to the caller before the response goes out (the client may use it at
+    /// once), and an event stream is to end when the token expires.
+    pub(crate) fn after_response(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        after: AfterResponse,
+    ) -> ResponsePlan {
+        let end_stream_at = after.stream_deadline.filter(|_| is_event_stream(headers));
+        let bind = after.session.and_then(|(owner, presented)| {
+            let issued = headers.get(SESSION_ID)?.clone();
+            if presented.as_ref() == Some(&issued) {
+                return None;
+            }
+            let this = Arc::clone(self);
+            let bind: BindFuture = Box::pin(async move {
+                match &this.sessions {
+                    Some(sessions) => sessions.bind(&issued, &owner).await,
+                    None => Ok(()),
+                }
+            });
+            Some(bind)
+        });
+        ResponsePlan {
+            bind,
+            end_stream_at,
+            dpop_nonce: self.dpop.as_ref().and_then(ProofChecker::current_nonce),
+        }
+    }
+
+    /// Step 6: the verifier's answer, within `verify_timeout`.
+    async fn verify(&self, token: &str) -> Result<AuthInfo, AuthError> {
+        let verified = tokio::time::timeout(self.verify_timeout, self.verifier.verify(token));
         match verified.await {
             Ok(Ok(info)) => Ok(info),
             Ok(Err(err)) => {
                 log_verify_error!(err);
                 let kind = match err.kind() {
-                    VerifyErrorKind::InvalidToken => AuthErrorKind::InvalidToken,
-                    _ => AuthErrorKind::VerifierUnavailable,
+                    VerifyErrorKind::Unavailable => AuthErrorKind::VerifierUnavailable,
+                    // Invalid, foreign, or a kind this version does not know: never a pass.
+                    _ => AuthErrorKind::InvalidToken,
                 };
                 let mut rejection = AuthError::new(kind, err.description().to_owned());
                 if let Some(retry_after) = err.retry_after() {
@@ -218,6 +401,43 @@ impl Authorizer {
                 AuthErrorKind::VerifierUnavailable,
                 "token verification timed out",
             )),
+        }
+    }
+
+    /// Step 7: a token bound to a key (DPoP) or a certificate is accepted only with its proof,
+    /// never as a plain bearer token. Returns the request's method and path when a DPoP proof
+    /// must be checked against them.
+    fn check_binding<B>(
+        &self,
+        credentials: &Credentials,
+        info: &AuthInfo,
+        req: &Request<B>,
+    ) -> Result<Option<(Method, String)>, AuthError> {
+        let refuse =
+            |description: &'static str| AuthError::new(AuthErrorKind::InvalidToken, description);
+        if let Some(bound) = info.certificate_thumbprint() {
+            let presented = self
+                .certificate_binding
+                .as_ref()
+                .and_then(|binding| binding.thumbprint(req.headers(), req.extensions()));
+            if presented.as_deref() != Some(bound) {
+                return Err(refuse(
+                    "the access token is bound to a client certificate this connection did not present",
+                ));
+            }
+        }
+        match (credentials.scheme, info.key_thumbprint(), &self.dpop) {
+            (Scheme::Bearer, None, _) => Ok(None),
+            (Scheme::Bearer, Some(_), _) => Err(refuse(
+                "the access token is bound to a key: it needs the DPoP scheme and a proof",
+            )),
+            (Scheme::Dpop, None, _) => Err(refuse(
+                "the access token is not bound to a key, but was sent with DPoP",
+            )),
+            (Scheme::Dpop, Some(_), Some(_)) => {
+                Ok(Some((req.method().clone(), req.uri().path().to_owned())))
+            }
+            (Scheme::Dpop, Some(_), None) => Err(refuse("this resource does not accept DPoP")),
         }
     }
 
@@ -301,7 +521,7 @@ impl Authorizer {
         let mut res = self.challenger.response(err);
         if connection == Connection::Close {
             res.headers_mut()
-                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         res
     }
@@ -319,35 +539,34 @@ impl fmt::Debug for Authorizer {
             .field("policy", &self.policy)
             .field("max_token_size", &self.max_token_size)
             .field("verify_timeout", &self.verify_timeout)
+            .field("sessions", &self.sessions)
+            .field("dpop", &self.dpop)
+            .field("certificate_binding", &self.certificate_binding.is_some())
+            .field("end_streams_at_expiry", &self.end_streams_at_expiry)
             .finish_non_exhaustive()
     }
 }
 
-/// `Mcp-Method` and `Mcp-Name` (MCP 2026-07-28) must agree with the body, which is the
-/// source of truth.
+/// `Mcp-Method` and `Mcp-Name` (MCP 2026-07-28, "Server Validation") must agree with the body,
+/// which is the source of truth: each at most once, in valid characters, `Mcp-Name` decoded
+/// from its `=?base64?…?=` form, and then equal to the body's value byte for byte.
 fn check_mcp_headers(
     headers: &HeaderMap,
     messages: &jsonrpc::Messages<'_>,
 ) -> Result<(), AuthError> {
-    let method_header = headers.get("mcp-method");
-    let name_header = headers.get("mcp-name");
+    let method_header = mcp_header(headers, "mcp-method", "Mcp-Method")?;
+    let name_header = mcp_header(headers, "mcp-name", "Mcp-Name")?;
     if method_header.is_none() && name_header.is_none() {
         return Ok(());
     }
-    let mismatch = |what: &'static str| {
-        AuthError::new(
-            AuthErrorKind::InvalidRequest,
-            format!("the {what} header does not match the request body"),
-        )
-    };
     // The headers mirror one request; a batch cannot match them.
     let (false, [call]) = (messages.batch, &messages.calls[..]) else {
-        return Err(mismatch("Mcp-Method"));
+        return Err(header_mismatch("Mcp-Method", "the body is a batch"));
     };
     if let Some(value) = method_header
-        && call.method.as_deref().map(str::as_bytes) != Some(value.as_bytes())
+        && call.method.as_deref() != Some(&*value)
     {
-        return Err(mismatch("Mcp-Method"));
+        return Err(header_mismatch("Mcp-Method", "does not match the body"));
     }
     if let Some(value) = name_header {
         let params = call.params.as_ref();
@@ -357,19 +576,62 @@ fn check_mcp_headers(
             }
             _ => params.and_then(|p| p.name.as_deref()),
         };
-        // Header values are ASCII; a non-ASCII name may be encoded in the header, which the
-        // MCP server checks. Plain ASCII values must be equal.
-        match body_name {
-            Some(name) if name.is_ascii() => {
-                if name.as_bytes() != value.as_bytes() {
-                    return Err(mismatch("Mcp-Name"));
-                }
-            }
-            Some(_) => {}
-            None => return Err(mismatch("Mcp-Name")),
+        if body_name != Some(&*value) {
+            return Err(header_mismatch("Mcp-Name", "does not match the body"));
         }
     }
     Ok(())
+}
+
+/// The value of a standard MCP header: at most one, in header-safe characters (visible ASCII,
+/// space, tab), decoded when it uses the Base64 sentinel form `=?base64?{value}?=`.
+fn mcp_header<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+    display: &'static str,
+) -> Result<Option<Cow<'h, str>>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(header_mismatch(display, "is repeated"));
+    }
+    let bytes = value.as_bytes();
+    if !bytes
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return Err(header_mismatch(display, "contains invalid characters"));
+    }
+    // Visible ASCII, space and tab only: valid UTF-8.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| header_mismatch(display, "contains invalid characters"))?;
+    let Some(encoded) = text
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+    else {
+        return Ok(Some(Cow::Borrowed(text)));
+    };
+    BASE64
+        .decode(encoded)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .map(|decoded| Some(Cow::Owned(decoded)))
+        .ok_or_else(|| header_mismatch(display, "is not valid Base64 of UTF-8 text"))
+}
+
+/// Standard Base64, padded or not (the MCP header sentinel form).
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+fn header_mismatch(header: &'static str, problem: &'static str) -> AuthError {
+    AuthError::new(
+        AuthErrorKind::HeaderMismatch,
+        format!("header mismatch: the {header} header {problem}"),
+    )
 }
 
 /// Whether the content type is JSON (`application/json` or `application/*+json`).
@@ -390,6 +652,552 @@ fn is_json(headers: &HeaderMap) -> bool {
     })
 }
 
+/// Whether the response is an event stream (`text/event-stream`).
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.as_bytes()
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"text/event-stream")
+    })
+}
+
+/// A header that may appear at most once: two are a malformed request.
+fn single_header(
+    headers: &HeaderMap,
+    name: &'static str,
+) -> Result<Option<HeaderValue>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next().cloned();
+    if values.next().is_some() {
+        return Err(AuthError::new(
+            AuthErrorKind::InvalidRequest,
+            format!("more than one {name} header"),
+        ));
+    }
+    Ok(first)
+}
+
 fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, time::Duration};
+
+    use async_trait::async_trait;
+    use http::{HeaderValue, StatusCode};
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+    use crate::{McpAuth, VerifyError, challenge::AuthErrorKind};
+
+    const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+    /// Tokens by name; `"down"` cannot be decided, `"slow"` never answers.
+    #[derive(Debug, Default)]
+    struct Tokens(HashMap<&'static str, AuthInfo>);
+
+    #[async_trait]
+    impl TokenVerifier for Tokens {
+        async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+            match token {
+                "down" => {
+                    Err(VerifyError::unavailable("as is down")
+                        .with_retry_after(Duration::from_secs(7)))
+                }
+                "slow" => std::future::pending().await,
+                _ => self
+                    .0
+                    .get(token)
+                    .cloned()
+                    .ok_or_else(|| VerifyError::invalid_token("unknown token")),
+            }
+        }
+    }
+
+    fn info(audience: &str, scopes: &[&str]) -> AuthInfo {
+        AuthInfo::builder()
+            .subject("alice")
+            .audience(audience)
+            .scopes(scopes.iter().copied())
+            .build()
+    }
+
+    fn authorizer() -> Arc<Authorizer> {
+        let tokens = Tokens(HashMap::from([
+            ("reader", info(RESOURCE, &["mcp:read"])),
+            ("writer", info(RESOURCE, &["mcp:read", "files:write"])),
+            (
+                "foreign",
+                info("https://other.example.com/mcp", &["mcp:read"]),
+            ),
+            ("alias", info("https://old.example.com/mcp", &["mcp:read"])),
+            ("no-scope", info(RESOURCE, &[])),
+        ]));
+        let auth = McpAuth::builder(RESOURCE)
+            .authorization_server("https://auth.example.com")
+            .verifier(tokens)
+            .required_scopes(["mcp:read"])
+            .tool_scopes("delete_file", ["files:write"])
+            .audience("https://old.example.com/mcp")
+            .allowed_origins(["https://app.example.com"])
+            .public_path("/health")
+            .verify_timeout(Duration::from_millis(50))
+            .build()
+            .expect("valid configuration");
+        Arc::clone(auth.authorizer())
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Full::default()).expect("valid request")
+    }
+
+    const BEARER: (&str, &str) = ("authorization", "Bearer reader");
+
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Respond(StatusCode),
+        Pass,
+        Token(&'static str),
+        Reject(AuthErrorKind),
+    }
+
+    #[test]
+    fn route_table() {
+        struct Case {
+            name: &'static str,
+            method: &'static str,
+            path: &'static str,
+            headers: &'static [(&'static str, &'static str)],
+            want: Want,
+        }
+        let cases = [
+            Case {
+                name: "metadata, path-inserted",
+                method: "GET",
+                path: "/.well-known/oauth-protected-resource/mcp",
+                headers: &[],
+                want: Want::Respond(StatusCode::OK),
+            },
+            Case {
+                name: "metadata, root",
+                method: "GET",
+                path: "/.well-known/oauth-protected-resource",
+                headers: &[("origin", "https://evil.example")],
+                want: Want::Respond(StatusCode::OK),
+            },
+            Case {
+                name: "metadata, other method",
+                method: "POST",
+                path: "/.well-known/oauth-protected-resource/mcp",
+                headers: &[],
+                want: Want::Respond(StatusCode::METHOD_NOT_ALLOWED),
+            },
+            Case {
+                name: "preflight",
+                method: "OPTIONS",
+                path: "/mcp",
+                headers: &[
+                    ("origin", "https://app.example.com"),
+                    ("access-control-request-method", "POST"),
+                ],
+                want: Want::Pass,
+            },
+            Case {
+                name: "OPTIONS without preflight header needs a token",
+                method: "OPTIONS",
+                path: "/mcp",
+                headers: &[],
+                want: Want::Reject(AuthErrorKind::MissingToken),
+            },
+            Case {
+                name: "origin not allowed",
+                method: "POST",
+                path: "/mcp",
+                headers: &[("origin", "https://evil.example"), BEARER],
+                want: Want::Reject(AuthErrorKind::OriginNotAllowed),
+            },
+            Case {
+                name: "allowed origin, any case",
+                method: "POST",
+                path: "/mcp",
+                headers: &[("origin", "HTTPS://APP.example.com"), BEARER],
+                want: Want::Token("reader"),
+            },
+            Case {
+                name: "second origin header not allowed",
+                method: "POST",
+                path: "/mcp",
+                headers: &[
+                    ("origin", "https://app.example.com"),
+                    ("origin", "https://evil.example"),
+                    BEARER,
+                ],
+                want: Want::Reject(AuthErrorKind::OriginNotAllowed),
+            },
+            Case {
+                name: "public path",
+                method: "GET",
+                path: "/health",
+                headers: &[BEARER],
+                want: Want::Pass,
+            },
+            Case {
+                name: "public path is exact",
+                method: "GET",
+                path: "/health/x",
+                headers: &[],
+                want: Want::Reject(AuthErrorKind::MissingToken),
+            },
+            Case {
+                name: "no token",
+                method: "POST",
+                path: "/mcp",
+                headers: &[],
+                want: Want::Reject(AuthErrorKind::MissingToken),
+            },
+            Case {
+                name: "malformed header",
+                method: "POST",
+                path: "/mcp",
+                headers: &[("authorization", "Bearer a b")],
+                want: Want::Reject(AuthErrorKind::InvalidRequest),
+            },
+            Case {
+                name: "token in the query",
+                method: "POST",
+                path: "/mcp?access_token=reader",
+                headers: &[],
+                want: Want::Reject(AuthErrorKind::InvalidRequest),
+            },
+            Case {
+                name: "token",
+                method: "POST",
+                path: "/mcp",
+                headers: &[BEARER],
+                want: Want::Token("reader"),
+            },
+        ];
+        let authorizer = authorizer();
+        for case in cases {
+            let mut req = request(case.method, case.path, case.headers);
+            let got = match authorizer.route(&mut req) {
+                Ok(Route::Respond(res)) => Want::Respond(res.status()),
+                Ok(Route::PassThrough) => Want::Pass,
+                Ok(Route::Authenticate(credentials)) => {
+                    assert_eq!(credentials.token(), "reader", "{}", case.name);
+                    Want::Token("reader")
+                }
+                Err(err) => Want::Reject(err.kind()),
+            };
+            assert_eq!(got, case.want, "{}", case.name);
+            if matches!(got, Want::Pass | Want::Token(_)) {
+                assert!(
+                    !req.headers().contains_key(header::AUTHORIZATION),
+                    "{}: the token is not passed on",
+                    case.name
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn authorize_table() {
+        struct Case {
+            name: &'static str,
+            token: &'static str,
+            headers: &'static [(&'static str, &'static str)],
+            body: &'static str,
+            want: Result<(), (AuthErrorKind, Option<&'static str>)>,
+        }
+        const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
+        const DELETE: &str =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file"}}"#;
+        const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        use AuthErrorKind::*;
+        let cases = [
+            Case {
+                name: "valid token, global scope",
+                token: "reader",
+                headers: JSON,
+                body: LIST,
+                want: Ok(()),
+            },
+            Case {
+                name: "unknown token",
+                token: "nobody",
+                headers: JSON,
+                body: LIST,
+                want: Err((InvalidToken, None)),
+            },
+            Case {
+                name: "verifier cannot decide",
+                token: "down",
+                headers: JSON,
+                body: LIST,
+                want: Err((VerifierUnavailable, None)),
+            },
+            Case {
+                name: "verifier hangs",
+                token: "slow",
+                headers: JSON,
+                body: LIST,
+                want: Err((VerifierUnavailable, None)),
+            },
+            Case {
+                name: "foreign audience",
+                token: "foreign",
+                headers: JSON,
+                body: LIST,
+                want: Err((InvalidToken, None)),
+            },
+            Case {
+                name: "configured alias",
+                token: "alias",
+                headers: JSON,
+                body: LIST,
+                want: Ok(()),
+            },
+            Case {
+                name: "global scope missing",
+                token: "no-scope",
+                headers: JSON,
+                body: LIST,
+                want: Err((InsufficientScope, Some("mcp:read"))),
+            },
+            Case {
+                name: "tool scope missing: every needed scope named",
+                token: "reader",
+                headers: JSON,
+                body: DELETE,
+                want: Err((InsufficientScope, Some("mcp:read files:write"))),
+            },
+            Case {
+                name: "tool scope present",
+                token: "writer",
+                headers: JSON,
+                body: DELETE,
+                want: Ok(()),
+            },
+            Case {
+                name: "not JSON",
+                token: "writer",
+                headers: &[("content-type", "text/plain")],
+                body: DELETE,
+                want: Err((UnsupportedMediaType, None)),
+            },
+            Case {
+                name: "malformed JSON-RPC",
+                token: "writer",
+                headers: JSON,
+                body: "{",
+                want: Err((InvalidRequest, None)),
+            },
+            Case {
+                name: "Mcp-Name disagrees with the body",
+                token: "writer",
+                headers: &[
+                    ("content-type", "application/json"),
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", "list_files"),
+                ],
+                body: DELETE,
+                want: Err((HeaderMismatch, None)),
+            },
+            Case {
+                name: "Mcp headers agree",
+                token: "writer",
+                headers: &[
+                    ("content-type", "application/json"),
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", "delete_file"),
+                ],
+                body: DELETE,
+                want: Ok(()),
+            },
+        ];
+        let authorizer = authorizer();
+        for case in cases {
+            let mut req = request("POST", "/mcp", case.headers);
+            *req.body_mut() = Full::new(Bytes::from_static(case.body.as_bytes()));
+            let credentials = Credentials {
+                scheme: Scheme::Bearer,
+                token: case.token.to_owned(),
+                proof: None,
+            };
+            let got = Arc::clone(&authorizer)
+                .authorize(credentials, req)
+                .await
+                .map(|authorized| authorized.request);
+            match (got, case.want) {
+                (Ok(req), Ok(())) => {
+                    let info = req
+                        .extensions()
+                        .get::<AuthInfo>()
+                        .expect("AuthInfo inserted");
+                    assert_eq!(info.subject(), Some("alice"), "{}", case.name);
+                    let body = req.into_body().collect().await.expect("body").to_bytes();
+                    assert_eq!(body, case.body.as_bytes(), "{}: body replayed", case.name);
+                }
+                (Err(err), Err((kind, scope))) => {
+                    assert_eq!(err.kind(), kind, "{}", case.name);
+                    assert_eq!(err.scope(), scope, "{}", case.name);
+                    if kind == VerifierUnavailable && case.token == "down" {
+                        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+                    }
+                }
+                (got, want) => panic!("{}: got {got:?}, want {want:?}", case.name),
+            }
+        }
+    }
+
+    #[test]
+    fn mcp_headers_follow_the_2026_07_28_transport() {
+        let call = |method: &str, name: &str| {
+            format!(r#"{{"method":"{method}","params":{{"name":"{name}","uri":"{name}"}}}}"#)
+        };
+        type Headers = &'static [(&'static str, &'static [u8])];
+        let cases: &[(&str, Headers, String, bool)] = &[
+            ("no headers", &[], call("tools/call", "a"), true),
+            (
+                "plain",
+                &[("mcp-method", b"tools/call"), ("mcp-name", b"get_weather")],
+                call("tools/call", "get_weather"),
+                true,
+            ),
+            (
+                "method case matters",
+                &[("mcp-method", b"Tools/Call")],
+                call("tools/call", "a"),
+                false,
+            ),
+            (
+                "other name",
+                &[("mcp-name", b"get_weather")],
+                call("tools/call", "delete"),
+                false,
+            ),
+            (
+                "repeated method",
+                &[("mcp-method", b"tools/call"), ("mcp-method", b"tools/call")],
+                call("tools/call", "a"),
+                false,
+            ),
+            (
+                "repeated name",
+                &[("mcp-name", b"a"), ("mcp-name", b"a")],
+                call("tools/call", "a"),
+                false,
+            ),
+            (
+                "encoded non-ASCII",
+                &[("mcp-name", b"=?base64?SGVsbG8sIOS4lueVjA==?=")],
+                call("tools/call", "Hello, 世界"),
+                true,
+            ),
+            (
+                "encoded without padding",
+                &[("mcp-name", b"=?base64?SGVsbG8sIOS4lueVjA?=")],
+                call("tools/call", "Hello, 世界"),
+                true,
+            ),
+            (
+                "encoded, other value",
+                &[("mcp-name", b"=?base64?SGVsbG8=?=")],
+                call("tools/call", "Hello, 世界"),
+                false,
+            ),
+            (
+                "encoded sentinel literal",
+                &[("mcp-name", b"=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=")],
+                call("tools/call", "=?base64?literal?="),
+                true,
+            ),
+            (
+                "plain sentinel is decoded, not compared",
+                &[("mcp-name", b"=?base64?literal?=")],
+                call("tools/call", "=?base64?literal?="),
+                false,
+            ),
+            (
+                "bad base64",
+                &[("mcp-name", b"=?base64?%%%?=")],
+                call("tools/call", "a"),
+                false,
+            ),
+            (
+                "base64 of bytes that are not UTF-8",
+                &[("mcp-name", b"=?base64?/w==?=")],
+                call("tools/call", "a"),
+                false,
+            ),
+            (
+                "raw non-ASCII bytes",
+                &[("mcp-name", b"caf\xc3\xa9")],
+                call("tools/call", "café"),
+                false,
+            ),
+            (
+                "resource by uri",
+                &[
+                    ("mcp-method", b"resources/read"),
+                    ("mcp-name", b"file:///a"),
+                ],
+                call("resources/read", "file:///a"),
+                true,
+            ),
+            (
+                "name without one in the body",
+                &[("mcp-name", b"a")],
+                r#"{"method":"tools/list"}"#.to_owned(),
+                false,
+            ),
+            (
+                "batch",
+                &[("mcp-method", b"tools/call")],
+                format!("[{}]", call("tools/call", "a")),
+                false,
+            ),
+        ];
+        for (name, headers, body, ok) in cases {
+            let mut map = HeaderMap::new();
+            for (header, value) in *headers {
+                map.append(
+                    *header,
+                    HeaderValue::from_bytes(value).expect("valid header bytes"),
+                );
+            }
+            let messages = jsonrpc::peek(body.as_bytes()).expect("valid JSON-RPC");
+            let got = check_mcp_headers(&map, &messages);
+            assert_eq!(got.is_ok(), *ok, "{name}: {got:?}");
+            if let Err(err) = got {
+                assert_eq!(err.kind(), AuthErrorKind::HeaderMismatch, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejections_close_connections_with_unread_bodies() {
+        let authorizer = authorizer();
+        let err = || AuthError::new(AuthErrorKind::MissingToken, "no token");
+        let res = authorizer.reject(err(), Connection::Close);
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[header::CONNECTION], "close");
+        let res = authorizer.reject(err(), Connection::KeepAlive);
+        assert!(!res.headers().contains_key(header::CONNECTION));
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            HeaderValue::from_static(
+                "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\""
+            )
+        );
+    }
 }

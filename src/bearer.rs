@@ -1,19 +1,32 @@
-//! `Authorization: Bearer <token>` extraction (RFC 6750 §2.1, RFC 9110 §11).
+//! `Authorization: Bearer <token>` extraction (RFC 6750 §2.1, RFC 9110 §11), and `DPoP
+//! <token>` with its `DPoP` proof header (RFC 9449 §7).
 
 use http::{HeaderMap, Uri, header};
 
-use crate::challenge::{AuthError, AuthErrorKind};
+use crate::challenge::{AuthError, AuthErrorKind, Scheme};
 
-/// Finds the bearer token of a request, or the reason there is none.
+/// The credentials of a request: its access token, the scheme it came with, and for `DPoP`
+/// the proof.
+#[derive(Debug)]
+pub(crate) struct Credentials<'a> {
+    pub(crate) scheme: Scheme,
+    pub(crate) token: &'a str,
+    /// The `DPoP` header, for the `DPoP` scheme.
+    pub(crate) proof: Option<&'a str>,
+}
+
+/// Finds the access token of a request, or the reason there is none.
 ///
 /// Only the `Authorization` header is a valid carrier: OAuth 2.1 dropped the query method, and
 /// MCP bodies are JSON-RPC, so a token in the query or a form body is refused with
-/// `invalid_request` rather than ignored, to tell the client what is wrong.
+/// `invalid_request` rather than ignored, to tell the client what is wrong. The `DPoP` scheme
+/// is read only when `dpop` is on; its proof must come in exactly one `DPoP` header.
 pub(crate) fn extract<'a>(
     headers: &'a HeaderMap,
     uri: &Uri,
     max_len: usize,
-) -> Result<&'a str, AuthError> {
+    dpop: bool,
+) -> Result<Credentials<'a>, AuthError> {
     if uri.query().is_some_and(has_access_token_param) {
         return Err(AuthError::new(
             AuthErrorKind::InvalidRequest,
@@ -39,27 +52,85 @@ pub(crate) fn extract<'a>(
             "more than one Authorization header",
         ));
     }
-    parse(value.as_bytes(), max_len)
+    let (scheme, token) = parse(value.as_bytes(), max_len, dpop)?;
+    let proof = match scheme {
+        Scheme::Dpop => Some(proof(headers, max_len).map_err(|err| err.with_scheme(Scheme::Dpop))?),
+        Scheme::Bearer => None,
+    };
+    Ok(Credentials {
+        scheme,
+        token,
+        proof,
+    })
 }
 
-/// Parses one `Authorization` value.
-fn parse(value: &[u8], max_len: usize) -> Result<&str, AuthError> {
+/// The one `DPoP` proof header of a `DPoP` request.
+fn proof(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+        return Err(match headers.get_all("dpop").iter().count() {
+            0 => AuthError::new(AuthErrorKind::InvalidDpopProof, "the DPoP proof is missing"),
+            _ => AuthError::new(AuthErrorKind::InvalidRequest, "more than one DPoP header"),
+        });
+    };
+    let proof = proof.as_bytes();
+    if proof.len() > max_len {
+        return Err(AuthError::new(
+            AuthErrorKind::InvalidDpopProof,
+            "the DPoP proof is larger than this server accepts",
+        ));
+    }
+    if !proof
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(AuthError::new(
+            AuthErrorKind::InvalidDpopProof,
+            "the DPoP proof is not a compact JWS",
+        ));
+    }
+    // Checked to be ASCII above.
+    std::str::from_utf8(proof).map_err(|_| {
+        AuthError::new(
+            AuthErrorKind::InvalidDpopProof,
+            "the DPoP proof is not a compact JWS",
+        )
+    })
+}
+
+/// Parses one `Authorization` value into its scheme and token.
+fn parse(value: &[u8], max_len: usize, dpop: bool) -> Result<(Scheme, &str), AuthError> {
     let value = value.trim_ascii();
     let (scheme, rest) = match value.iter().position(|&b| b == b' ' || b == b'\t') {
         Some(i) => (&value[..i], &value[i..]),
         None => (value, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Err(AuthError::new(
             AuthErrorKind::MissingToken,
-            "authorization required: the Authorization scheme is not Bearer",
+            "authorization required: the Authorization scheme is not one this server accepts",
         ));
-    }
-    let token = rest.trim_ascii_start();
+    };
+    let token = token(rest.trim_ascii_start(), max_len).map_err(|err| err.with_scheme(scheme))?;
+    Ok((scheme, token))
+}
+
+/// The token of the credentials: a non-empty `b64token` of at most `max_len` bytes.
+fn token(token: &[u8], max_len: usize) -> Result<&str, AuthError> {
+    let malformed = || {
+        AuthError::new(
+            AuthErrorKind::InvalidRequest,
+            "the credentials are malformed (not an RFC 6750 b64token)",
+        )
+    };
     if token.is_empty() {
         return Err(AuthError::new(
             AuthErrorKind::InvalidRequest,
-            "the Bearer credentials are empty",
+            "the credentials are empty",
         ));
     }
     // Size first, so an oversized value costs no more than its length.
@@ -70,18 +141,10 @@ fn parse(value: &[u8], max_len: usize) -> Result<&str, AuthError> {
         ));
     }
     if !is_b64token(token) {
-        return Err(AuthError::new(
-            AuthErrorKind::InvalidRequest,
-            "the Bearer credentials are malformed",
-        ));
+        return Err(malformed());
     }
     // `is_b64token` admits ASCII only, so this cannot fail.
-    std::str::from_utf8(token).map_err(|_| {
-        AuthError::new(
-            AuthErrorKind::InvalidRequest,
-            "the Bearer credentials are malformed",
-        )
-    })
+    std::str::from_utf8(token).map_err(|_| malformed())
 }
 
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -231,22 +294,79 @@ mod tests {
                 );
             }
             let uri: Uri = case.uri.parse().unwrap();
-            let got = extract(&headers, &uri, 64).map_err(|e| e.kind());
+            let got = extract(&headers, &uri, 64, false)
+                .map(|credentials| credentials.token)
+                .map_err(|e| e.kind());
             assert_eq!(got, case.want, "{}", case.name);
         }
+    }
+
+    #[test]
+    fn dpop_credentials() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        let uri: Uri = "/mcp".parse().unwrap();
+        let ok = with(&[("authorization", "DPoP tok"), ("dpop", "a.b.c")]);
+        let got = extract(&ok, &uri, 64, true).expect("DPoP credentials");
+        assert_eq!(
+            (got.scheme, got.token, got.proof),
+            (Scheme::Dpop, "tok", Some("a.b.c"))
+        );
+        // With DPoP off, the scheme is not one the server accepts.
+        assert_eq!(
+            extract(&ok, &uri, 64, false).unwrap_err().kind(),
+            AuthErrorKind::MissingToken
+        );
+        let cases = [
+            (
+                "no proof",
+                with(&[("authorization", "dpop tok")]),
+                AuthErrorKind::InvalidDpopProof,
+            ),
+            (
+                "two proofs",
+                with(&[
+                    ("authorization", "DPoP tok"),
+                    ("dpop", "a.b.c"),
+                    ("dpop", "a.b.c"),
+                ]),
+                AuthErrorKind::InvalidRequest,
+            ),
+            (
+                "not a JWS",
+                with(&[("authorization", "DPoP tok"), ("dpop", "a b")]),
+                AuthErrorKind::InvalidDpopProof,
+            ),
+        ];
+        for (name, headers, kind) in cases {
+            assert_eq!(
+                extract(&headers, &uri, 64, true).unwrap_err().kind(),
+                kind,
+                "{name}"
+            );
+        }
+        // A Bearer request's DPoP header is not read.
+        let bearer = with(&[("authorization", "Bearer tok"), ("dpop", "x y")]);
+        let got = extract(&bearer, &uri, 64, true).expect("Bearer credentials");
+        assert_eq!((got.scheme, got.proof), (Scheme::Bearer, None));
     }
 
     #[test]
     fn oversized_token_is_rejected_by_length() {
         let token = "a".repeat(65);
         let value = format!("Bearer {token}");
-        let err = parse(value.as_bytes(), 64).unwrap_err();
+        let err = parse(value.as_bytes(), 64, false).unwrap_err();
         assert_eq!(err.kind(), AuthErrorKind::InvalidToken);
-        assert!(parse(value.as_bytes(), 65).is_ok());
+        assert!(parse(value.as_bytes(), 65, false).is_ok());
         // Length is checked before content: a huge malformed value is still "too large".
         let huge = format!("Bearer {}", "\"".repeat(100));
         assert_eq!(
-            parse(huge.as_bytes(), 64).unwrap_err().kind(),
+            parse(huge.as_bytes(), 64, false).unwrap_err().kind(),
             AuthErrorKind::InvalidToken
         );
     }

@@ -2,8 +2,10 @@
 //! layer does on request bodies.
 
 use std::{
+    future::Future,
     pin::Pin,
     task::{Context, Poll},
+    time::{Duration, SystemTime},
 };
 
 use bytes::Bytes;
@@ -11,6 +13,7 @@ use http::{HeaderMap, Request, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 
 use crate::challenge::{AuthError, AuthErrorKind};
 
@@ -114,7 +117,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Full { data: Option<Bytes> },
-        Inner { #[pin] body: B },
+        Inner { #[pin] body: B, deadline: Option<Pin<Box<Sleep>>> },
     }
 }
 
@@ -128,7 +131,20 @@ impl<B> ResponseBody<B> {
 
     pub(crate) fn inner(body: B) -> Self {
         Self {
-            kind: Kind::Inner { body },
+            kind: Kind::Inner {
+                body,
+                deadline: None,
+            },
+        }
+    }
+
+    /// Ends the inner body (cleanly, as if it were complete) at `deadline`.
+    pub(crate) fn end_at(&mut self, deadline: SystemTime) {
+        if let Kind::Inner { deadline: slot, .. } = &mut self.kind {
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            *slot = Some(Box::pin(tokio::time::sleep(left)));
         }
     }
 }
@@ -146,14 +162,21 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Inner { body, deadline } => {
+                if let Some(deadline) = deadline
+                    && deadline.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(None);
+                }
+                body.poll_frame(cx)
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full { data } => data.is_none(),
-            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Inner { body, .. } => body.is_end_stream(),
         }
     }
 
@@ -162,7 +185,7 @@ where
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Kind::Inner { body } => body.size_hint(),
+            Kind::Inner { body, .. } => body.size_hint(),
         }
     }
 }

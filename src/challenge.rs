@@ -28,6 +28,20 @@ pub struct AuthError {
     description: Cow<'static, str>,
     scope: Option<Arc<str>>,
     retry_after: Option<Duration>,
+    /// The scheme of the request's credentials: its challenge carries the error.
+    scheme: Scheme,
+    /// A fresh `DPoP-Nonce` for the client, for `use_dpop_nonce`.
+    dpop_nonce: Option<Arc<str>>,
+}
+
+/// An HTTP authentication scheme the layer accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// `DPoP` (RFC 9449): a token bound to a key the client proves it holds.
+    Dpop,
 }
 
 /// The kind of an [`AuthError`], with the response it gets.
@@ -41,6 +55,16 @@ pub enum AuthErrorKind {
     InvalidToken,
     /// `403 insufficient_scope`: the token lacks a scope the request needs.
     InsufficientScope,
+    /// `401 invalid_dpop_proof` (RFC 9449): the `DPoP` proof is missing, malformed, replayed,
+    /// or does not match the request or the token.
+    InvalidDpopProof,
+    /// `401 use_dpop_nonce` (RFC 9449 §9): the proof must carry the nonce sent in the
+    /// `DPoP-Nonce` header.
+    UseDpopNonce,
+    /// `400` with the JSON-RPC error `-32020` (`HeaderMismatch`, MCP 2026-07-28): an
+    /// `Mcp-Method` or `Mcp-Name` header disagrees with the body, is repeated, or is malformed.
+    /// No challenge: the credentials are not the problem.
+    HeaderMismatch,
     /// `401` without an error code (RFC 6750 §3.1): no bearer credentials at all.
     MissingToken,
     /// `403`: the `Origin` header names an origin that is not allowed. Checked before
@@ -50,6 +74,9 @@ pub enum AuthErrorKind {
     PayloadTooLarge,
     /// `408`: the request body did not arrive in time.
     RequestTimeout,
+    /// `404`: the `Mcp-Session-Id` is bound to another principal (or to none the layer knows),
+    /// answered as if the session did not exist.
+    SessionNotFound,
     /// `415`: a `POST` whose body the per-operation rules must read is not JSON.
     UnsupportedMediaType,
     /// `503` with `Retry-After`: the verifier cannot decide now. No challenge.
@@ -61,11 +88,15 @@ impl AuthErrorKind {
     #[must_use]
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::InvalidToken | Self::MissingToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest | Self::HeaderMismatch => StatusCode::BAD_REQUEST,
+            Self::InvalidToken
+            | Self::MissingToken
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -78,10 +109,14 @@ impl AuthErrorKind {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::HeaderMismatch => "header_mismatch",
             Self::MissingToken => "unauthorized",
             Self::OriginNotAllowed => "forbidden_origin",
             Self::PayloadTooLarge => "request_too_large",
             Self::RequestTimeout => "request_timeout",
+            Self::SessionNotFound => "session_not_found",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::VerifierUnavailable => "temporarily_unavailable",
         }
@@ -94,6 +129,8 @@ impl AuthErrorKind {
             Self::InvalidRequest
                 | Self::InvalidToken
                 | Self::InsufficientScope
+                | Self::InvalidDpopProof
+                | Self::UseDpopNonce
                 | Self::MissingToken
                 | Self::OriginNotAllowed
         )
@@ -102,12 +139,30 @@ impl AuthErrorKind {
 
 impl AuthError {
     pub(crate) fn new(kind: AuthErrorKind, description: impl Into<Cow<'static, str>>) -> Self {
+        let scheme = match kind {
+            AuthErrorKind::InvalidDpopProof | AuthErrorKind::UseDpopNonce => Scheme::Dpop,
+            _ => Scheme::Bearer,
+        };
         Self {
             kind,
             description: description.into(),
             scope: None,
             retry_after: None,
+            scheme,
+            dpop_nonce: None,
         }
+    }
+
+    /// The same error, for a request that authenticated with `scheme`.
+    pub(crate) fn with_scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn with_dpop_nonce(mut self, nonce: Arc<str>) -> Self {
+        self.dpop_nonce = Some(nonce);
+        self
     }
 
     pub(crate) fn with_scope(mut self, scope: Arc<str>) -> Self {
@@ -143,6 +198,12 @@ impl AuthError {
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
+
+    /// The scheme whose challenge carries the error: the one the request authenticated with.
+    #[must_use]
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
 }
 
 impl fmt::Display for AuthError {
@@ -158,7 +219,8 @@ impl fmt::Debug for AuthError {
             .field("description", &self.description)
             .field("scope", &self.scope)
             .field("retry_after", &self.retry_after)
-            .finish()
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
     }
 }
 
@@ -201,13 +263,17 @@ where
 }
 
 /// The default rejection body: a small JSON object with `error` and `error_description`
-/// (and `scope` for `insufficient_scope`).
+/// (and `scope` for `insufficient_scope`); for a header mismatch, the JSON-RPC error the MCP
+/// transport specifies (`{"jsonrpc":"2.0","id":null,"error":{"code":-32020,…}}`).
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
 pub struct DefaultOnRejection;
 
 impl OnRejection for DefaultOnRejection {
     fn on_rejection(&self, err: &AuthError) -> (HeaderValue, Bytes) {
+        if err.kind == AuthErrorKind::HeaderMismatch {
+            return json_rpc_error(-32_020, err.description());
+        }
         #[derive(serde::Serialize)]
         struct Body<'a> {
             error: &'static str,
@@ -229,63 +295,111 @@ impl OnRejection for DefaultOnRejection {
     }
 }
 
+/// A JSON-RPC error response without an `id` (the layer answers before the server reads it).
+fn json_rpc_error(code: i64, message: &str) -> (HeaderValue, Bytes) {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message },
+    });
+    (
+        HeaderValue::from_static("application/json"),
+        Bytes::from(body.to_string()),
+    )
+}
+
 /// Builds the rejection responses for one layer configuration.
 pub(crate) struct Challenger {
-    /// `Bearer resource_metadata="…"`, pre-quoted.
-    prefix: String,
+    /// `Bearer resource_metadata="…"`, pre-quoted, when Bearer tokens are accepted.
+    bearer: Option<String>,
+    /// `DPoP algs="…", resource_metadata="…"`, pre-quoted, when DPoP is accepted.
+    dpop: Option<String>,
     /// `scope="…"` for the global requirement, pre-quoted, for 401s.
     scope: Option<String>,
-    /// The whole challenge for a request without credentials (and a refused `Origin`), the
-    /// most frequent rejection: it carries no error and no description.
-    bare: Option<HeaderValue>,
+    /// The challenges for a request without credentials (and a refused `Origin`), the most
+    /// frequent rejection: they carry no error and no description.
+    bare: Vec<HeaderValue>,
     default_retry_after: Duration,
     on_rejection: Arc<dyn OnRejection>,
 }
 
+/// What [`Challenger::new`] builds from.
+pub(crate) struct ChallengeParts<'a> {
+    pub(crate) metadata_url: &'a str,
+    pub(crate) global_scope: Option<&'a str>,
+    /// Whether `Bearer` tokens are accepted (all but DPoP-required configurations).
+    pub(crate) bearer: bool,
+    /// The accepted DPoP proof algorithms, when DPoP is accepted.
+    pub(crate) dpop_algs: Option<&'a str>,
+    pub(crate) default_retry_after: Duration,
+    pub(crate) on_rejection: Arc<dyn OnRejection>,
+}
+
 impl Challenger {
-    pub(crate) fn new(
-        metadata_url: &str,
-        global_scope: Option<&str>,
-        default_retry_after: Duration,
-        on_rejection: Arc<dyn OnRejection>,
-    ) -> Self {
-        let mut prefix = String::from("Bearer resource_metadata=");
-        push_quoted(&mut prefix, metadata_url);
-        let scope = global_scope.map(|scope| {
+    pub(crate) fn new(parts: ChallengeParts<'_>) -> Self {
+        let mut metadata = String::from("resource_metadata=");
+        push_quoted(&mut metadata, parts.metadata_url);
+        let bearer = parts.bearer.then(|| format!("Bearer {metadata}"));
+        let dpop = parts.dpop_algs.map(|algs| {
+            let mut out = String::from("DPoP algs=");
+            push_quoted(&mut out, algs);
+            out.push_str(", ");
+            out.push_str(&metadata);
+            out
+        });
+        let scope = parts.global_scope.map(|scope| {
             let mut out = String::from("scope=");
             push_quoted(&mut out, scope);
             out
         });
         let mut challenger = Self {
-            prefix,
+            bearer,
+            dpop,
             scope,
-            bare: None,
-            default_retry_after,
-            on_rejection,
+            bare: Vec::new(),
+            default_retry_after: parts.default_retry_after,
+            on_rejection: parts.on_rejection,
         };
         challenger.bare =
-            challenger.build_challenge(&AuthError::new(AuthErrorKind::MissingToken, ""));
+            challenger.build_challenges(&AuthError::new(AuthErrorKind::MissingToken, ""));
         challenger
     }
 
-    /// The full `WWW-Authenticate` value for `err`, if its kind has a challenge.
-    pub(crate) fn www_authenticate(&self, err: &AuthError) -> Option<HeaderValue> {
+    /// The `WWW-Authenticate` values for `err`, one per accepted scheme, if its kind has a
+    /// challenge.
+    pub(crate) fn www_authenticate(&self, err: &AuthError) -> Vec<HeaderValue> {
         match err.kind {
             AuthErrorKind::MissingToken | AuthErrorKind::OriginNotAllowed
                 if err.scope.is_none() =>
             {
                 self.bare.clone()
             }
-            _ => self.build_challenge(err),
+            _ => self.build_challenges(err),
         }
     }
 
-    fn build_challenge(&self, err: &AuthError) -> Option<HeaderValue> {
+    fn build_challenges(&self, err: &AuthError) -> Vec<HeaderValue> {
         if !err.kind.has_challenge() {
-            return None;
+            return Vec::new();
         }
-        let mut value = String::with_capacity(self.prefix.len() + 96);
-        value.push_str(&self.prefix);
+        // The error goes on the challenge of the scheme the request used, or on the one
+        // accepted scheme.
+        let error_on = match (err.scheme, &self.bearer, &self.dpop) {
+            (Scheme::Dpop, _, Some(_)) | (Scheme::Bearer, None, Some(_)) => Scheme::Dpop,
+            _ => Scheme::Bearer,
+        };
+        [(Scheme::Bearer, &self.bearer), (Scheme::Dpop, &self.dpop)]
+            .into_iter()
+            .filter_map(|(scheme, prefix)| {
+                let prefix = prefix.as_ref()?;
+                self.challenge(prefix, err, scheme == error_on)
+            })
+            .collect()
+    }
+
+    fn challenge(&self, prefix: &str, err: &AuthError, with_error: bool) -> Option<HeaderValue> {
+        let mut value = String::with_capacity(prefix.len() + 96);
+        value.push_str(prefix);
         match (err.scope(), &self.scope) {
             (Some(scope), _) => {
                 value.push_str(", scope=");
@@ -299,10 +413,12 @@ impl Challenger {
         }
         // RFC 6750 §3.1: no error code when the request carried no credentials; a refused
         // `Origin` has no RFC 6750 code either.
-        if !matches!(
-            err.kind,
-            AuthErrorKind::MissingToken | AuthErrorKind::OriginNotAllowed
-        ) {
+        if with_error
+            && !matches!(
+                err.kind,
+                AuthErrorKind::MissingToken | AuthErrorKind::OriginNotAllowed
+            )
+        {
             value.push_str(", error=\"");
             value.push_str(err.kind.error_code());
             value.push_str("\", error_description=");
@@ -319,12 +435,24 @@ impl Challenger {
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.www_authenticate(&err) {
-            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        let challenges = self.www_authenticate(&err);
+        if !challenges.is_empty() {
+            for challenge in challenges {
+                headers.append(header::WWW_AUTHENTICATE, challenge);
+            }
             headers.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("WWW-Authenticate"),
+                HeaderValue::from_static(if err.dpop_nonce.is_some() {
+                    "WWW-Authenticate, DPoP-Nonce"
+                } else {
+                    "WWW-Authenticate"
+                }),
             );
+        }
+        if let Some(nonce) = err.dpop_nonce.as_deref()
+            && let Ok(nonce) = HeaderValue::from_str(nonce)
+        {
+            headers.insert(DPOP_NONCE, nonce);
         }
         if err.kind == AuthErrorKind::VerifierUnavailable {
             let retry = err.retry_after.unwrap_or(self.default_retry_after);
@@ -338,10 +466,14 @@ impl Challenger {
     }
 }
 
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+pub(crate) const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
 impl fmt::Debug for Challenger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Challenger")
-            .field("prefix", &self.prefix)
+            .field("bearer", &self.bearer)
+            .field("dpop", &self.dpop)
             .field("scope", &self.scope)
             .field("default_retry_after", &self.default_retry_after)
             .finish_non_exhaustive()
@@ -459,27 +591,86 @@ mod tests {
 
     #[test]
     fn challenge_parameters() {
-        let challenger = Challenger::new(
-            "https://h.example/.well-known/oauth-protected-resource/mcp",
-            Some("mcp:read"),
-            Duration::from_secs(5),
-            Arc::new(DefaultOnRejection),
-        );
+        let challenger = Challenger::new(ChallengeParts {
+            metadata_url: "https://h.example/.well-known/oauth-protected-resource/mcp",
+            global_scope: Some("mcp:read"),
+            bearer: true,
+            dpop_algs: None,
+            default_retry_after: Duration::from_secs(5),
+            on_rejection: Arc::new(DefaultOnRejection),
+        });
         let missing = AuthError::new(AuthErrorKind::MissingToken, "no token");
         assert_eq!(
-            challenger.www_authenticate(&missing).unwrap(),
-            "Bearer resource_metadata=\"https://h.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\""
+            challenger.www_authenticate(&missing),
+            [
+                "Bearer resource_metadata=\"https://h.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\""
+            ]
         );
         let scope = AuthError::new(AuthErrorKind::InsufficientScope, "needs more")
             .with_scope(Arc::from("mcp:read files:write"));
         assert_eq!(
-            challenger.www_authenticate(&scope).unwrap(),
-            "Bearer resource_metadata=\"https://h.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read files:write\", error=\"insufficient_scope\", error_description=\"needs more\""
+            challenger.www_authenticate(&scope),
+            [
+                "Bearer resource_metadata=\"https://h.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read files:write\", error=\"insufficient_scope\", error_description=\"needs more\""
+            ]
         );
         let unavailable = AuthError::new(AuthErrorKind::VerifierUnavailable, "down");
-        assert!(challenger.www_authenticate(&unavailable).is_none());
+        assert!(challenger.www_authenticate(&unavailable).is_empty());
         let res = challenger.response(unavailable.with_retry_after(Duration::from_millis(1500)));
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn dpop_challenges_carry_algs_and_the_error_of_the_scheme_used() {
+        let parts = |bearer: bool| ChallengeParts {
+            metadata_url: "https://h.example/prm",
+            global_scope: None,
+            bearer,
+            dpop_algs: Some("ES256 EdDSA"),
+            default_retry_after: Duration::from_secs(5),
+            on_rejection: Arc::new(DefaultOnRejection),
+        };
+        let both = Challenger::new(parts(true));
+        let missing = AuthError::new(AuthErrorKind::MissingToken, "");
+        assert_eq!(
+            both.www_authenticate(&missing),
+            [
+                "Bearer resource_metadata=\"https://h.example/prm\"",
+                "DPoP algs=\"ES256 EdDSA\", resource_metadata=\"https://h.example/prm\"",
+            ]
+        );
+        let bearer_bad = AuthError::new(AuthErrorKind::InvalidToken, "bad");
+        assert_eq!(
+            both.www_authenticate(&bearer_bad),
+            [
+                "Bearer resource_metadata=\"https://h.example/prm\", error=\"invalid_token\", error_description=\"bad\"",
+                "DPoP algs=\"ES256 EdDSA\", resource_metadata=\"https://h.example/prm\"",
+            ]
+        );
+        let proof = AuthError::new(AuthErrorKind::InvalidDpopProof, "replayed");
+        assert_eq!(
+            both.www_authenticate(&proof)[1],
+            "DPoP algs=\"ES256 EdDSA\", resource_metadata=\"https://h.example/prm\", error=\"invalid_dpop_proof\", error_description=\"replayed\""
+        );
+        // DPoP required: one challenge, which carries every error.
+        let required = Challenger::new(parts(false));
+        assert_eq!(
+            required.www_authenticate(&bearer_bad),
+            [
+                "DPoP algs=\"ES256 EdDSA\", resource_metadata=\"https://h.example/prm\", error=\"invalid_token\", error_description=\"bad\""
+            ]
+        );
+        let nonce = AuthError::new(AuthErrorKind::UseDpopNonce, "nonce needed")
+            .with_dpop_nonce(Arc::from("n-1"));
+        let res = required.response(nonce);
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()["dpop-nonce"], "n-1");
+        assert!(
+            res.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .contains("error=\"use_dpop_nonce\"")
+        );
     }
 }

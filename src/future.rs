@@ -6,50 +6,60 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
+    time::SystemTime,
 };
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::{
-    authorize::Authorizer,
-    body::{Connection, ResponseBody},
-    challenge::AuthError,
+    authorize::{AfterResponse, Authorized, Authorizer, BindFuture},
+    body::{Connection, RequestBody, ResponseBody},
+    challenge::{AuthError, DPOP_NONCE},
 };
 
-type AuthorizeFuture<ReqBody> =
-    Pin<Box<dyn Future<Output = Result<Request<ReqBody>, AuthError>> + Send + 'static>>;
+type AuthorizeFuture<B> = Pin<Box<dyn Future<Output = Result<Authorized<B>, AuthError>> + Send>>;
 
 pin_project! {
     /// Response future for [`McpAuth`](crate::McpAuth).
     ///
     /// See the [crate docs](crate) for an example.
-    pub struct ResponseFuture<S, ReqBody>
+    pub struct ResponseFuture<S, B>
     where
-        S: Service<Request<ReqBody>>,
+        S: Service<Request<RequestBody<B>>>,
     {
         #[pin]
-        state: State<S, ReqBody>,
+        state: State<S, B>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, ReqBody>
+    enum State<S, B>
     where
-        S: Service<Request<ReqBody>>,
+        S: Service<Request<RequestBody<B>>>,
     {
+        // Authorizing; the inner service waits beside the future, ready to be called.
         Authorize {
-            fut: AuthorizeFuture<ReqBody>,
+            fut: AuthorizeFuture<B>,
             inner: S,
             authorizer: Arc<Authorizer>,
             connection: Connection,
         },
+        // The inner service is answering; `after` is applied to its response.
         Inner {
             #[pin]
             fut: S::Future,
+            after: Option<(Arc<Authorizer>, AfterResponse)>,
+        },
+        // The response waits for its session binding to be stored.
+        Bind {
+            fut: BindFuture,
+            authorizer: Arc<Authorizer>,
+            response: Option<S::Response>,
+            end_stream_at: Option<SystemTime>,
         },
         Ready {
             response: Option<Response<Bytes>>,
@@ -57,12 +67,12 @@ pin_project! {
     }
 }
 
-impl<S, ReqBody> ResponseFuture<S, ReqBody>
+impl<S, B> ResponseFuture<S, B>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<RequestBody<B>>>,
 {
     pub(crate) fn authorize(
-        fut: AuthorizeFuture<ReqBody>,
+        fut: AuthorizeFuture<B>,
         inner: S,
         authorizer: Arc<Authorizer>,
         connection: Connection,
@@ -79,7 +89,7 @@ where
 
     pub(crate) fn inner(fut: S::Future) -> Self {
         Self {
-            state: State::Inner { fut },
+            state: State::Inner { fut, after: None },
         }
     }
 
@@ -92,9 +102,9 @@ where
     }
 }
 
-impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<RequestBody<B>>, Response = Response<ResBody>>,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
@@ -111,8 +121,9 @@ where
                     // `call` takes `&mut S`: the inner service stays in this state, and goes
                     // when the state is replaced.
                     let next = match ready!(fut.as_mut().poll(cx)) {
-                        Ok(req) => State::Inner {
-                            fut: inner.call(req),
+                        Ok(Authorized { request, after }) => State::Inner {
+                            fut: inner.call(request),
+                            after: Some((Arc::clone(authorizer), after)),
                         },
                         Err(err) => State::Ready {
                             response: Some(authorizer.reject(err, *connection)),
@@ -120,9 +131,46 @@ where
                     };
                     this.state.set(next);
                 }
-                StateProj::Inner { fut } => {
+                StateProj::Inner { fut, after } => {
                     let res = ready!(fut.poll(cx))?;
-                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                    let Some((authorizer, after)) = after.take() else {
+                        return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                    };
+                    let plan = authorizer.after_response(res.headers(), after);
+                    let mut res = res;
+                    if let Some(nonce) = plan.dpop_nonce.as_deref()
+                        && let Ok(nonce) = HeaderValue::from_str(nonce)
+                    {
+                        res.headers_mut().insert(DPOP_NONCE, nonce);
+                    }
+                    let Some(bind) = plan.bind else {
+                        return Poll::Ready(Ok(finish(res, plan.end_stream_at)));
+                    };
+                    this.state.set(State::Bind {
+                        fut: bind,
+                        authorizer,
+                        response: Some(res),
+                        end_stream_at: plan.end_stream_at,
+                    });
+                }
+                StateProj::Bind {
+                    fut,
+                    authorizer,
+                    response,
+                    end_stream_at,
+                } => {
+                    let bound = ready!(fut.as_mut().poll(cx));
+                    let res = response
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(match bound {
+                        Ok(()) => finish(res, *end_stream_at),
+                        // Not bound: the session must not be usable. The body of the answer
+                        // that created it is dropped unread.
+                        Err(err) => authorizer
+                            .reject(err, Connection::KeepAlive)
+                            .map(ResponseBody::full),
+                    }));
                 }
                 StateProj::Ready { response } => {
                     let res = response
@@ -135,9 +183,21 @@ where
     }
 }
 
-impl<S, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody>
+/// The inner service's response as the layer sends it.
+fn finish<ResBody>(
+    res: Response<ResBody>,
+    end_stream_at: Option<SystemTime>,
+) -> Response<ResponseBody<ResBody>> {
+    let mut res = res.map(ResponseBody::inner);
+    if let Some(deadline) = end_stream_at {
+        res.body_mut().end_at(deadline);
+    }
+    res
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<RequestBody<B>>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()

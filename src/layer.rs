@@ -7,14 +7,20 @@ use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
+#[cfg(feature = "jwt")]
+use crate::dpop::Dpop;
 use crate::{
     ConfigError, McpAuthService, TokenVerifier,
     authorize::{Authorizer, AuthorizerParts},
-    challenge::{Challenger, DefaultOnRejection, OnRejection},
+    binding::CertificateBinding,
+    challenge::{ChallengeParts, Challenger, DefaultOnRejection, OnRejection},
+    dpop::ProofChecker,
     error::{nonzero_duration, nonzero_size},
     metadata::{self, MetadataParts, ProtectedResourceMetadata, WELL_KNOWN},
     policy::{OperationKind, OperationPolicy, Requirement, ScopeHierarchy, validate_scope},
     resource::{Audiences, ResourceUri, parse_issuer, parse_origin},
+    session::Sessions,
+    store::{MemoryStore, Store},
 };
 
 /// Layer that applies [`McpAuthService`], making the wrapped MCP server an OAuth 2.1 resource
@@ -74,6 +80,11 @@ impl McpAuth {
         McpAuthBuilder::new(resource.into())
     }
 
+    #[cfg(test)]
+    pub(crate) fn authorizer(&self) -> &Arc<Authorizer> {
+        &self.authorizer
+    }
+
     /// The protected-resource metadata document this layer serves.
     #[must_use]
     pub fn metadata(&self) -> &ProtectedResourceMetadata {
@@ -112,7 +123,9 @@ pub struct McpAuthBuilder {
     max_body_size: usize,
     body_timeout: Duration,
     audiences: Vec<String>,
-    allowed_origins: Option<Vec<String>>,
+    exclusive_audience: bool,
+    allowed_origins: Vec<String>,
+    allow_any_origin: bool,
     public_paths: Vec<String>,
     resource_name: Option<String>,
     resource_documentation: Option<String>,
@@ -123,6 +136,13 @@ pub struct McpAuthBuilder {
     retry_after: Duration,
     on_rejection: Arc<dyn OnRejection>,
     allow_http: bool,
+    session_binding: bool,
+    session_store: Option<Arc<dyn Store>>,
+    session_idle_timeout: Duration,
+    end_streams_at_expiry: bool,
+    #[cfg(feature = "jwt")]
+    dpop: Option<Dpop>,
+    certificate_binding: Option<Arc<dyn CertificateBinding>>,
 }
 
 impl McpAuthBuilder {
@@ -138,7 +158,9 @@ impl McpAuthBuilder {
             max_body_size: 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             audiences: Vec::new(),
-            allowed_origins: None,
+            exclusive_audience: false,
+            allowed_origins: Vec::new(),
+            allow_any_origin: false,
             public_paths: Vec::new(),
             resource_name: None,
             resource_documentation: None,
@@ -149,6 +171,13 @@ impl McpAuthBuilder {
             retry_after: Duration::from_secs(5),
             on_rejection: Arc::new(DefaultOnRejection),
             allow_http: false,
+            session_binding: true,
+            session_store: None,
+            session_idle_timeout: Duration::from_secs(60 * 60),
+            end_streams_at_expiry: false,
+            #[cfg(feature = "jwt")]
+            dpop: None,
+            certificate_binding: None,
         }
     }
 
@@ -317,17 +346,42 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Only allows these `Origin`s (`https://app.example.com`); a request with any other
-    /// `Origin` gets `403` before authentication, as the MCP transport requires. Requests
-    /// without `Origin` are not affected. Defaults to no `Origin` check.
+    /// Refuses tokens meant for other resources too: every value of a token's `aud` must name
+    /// this resource or an [`audience`](Self::audience) alias, so a token issued for several
+    /// services at once cannot be replayed here. Defaults to `false` (one value naming this
+    /// resource is enough).
+    pub fn exclusive_audience(mut self, exclusive: bool) -> Self {
+        self.exclusive_audience = exclusive;
+        self
+    }
+
+    /// Allows these `Origin`s (`https://app.example.com`) besides the resource's own.
+    ///
+    /// The MCP transport requires servers to validate `Origin` (a defence against DNS
+    /// rebinding): a request whose `Origin` is neither the resource's origin nor one of these
+    /// gets `403` before authentication, CORS preflights included, and `Origin: null` is always
+    /// refused. Requests without `Origin` (non-browser clients) are not affected. Defaults to
+    /// the resource's own origin only.
     pub fn allowed_origins<I>(mut self, origins: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
         self.allowed_origins
-            .get_or_insert_with(Vec::new)
             .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Turns the `Origin` check off: requests from any origin reach authentication.
+    ///
+    /// # Security
+    ///
+    /// The MCP transport requires servers to validate `Origin`. Without the check, a web page
+    /// on any site can make a browser send requests to this server (DNS rebinding against a
+    /// local server, or a confused browser client that holds a token). Only use this when a
+    /// proxy in front of the layer validates `Origin` itself. Defaults to `false`.
+    pub fn danger_allow_any_origin(mut self, allow: bool) -> Self {
+        self.allow_any_origin = allow;
         self
     }
 
@@ -396,6 +450,65 @@ impl McpAuthBuilder {
     /// `false`.
     pub fn danger_allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
+        self
+    }
+
+    /// Binds `Mcp-Session-Id`s to the caller: the layer remembers which principal the inner
+    /// service's response handed a new session id to, and a request that carries a session id
+    /// bound to another principal (or to none the layer knows) gets `404`, as if the session
+    /// did not exist: GET streams, POST and DELETE alike. A token's principal is its issuer
+    /// and subject, or, without a subject, its issuer and client id, or, without either, the
+    /// token itself.
+    ///
+    /// Turn it off only for a server that does not use sessions, or binds them to
+    /// [`AuthInfo::principal_key`](crate::AuthInfo::principal_key) itself. Defaults to `true`.
+    pub fn session_binding(mut self, enabled: bool) -> Self {
+        self.session_binding = enabled;
+        self
+    }
+
+    /// Sets where session bindings are kept. A store shared by several replicas (see
+    /// [`store`](crate::store)) lets a session created through one replica be used through
+    /// another. Defaults to a [`MemoryStore`] of `100_000` entries.
+    pub fn session_store(mut self, store: impl Store) -> Self {
+        self.session_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Sets how long a session binding lives without use; every use renews it. Defaults to
+    /// one hour.
+    pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = timeout;
+        self
+    }
+
+    /// Ends an event stream (`text/event-stream` response) when the token that opened it
+    /// expires (`exp` plus 60 seconds of leeway), so the client reconnects with a fresh token
+    /// instead of streaming on an expired one. The stream ends cleanly, as if the server had
+    /// closed it. Defaults to `false`.
+    pub fn end_streams_at_token_expiry(mut self, enabled: bool) -> Self {
+        self.end_streams_at_expiry = enabled;
+        self
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449) with their proofs: [`Dpop::allowed`] (Bearer too)
+    /// or [`Dpop::required`] (DPoP only). Whatever this says, a token bound to a key is never
+    /// accepted as a plain bearer token. Defaults to DPoP off.
+    ///
+    /// [`Dpop::allowed`]: crate::dpop::Dpop::allowed
+    /// [`Dpop::required`]: crate::dpop::Dpop::required
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// Says how to learn the client certificate of a request's connection, so that tokens
+    /// bound to a certificate (`cnf.x5t#S256`, RFC 8705) are accepted over that connection.
+    /// Defaults to none: such tokens are refused (`401`).
+    pub fn certificate_binding(mut self, binding: impl CertificateBinding) -> Self {
+        self.certificate_binding = Some(Arc::new(binding));
         self
     }
 
@@ -494,6 +607,7 @@ impl McpAuthBuilder {
         });
 
         let mut audiences = Audiences::new(resource.clone());
+        audiences.exclusive(self.exclusive_audience);
         for audience in self.audiences {
             audiences.alias(&audience, allow_http).map_err(|message| {
                 ConfigError::InvalidAudience {
@@ -503,20 +617,17 @@ impl McpAuthBuilder {
             })?;
         }
 
-        let allowed_origins = self
-            .allowed_origins
-            .map(|origins| {
-                origins
-                    .iter()
-                    .map(|origin| {
-                        parse_origin(origin).map_err(|message| ConfigError::InvalidOrigin {
-                            origin: origin.clone(),
-                            message,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
+        let mut allowed_origins = vec![resource.origin().to_owned()];
+        for origin in &self.allowed_origins {
+            let origin = parse_origin(origin).map_err(|message| ConfigError::InvalidOrigin {
+                origin: origin.clone(),
+                message,
+            })?;
+            if !allowed_origins.contains(&origin) {
+                allowed_origins.push(origin);
+            }
+        }
+        let allowed_origins = (!self.allow_any_origin).then_some(allowed_origins);
 
         for path in &self.public_paths {
             if !path.starts_with('/') || path.contains(['?', '#']) {
@@ -545,6 +656,21 @@ impl McpAuthBuilder {
         nonzero_size("max_body_size", self.max_body_size)?;
         nonzero_duration("body_timeout", self.body_timeout)?;
         nonzero_duration("verify_timeout", self.verify_timeout)?;
+        nonzero_duration("session_idle_timeout", self.session_idle_timeout)?;
+        let sessions = self.session_binding.then(|| {
+            let store = self
+                .session_store
+                .unwrap_or_else(|| Arc::new(MemoryStore::new(100_000)));
+            Sessions::new(store, self.session_idle_timeout)
+        });
+
+        #[cfg(feature = "jwt")]
+        let dpop = self
+            .dpop
+            .map(|dpop| ProofChecker::new(dpop, &resource))
+            .transpose()?;
+        #[cfg(not(feature = "jwt"))]
+        let dpop: Option<ProofChecker> = None;
 
         let metadata = ProtectedResourceMetadata::new(MetadataParts {
             resource: &resource,
@@ -554,13 +680,18 @@ impl McpAuthBuilder {
             resource_documentation: self.resource_documentation,
             extra: self.metadata_fields,
             max_age: self.metadata_max_age,
+            dpop: dpop
+                .as_ref()
+                .map(|dpop| (dpop.algorithm_names(), dpop.required())),
         });
-        let challenger = Challenger::new(
-            metadata.url(),
-            (!required.is_empty()).then(|| &**required.challenge()),
-            self.retry_after,
-            self.on_rejection,
-        );
+        let challenger = Challenger::new(ChallengeParts {
+            metadata_url: metadata.url(),
+            global_scope: (!required.is_empty()).then(|| &**required.challenge()),
+            bearer: !dpop.as_ref().is_some_and(ProofChecker::required),
+            dpop_algs: dpop.as_ref().map(ProofChecker::algs),
+            default_retry_after: self.retry_after,
+            on_rejection: self.on_rejection,
+        });
         let well_known = [metadata::well_known_path(&resource), WELL_KNOWN.to_owned()];
         Ok(McpAuth {
             authorizer: Arc::new(Authorizer::new(AuthorizerParts {
@@ -577,6 +708,11 @@ impl McpAuthBuilder {
                 max_token_size: self.max_token_size,
                 verify_timeout: self.verify_timeout,
                 challenger,
+                sessions,
+                dpop,
+                certificate_binding: self.certificate_binding,
+                end_streams_at_expiry: self.end_streams_at_expiry,
+                expiry_leeway: Duration::from_secs(60),
             })),
         })
     }
@@ -605,4 +741,6 @@ const RESERVED_FIELDS: &[&str] = &[
     "bearer_methods_supported",
     "resource_name",
     "resource_documentation",
+    "dpop_signing_alg_values_supported",
+    "dpop_bound_access_tokens_required",
 ];

@@ -127,8 +127,53 @@ mod macros;
 mod auth_info;
 mod authorize;
 mod bearer;
+pub mod binding;
 pub mod body;
 pub mod challenge;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod dpop;
+#[cfg(not(feature = "jwt"))]
+mod dpop {
+    //! DPoP needs the `jwt` feature's signature checks; without it, DPoP is always off.
+
+    use http::Method;
+
+    use crate::challenge::AuthError;
+
+    /// Never constructed without the `jwt` feature.
+    #[derive(Debug)]
+    pub(crate) enum ProofChecker {}
+
+    impl ProofChecker {
+        pub(crate) fn required(&self) -> bool {
+            match *self {}
+        }
+
+        pub(crate) fn algs(&self) -> &str {
+            match *self {}
+        }
+
+        pub(crate) fn algorithm_names(&self) -> Vec<String> {
+            match *self {}
+        }
+
+        pub(crate) fn current_nonce(&self) -> Option<std::sync::Arc<str>> {
+            match *self {}
+        }
+
+        pub(crate) async fn check(
+            &self,
+            _proof: &str,
+            _method: &Method,
+            _path: &str,
+            _token: &str,
+            _jkt: &str,
+        ) -> Result<(), AuthError> {
+            match *self {}
+        }
+    }
+}
 mod error;
 pub mod future;
 mod jsonrpc;
@@ -138,6 +183,8 @@ pub mod metadata;
 pub mod policy;
 mod resource;
 mod service;
+mod session;
+pub mod store;
 pub mod verifier;
 
 #[cfg(feature = "testing")]

@@ -84,6 +84,8 @@ pub(crate) struct MetadataParts<'a> {
     pub(crate) resource_documentation: Option<String>,
     pub(crate) extra: Map<String, Value>,
     pub(crate) max_age: Duration,
+    /// The DPoP proof algorithms, and whether DPoP-bound tokens are required (RFC 9449 §5.1).
+    pub(crate) dpop: Option<(Vec<String>, bool)>,
 }
 
 impl ProtectedResourceMetadata {
@@ -106,6 +108,10 @@ impl ProtectedResourceMetadata {
         }
         if let Some(docs) = parts.resource_documentation {
             doc.insert("resource_documentation".into(), docs.into());
+        }
+        if let Some((algs, required)) = parts.dpop {
+            doc.insert("dpop_signing_alg_values_supported".into(), algs.into());
+            doc.insert("dpop_bound_access_tokens_required".into(), required.into());
         }
         for (name, value) in parts.extra {
             doc.entry(name).or_insert(value);

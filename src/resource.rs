@@ -166,6 +166,8 @@ impl Alias {
 pub(crate) struct Audiences {
     resource: ResourceUri,
     aliases: Vec<Alias>,
+    /// Every audience of a token must be this resource (or an alias).
+    exclusive: bool,
 }
 
 impl Audiences {
@@ -173,7 +175,13 @@ impl Audiences {
         Self {
             resource,
             aliases: Vec::new(),
+            exclusive: false,
         }
+    }
+
+    /// Refuses tokens that also name other resources.
+    pub(crate) fn exclusive(&mut self, exclusive: bool) {
+        self.exclusive = exclusive;
     }
 
     /// Adds an alias: URLs compare like the resource, anything else byte for byte.
@@ -195,11 +203,17 @@ impl Audiences {
         &self.resource
     }
 
-    /// Whether a token with these audiences (`aud`) is meant for this resource.
+    /// Whether a token with these audiences (`aud`) is meant for this resource: one of them
+    /// names it, or, when exclusive, all of them do.
     pub(crate) fn accept(&self, audiences: &[String]) -> bool {
-        audiences.iter().any(|aud| {
+        let ours = |aud: &String| {
             self.resource.matches(aud) || self.aliases.iter().any(|alias| alias.matches(aud))
-        })
+        };
+        if self.exclusive {
+            !audiences.is_empty() && audiences.iter().all(ours)
+        } else {
+            audiences.iter().any(ours)
+        }
     }
 }
 
@@ -276,7 +290,7 @@ pub(crate) fn normalize(uri: &str, separators: Separators) -> String {
 
 /// The canonical form of an `http(s)` URI for identity: [`normalize`]d, a default port
 /// (RFC 3986 §6.2.3) dropped, and an empty or `/` path made empty.
-fn canonical_http(uri: &str) -> String {
+pub(crate) fn canonical_http(uri: &str) -> String {
     let mut out = normalize(uri, Separators::Exact);
     let default_port = if out.starts_with("https://") {
         ":443"
@@ -652,6 +666,17 @@ mod tests {
         assert!(accept(&["other", "HTTPS://OLD.example/mcp"]));
         assert!(accept(&["api://mcp"]));
         assert!(!accept(&["API://mcp"]));
+        assert!(!accept(&[]));
+
+        audiences.exclusive(true);
+        let accept = |aud: &[&str]| {
+            audiences.accept(&aud.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert!(accept(&["https://h.example/mcp", "api://mcp"]));
+        assert!(!accept(&[
+            "https://h.example/mcp",
+            "https://other.example/api"
+        ]));
         assert!(!accept(&[]));
     }
 

@@ -62,7 +62,7 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, RequestBody<ReqBody>>;
+    type Future = ResponseFuture<S, ReqBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -75,14 +75,14 @@ where
             Ok(Route::PassThrough) => {
                 ResponseFuture::inner(self.inner.call(req.map(RequestBody::inner)))
             }
-            Ok(Route::Authenticate(token)) => {
+            Ok(Route::Authenticate(credentials)) => {
                 // The inner service that `poll_ready` made ready is the one to call later;
                 // leave a clone in its place (tower's pattern for services that wait before
                 // calling).
                 let clone = self.inner.clone();
                 let inner = mem::replace(&mut self.inner, clone);
                 let connection = Connection::after_rejecting(&req);
-                let authorize = Box::pin(Arc::clone(&self.authorizer).authorize(token, req));
+                let authorize = Box::pin(Arc::clone(&self.authorizer).authorize(credentials, req));
                 ResponseFuture::authorize(
                     authorize,
                     inner,

@@ -1,6 +1,6 @@
-//! `VerifierChain` behind `McpAuth`: which verifier decides, and when a chain answers `503`
-//! instead of `401`; with mock verifiers (the table) and with two dev issuers, one of which
-//! goes down and comes back.
+//! `VerifierChain` behind `McpAuth`: which verifier decides, which ones see the token (only
+//! foreign tokens are handed on), and what the chain answers; with mock verifiers (the table)
+//! and with two dev issuers, one of which goes down and comes back.
 
 #![cfg(feature = "testing")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,12 +26,14 @@ async fn call(auth: &McpAuth, token: &str) -> Response<Bytes> {
 /// What a verifier in the table says.
 #[derive(Clone, Copy, Debug)]
 enum Answer {
-    /// Accepts the token `good`, refuses any other.
+    /// Accepts the token `good`; any other is not its own (foreign).
     AcceptsGood,
-    /// Refuses every token (`401`).
+    /// Owns every token and finds it invalid (`401`).
     Refuses,
-    /// Cannot decide (`503`).
+    /// Owns every token and cannot decide now (`503`).
     Down,
+    /// Owns no token: passes it on.
+    Foreign,
 }
 
 /// A chain of verifiers answering `answers`, in order, that count their calls in `asked`.
@@ -45,7 +47,10 @@ fn chain(answers: &[Answer], asked: &Arc<AtomicUsize>) -> VerifierChain {
                     .subject("alice")
                     .audience(RESOURCE)
                     .build()),
-                Answer::AcceptsGood | Answer::Refuses => Err(VerifyError::invalid_token("no")),
+                Answer::AcceptsGood | Answer::Foreign => {
+                    Err(VerifyError::foreign_token("not mine"))
+                }
+                Answer::Refuses => Err(VerifyError::invalid_token("no")),
                 Answer::Down => Err(VerifyError::unavailable("down")),
             }
         }))
@@ -53,20 +58,20 @@ fn chain(answers: &[Answer], asked: &Arc<AtomicUsize>) -> VerifierChain {
 }
 
 #[tokio::test]
-async fn chain_prefers_503_over_401_when_a_verifier_could_not_decide() {
-    use Answer::{AcceptsGood, Down, Refuses};
+async fn chain_hands_a_token_on_only_when_it_is_foreign() {
+    use Answer::{AcceptsGood, Down, Foreign, Refuses};
     struct Case {
         name: &'static str,
         answers: &'static [Answer],
         token: &'static str,
         status: StatusCode,
-        /// How many verifiers were asked.
+        /// How many verifiers were shown the token.
         asked: usize,
     }
     let cases = [
         Case {
-            name: "refusal then acceptance",
-            answers: &[Refuses, AcceptsGood],
+            name: "foreign then acceptance",
+            answers: &[Foreign, AcceptsGood],
             token: "good",
             status: StatusCode::OK,
             asked: 2,
@@ -79,29 +84,36 @@ async fn chain_prefers_503_over_401_when_a_verifier_could_not_decide() {
             asked: 1,
         },
         Case {
-            name: "unavailable then acceptance",
+            name: "refusal: the token is not handed on",
+            answers: &[Refuses, AcceptsGood],
+            token: "good",
+            status: StatusCode::UNAUTHORIZED,
+            asked: 1,
+        },
+        Case {
+            name: "cannot decide: the token is not handed on",
             answers: &[Down, AcceptsGood],
             token: "good",
-            status: StatusCode::OK,
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            asked: 1,
+        },
+        Case {
+            name: "foreign then refusal",
+            answers: &[Foreign, Refuses],
+            token: "good",
+            status: StatusCode::UNAUTHORIZED,
             asked: 2,
         },
         Case {
-            name: "unavailable then refusal",
-            answers: &[Down, Refuses],
+            name: "foreign then cannot decide",
+            answers: &[Foreign, Down],
             token: "good",
             status: StatusCode::SERVICE_UNAVAILABLE,
             asked: 2,
         },
         Case {
-            name: "refusal then unavailable",
-            answers: &[Refuses, Down],
-            token: "good",
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            asked: 2,
-        },
-        Case {
-            name: "all refuse",
-            answers: &[Refuses, AcceptsGood],
+            name: "all foreign",
+            answers: &[Foreign, AcceptsGood],
             token: "bad",
             status: StatusCode::UNAUTHORIZED,
             asked: 2,
@@ -218,10 +230,11 @@ mod with_dev_issuers {
         let opaque = second.opaque_token(&second.token().subject("bob"));
 
         first.stop().await;
-        // The first server's token: its verifier cannot decide and the second refuses it.
+        // The first server's token: its verifier owns it and cannot decide, and the token is
+        // not shown to the second server.
         let res = call(&auth, &jwt).await;
         layer_support::assert_unavailable(&res);
-        assert_eq!(second.requests(Endpoint::Introspection), 1, "asked next");
+        assert_eq!(second.requests(Endpoint::Introspection), 0, "not handed on");
         // The second server's tokens are unaffected.
         assert_eq!(call(&auth, &opaque).await.status(), StatusCode::OK);
 

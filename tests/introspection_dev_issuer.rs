@@ -170,13 +170,14 @@ async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
     assert_eq!(call(&auth, &opaque).await.status(), StatusCode::OK);
     assert_eq!(issuer.requests(Endpoint::Introspection), 1);
 
-    // A JWT from an issuer the JWT verifier does not trust goes to introspection, which does
-    // not know it.
+    // A JWT from an issuer neither verifier trusts is refused without any network call: a
+    // token is only ever sent to the server that can have issued it.
     let foreign = stranger.token().subject("eve").scopes(["mcp:read"]).sign();
     assert_eq!(
         call(&auth, &foreign).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
     assert_eq!(stranger.requests(Endpoint::Jwks), 0);
+    assert_eq!(stranger.requests(Endpoint::Introspection), 0);
 }

@@ -16,7 +16,7 @@ use mcp_auth::{
 };
 use serde_json::json;
 
-use jwt_support::{TestKey, claims, issuer_at, issuer_with, publish};
+use jwt_support::{TestKey, claims, issuer_at, issuer_with, now, publish};
 
 const AUD: &str = "http://127.0.0.1/mcp";
 const MIN: Duration = Duration::from_millis(200);
@@ -138,7 +138,8 @@ async fn forged_kid_flood_causes_at_most_one_fetch_per_interval() {
     );
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 
-    // 200 concurrent requests with forged kids, then 200 more.
+    // 200 concurrent requests with forged kids, issued now: after the fetch, so their key may
+    // be newer than our set, and no refetch is allowed yet: undecidable (503), not invalid.
     let mut tasks = Vec::new();
     for i in 0..200 {
         let verifier = verifier.clone();
@@ -147,10 +148,16 @@ async fn forged_kid_flood_causes_at_most_one_fetch_per_interval() {
     }
     for task in tasks {
         let err = task.await.expect("task").unwrap_err();
-        assert!(err.is_invalid_token(), "{err:?}");
+        assert!(err.is_unavailable(), "{err:?}");
+        let retry = err.retry_after().expect("retry-after");
+        assert!(retry <= Duration::from_secs(30), "{retry:?}");
     }
+    // 200 more, issued ten minutes ago, before the fetch: a key they were signed with was
+    // published before it, so an unknown kid is a forgery (401).
     for i in 0..200 {
-        let token = key.sign(Some(&format!("again-{i}")), &claims(iss, AUD));
+        let mut old = claims(iss, AUD);
+        old["iat"] = json!(now() - 600);
+        let token = key.sign(Some(&format!("again-{i}")), &old);
         assert!(
             verifier
                 .verify(&token)
@@ -429,9 +436,12 @@ async fn unusable_keys_in_a_remote_set_are_skipped() {
             .await
             .is_ok()
     );
-    // The skipped keys cannot verify anything, even under their own kid.
+    // The skipped keys cannot verify anything, even under their own kid (a token issued
+    // before the fetch, so its kid cannot be a key published since).
+    let mut old = claims(issuer.issuer(), AUD);
+    old["iat"] = json!(now() - 600);
     let err = verifier
-        .verify(&key.sign(Some("sym"), &claims(issuer.issuer(), AUD)))
+        .verify(&key.sign(Some("sym"), &old))
         .await
         .unwrap_err();
     assert!(err.is_invalid_token(), "{err:?}");

@@ -353,7 +353,7 @@ async fn request_flow_table() {
             headers: &[("authorization", "Bearer a b")],
             status: S::BAD_REQUEST,
             challenge: Some(
-                "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"invalid_request\", error_description=\"the Bearer credentials are malformed\"",
+                "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"invalid_request\", error_description=\"the credentials are malformed (not an RFC 6750 b64token)\"",
             ),
             error: Some("invalid_request"),
             inner_called: false,
@@ -365,7 +365,7 @@ async fn request_flow_table() {
             headers: &[("authorization", "Bearer ")],
             status: S::BAD_REQUEST,
             challenge: Some(
-                "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"invalid_request\", error_description=\"the Bearer credentials are empty\"",
+                "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"invalid_request\", error_description=\"the credentials are empty\"",
             ),
             error: Some("invalid_request"),
             inner_called: false,
@@ -418,17 +418,30 @@ async fn request_flow_table() {
             inner_called: false,
         },
         Case {
-            name: "preflight passes without auth",
+            name: "preflight from an allowed origin passes without auth",
             method: Method::OPTIONS,
             uri: "/mcp",
             headers: &[
-                ("origin", "https://evil.example.com"),
+                ("origin", "https://app.example.com"),
                 ("access-control-request-method", "POST"),
             ],
             status: S::OK,
             challenge: None,
             error: None,
             inner_called: true,
+        },
+        Case {
+            name: "preflight from another origin is refused",
+            method: Method::OPTIONS,
+            uri: "/mcp",
+            headers: &[
+                ("origin", "https://evil.example.com"),
+                ("access-control-request-method", "POST"),
+            ],
+            status: S::FORBIDDEN,
+            challenge: Some(MISSING),
+            error: Some("forbidden_origin"),
+            inner_called: false,
         },
         Case {
             name: "plain OPTIONS needs auth",

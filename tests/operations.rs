@@ -753,6 +753,20 @@ async fn mcp_method_and_name_headers_must_match_the_body() {
             body: format!("[{}]", call("whoami")),
             status: StatusCode::BAD_REQUEST,
         },
+        HeaderCase {
+            name: "a Base64-encoded name is decoded (MCP 2026-07-28 value encoding)",
+            method: Some("tools/call"),
+            mcp_name: Some("=?base64?d2hvYW1p?="),
+            body: call("whoami"),
+            status: StatusCode::OK,
+        },
+        HeaderCase {
+            name: "an encoded name that decodes to another tool",
+            method: Some("tools/call"),
+            mcp_name: Some("=?base64?d2hvYW1p?="),
+            body: call("delete_file"),
+            status: StatusCode::BAD_REQUEST,
+        },
     ];
     let auth = auth();
     for case in cases {
@@ -767,10 +781,27 @@ async fn mcp_method_and_name_headers_must_match_the_body() {
         let out = send(&auth, req).await;
         assert_eq!(out.status, case.status, "{}", case.name);
         if case.status == StatusCode::BAD_REQUEST {
+            // The JSON-RPC error the transport specifies, and no challenge: the credentials
+            // are fine.
             let body: Value = serde_json::from_slice(&out.body).unwrap();
-            assert_eq!(body["error"], "invalid_request", "{}", case.name);
+            assert_eq!(body["error"]["code"], -32020, "{}", case.name);
+            assert_eq!(body["jsonrpc"], "2.0", "{}", case.name);
+            assert_eq!(out.challenge, None, "{}", case.name);
         }
     }
+    // Two `Mcp-Name` headers: refused, whatever the first says.
+    let mut req = post("base", Chunks::one(call("whoami")));
+    req.headers_mut()
+        .append("mcp-name", "whoami".parse().unwrap());
+    req.headers_mut()
+        .append("mcp-name", "whoami".parse().unwrap());
+    let out = send(&auth, req).await;
+    assert_eq!(out.status, StatusCode::BAD_REQUEST);
+    // Control: the same request with one header passes.
+    let mut req = post("base", Chunks::one(call("whoami")));
+    req.headers_mut()
+        .append("mcp-name", "whoami".parse().unwrap());
+    assert_eq!(send(&auth, req).await.status, StatusCode::OK);
 }
 
 #[test]

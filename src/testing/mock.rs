@@ -15,7 +15,8 @@ use crate::{AuthInfo, TokenVerifier, VerifyError};
 
 /// A verifier that knows a fixed set of tokens, for unit tests of your own server.
 ///
-/// Unknown tokens get [`VerifyError::invalid_token`]. [`set_unavailable`](Self::set_unavailable)
+/// Unknown tokens get [`VerifyError::foreign_token`] (`401` from the layer, and the next
+/// verifier's turn in a [`VerifierChain`](crate::verifier::VerifierChain)). [`set_unavailable`](Self::set_unavailable)
 /// makes every call fail as if the authorization server were down. Clones share their tokens,
 /// switch and call counter, so a test can keep one clone and hand another to the layer.
 ///
@@ -115,7 +116,7 @@ impl TokenVerifier for StaticVerifier {
         self.lock()
             .get(token)
             .cloned()
-            .ok_or_else(|| VerifyError::invalid_token("unknown access token"))
+            .ok_or_else(|| VerifyError::foreign_token("unknown access token"))
     }
 }
 

@@ -5,6 +5,8 @@
 //!   tests of your own server (`mock.rs`).
 //! - [`SigningKey`] (`keys.rs`) and [`TokenBuilder`] (`token.rs`) make valid and deliberately
 //!   broken JWT access tokens; [`decode_unverified`] reads them back for assertions.
+//!   [`DpopProof`] (`dpop.rs`) makes RFC 9449 proofs for them, [`key_thumbprint`] their
+//!   `cnf.jkt`.
 //! - [`DevIssuer`] (`issuer/`) is an OAuth 2.1 authorization server on a loopback port, for
 //!   local development and as the one authorization server the crate's own test suites use.
 //!   It serves discovery metadata, a JWKS, authorization, token, introspection and
@@ -14,10 +16,12 @@
 //!   answers, and [stop](DevIssuer::stop) and [restart](DevIssuer::restart) the whole server
 //!   on the same address.
 //!
-//! The small encodings these share (base64url, random ids) are in `encoding.rs`.
+//! The small encodings these share (base64url, JSON segments, random ids, Unix times) are in
+//! `encoding.rs`.
 //!
 //! [`TokenVerifier`]: crate::TokenVerifier
 
+mod dpop;
 mod encoding;
 mod issuer;
 mod keys;
@@ -25,6 +29,7 @@ mod mock;
 mod token;
 
 pub use self::{
+    dpop::{DpopProof, key_thumbprint},
     issuer::{DevIssuer, DevIssuerBuilder, Endpoint, Fault, IntrospectionRequest},
     keys::{KeyAlgorithm, SigningKey},
     mock::{FnVerifier, StaticVerifier},

@@ -20,12 +20,15 @@ use async_trait::async_trait;
 use super::{TokenVerifier, VerifyError};
 use crate::AuthInfo;
 
-/// Asks verifiers in order; the first that accepts the token wins.
+/// Asks verifiers in order, until one owns the token.
 ///
-/// A verifier that refuses the token passes it on to the next. When none accepts, the result
-/// is `503` (unavailable) if any of them could not decide (a verifier that could not be asked
-/// might have accepted), and otherwise the last refusal (`401`). A chain never accepts a
-/// token that no verifier accepted; an empty chain accepts nothing.
+/// A verifier that says the token is foreign (not in its format, or from an issuer it does not
+/// trust) passes it on to the next. The first other answer is the chain's: an acceptance, a
+/// refusal (`401`: the verifier that owns the token found it invalid; the token is not shown to
+/// anyone else), or "cannot decide" (`503`: the owner cannot be asked now; the token is not
+/// shown to anyone else either). When every verifier says foreign, the token is refused
+/// (`401`). A chain never accepts a token that no verifier accepted; an empty chain accepts
+/// nothing.
 ///
 /// # Example
 ///
@@ -33,12 +36,13 @@ use crate::AuthInfo;
 /// use mcp_auth::{AuthInfo, TokenVerifier, testing::StaticVerifier, verifier::VerifierChain};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // `StaticVerifier` says "foreign" for tokens it does not know.
 /// let staff = StaticVerifier::new().with_token("staff-token", AuthInfo::builder().subject("staff").build());
 /// let bots = StaticVerifier::new().with_token("bot-token", AuthInfo::builder().subject("bot").build());
 /// let chain = VerifierChain::new().with_verifier(staff).with_verifier(bots);
 /// assert_eq!(chain.len(), 2);
 /// assert_eq!(chain.verify("bot-token").await.unwrap().subject(), Some("bot"));
-/// assert!(chain.verify("nobody").await.unwrap_err().is_invalid_token());
+/// assert!(chain.verify("nobody").await.unwrap_err().is_foreign_token());
 /// # });
 /// ```
 #[derive(Clone, Default)]
@@ -112,21 +116,16 @@ impl VerifierChain {
 #[async_trait]
 impl TokenVerifier for VerifierChain {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let mut unavailable = None;
-        let mut refused = None;
+        let mut foreign = None;
         for verifier in &self.verifiers {
             match verifier.verify(token).await {
-                Ok(info) => return Ok(info),
-                Err(err) if err.is_invalid_token() => refused = Some(err),
-                Err(err) => {
-                    unavailable.get_or_insert(err);
-                }
+                Err(err) if err.is_foreign_token() => foreign = Some(err),
+                owned => return owned,
             }
         }
-        Err(unavailable
-            .or(refused)
-            .unwrap_or_else(|| VerifyError::invalid_token("no verifier accepts tokens")))
+        Err(foreign.unwrap_or_else(|| VerifyError::foreign_token("no verifier accepts this token")))
     }
+
     fn authorization_servers(&self) -> Vec<String> {
         let mut all: Vec<String> = Vec::new();
         for issuer in self
@@ -156,23 +155,22 @@ mod routed {
     use std::fmt;
 
     use async_trait::async_trait;
-    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-    use serde::Deserialize;
 
+    use super::VerifierChain;
     use crate::{
         AuthInfo,
         verifier::{IntrospectionVerifier, JwtVerifier, TokenVerifier, VerifyError},
     };
 
     /// Sends each token to the verifier that can check it: JWTs from a trusted issuer to a
-    /// [`JwtVerifier`], everything else (opaque tokens, JWTs from other issuers, encrypted
-    /// JWTs) to an [`IntrospectionVerifier`].
+    /// [`JwtVerifier`] (no network call once its keys are known), opaque tokens and JWTs from
+    /// the introspection verifier's issuer to an [`IntrospectionVerifier`].
     ///
-    /// The route is picked from the token's shape and its **unverified** `iss`, before any
-    /// check; that is safe because each verifier then checks the token fully, and a JWT from a
-    /// trusted issuer that fails is refused (`401`) or, when its keys cannot be fetched, gets
-    /// `503`: it is not retried by introspection. For another order, use a
-    /// [`VerifierChain`](super::VerifierChain).
+    /// It is the [`VerifierChain`] of the two: each verifier says "foreign token" for what is
+    /// not its own, from the token's shape and **unverified** `iss`, before anything is sent
+    /// anywhere. A JWT from a trusted issuer that fails is refused (`401`) or, when its keys
+    /// cannot be fetched, gets `503`: it is never handed to introspection. A JWT from an issuer
+    /// neither verifier trusts is refused without any network call.
     ///
     /// # Example
     ///
@@ -185,19 +183,19 @@ mod routed {
     /// let jwt = JwtVerifier::discover("https://login.example.com")?;
     /// let introspection =
     ///     IntrospectionVerifier::discover("https://auth.example.com", "rs", "s3cret")?;
+    /// // Both authorization servers are listed in the metadata, from the verifiers.
     /// let auth = McpAuth::builder("https://mcp.example.com/mcp")
-    ///     // Both authorization servers are listed in the metadata.
-    ///     .authorization_server("https://login.example.com")
-    ///     .authorization_server("https://auth.example.com")
     ///     .verifier(JwtOrIntrospection::new(jwt, introspection))
     ///     .build()?;
-    /// assert_eq!(auth.metadata().authorization_servers().len(), 2);
+    /// assert_eq!(
+    ///     auth.metadata().authorization_servers(),
+    ///     ["https://login.example.com", "https://auth.example.com"]
+    /// );
     /// # Ok::<(), mcp_auth::BoxError>(())
     /// ```
     #[derive(Clone)]
     pub struct JwtOrIntrospection {
-        jwt: JwtVerifier,
-        introspection: IntrospectionVerifier,
+        chain: VerifierChain,
     }
 
     impl JwtOrIntrospection {
@@ -208,39 +206,10 @@ mod routed {
         /// See [`JwtOrIntrospection`].
         #[must_use]
         pub fn new(jwt: JwtVerifier, introspection: IntrospectionVerifier) -> Self {
-            Self { jwt, introspection }
-        }
-
-        /// Whether `token` is a signed JWT whose (unverified) `iss` is trusted by the JWT
-        /// verifier.
-        fn routes_to_jwt(&self, token: &str) -> bool {
-            #[derive(Deserialize)]
-            struct Header<'a> {
-                #[serde(borrow)]
-                alg: Option<&'a str>,
-            }
-            #[derive(Deserialize)]
-            struct Claims {
-                iss: Option<String>,
-            }
-            let mut parts = token.split('.');
-            let (Some(header), Some(claims), Some(_), None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                return false;
-            };
-            let Ok(header) = URL_SAFE_NO_PAD.decode(header) else {
-                return false;
-            };
-            if !serde_json::from_slice::<Header<'_>>(&header).is_ok_and(|h| h.alg.is_some()) {
-                return false;
-            }
-            let Ok(claims) = URL_SAFE_NO_PAD.decode(claims) else {
-                return false;
-            };
-            match serde_json::from_slice::<Claims>(&claims) {
-                Ok(Claims { iss: Some(iss) }) => self.jwt.issuers().any(|trusted| trusted == iss),
-                _ => false,
+            Self {
+                chain: VerifierChain::new()
+                    .with_verifier(jwt)
+                    .with_verifier(introspection),
             }
         }
     }
@@ -248,29 +217,18 @@ mod routed {
     #[async_trait]
     impl TokenVerifier for JwtOrIntrospection {
         async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-            if self.routes_to_jwt(token) {
-                self.jwt.verify(token).await
-            } else {
-                self.introspection.verify(token).await
-            }
+            self.chain.verify(token).await
         }
 
         fn authorization_servers(&self) -> Vec<String> {
-            let mut all = self.jwt.authorization_servers();
-            for issuer in self.introspection.authorization_servers() {
-                if !all.contains(&issuer) {
-                    all.push(issuer);
-                }
-            }
-            all
+            self.chain.authorization_servers()
         }
     }
 
     impl fmt::Debug for JwtOrIntrospection {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("JwtOrIntrospection")
-                .field("jwt", &self.jwt)
-                .field("introspection", &self.introspection)
+            f.debug_tuple("JwtOrIntrospection")
+                .field(&self.chain)
                 .finish()
         }
     }

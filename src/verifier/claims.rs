@@ -15,12 +15,15 @@
 //! [`JwtVerifier`]: super::JwtVerifier
 //! [`IntrospectionVerifier`]: super::IntrospectionVerifier
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    fmt,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use serde_json::{Map, Value};
 
 use super::VerifyError;
-use crate::{AuthInfo, policy::is_scope_token};
+use crate::{AuthInfo, ConfigError, policy::is_scope_token};
 
 /// The largest NumericDate accepted (about year 33658): beyond it a value is a mistake, and
 /// converting it to a `SystemTime` could overflow.
@@ -30,65 +33,188 @@ const MAX_NUMERIC_DATE: f64 = 1e12;
 /// [`AuthInfo::claims`].
 const DESCRIBED: [&str; 6] = ["iss", "sub", "aud", "exp", "jti", "client_id"];
 
-/// The claim rules of one verifier, fixed when it is built.
+/// Where a claim is: a top-level name (`scope`), or a path into nested objects
+/// (`realm_access.roles`, `resource_access.my-client.roles`).
+///
+/// `From<&str>` splits on `.`; [`ClaimPath::segments`] takes names that contain dots
+/// themselves.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::verifier::ClaimPath;
+///
+/// let path = ClaimPath::from("realm_access.roles");
+/// assert_eq!(path.to_string(), "realm_access.roles");
+/// let dotted = ClaimPath::segments(["resource_access", "mcp.example.com", "roles"]);
+/// assert_eq!(dotted.to_string(), "resource_access.mcp.example.com.roles");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClaimPath(Vec<String>);
+
+impl ClaimPath {
+    /// A path from its segments, taken literally.
+    #[must_use]
+    pub fn segments<I>(segments: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Self(segments.into_iter().map(Into::into).collect())
+    }
+
+    /// The value at this path, if every step is an object member.
+    fn find<'c>(&self, claims: &'c Map<String, Value>) -> Option<&'c Value> {
+        let (first, rest) = self.0.split_first()?;
+        let mut value = claims.get(first)?;
+        for segment in rest {
+            value = value.as_object()?.get(segment)?;
+        }
+        (!value.is_null()).then_some(value)
+    }
+
+    /// The top-level claim name, when the path is one.
+    fn top_level(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [name] => Some(name),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for ClaimPath {
+    fn from(path: &str) -> Self {
+        Self::segments(path.split('.'))
+    }
+}
+
+impl From<String> for ClaimPath {
+    fn from(path: String) -> Self {
+        Self::from(path.as_str())
+    }
+}
+
+impl fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0.join("."))
+    }
+}
+
+/// The audience an answer without `aud` is taken to name, and for which clients.
+#[derive(Clone, Debug)]
+struct AssumedAudience {
+    audience: String,
+    /// `None`: any client.
+    clients: Option<Vec<String>>,
+}
+
+/// The claim rules of one verifier, fixed when it is built. The verifier builders set them
+/// through [`claim_setters!`].
 #[derive(Clone, Debug)]
 pub(crate) struct ClaimRules {
     leeway: Duration,
     require_expiry: bool,
-    scope_claims: Vec<String>,
+    scope_paths: Vec<ClaimPath>,
     client_claims: Vec<String>,
+    allowed_clients: Option<Vec<String>>,
     audiences: Vec<String>,
-    assumed_audience: Option<String>,
-    required_claims: Vec<String>,
+    assumed_audience: Option<AssumedAudience>,
+    required_claims: Vec<ClaimPath>,
+    required_values: Vec<(ClaimPath, Vec<Value>)>,
 }
 
-impl ClaimRules {
-    /// Rules with `leeway` for the time claims; `exp` optional; scopes from `scope`; the client
-    /// from `client_id`, else `azp`; no audience of its own.
-    pub(crate) fn new(leeway: Duration) -> Self {
+impl Default for ClaimRules {
+    /// 60 s of leeway; `exp` optional; scopes from `scope` and `scp`; the client from
+    /// `client_id`, `azp`, `cid` or `appid`; every client; no audience of its own.
+    fn default() -> Self {
         Self {
-            leeway,
+            leeway: Duration::from_secs(60),
             require_expiry: false,
-            scope_claims: vec!["scope".to_owned()],
-            client_claims: vec!["client_id".to_owned(), "azp".to_owned()],
+            scope_paths: vec![ClaimPath::from("scope"), ClaimPath::from("scp")],
+            client_claims: ["client_id", "azp", "cid", "appid"]
+                .map(str::to_owned)
+                .to_vec(),
+            allowed_clients: None,
             audiences: Vec::new(),
             assumed_audience: None,
             required_claims: Vec::new(),
+            required_values: Vec::new(),
         }
     }
+}
 
-    /// Whether a token without `exp` is refused.
-    pub(crate) fn require_expiry(mut self, require: bool) -> Self {
+impl ClaimRules {
+    pub(crate) fn set_leeway(&mut self, leeway: Duration) {
+        self.leeway = leeway;
+    }
+
+    pub(crate) fn set_require_expiry(&mut self, require: bool) {
         self.require_expiry = require;
-        self
     }
 
-    /// The claims that carry scopes, tried in order: the first present one is used.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn scope_claims(mut self, claims: Vec<String>) -> Self {
-        self.scope_claims = claims;
-        self
+    pub(crate) fn set_scope_paths(&mut self, paths: Vec<ClaimPath>) {
+        self.scope_paths = paths;
     }
 
-    /// Values of which `aud` must contain one (empty: no check here; the layer checks the
-    /// audience anyway).
-    pub(crate) fn audiences(mut self, audiences: Vec<String>) -> Self {
+    pub(crate) fn set_client_claims(&mut self, names: Vec<String>) {
+        self.client_claims = names;
+    }
+
+    pub(crate) fn set_allowed_clients(&mut self, clients: Vec<String>) {
+        self.allowed_clients = Some(clients);
+    }
+
+    pub(crate) fn set_audiences(&mut self, audiences: Vec<String>) {
         self.audiences = audiences;
-        self
     }
 
-    /// The audience reported when the claims carry none.
-    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
-    pub(crate) fn assumed_audience(mut self, audience: Option<String>) -> Self {
-        self.assumed_audience = audience;
-        self
+    pub(crate) fn set_assumed_audience(&mut self, audience: String, clients: Option<Vec<String>>) {
+        self.assumed_audience = Some(AssumedAudience { audience, clients });
     }
 
-    /// Claims that must be present.
+    pub(crate) fn add_required_claims(&mut self, paths: Vec<ClaimPath>) {
+        self.required_claims.extend(paths);
+    }
+
+    pub(crate) fn add_required_values(&mut self, path: ClaimPath, values: Vec<Value>) {
+        self.required_values.push((path, values));
+    }
+
+    /// The clock skew tolerated for the time claims.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn required_claims(mut self, claims: Vec<String>) -> Self {
-        self.required_claims = claims;
-        self
+    pub(crate) fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
+    /// Checks the settings that could make every token unacceptable by mistake.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_claims.is_empty() && self.allowed_clients.is_some() {
+            return Err(ConfigError::setting(
+                "allowed_clients",
+                "no client claim is read (client_claims is empty)",
+            ));
+        }
+        if self.allowed_clients.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError::setting(
+                "allowed_clients",
+                "the list is empty: no token would be accepted",
+            ));
+        }
+        if let Some(assumed) = &self.assumed_audience
+            && assumed.clients.as_ref().is_some_and(Vec::is_empty)
+        {
+            return Err(ConfigError::setting(
+                "danger_assume_audience_for_clients",
+                "the client list is empty",
+            ));
+        }
+        if let Some((path, _)) = self.required_values.iter().find(|(_, v)| v.is_empty()) {
+            return Err(ConfigError::setting(
+                "require_claim_values",
+                format!("no value is allowed for {path}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks `claims` and describes the token they belong to. `issuer` is the issuer to
@@ -114,22 +240,26 @@ impl ClaimRules {
                 .ok_or_else(|| invalid("token audience is malformed"))?,
             Some(_) => return Err(invalid("token audience is malformed")),
         };
-        if audiences.is_empty()
-            && let Some(assumed) = &self.assumed_audience
-        {
-            audiences.push(assumed.clone());
-        }
-        if !self.audiences.is_empty() && !audiences.iter().any(|a| self.audiences.contains(a)) {
-            return Err(VerifyError::invalid_token(
-                "token is not meant for this resource",
-            ));
-        }
         if self
             .required_claims
             .iter()
-            .any(|name| !claims.contains_key(name))
+            .any(|path| path.find(&claims).is_none())
         {
             return Err(VerifyError::invalid_token("token lacks a required claim"));
+        }
+        for (path, allowed) in &self.required_values {
+            let found = path.find(&claims);
+            let matches = |value: &Value| allowed.contains(value);
+            let ok = match found {
+                Some(Value::Array(items)) => items.iter().any(matches),
+                Some(value) => matches(value),
+                None => false,
+            };
+            if !ok {
+                return Err(VerifyError::invalid_token(
+                    "token lacks a required claim value",
+                ));
+            }
         }
 
         let subject = string_claim(&claims, "sub", "token subject is malformed")?;
@@ -140,18 +270,47 @@ impl ClaimRules {
                 break;
             }
         }
+        if let Some(allowed) = &self.allowed_clients
+            && !client_id.as_ref().is_some_and(|id| allowed.contains(id))
+        {
+            return Err(VerifyError::invalid_token(
+                "token was issued to a client that is not allowed",
+            ));
+        }
+        if audiences.is_empty()
+            && let Some(assumed) = &self.assumed_audience
+            && assumed
+                .clients
+                .as_ref()
+                .is_none_or(|clients| client_id.as_ref().is_some_and(|id| clients.contains(id)))
+        {
+            audiences.push(assumed.audience.clone());
+        }
+        if !self.audiences.is_empty() && !audiences.iter().any(|a| self.audiences.contains(a)) {
+            return Err(VerifyError::invalid_token(
+                "token is not meant for this resource",
+            ));
+        }
         let token_id = string_claim(&claims, "jti", "token id is malformed")?;
+        // Confirmation (RFC 7800): the key (RFC 9449) or certificate (RFC 8705) the token is
+        // bound to. The layer refuses a bound token without its proof.
+        let (jkt, x5t) = match optional(&claims, "cnf") {
+            None => (None, None),
+            Some(Value::Object(cnf)) => (
+                string_claim(cnf, "jkt", "token confirmation is malformed")?,
+                string_claim(cnf, "x5t#S256", "token confirmation is malformed")?,
+            ),
+            Some(_) => return Err(invalid("token confirmation is malformed")),
+        };
         let mut scopes = Vec::new();
-        let mut scope_claim = None;
-        for name in &self.scope_claims {
-            if let Some(value) = claims.get(name.as_str()) {
-                scopes = parse_scopes(value)?;
-                scope_claim = Some(name.as_str());
-                break;
+        for path in &self.scope_paths {
+            if let Some(value) = path.find(&claims) {
+                scopes.extend(parse_scopes(value)?);
             }
         }
 
-        for name in DESCRIBED.iter().copied().chain(scope_claim) {
+        let used_scope_claims = self.scope_paths.iter().filter_map(ClaimPath::top_level);
+        for name in DESCRIBED.iter().copied().chain(used_scope_claims) {
             claims.remove(name);
         }
         let mut info = AuthInfo::builder()
@@ -169,6 +328,12 @@ impl ClaimRules {
         }
         if let Some(token_id) = token_id {
             info = info.token_id(token_id);
+        }
+        if let Some(jkt) = jkt {
+            info = info.key_thumbprint(jkt);
+        }
+        if let Some(x5t) = x5t {
+            info = info.certificate_thumbprint(x5t);
         }
         if let Some(exp) = exp {
             info = info.expires_at(exp);
@@ -224,6 +389,160 @@ fn string_claim(
         Some(_) => Err(invalid(what)),
     }
 }
+
+/// The claim settings of the verifier builders, written once: each builder has a `claims:
+/// ClaimRules` field and invokes this macro in its `impl` block.
+macro_rules! claim_setters {
+    () => {
+        /// Sets the clock skew tolerated for `exp`, `nbf` and `iat`. Defaults to `60 s`.
+        pub fn leeway(mut self, leeway: ::std::time::Duration) -> Self {
+            self.claims.set_leeway(leeway);
+            self
+        }
+
+        /// Reads the granted scopes from these claims, and adds them all up: each a
+        /// space-separated string (RFC 6749 §3.3) or an array of strings, at a top-level name
+        /// (`scp`, Entra's app-only `roles`) or a path (`realm_access.roles`,
+        /// `resource_access.my-client.roles`; see [`ClaimPath`]). Roles read this way count
+        /// as scopes for the layer's scope checks. Defaults to `scope` and `scp`.
+        ///
+        /// [`ClaimPath`]: crate::verifier::ClaimPath
+        pub fn scope_claims<I>(mut self, paths: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<$crate::verifier::ClaimPath>,
+        {
+            self.claims
+                .set_scope_paths(paths.into_iter().map(Into::into).collect());
+            self
+        }
+
+        /// Reads the client the token was issued to from the first of these claims that is
+        /// present ([`AuthInfo::client_id`](crate::AuthInfo::client_id)). Defaults to
+        /// `client_id`, `azp`, `cid` (Okta), `appid` (Entra v1).
+        pub fn client_claims<I>(mut self, names: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<String>,
+        {
+            self.claims
+                .set_client_claims(names.into_iter().map(Into::into).collect());
+            self
+        }
+
+        /// Accepts only tokens issued to one of these clients (read from
+        /// [`client_claims`](Self::client_claims)); a token of another client, or of none,
+        /// gets `401`. Defaults to every client.
+        pub fn allowed_clients<I>(mut self, clients: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<String>,
+        {
+            self.claims
+                .set_allowed_clients(clients.into_iter().map(Into::into).collect());
+            self
+        }
+
+        /// Requires the token's `aud` to contain one of these values. The layer always
+        /// checks the audience against the resource URI; this adds the same kind of check in
+        /// the verifier, for use without the layer. Defaults to no check here.
+        pub fn audiences<I>(mut self, audiences: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<String>,
+        {
+            self.claims
+                .set_audiences(audiences.into_iter().map(Into::into).collect());
+            self
+        }
+
+        /// Requires these claims to be present (for example `sub`, `jti`, or a path such as
+        /// `realm_access.roles`). Defaults to none beyond what the verifier always requires.
+        pub fn required_claims<I>(mut self, paths: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<$crate::verifier::ClaimPath>,
+        {
+            self.claims
+                .add_required_claims(paths.into_iter().map(Into::into).collect());
+            self
+        }
+
+        /// Requires the claim at `path` to equal `value` (or, for an array claim, to contain
+        /// it): `token_use` = `access` (Cognito, so ID tokens are refused), Keycloak's payload
+        /// `typ` = `Bearer`. Call again for more claims. Defaults to none.
+        pub fn require_claim_value(
+            self,
+            path: impl Into<$crate::verifier::ClaimPath>,
+            value: impl Into<::serde_json::Value>,
+        ) -> Self {
+            self.require_claim_values(path, [value])
+        }
+
+        /// Requires the claim at `path` to equal one of `values` (or, for an array claim, to
+        /// contain one): `tid` in a set of tenants. Call again for more claims. Defaults to
+        /// none.
+        pub fn require_claim_values<I>(
+            mut self,
+            path: impl Into<$crate::verifier::ClaimPath>,
+            values: I,
+        ) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<::serde_json::Value>,
+        {
+            self.claims
+                .add_required_values(path.into(), values.into_iter().map(Into::into).collect());
+            self
+        }
+
+        /// Treats a token **without** `aud` as if it named `audience` (normally your resource
+        /// URI), so that the layer's audience check passes.
+        ///
+        /// # Security
+        ///
+        /// MCP requires resource servers to accept only tokens issued for them. Without
+        /// `aud`, the token does not say whom it is for, so with this setting **any** such
+        /// token of a trusted issuer is accepted here, including tokens a client obtained for
+        /// another service, which that service (or anyone it leaks to) can then replay
+        /// against yours. Use it only when the authorization server issues tokens for this
+        /// resource alone and cannot be made to write `aud`; prefer
+        /// [`danger_assume_audience_for_clients`](Self::danger_assume_audience_for_clients).
+        /// Tokens that carry an `aud` are still checked. Defaults to none.
+        pub fn danger_assume_audience(mut self, audience: impl Into<String>) -> Self {
+            self.claims.set_assumed_audience(audience.into(), None);
+            self
+        }
+
+        /// Treats a token **without** `aud` issued to one of `clients` as if it named
+        /// `audience`: for authorization servers whose access tokens carry the client id
+        /// instead of an audience (Cognito). Combine it with a claim that tells access tokens
+        /// from ID tokens ([`require_claim_value`](Self::require_claim_value)`("token_use",
+        /// "access")` for Cognito).
+        ///
+        /// # Security
+        ///
+        /// As [`danger_assume_audience`](Self::danger_assume_audience), restricted to tokens
+        /// of the listed clients: list only clients that exist to call this resource.
+        /// Defaults to none.
+        pub fn danger_assume_audience_for_clients<I>(
+            mut self,
+            audience: impl Into<String>,
+            clients: I,
+        ) -> Self
+        where
+            I: IntoIterator,
+            I::Item: Into<String>,
+        {
+            self.claims.set_assumed_audience(
+                audience.into(),
+                Some(clients.into_iter().map(Into::into).collect()),
+            );
+            self
+        }
+    };
+}
+pub(crate) use claim_setters;
 
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds since the epoch, not negative, at most
 /// [`MAX_NUMERIC_DATE`].
@@ -289,10 +608,21 @@ mod tests {
         }
     }
 
+    /// Default rules with no leeway, changed by `f`.
+    fn rules(f: impl FnOnce(&mut ClaimRules)) -> ClaimRules {
+        let mut rules = ClaimRules::default();
+        rules.set_leeway(Duration::ZERO);
+        f(&mut rules);
+        rules
+    }
+
     #[test]
     fn time_window() {
         let now = now_secs();
-        let rules = ClaimRules::new(Duration::from_secs(60)).require_expiry(true);
+        let strict = rules(|r| {
+            r.set_leeway(Duration::from_secs(60));
+            r.set_require_expiry(true);
+        });
         let cases = [
             ("valid", json!({"exp": now + 10.0}), Ok(())),
             ("within leeway", json!({"exp": now - 30.0}), Ok(())),
@@ -345,7 +675,7 @@ mod tests {
             ),
         ];
         for (name, value, want) in cases {
-            let got = rules.describe(claims(value), None).map(|_| ());
+            let got = strict.describe(claims(value), None).map(|_| ());
             match (got, want) {
                 (Ok(()), Ok(())) => {}
                 (Err(err), Err(description)) => {
@@ -355,8 +685,7 @@ mod tests {
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
         }
-        let lenient = ClaimRules::new(Duration::ZERO);
-        assert!(lenient.describe(claims(json!({})), None).is_ok());
+        assert!(rules(|_| {}).describe(claims(json!({})), None).is_ok());
     }
 
     #[test]
@@ -388,10 +717,7 @@ mod tests {
 
     #[test]
     fn token_is_described() {
-        let rules = ClaimRules::new(Duration::ZERO)
-            .scope_claims(vec!["scope".into(), "scp".into()])
-            .require_expiry(true);
-        let info = rules
+        let info = rules(|r| r.set_require_expiry(true))
             .describe(
                 claims(json!({
                     "iss": "https://as.example.com", "sub": "alice", "azp": "c1",
@@ -420,8 +746,82 @@ mod tests {
     }
 
     #[test]
+    fn scopes_from_several_claims_and_paths() {
+        let keycloak = rules(|r| {
+            r.set_scope_paths(vec![
+                ClaimPath::from("scope"),
+                ClaimPath::from("realm_access.roles"),
+                ClaimPath::segments(["resource_access", "mcp.example.com", "roles"]),
+            ]);
+        });
+        let info = keycloak
+            .describe(
+                claims(json!({
+                    "scope": "openid mcp:read",
+                    "realm_access": {"roles": ["admin"]},
+                    "resource_access": {"mcp.example.com": {"roles": ["notes:write"]}},
+                })),
+                None,
+            )
+            .expect("accepted");
+        assert_eq!(
+            info.scopes(),
+            ["openid", "mcp:read", "admin", "notes:write"]
+        );
+        // Nested claims stay readable; the top-level scope claim is described by scopes().
+        assert!(info.claim("realm_access").is_some());
+        assert!(info.claim("scope").is_none());
+        // A malformed role is a malformed token.
+        assert!(
+            keycloak
+                .describe(claims(json!({"realm_access": {"roles": ["a b"]}})), None)
+                .is_err()
+        );
+        // A missing path is no scope, not an error.
+        assert!(
+            keycloak
+                .describe(claims(json!({"realm_access": 5})), None)
+                .expect("accepted")
+                .scopes()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn clients_and_required_values() {
+        let okta = rules(|r| r.set_allowed_clients(vec!["app-1".into()]));
+        assert!(okta.describe(claims(json!({"cid": "app-1"})), None).is_ok());
+        for refused in [json!({"cid": "app-2"}), json!({})] {
+            let err = okta
+                .describe(claims(refused.clone()), None)
+                .expect_err("refused");
+            assert!(err.is_invalid_token(), "{refused}");
+        }
+
+        let tenants = rules(|r| {
+            r.add_required_values(ClaimPath::from("tid"), vec![json!("t1"), json!("t2")]);
+            r.add_required_values(ClaimPath::from("amr"), vec![json!("mfa")]);
+        });
+        assert!(
+            tenants
+                .describe(claims(json!({"tid": "t2", "amr": ["pwd", "mfa"]})), None)
+                .is_ok()
+        );
+        for refused in [
+            json!({"tid": "t3", "amr": ["mfa"]}),
+            json!({"tid": "t1", "amr": ["pwd"]}),
+            json!({"tid": "t1"}),
+            json!({"tid": ["t9"], "amr": "mfa"}),
+        ] {
+            assert!(
+                tenants.describe(claims(refused.clone()), None).is_err(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
     fn malformed_claims_are_invalid_tokens() {
-        let rules = ClaimRules::new(Duration::ZERO);
         for value in [
             json!({"aud": 5}),
             json!({"aud": ["a", 5]}),
@@ -430,7 +830,7 @@ mod tests {
             json!({"jti": {}}),
             json!({"scope": {"a": 1}}),
         ] {
-            let err = rules
+            let err = rules(|_| {})
                 .describe(claims(value.clone()), None)
                 .expect_err("malformed");
             assert!(err.is_invalid_token(), "{value}");
@@ -439,22 +839,49 @@ mod tests {
 
     #[test]
     fn audience_rules() {
-        let rules = ClaimRules::new(Duration::ZERO).audiences(vec!["r".into()]);
+        let own = rules(|r| r.set_audiences(vec!["r".into()]));
         assert!(
-            rules
-                .describe(claims(json!({"aud": ["x", "r"]})), None)
+            own.describe(claims(json!({"aud": ["x", "r"]})), None)
                 .is_ok()
         );
-        assert!(rules.describe(claims(json!({"aud": "x"})), None).is_err());
-        let assumed = ClaimRules::new(Duration::ZERO).assumed_audience(Some("r".into()));
+        assert!(own.describe(claims(json!({"aud": "x"})), None).is_err());
+
+        let assumed = rules(|r| r.set_assumed_audience("r".into(), None));
         let info = assumed.describe(claims(json!({})), None).expect("accepted");
         assert_eq!(info.audiences(), ["r"]);
         let info = assumed
             .describe(claims(json!({"aud": "x"})), None)
             .expect("accepted");
-        assert_eq!(info.audiences(), ["x"]);
-        let required = ClaimRules::new(Duration::ZERO).required_claims(vec!["sub".into()]);
+        assert_eq!(info.audiences(), ["x"], "an aud present is never replaced");
+
+        let cognito = rules(|r| r.set_assumed_audience("r".into(), Some(vec!["c1".into()])));
+        let of = |value: Value| cognito.describe(claims(value), None).expect("accepted");
+        assert_eq!(of(json!({"client_id": "c1"})).audiences(), ["r"]);
+        assert!(of(json!({"client_id": "c2"})).audiences().is_empty());
+        assert!(of(json!({})).audiences().is_empty());
+
+        let required = rules(|r| r.add_required_claims(vec!["sub".into()]));
         assert!(required.describe(claims(json!({})), None).is_err());
         assert!(required.describe(claims(json!({"sub": "a"})), None).is_ok());
+    }
+
+    #[test]
+    fn settings_that_would_refuse_everything_are_refused() {
+        assert!(rules(|r| r.set_allowed_clients(vec![])).validate().is_err());
+        assert!(
+            rules(|r| r.set_assumed_audience("r".into(), Some(vec![])))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            rules(|r| r.add_required_values("tid".into(), vec![]))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            rules(|r| r.set_allowed_clients(vec!["c".into()]))
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -48,11 +48,35 @@ pub(crate) struct HttpClient {
     options: Arc<HttpOptions>,
 }
 
-/// A `200 OK` response whose body was read within the size limit.
+/// A response whose body was read within the size limit, whatever its status.
 #[derive(Debug)]
 pub(crate) struct HttpResponse {
+    pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+}
+
+impl HttpResponse {
+    /// The body as JSON, for a `200 OK` answer only: RFC 7662 §2.2 and RFC 8414 §3.2 answer
+    /// with it, and a `201`, `202` or `203` is no answer to rely on (a `202` may come from a
+    /// proxy or a queue).
+    pub(crate) fn ok_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+    ) -> Result<T, FetchError> {
+        if self.status != StatusCode::OK {
+            return Err(FetchError::Status {
+                origin: origin(url),
+                status: self.status,
+            });
+        }
+        self.json(url)
+    }
+
+    /// The body as JSON, whatever the status.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, FetchError> {
+        parse_json(url, &self.body)
+    }
 }
 
 /// Why a fetch failed. The message names the URL's origin only, never a query or credentials.
@@ -136,32 +160,21 @@ impl HttpClient {
             .get(url.clone())
             .header(header::ACCEPT, HeaderValue::from_static("application/json"));
         let response = self.send(url, request).await?;
-        let value = parse_json(url, &response.body)?;
+        let value = response.ok_json(url)?;
         Ok((value, response.headers))
     }
 
-    /// `POST url` with an `application/x-www-form-urlencoded` body, optionally with HTTP Basic
-    /// client authentication, parsed as JSON.
-    #[allow(dead_code)] // For the introspection verifier.
-    pub(crate) async fn post_form_json<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &Url,
-        form: &[(&str, &str)],
-        basic_auth: Option<(&str, &str)>,
-    ) -> Result<(T, HeaderMap), FetchError> {
-        self.post_form_json_with_headers(url, form, basic_auth, HeaderMap::new())
-            .await
-    }
-
-    /// [`post_form_json`](Self::post_form_json) with extra request headers (for custom client
-    /// authentication); they are set before the Basic credentials, which win.
-    pub(crate) async fn post_form_json_with_headers<T: serde::de::DeserializeOwned>(
+    /// `POST url` with an `application/x-www-form-urlencoded` body, extra request headers (for
+    /// custom client authentication), and optionally HTTP Basic client authentication (which
+    /// wins over a header of the same name). The answer comes back whatever its status.
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    pub(crate) async fn post_form(
         &self,
         url: &Url,
         form: &[(&str, &str)],
         basic_auth: Option<(&str, &str)>,
         headers: HeaderMap,
-    ) -> Result<(T, HeaderMap), FetchError> {
+    ) -> Result<HttpResponse, FetchError> {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().copied())
             .finish();
@@ -181,9 +194,7 @@ impl HttpClient {
             let password: String = form_urlencoded::byte_serialize(password.as_bytes()).collect();
             request = request.basic_auth(user, Some(password));
         }
-        let response = self.send(url, request).await?;
-        let value = parse_json(url, &response.body)?;
-        Ok((value, response.headers))
+        self.send(url, request).await
     }
 
     async fn send(
@@ -204,14 +215,6 @@ impl HttpClient {
         };
         let mut response = request.send().await.map_err(request_error)?;
         let status = response.status();
-        // Exactly `200 OK`: RFC 7662 §2.2 and RFC 8414 §3.2 answer with it, and a `201`,
-        // `202` or `203` is no answer we can rely on (a `202` may come from a proxy or queue).
-        if status != StatusCode::OK {
-            return Err(FetchError::Status {
-                origin: origin(url),
-                status,
-            });
-        }
         let too_large = || FetchError::TooLarge {
             origin: origin(url),
             limit,
@@ -230,6 +233,7 @@ impl HttpClient {
             body.extend_from_slice(&chunk);
         }
         Ok(HttpResponse {
+            status,
             headers: response.headers().clone(),
             body: body.freeze(),
         })
@@ -347,9 +351,10 @@ mod tests {
     async fn only_200_ok_is_used() {
         let client = HttpClient::new(HttpOptions::new(64 * 1024)).expect("client builds");
         let url = one_status_server("200 OK").await;
-        let (value, _) = client
-            .post_form_json::<serde_json::Value>(&url, &[("token", "t")], None)
+        let value: serde_json::Value = client
+            .post_form(&url, &[("token", "t")], None, HeaderMap::new())
             .await
+            .and_then(|response| response.ok_json(&url))
             .expect("200 is used");
         assert_eq!(value, serde_json::json!({"active": true}));
         for status in [
@@ -359,8 +364,9 @@ mod tests {
         ] {
             let url = one_status_server(status).await;
             let err = client
-                .post_form_json::<serde_json::Value>(&url, &[("token", "t")], None)
+                .post_form(&url, &[("token", "t")], None, HeaderMap::new())
                 .await
+                .and_then(|response| response.ok_json::<serde_json::Value>(&url))
                 .expect_err(status);
             assert!(
                 matches!(err, FetchError::Status { .. }),

@@ -1,8 +1,14 @@
 //! Token verification: the [`TokenVerifier`] trait and its error.
 //!
 //! A verifier turns an access token into an [`AuthInfo`], or says why it cannot: the token is
-//! invalid (the client gets `401 invalid_token`), or the verifier could not reach what it needs
-//! (the client gets `503` with `Retry-After`, and keeps its token).
+//! invalid (the client gets `401 invalid_token`), the verifier could not reach what it needs
+//! (the client gets `503` with `Retry-After`, and keeps its token), or the token is not this
+//! verifier's to judge: not in its format, or from an issuer it does not trust (a
+//! [foreign token](VerifyError::foreign_token), also `401` unless a
+//! [`VerifierChain`] finds its owner).
+//!
+//! A token is a secret: a verifier sends it only to the authorization server that can have
+//! issued it, and a chain hands it on only after a "foreign token", never after "invalid".
 //!
 //! The layer checks the audience and the scopes itself, for every verifier, so a verifier only
 //! has to establish that the token is genuine and current and report what it says.
@@ -27,6 +33,8 @@ mod http;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
+#[cfg(feature = "http-client")]
+mod shape;
 
 mod chain;
 #[cfg(feature = "introspection")]
@@ -37,6 +45,8 @@ pub mod introspection;
 #[cfg_attr(docsrs, doc(cfg(all(feature = "jwt", feature = "introspection"))))]
 pub use self::chain::JwtOrIntrospection;
 pub use self::chain::VerifierChain;
+#[cfg(feature = "http-client")]
+pub use self::claims::ClaimPath;
 #[cfg(feature = "introspection")]
 pub use self::introspection::IntrospectionVerifier;
 #[cfg(feature = "jwt")]
@@ -87,8 +97,10 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`VerifyError::invalid_token`] when the token is not acceptable (bad signature, expired,
-    /// unknown, wrong issuer, ...), and [`VerifyError::unavailable`] when the answer cannot be
-    /// known right now (the authorization server or its keys cannot be reached).
+    /// unknown, ...), [`VerifyError::foreign_token`] when it is not this verifier's to judge
+    /// (another format, an issuer it does not trust), and [`VerifyError::unavailable`] when the
+    /// answer cannot be known right now (the authorization server or its keys cannot be
+    /// reached).
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError>;
 
     /// The issuers of the tokens this verifier accepts, each exactly as its authorization
@@ -144,6 +156,10 @@ pub struct VerifyError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VerifyErrorKind {
+    /// The token is not this verifier's to judge: not in its format, or from an issuer it
+    /// does not trust. `401 invalid_token` unless another verifier of a [`VerifierChain`]
+    /// accepts it.
+    ForeignToken,
     /// The token is not acceptable: `401 invalid_token`.
     InvalidToken,
     /// The verifier cannot decide now (authorization server down, keys unreachable): `503`.
@@ -155,6 +171,19 @@ impl VerifyError {
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
         Self {
             kind: VerifyErrorKind::InvalidToken,
+            description: description.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// The token is not this verifier's to judge: it is not in a format the verifier reads, or
+    /// it names an issuer the verifier does not trust. Nothing about it was sent anywhere.
+    /// `description` is sent to the client as `error_description` if no other verifier takes
+    /// the token.
+    pub fn foreign_token(description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind: VerifyErrorKind::ForeignToken,
             description: description.into(),
             retry_after: None,
             source: None,
@@ -196,6 +225,12 @@ impl VerifyError {
     #[must_use]
     pub fn is_invalid_token(&self) -> bool {
         self.kind == VerifyErrorKind::InvalidToken
+    }
+
+    /// Whether the token is not this verifier's to judge.
+    #[must_use]
+    pub fn is_foreign_token(&self) -> bool {
+        self.kind == VerifyErrorKind::ForeignToken
     }
 
     /// Whether the verifier could not decide.

@@ -4,9 +4,10 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use moka::future::Cache;
+use tokio::sync::Semaphore;
 
 use super::{
-    Endpoint, Inner, IntrospectionVerifier,
+    AnswerMapper, Endpoint, Inner, IntrospectionVerifier,
     client_auth::{ClientAuth, ClientAuthenticator},
 };
 use crate::{
@@ -15,7 +16,7 @@ use crate::{
     resource::{parse_http_url, parse_issuer, without_userinfo},
     verifier::{
         cache::TokenCache,
-        claims::ClaimRules,
+        claims::{ClaimRules, claim_setters},
         http::{HttpClient, HttpOptions},
     },
 };
@@ -54,11 +55,11 @@ pub struct IntrospectionVerifierBuilder {
     endpoint: Option<EndpointConfig>,
     client_auth: Option<ClientAuth>,
     issuer: Option<String>,
-    leeway: Duration,
-    require_expiry: bool,
-    audiences: Vec<String>,
-    assumed_audience: Option<String>,
+    claims: ClaimRules,
     max_token_size: usize,
+    max_concurrent_requests: usize,
+    token_parameter: String,
+    answer_mapper: Option<Arc<dyn AnswerMapper>>,
     cache_capacity: u64,
     cache_max_ttl: Duration,
     negative_cache_ttl: Duration,
@@ -71,11 +72,11 @@ impl Default for IntrospectionVerifierBuilder {
             endpoint: None,
             client_auth: None,
             issuer: None,
-            leeway: Duration::from_secs(60),
-            require_expiry: false,
-            audiences: Vec::new(),
-            assumed_audience: None,
+            claims: ClaimRules::default(),
             max_token_size: 8 * 1024,
+            max_concurrent_requests: 32,
+            token_parameter: "token".to_owned(),
+            answer_mapper: None,
             cache_capacity: 10_000,
             cache_max_ttl: Duration::from_secs(60),
             negative_cache_ttl: Duration::from_secs(5),
@@ -144,52 +145,52 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// Sets the clock skew tolerated for `exp`, `nbf` and `iat`. Defaults to `60 s`.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+    /// Sends no client authentication, for a public token-information endpoint (Google's
+    /// `tokeninfo`). RFC 7662 endpoints require client authentication, so this must be said
+    /// explicitly. Replaces any other client authentication. Defaults to none (one is
+    /// required).
+    pub fn without_client_authentication(mut self) -> Self {
+        self.client_auth = Some(ClientAuth::None);
+        self
+    }
+
+    /// Sets the form parameter that carries the token, for endpoints that are not RFC 7662
+    /// (`access_token` for Google's `tokeninfo`). Defaults to `token`.
+    pub fn token_parameter(mut self, name: impl Into<String>) -> Self {
+        self.token_parameter = name.into();
+        self
+    }
+
+    /// Maps the answers of an endpoint that does not speak RFC 7662 into RFC 7662 answers;
+    /// see [`AnswerMapper`]. Defaults to none: answers must be RFC 7662 (`200` with
+    /// `active`), a `400 unsupported_token_type` refuses the token, anything else is `503`.
+    pub fn answer_mapper(mut self, mapper: impl AnswerMapper) -> Self {
+        self.answer_mapper = Some(Arc::new(mapper));
         self
     }
 
     /// Refuses active tokens whose answer has no `exp`. Otherwise they are accepted and cached
     /// for at most [`cache_max_ttl`](Self::cache_max_ttl). Defaults to `false`.
     pub fn require_expiry(mut self, require: bool) -> Self {
-        self.require_expiry = require;
+        self.claims.set_require_expiry(require);
         self
     }
 
-    /// Requires the answer's `aud` to contain one of these values. The layer always checks the
-    /// audience against the resource URI; this adds the same kind of check in the verifier,
-    /// for use without the layer. Defaults to no check here.
-    pub fn audiences<I>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.audiences = audiences.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Treats an answer **without** `aud` as if it named `audience` (normally your resource
-    /// URI), so that the layer's audience check passes.
-    ///
-    /// # Security
-    ///
-    /// MCP requires resource servers to accept only tokens issued for them. Without `aud`,
-    /// the answer does not say whom the token is for, so with this setting **any** active
-    /// token of the authorization server is accepted here, including tokens a client obtained
-    /// for another service, which that service (or anyone it leaks to) can then replay against
-    /// yours. Use it only when the authorization server issues tokens for this resource alone
-    /// and cannot be made to return `aud`; answers that carry an `aud` are still checked.
-    /// Defaults to none (an answer without `aud` is refused by the layer).
-    pub fn danger_assume_audience(mut self, audience: impl Into<String>) -> Self {
-        self.assumed_audience = Some(audience.into());
-        self
-    }
+    claim_setters!();
 
     /// Refuses tokens longer than this many bytes without asking the server. Defaults to
     /// `8192`.
     pub fn max_token_size(mut self, bytes: usize) -> Self {
         self.max_token_size = bytes;
+        self
+    }
+
+    /// Sets how many introspection calls may be in flight at once. A verification past the
+    /// bound waits up to a second for a slot, then gets `503` with `Retry-After` (a flood of
+    /// new or garbage tokens does not become a flood of calls, and cached tokens are not
+    /// slowed by it). Defaults to `32`.
+    pub fn max_concurrent_requests(mut self, requests: usize) -> Self {
+        self.max_concurrent_requests = requests;
         self
     }
 
@@ -255,6 +256,20 @@ impl IntrospectionVerifierBuilder {
     /// timeouts.
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         nonzero_size("max_token_size", self.max_token_size)?;
+        self.claims.validate()?;
+        nonzero_size("max_concurrent_requests", self.max_concurrent_requests)?;
+        if self.token_parameter.is_empty() || self.token_parameter == "token_type_hint" {
+            return Err(ConfigError::setting(
+                "token_parameter",
+                "must name a form parameter other than token_type_hint",
+            ));
+        }
+        if self.max_concurrent_requests > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::setting(
+                "max_concurrent_requests",
+                format!("must be at most {}", Semaphore::MAX_PERMITS),
+            ));
+        }
         let client_auth = self.client_auth.ok_or(ConfigError::MissingClientAuth)?;
         let allow_http = self.http.danger_allow_http;
         let (endpoint, discovered_issuer) =
@@ -292,11 +307,12 @@ impl IntrospectionVerifierBuilder {
                 endpoint,
                 client_auth,
                 client,
+                in_flight: Arc::new(Semaphore::new(self.max_concurrent_requests)),
+                token_parameter: self.token_parameter,
+                answer_mapper: self.answer_mapper,
+                max_concurrent_requests: self.max_concurrent_requests,
                 issuer: self.issuer.or(discovered_issuer),
-                claims: ClaimRules::new(self.leeway)
-                    .require_expiry(self.require_expiry)
-                    .audiences(self.audiences)
-                    .assumed_audience(self.assumed_audience),
+                claims: self.claims,
                 max_token_size: self.max_token_size,
                 cache: TokenCache::new(
                     self.cache_capacity,
@@ -318,11 +334,11 @@ impl fmt::Debug for IntrospectionVerifierBuilder {
             .field("endpoint", &endpoint)
             .field("client_auth", &self.client_auth)
             .field("issuer", &self.issuer.as_deref().map(without_userinfo))
-            .field("leeway", &self.leeway)
-            .field("require_expiry", &self.require_expiry)
-            .field("audiences", &self.audiences)
-            .field("assumed_audience", &self.assumed_audience)
+            .field("claims", &self.claims)
             .field("max_token_size", &self.max_token_size)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("token_parameter", &self.token_parameter)
+            .field("answer_mapper", &self.answer_mapper.is_some())
             .field("cache_capacity", &self.cache_capacity)
             .field("cache_max_ttl", &self.cache_max_ttl)
             .field("negative_cache_ttl", &self.negative_cache_ttl)

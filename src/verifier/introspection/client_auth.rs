@@ -101,8 +101,16 @@ impl fmt::Debug for ClientAuthRequest {
 /// How the verifier authenticates to the introspection endpoint.
 #[derive(Clone)]
 pub(crate) enum ClientAuth {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
+    /// No client authentication (a public token-information endpoint).
+    None,
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
     Custom(Arc<dyn ClientAuthenticator>),
 }
 
@@ -120,6 +128,7 @@ impl fmt::Debug for ClientAuth {
                 .field("client_secret", &"[redacted]")
                 .finish(),
             Self::Custom(custom) => custom.fmt(f),
+            Self::None => f.write_str("None"),
         }
     }
 }
@@ -139,6 +148,7 @@ impl ClientAuth {
     /// The credentials for one request to `endpoint`.
     pub(crate) fn credentials(&self, endpoint: &Url) -> Result<Credentials, BoxError> {
         Ok(match self {
+            Self::None => Credentials::default(),
             Self::Basic { id, secret } => Credentials {
                 basic: Some((id.clone(), secret.clone())),
                 ..Credentials::default()

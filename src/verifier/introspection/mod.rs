@@ -43,11 +43,13 @@
 mod builder;
 mod client_auth;
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use http::StatusCode;
 use moka::future::Cache;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 use url::Url;
 
 use self::client_auth::ClientAuth;
@@ -55,14 +57,77 @@ pub use self::{
     builder::IntrospectionVerifierBuilder,
     client_auth::{ClientAuthRequest, ClientAuthenticator},
 };
+
 use super::{
     TokenVerifier, VerifyError,
     cache::{TokenCache, TokenHash, Verdict},
     claims::ClaimRules,
     discovery::discover,
     http::{FetchError, HttpClient},
+    shape::{Shape, shape},
 };
 use crate::{AuthInfo, ConfigError, resource::without_userinfo};
+
+/// How long a verification waits for a free introspection slot before it answers `503`.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Turns the answers of an introspection-like endpoint that does not speak RFC 7662 (Google's
+/// `tokeninfo`, an in-house token service) into RFC 7662 answers, so the verifier applies its
+/// checks to them without being forked.
+///
+/// It sees every answer with a JSON body, whatever the status. Return the RFC 7662 answer
+/// (`{"active": true, "exp": …, "aud": …, "scope": …}`, or `{"active": false}`),
+/// [`VerifyError::invalid_token`] for an answer that refuses the token (cached like any
+/// refusal), or [`VerifyError::unavailable`] for one that says nothing about it (`503`).
+/// Closures `Fn(StatusCode, Value) -> Result<Value, VerifyError>` implement it.
+///
+/// # Example
+///
+/// ```
+/// use http::StatusCode;
+/// use mcp_auth::{VerifyError, verifier::IntrospectionVerifier};
+/// use serde_json::{Value, json};
+///
+/// // Google's tokeninfo: no `active`, times as strings, the client in `azp`, errors as 400.
+/// let tokeninfo = |status: StatusCode, answer: Value| match status {
+///     StatusCode::OK => Ok(json!({
+///         "active": true,
+///         "sub": answer["sub"],
+///         "client_id": answer["azp"],
+///         "aud": answer["aud"],
+///         "scope": answer["scope"],
+///         "exp": answer["exp"].as_str().and_then(|e| e.parse::<u64>().ok()),
+///     })),
+///     StatusCode::BAD_REQUEST => Err(VerifyError::invalid_token("token is not valid")),
+///     _ => Err(VerifyError::unavailable("tokeninfo answered with an error")),
+/// };
+/// let verifier = IntrospectionVerifier::builder()
+///     .endpoint("https://oauth2.googleapis.com/tokeninfo")
+///     .token_parameter("access_token")
+///     .without_client_authentication()
+///     .answer_mapper(tokeninfo)
+///     .build()?;
+/// # drop(verifier);
+/// # Ok::<(), mcp_auth::ConfigError>(())
+/// ```
+pub trait AnswerMapper: Send + Sync + 'static {
+    /// Turns the endpoint's answer (`status`, JSON body) into an RFC 7662 answer.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::invalid_token`] when the answer refuses the token,
+    /// [`VerifyError::unavailable`] when it says nothing about it.
+    fn map(&self, status: StatusCode, answer: Value) -> Result<Value, VerifyError>;
+}
+
+impl<F> AnswerMapper for F
+where
+    F: Fn(StatusCode, Value) -> Result<Value, VerifyError> + Send + Sync + 'static,
+{
+    fn map(&self, status: StatusCode, answer: Value) -> Result<Value, VerifyError> {
+        self(status, answer)
+    }
+}
 
 /// Verifies opaque access tokens by asking the authorization server (RFC 7662).
 ///
@@ -113,6 +178,13 @@ struct Inner {
     endpoint: Endpoint,
     client_auth: ClientAuth,
     client: HttpClient,
+    /// Bounds the calls in flight to the endpoint.
+    in_flight: Arc<Semaphore>,
+    /// The form parameter that carries the token (`token` in RFC 7662).
+    token_parameter: String,
+    /// Turns answers of an endpoint that does not speak RFC 7662 into RFC 7662 answers.
+    answer_mapper: Option<Arc<dyn AnswerMapper>>,
+    max_concurrent_requests: usize,
     issuer: Option<String>,
     claims: ClaimRules,
     max_token_size: usize,
@@ -221,8 +293,10 @@ impl IntrospectionVerifier {
         let credentials = inner.client_auth.credentials(&endpoint).map_err(|err| {
             VerifyError::unavailable("introspection client authentication failed").with_source(err)
         })?;
-        let mut params: Vec<(&str, &str)> =
-            vec![("token", token), ("token_type_hint", "access_token")];
+        let mut params: Vec<(&str, &str)> = vec![
+            (&inner.token_parameter, token),
+            ("token_type_hint", "access_token"),
+        ];
         params.extend(
             credentials
                 .params
@@ -233,11 +307,41 @@ impl IntrospectionVerifier {
             .basic
             .as_ref()
             .map(|(id, secret)| (id.as_str(), secret.as_str()));
-        let (answer, _): (Value, _) = inner
+        // A flood of new tokens must not become a flood of calls: past the bound, wait a
+        // little for a slot, then answer 503.
+        let _permit = tokio::time::timeout(QUEUE_TIMEOUT, inner.in_flight.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                VerifyError::unavailable("too many introspection requests in flight")
+                    .with_retry_after(Duration::from_secs(1))
+            })?;
+        let response = inner
             .client
-            .post_form_json_with_headers(&endpoint, &params, basic, credentials.headers)
+            .post_form(&endpoint, &params, basic, credentials.headers)
             .await
             .map_err(fetch_unavailable)?;
+        drop(_permit);
+        if let Some(mapper) = &inner.answer_mapper {
+            let answer: Value = response.json(&endpoint).map_err(fetch_unavailable)?;
+            return match mapper.map(response.status, answer) {
+                Ok(answer) => self.check_answer(answer),
+                Err(err) => Verdict::from_result(Err(err)),
+            };
+        }
+        if response.status == StatusCode::BAD_REQUEST
+            && response
+                .json::<Value>(&endpoint)
+                .is_ok_and(|answer| answer["error"] == "unsupported_token_type")
+        {
+            // Some servers refuse to introspect JWT-shaped tokens: the server answered, and
+            // its answer is "not a token I can vouch for".
+            return Ok(refused(
+                "the authorization server does not introspect this kind of token",
+            ));
+        }
+        let answer = response.ok_json(&endpoint).map_err(fetch_unavailable)?;
         self.check_answer(answer)
     }
 
@@ -306,10 +410,7 @@ impl IntrospectionVerifier {
         match claims.get("token_type") {
             None | Some(Value::Null) => {}
             Some(Value::String(token_type)) if is_access_token_type(token_type) => {}
-            Some(_) => return Ok(refused("token is not a bearer access token")),
-        }
-        if claims.contains_key("cnf") {
-            return Ok(refused("token is sender-constrained"));
+            Some(_) => return Ok(refused("token is not an access token")),
         }
         Verdict::from_result(inner.claims.describe(claims, issuer))
     }
@@ -327,6 +428,14 @@ impl TokenVerifier for IntrospectionVerifier {
         }
         if token.len() > self.inner.max_token_size {
             return Err(VerifyError::invalid_token("token is too large"));
+        }
+        // A JWT goes only to the authorization server that issued it.
+        if let Shape::Jwt { issuer } = shape(token)
+            && (issuer.is_none() || issuer != self.inner.issuer)
+        {
+            return Err(VerifyError::foreign_token(
+                "token is a JWT from another issuer",
+            ));
         }
         self.inner
             .cache
@@ -354,6 +463,9 @@ impl fmt::Debug for IntrospectionVerifier {
             .field("issuer", &inner.issuer.as_deref().map(without_userinfo))
             .field("claims", &inner.claims)
             .field("max_token_size", &inner.max_token_size)
+            .field("max_concurrent_requests", &inner.max_concurrent_requests)
+            .field("token_parameter", &inner.token_parameter)
+            .field("answer_mapper", &inner.answer_mapper.is_some())
             .field("cache", &inner.cache)
             .field("client", &inner.client)
             .finish()
@@ -372,8 +484,10 @@ fn fetch_unavailable(err: FetchError) -> VerifyError {
     VerifyError::unavailable(description).with_source(err)
 }
 
+/// `Bearer`, or `DPoP` for a sender-constrained token (whose `cnf` the layer enforces).
 fn is_access_token_type(token_type: &str) -> bool {
     token_type.eq_ignore_ascii_case("bearer")
+        || token_type.eq_ignore_ascii_case("dpop")
         || token_type == "access_token"
         || token_type == "urn:ietf:params:oauth:token-type:access_token"
 }

@@ -19,12 +19,18 @@ use std::{fmt, str::FromStr};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Algorithm {
-    /// EdDSA with Ed25519.
+    /// Ed25519 (RFC 9864, fully specified).
+    Ed25519,
+    /// EdDSA with Ed25519 (the polymorphic name RFC 9864 deprecates; Ed448 is not supported).
     EdDsa,
     /// ECDSA with P-256 and SHA-256.
     Es256,
     /// ECDSA with P-384 and SHA-384.
     Es384,
+    /// ECDSA with P-256 and SHA-256 (RFC 9864, fully specified).
+    Esp256,
+    /// ECDSA with P-384 and SHA-384 (RFC 9864, fully specified).
+    Esp384,
     /// HMAC with SHA-256 (shared secret).
     Hs256,
     /// HMAC with SHA-384 (shared secret).
@@ -46,10 +52,13 @@ pub enum Algorithm {
 }
 
 /// The default allow-list: every asymmetric algorithm.
-pub(crate) const ASYMMETRIC: [Algorithm; 9] = [
+pub(crate) const ASYMMETRIC: [Algorithm; 12] = [
+    Algorithm::Ed25519,
     Algorithm::EdDsa,
     Algorithm::Es256,
     Algorithm::Es384,
+    Algorithm::Esp256,
+    Algorithm::Esp384,
     Algorithm::Ps256,
     Algorithm::Ps384,
     Algorithm::Ps512,
@@ -63,9 +72,12 @@ impl Algorithm {
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Ed25519 => "Ed25519",
             Self::EdDsa => "EdDSA",
             Self::Es256 => "ES256",
             Self::Es384 => "ES384",
+            Self::Esp256 => "ESP256",
+            Self::Esp384 => "ESP384",
             Self::Hs256 => "HS256",
             Self::Hs384 => "HS384",
             Self::Hs512 => "HS512",
@@ -87,9 +99,12 @@ impl Algorithm {
     /// Parses a JOSE name, case-sensitively as RFC 7515 requires.
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
+            "Ed25519" => Self::Ed25519,
             "EdDSA" => Self::EdDsa,
             "ES256" => Self::Es256,
             "ES384" => Self::Es384,
+            "ESP256" => Self::Esp256,
+            "ESP384" => Self::Esp384,
             "HS256" => Self::Hs256,
             "HS384" => Self::Hs384,
             "HS512" => Self::Hs512,
@@ -106,9 +121,9 @@ impl Algorithm {
     pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
         use jsonwebtoken::Algorithm as A;
         match self {
-            Self::EdDsa => A::EdDSA,
-            Self::Es256 => A::ES256,
-            Self::Es384 => A::ES384,
+            Self::Ed25519 | Self::EdDsa => A::EdDSA,
+            Self::Es256 | Self::Esp256 => A::ES256,
+            Self::Es384 | Self::Esp384 => A::ES384,
             Self::Hs256 => A::HS256,
             Self::Hs384 => A::HS384,
             Self::Hs512 => A::HS512,
@@ -118,6 +133,19 @@ impl Algorithm {
             Self::Rs256 => A::RS256,
             Self::Rs384 => A::RS384,
             Self::Rs512 => A::RS512,
+        }
+    }
+}
+
+impl Algorithm {
+    /// The fully-specified algorithm this name stands for, for keys with the curve fixed
+    /// (RFC 9864 §2: `EdDSA` on an Ed25519 key is `Ed25519`; `ES256` is `ESP256`).
+    pub(crate) fn fully_specified(self) -> Self {
+        match self {
+            Self::EdDsa => Self::Ed25519,
+            Self::Es256 => Self::Esp256,
+            Self::Es384 => Self::Esp384,
+            other => other,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::{
     resource::{parse_http_url, parse_issuer, without_userinfo},
     verifier::{
         cache::TokenCache,
-        claims::ClaimRules,
+        claims::{ClaimRules, claim_setters},
         http::{HttpClient, HttpOptions},
     },
 };
@@ -46,6 +46,8 @@ use crate::{
 pub struct TrustedIssuer {
     issuer: String,
     keys: KeyConfig,
+    /// The values of the `{tenant}` placeholder, for an issuer template.
+    tenants: Option<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -65,6 +67,7 @@ impl TrustedIssuer {
         Self {
             issuer: issuer.into(),
             keys: KeyConfig::Discover,
+            tenants: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl TrustedIssuer {
         Self {
             issuer: issuer.into(),
             keys: KeyConfig::JwksUri(jwks_uri.into()),
+            tenants: None,
         }
     }
 
@@ -84,6 +88,7 @@ impl TrustedIssuer {
         Self {
             issuer: issuer.into(),
             keys: KeyConfig::JwkSet(jwk_set.into()),
+            tenants: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl TrustedIssuer {
         Self {
             issuer: issuer.into(),
             keys: KeyConfig::Pem(pem.into()),
+            tenants: None,
         }
     }
 
@@ -108,15 +114,108 @@ impl TrustedIssuer {
         Self {
             issuer: issuer.into(),
             keys: KeyConfig::Secret(secret.into()),
+            tenants: None,
         }
     }
 
-    /// The issuer identifier.
+    /// Makes the issuer (and a `jwks_uri`) a template: `{tenant}` in its path stands for each
+    /// of `tenants`, and each resolved issuer is trusted with a key source of its own (its own
+    /// discovery, or the `jwks_uri` with the same tenant). For multi-tenant authorization
+    /// servers such as Entra ID (`https://login.microsoftonline.com/{tenant}/v2.0`).
+    ///
+    /// Only listed tenants are trusted, and the placeholder may only stand in the path (a
+    /// tenant is made of unreserved URL characters), so no template can name a host it was
+    /// not configured with.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_auth::verifier::{JwtVerifier, jwt::TrustedIssuer};
+    ///
+    /// let verifier = JwtVerifier::builder()
+    ///     .issuer(
+    ///         TrustedIssuer::discover("https://login.microsoftonline.com/{tenant}/v2.0")
+    ///             .tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47", "contoso.example"]),
+    ///     )
+    ///     .build()?;
+    /// assert_eq!(
+    ///     verifier.issuers().collect::<Vec<_>>(),
+    ///     [
+    ///         "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+    ///         "https://login.microsoftonline.com/contoso.example/v2.0",
+    ///     ]
+    /// );
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn tenants<I>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.tenants = Some(tenants.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The issuer identifier (a template, with [`tenants`](Self::tenants)).
     #[must_use]
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
+
+    /// The concrete issuers this entry stands for: itself, or one per tenant.
+    fn resolve(self) -> Result<Vec<Self>, ConfigError> {
+        let invalid = |message: &str| ConfigError::InvalidIssuer {
+            issuer: without_userinfo(&self.issuer),
+            message: message.to_owned(),
+        };
+        let Some(tenants) = &self.tenants else {
+            if self.issuer.contains(TENANT) {
+                return Err(invalid("an issuer template needs a list of tenants"));
+            }
+            return Ok(vec![self]);
+        };
+        let authority_end = self
+            .issuer
+            .find("://")
+            .and_then(|i| self.issuer[i + 3..].find('/').map(|j| i + 3 + j));
+        match authority_end {
+            Some(end)
+                if self.issuer[end..].contains(TENANT) && !self.issuer[..end].contains('{') => {}
+            _ => return Err(invalid("`{tenant}` must stand in the path of the issuer")),
+        }
+        if tenants.is_empty() {
+            return Err(invalid("the list of tenants is empty"));
+        }
+        let mut resolved = Vec::with_capacity(tenants.len());
+        for tenant in tenants {
+            let usable = !tenant.is_empty()
+                && tenant != "."
+                && tenant != ".."
+                && tenant
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            if !usable {
+                return Err(invalid(&format!(
+                    "tenant {tenant:?} is not made of unreserved URL characters"
+                )));
+            }
+            let keys = match &self.keys {
+                KeyConfig::JwksUri(uri) => KeyConfig::JwksUri(uri.replace(TENANT, tenant)),
+                other => other.clone(),
+            };
+            resolved.push(Self {
+                issuer: self.issuer.replace(TENANT, tenant),
+                keys,
+                tenants: None,
+            });
+        }
+        Ok(resolved)
+    }
 }
+
+/// The placeholder of an issuer template.
+const TENANT: &str = "{tenant}";
 
 impl fmt::Debug for TrustedIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,6 +229,7 @@ impl fmt::Debug for TrustedIssuer {
         f.debug_struct("TrustedIssuer")
             .field("issuer", &self.issuer)
             .field("keys", &keys)
+            .field("tenants", &self.tenants)
             .finish()
     }
 }
@@ -157,11 +257,8 @@ impl fmt::Debug for TrustedIssuer {
 pub struct JwtVerifierBuilder {
     issuers: Vec<TrustedIssuer>,
     algorithms: Option<Vec<Algorithm>>,
-    leeway: Duration,
     strict_token_type: bool,
-    scope_claim: Option<String>,
-    audiences: Vec<String>,
-    required_claims: Vec<String>,
+    claims: ClaimRules,
     max_token_size: usize,
     token_cache_capacity: u64,
     token_cache_max_ttl: Duration,
@@ -174,11 +271,8 @@ impl Default for JwtVerifierBuilder {
         Self {
             issuers: Vec::new(),
             algorithms: None,
-            leeway: Duration::from_secs(60),
             strict_token_type: false,
-            scope_claim: None,
-            audiences: Vec::new(),
-            required_claims: Vec::new(),
+            claims: ClaimRules::default(),
             max_token_size: 8 * 1024,
             token_cache_capacity: 10_000,
             token_cache_max_ttl: Duration::from_secs(5 * 60),
@@ -198,16 +292,11 @@ impl JwtVerifierBuilder {
 
     /// Sets the accepted signature algorithms. `HS*` entries only take effect for issuers
     /// configured with [`TrustedIssuer::shared_secret`]. Defaults to every asymmetric
-    /// algorithm (`RS*`, `PS*`, `ES256`, `ES384`, `EdDSA`), plus `HS256`/`HS384`/`HS512` when
+    /// algorithm (`RS*`, `PS*`, `ES256`, `ES384`, `EdDSA`, and the RFC 9864 names `ESP256`,
+    /// `ESP384`, `Ed25519`), plus `HS256`/`HS384`/`HS512` when
     /// a shared-secret issuer is configured.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = Some(algorithms.into_iter().collect());
-        self
-    }
-
-    /// Sets the clock skew tolerated for `exp`, `nbf` and `iat`. Defaults to `60 s`.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
         self
     }
 
@@ -218,35 +307,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Reads the granted scopes from this claim (a space-separated string or an array of
-    /// strings). Defaults to `scope`, then `scp` when `scope` is absent.
-    pub fn scope_claim(mut self, name: impl Into<String>) -> Self {
-        self.scope_claim = Some(name.into());
-        self
-    }
-
-    /// Requires the token's `aud` to contain one of these values. The layer always checks the
-    /// audience against the resource URI; this adds the same kind of check in the verifier,
-    /// for use without the layer. Defaults to no check here.
-    pub fn audiences<I>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.audiences = audiences.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Requires these claims to be present (for example `sub`, `client_id`, `jti`). `exp` is
-    /// always required. Defaults to none beyond `exp` and `iss`.
-    pub fn required_claims<I>(mut self, claims: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.required_claims = claims.into_iter().map(Into::into).collect();
-        self
-    }
+    claim_setters!();
 
     /// Rejects tokens longer than this many bytes before decoding them. Defaults to `8192`.
     pub fn max_token_size(mut self, bytes: usize) -> Self {
@@ -342,6 +403,10 @@ impl JwtVerifierBuilder {
             return Err(ConfigError::MissingIssuer);
         }
         nonzero_size("max_token_size", self.max_token_size)?;
+        // RFC 9068 §2.2: `exp` is required in JWT access tokens.
+        let mut claims = self.claims;
+        claims.set_require_expiry(true);
+        claims.validate()?;
         nonzero_duration("jwks_min_refresh_interval", self.refresh.min_interval)?;
         let client = HttpClient::new(self.http.clone())?;
 
@@ -364,13 +429,15 @@ impl JwtVerifierBuilder {
 
         let mut issuers = HashMap::new();
         let mut issuer_order = Vec::new();
-        for trusted in self.issuers {
-            let name = trusted.issuer.clone();
-            let keys = build_keys(trusted, &client, self.refresh, self.http.danger_allow_http)?;
-            if issuers.insert(name.clone(), Issuer { keys }).is_some() {
-                return Err(ConfigError::DuplicateIssuer { issuer: name });
+        for trusted in self.issuers.into_iter().map(TrustedIssuer::resolve) {
+            for trusted in trusted? {
+                let name = trusted.issuer.clone();
+                let keys = build_keys(trusted, &client, self.refresh, self.http.danger_allow_http)?;
+                if issuers.insert(name.clone(), Issuer { keys }).is_some() {
+                    return Err(ConfigError::DuplicateIssuer { issuer: name });
+                }
+                issuer_order.push(name);
             }
-            issuer_order.push(name);
         }
 
         Ok(JwtVerifier {
@@ -379,14 +446,7 @@ impl JwtVerifierBuilder {
                 issuer_order,
                 algorithms,
                 strict_token_type: self.strict_token_type,
-                claims: ClaimRules::new(self.leeway)
-                    .require_expiry(true)
-                    .scope_claims(match self.scope_claim {
-                        Some(name) => vec![name],
-                        None => vec!["scope".to_owned(), "scp".to_owned()],
-                    })
-                    .audiences(self.audiences)
-                    .required_claims(self.required_claims),
+                claims,
                 max_token_size: self.max_token_size,
                 cache: TokenCache::new(
                     self.token_cache_capacity,
@@ -403,10 +463,8 @@ impl fmt::Debug for JwtVerifierBuilder {
         f.debug_struct("JwtVerifierBuilder")
             .field("issuers", &self.issuers)
             .field("algorithms", &self.algorithms)
-            .field("leeway", &self.leeway)
             .field("strict_token_type", &self.strict_token_type)
-            .field("scope_claim", &self.scope_claim)
-            .field("audiences", &self.audiences)
+            .field("claims", &self.claims)
             .field("max_token_size", &self.max_token_size)
             .field("token_cache_capacity", &self.token_cache_capacity)
             .field("token_cache_max_ttl", &self.token_cache_max_ttl)
@@ -422,7 +480,7 @@ fn build_keys(
     refresh: RefreshPolicy,
     danger_allow_http: bool,
 ) -> Result<KeySource, ConfigError> {
-    let TrustedIssuer { issuer, keys } = trusted;
+    let TrustedIssuer { issuer, keys, .. } = trusted;
     let issuer_url =
         parse_issuer(&issuer, danger_allow_http).map_err(|message| ConfigError::InvalidIssuer {
             issuer: without_userinfo(&issuer),
@@ -482,4 +540,76 @@ fn build_keys(
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_templates_resolve_only_listed_tenants_in_the_path() {
+        let resolved = TrustedIssuer::jwks_uri(
+            "https://login.example.com/{tenant}/v2.0",
+            "https://login.example.com/{tenant}/keys",
+        )
+        .tenants(["t1", "t-2"])
+        .resolve()
+        .expect("resolves");
+        let got: Vec<(String, String)> = resolved
+            .into_iter()
+            .map(|t| match t.keys {
+                KeyConfig::JwksUri(uri) => (t.issuer, uri),
+                _ => unreachable!("a jwks_uri issuer"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "https://login.example.com/t1/v2.0".to_owned(),
+                    "https://login.example.com/t1/keys".to_owned()
+                ),
+                (
+                    "https://login.example.com/t-2/v2.0".to_owned(),
+                    "https://login.example.com/t-2/keys".to_owned()
+                ),
+            ]
+        );
+        let refused = [
+            (
+                "no tenants",
+                TrustedIssuer::discover("https://a.example/{tenant}"),
+            ),
+            (
+                "placeholder in the host",
+                TrustedIssuer::discover("https://{tenant}.example/").tenants(["t"]),
+            ),
+            (
+                "empty list",
+                TrustedIssuer::discover("https://a.example/{tenant}").tenants(Vec::<String>::new()),
+            ),
+            (
+                "tenant with a slash",
+                TrustedIssuer::discover("https://a.example/{tenant}").tenants(["t/../x"]),
+            ),
+            (
+                "tenant with an @",
+                TrustedIssuer::discover("https://a.example/{tenant}").tenants(["evil@x"]),
+            ),
+            (
+                "dot-dot tenant",
+                TrustedIssuer::discover("https://a.example/{tenant}").tenants([".."]),
+            ),
+            (
+                "no placeholder",
+                TrustedIssuer::discover("https://a.example/fixed").tenants(["t"]),
+            ),
+        ];
+        for (name, issuer) in refused {
+            assert!(
+                matches!(issuer.resolve(), Err(ConfigError::InvalidIssuer { .. })),
+                "{name}"
+            );
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use std::{
     fmt,
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use serde_json::Value;
@@ -60,10 +60,14 @@ pub(crate) enum KeySource {
 
 impl KeySource {
     /// Picks the key for a token, fetching or refreshing the set when needed.
+    ///
+    /// `signed_by` is the latest time the token can have been signed (its `iat` plus the
+    /// leeway), if it says.
     pub(crate) async fn select(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
+        signed_by: Option<SystemTime>,
     ) -> Result<SelectedKey, VerifyError> {
         match self {
             Self::Static(snapshot) => match snapshot.keys.select(kid, alg) {
@@ -73,7 +77,7 @@ impl KeySource {
                 }),
                 other => Err(selection_error(&other)),
             },
-            Self::Remote(remote) => RemoteKeys::select(remote, kid, alg).await,
+            Self::Remote(remote) => RemoteKeys::select(remote, kid, alg, signed_by).await,
         }
     }
 }
@@ -92,6 +96,8 @@ impl fmt::Debug for KeySource {
 pub(crate) struct Snapshot {
     keys: KeySet,
     generation: u64,
+    /// When the set was fetched, by the wall clock (to compare with a token's `iat`).
+    fetched_at: SystemTime,
     refresh_at: Instant,
     usable_until: Option<Instant>,
 }
@@ -103,6 +109,7 @@ impl Snapshot {
         Self {
             keys,
             generation: 0,
+            fetched_at: SystemTime::UNIX_EPOCH,
             refresh_at: now,
             usable_until: None,
         }
@@ -187,7 +194,9 @@ impl RemoteKeys {
         this: &Arc<Self>,
         kid: Option<&str>,
         alg: Algorithm,
+        signed_by: Option<SystemTime>,
     ) -> Result<SelectedKey, VerifyError> {
+        let started = SystemTime::now();
         let mut seen_generation = None;
         if let Some(snapshot) = this.current() {
             let now = Instant::now();
@@ -213,6 +222,7 @@ impl RemoteKeys {
         let fresh = this
             .current()
             .filter(|s| s.usable(now) && Some(s.generation) != seen_generation);
+        let mut held_back = false;
         let snapshot = match fresh {
             Some(snapshot) => Some(snapshot),
             None if this.may_fetch(&state, now) => {
@@ -220,7 +230,10 @@ impl RemoteKeys {
                 state = Arc::clone(&this.refresh).lock_owned().await;
                 this.current().filter(|s| s.usable(Instant::now()))
             }
-            None => this.current().filter(|s| s.usable(now)),
+            None => {
+                held_back = true;
+                this.current().filter(|s| s.usable(now))
+            }
         };
         let Some(snapshot) = snapshot else {
             return Err(this.unavailable(&state));
@@ -230,6 +243,18 @@ impl RemoteKeys {
             // The newest set does not have the key. If the last fetch failed, the key may be
             // in the set we could not get: that is not the token's fault.
             Selection::Unknown if state.last_error.is_some() => Err(this.unavailable(&state)),
+            // A fetch is held back by the rate limit, the set is older than this request, and
+            // the token may have been signed with a key published after that set was fetched:
+            // undecidable until the next fetch, not invalid. (Keys are published before use: a
+            // token signed before the fetch, or a set fetched since the request came, would
+            // have the key.)
+            Selection::Unknown
+                if held_back
+                    && snapshot.fetched_at < started
+                    && signed_by.is_some_and(|t| t >= snapshot.fetched_at) =>
+            {
+                Err(this.unavailable(&state))
+            }
             other => Err(selection_error(&other)),
         }
     }
@@ -334,6 +359,7 @@ impl RemoteKeys {
         Ok(Arc::new(Snapshot {
             keys,
             generation: state.generation,
+            fetched_at: SystemTime::now(),
             refresh_at: now + interval,
             usable_until: Some(now + interval + policy.max_staleness),
         }))

@@ -11,6 +11,7 @@ use std::fmt;
 use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 use super::algorithm::Algorithm;
 use crate::{ConfigError, verifier::VerifyError};
@@ -35,9 +36,9 @@ impl KeyFamily {
         use Algorithm::*;
         matches!(
             (self, alg),
-            (Self::EcP256, Es256)
-                | (Self::EcP384, Es384)
-                | (Self::Ed25519, EdDsa)
+            (Self::EcP256, Es256 | Esp256)
+                | (Self::EcP384, Es384 | Esp384)
+                | (Self::Ed25519, EdDsa | Ed25519)
                 | (Self::Hmac, Hs256 | Hs384 | Hs512)
                 | (Self::Rsa, Rs256 | Rs384 | Rs512 | Ps256 | Ps384 | Ps512)
         )
@@ -57,8 +58,12 @@ impl Key {
         &self.decoding
     }
 
-    fn fits(&self, alg: Algorithm) -> bool {
-        self.family.fits(alg) && self.alg.is_none_or(|own| own == alg)
+    /// Whether this key can verify a signature made with `alg`.
+    pub(crate) fn fits(&self, alg: Algorithm) -> bool {
+        self.family.fits(alg)
+            && self
+                .alg
+                .is_none_or(|own| own.fully_specified() == alg.fully_specified())
     }
 }
 
@@ -183,7 +188,7 @@ impl KeySet {
 }
 
 /// Parses one JWK into a usable verification key, or says why it is not usable.
-fn parse_jwk(jwk: &Value) -> Result<Key, &'static str> {
+pub(crate) fn parse_jwk(jwk: &Value) -> Result<Key, &'static str> {
     let jwk = jwk.as_object().ok_or("not a JSON object")?;
     let kty = str_member(jwk, "kty")?.ok_or("missing \"kty\"")?;
     if str_member(jwk, "use")?.is_some_and(|usage| usage != "sig") {
@@ -248,6 +253,32 @@ fn parse_jwk(jwk: &Value) -> Result<Key, &'static str> {
         alg,
         decoding,
     })
+}
+
+/// The RFC 7638 thumbprint of a public JWK: the base64url SHA-256 of its required members,
+/// in lexicographic order, as JSON without white space.
+pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Result<String, &'static str> {
+    let kty = str_member(jwk, "kty")?.ok_or("missing \"kty\"")?;
+    let members: &[&str] = match kty {
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        "RSA" => &["e", "kty", "n"],
+        _ => return Err("unsupported \"kty\""),
+    };
+    let mut canonical = String::from("{");
+    for (i, name) in members.iter().enumerate() {
+        let value = str_member(jwk, name)?.ok_or("missing key material")?;
+        if i > 0 {
+            canonical.push(',');
+        }
+        // Names and base64url values need no escaping, but serialise them to be sure.
+        canonical.push_str(&Value::from(*name).to_string());
+        canonical.push(':');
+        canonical.push_str(&Value::from(value).to_string());
+    }
+    canonical.push('}');
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(canonical.as_bytes())))
 }
 
 fn str_member<'a>(
@@ -504,6 +535,24 @@ mod tests {
             wildcard.select(Some("any"), Algorithm::Es256),
             Selection::Found(0)
         );
+    }
+
+    #[test]
+    fn rfc_7638_thumbprint() {
+        // The example key of RFC 7638 §3.1 and its thumbprint.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let jwk = jwk.as_object().expect("object");
+        assert_eq!(
+            thumbprint(jwk).expect("thumbprint"),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        assert!(thumbprint(json!({"kty": "oct", "k": "a"}).as_object().expect("object")).is_err());
     }
 
     #[test]

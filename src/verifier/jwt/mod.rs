@@ -35,10 +35,15 @@
 mod algorithm;
 mod builder;
 mod jwks;
-mod keys;
-mod token;
+pub(crate) mod keys;
+pub(crate) mod token;
 
-use std::{collections::HashMap, fmt, sync::Arc};
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -55,8 +60,9 @@ use self::{
 use super::{
     TokenVerifier, VerifyError,
     cache::{TokenCache, TokenHash, Verdict},
-    claims::ClaimRules,
+    claims::{ClaimRules, numeric_date},
     discovery::AuthorizationServerMetadata,
+    shape::{Shape, shape},
 };
 use crate::{AuthInfo, ConfigError};
 
@@ -73,8 +79,9 @@ use crate::{AuthInfo, ConfigError};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// // Keys are fetched on first use, so this works while the server is down.
 /// let verifier = JwtVerifier::discover("https://auth.example.com")?;
+/// // Not a JWT at all: not this verifier's token (the layer answers `401`).
 /// let err = verifier.verify("not-a-jwt").await.unwrap_err();
-/// assert!(err.is_invalid_token());
+/// assert!(err.is_foreign_token());
 /// # Ok::<(), mcp_auth::BoxError>(())
 /// # }).unwrap();
 /// ```
@@ -143,6 +150,18 @@ impl JwtVerifier {
         }
     }
 
+    /// Whether `token` is a JWT from a trusted issuer, before any check or network call:
+    /// anything else is a [foreign token](VerifyError::foreign_token).
+    fn check_issuer(&self, token: &str) -> Result<(), VerifyError> {
+        match shape(token) {
+            Shape::Jwt {
+                issuer: Some(issuer),
+            } if self.inner.issuers.contains_key(&issuer) => Ok(()),
+            Shape::Jwt { .. } => Err(VerifyError::foreign_token("token issuer is not trusted")),
+            Shape::Opaque => Err(VerifyError::foreign_token("token is not a JWT")),
+        }
+    }
+
     async fn verify_uncached(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         let inner = &*self.inner;
         let parsed = ParsedToken::parse(token)?;
@@ -182,7 +201,13 @@ impl JwtVerifier {
             return Err(VerifyError::invalid_token("token issuer is not trusted"));
         };
 
-        let selected = trusted.keys.select(kid, alg).await?;
+        // The latest time the token can have been signed, if it says (unverified, and only
+        // used to tell "key not published yet" from "unknown key").
+        let signed_by = claims
+            .get("iat")
+            .and_then(|iat| numeric_date(iat, "").ok())
+            .map(|iat| UNIX_EPOCH + Duration::from_secs_f64(iat) + inner.claims.leeway());
+        let selected = trusted.keys.select(kid, alg, signed_by).await?;
         verify_signature(
             alg,
             selected.key().decoding_key(),
@@ -204,6 +229,7 @@ impl TokenVerifier for JwtVerifier {
         self.inner
             .cache
             .get_or_verify(TokenHash::of(token), || async {
+                self.check_issuer(token)?;
                 Verdict::from_result(self.verify_uncached(token).await)
             })
             .await

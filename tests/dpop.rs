@@ -1,0 +1,471 @@
+//! DPoP (RFC 9449) through the real `Service`: every proof check with its exact status and
+//! challenge, bound tokens never accepted as bearer tokens, the required mode, nonces.
+
+#![cfg(feature = "testing")]
+
+use std::time::{Duration, SystemTime};
+
+use axum::{Router, body::Body, routing::any};
+use http::{Request, Response, StatusCode, header};
+use mcp_auth::{
+    AuthInfo, McpAuth,
+    dpop::Dpop,
+    testing::{DpopProof, SigningKey, key_thumbprint},
+    verifier::{JwtVerifier, jwt::TrustedIssuer},
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+const ISSUER: &str = "https://auth.example.com";
+const ALGS: &str = "ES256 ES384 EdDSA Ed25519 ESP256 ESP384 RS256 PS256";
+
+struct Setup {
+    issuer_key: SigningKey,
+    client_key: SigningKey,
+}
+
+impl Setup {
+    fn new() -> Self {
+        Self {
+            issuer_key: SigningKey::rs256().with_kid("as-1"),
+            client_key: SigningKey::es256(),
+        }
+    }
+
+    fn verifier(&self) -> JwtVerifier {
+        JwtVerifier::builder()
+            .issuer(TrustedIssuer::jwk_set(
+                ISSUER,
+                self.issuer_key.jwks().to_string(),
+            ))
+            .build()
+            .expect("verifier builds")
+    }
+
+    fn app(&self, dpop: Option<Dpop>) -> Router {
+        let mut auth = McpAuth::builder(RESOURCE)
+            .verifier(self.verifier())
+            .required_scopes(["mcp:read"])
+            .tool_scopes("delete", ["files:write"]);
+        if let Some(dpop) = dpop {
+            auth = auth.dpop(dpop);
+        }
+        Router::new()
+            .route(
+                "/mcp",
+                any(|req: Request<Body>| async move {
+                    let info = req.extensions().get::<AuthInfo>().cloned();
+                    info.and_then(|i| i.key_thumbprint().map(str::to_owned))
+                        .unwrap_or_default()
+                }),
+            )
+            .layer(auth.build().expect("layer builds"))
+    }
+
+    /// A token bound to `key` (or to none).
+    fn token(&self, bound_to: Option<&SigningKey>) -> String {
+        let mut token = self
+            .issuer_key
+            .token()
+            .issuer(ISSUER)
+            .audience(RESOURCE)
+            .subject("alice")
+            .scopes(["mcp:read"]);
+        if let Some(key) = bound_to {
+            token = token.claim("cnf", json!({"jkt": key_thumbprint(key)}));
+        }
+        token.sign()
+    }
+
+    fn proof(&self, token: &str) -> DpopProof {
+        DpopProof::new(&self.client_key, "POST", RESOURCE).access_token(token)
+    }
+}
+
+async fn send(app: &Router, headers: &[(&str, String)]) -> Response<Body> {
+    let mut req = Request::post("/mcp").header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    app.clone()
+        .oneshot(req.body(Body::from(body)).expect("request"))
+        .await
+        .expect("infallible")
+}
+
+/// The `WWW-Authenticate` values, in order.
+fn challenges(res: &Response<Body>) -> Vec<String> {
+    res.headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII").to_owned())
+        .collect()
+}
+
+fn param(challenge: &str, name: &str) -> Option<String> {
+    let start = challenge.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = challenge[start..].find('"')? + start;
+    Some(challenge[start..end].to_owned())
+}
+
+fn dpop_challenge(res: &Response<Body>) -> String {
+    challenges(res)
+        .into_iter()
+        .find(|c| c.starts_with("DPoP "))
+        .expect("a DPoP challenge")
+}
+
+#[tokio::test]
+async fn every_proof_check_through_the_service() {
+    let setup = Setup::new();
+    let app = setup.app(Some(Dpop::allowed()));
+    let token = setup.token(Some(&setup.client_key));
+    let other_key = SigningKey::es256();
+    let now = SystemTime::now();
+    let dpop = |proof: String| vec![("authorization", format!("DPoP {token}")), ("dpop", proof)];
+
+    struct Case {
+        name: &'static str,
+        headers: Vec<(&'static str, String)>,
+        status: StatusCode,
+        error: Option<&'static str>,
+    }
+    let bad_proof = |name: &'static str, proof: DpopProof| Case {
+        name,
+        headers: dpop(proof.sign()),
+        status: StatusCode::UNAUTHORIZED,
+        error: Some("invalid_dpop_proof"),
+    };
+    let hs256 = {
+        // An HS256 "proof": a MAC with some key instead of a signature.
+        let proof = setup.proof(&token).header("alg", "HS256").sign();
+        let (input, _) = proof.rsplit_once('.').expect("three parts");
+        format!("{input}.c2lnbmF0dXJl")
+    };
+    let cases = vec![
+        Case {
+            name: "valid proof",
+            headers: dpop(setup.proof(&token).sign()),
+            status: StatusCode::OK,
+            error: None,
+        },
+        bad_proof("tampered signature", setup.proof(&token).tamper_signature()),
+        bad_proof("missing jti", setup.proof(&token).without_claim("jti")),
+        bad_proof("missing htm", setup.proof(&token).without_claim("htm")),
+        bad_proof("missing htu", setup.proof(&token).without_claim("htu")),
+        bad_proof("missing iat", setup.proof(&token).without_claim("iat")),
+        bad_proof("missing jwk", setup.proof(&token).without_header("jwk")),
+        bad_proof("missing ath", setup.proof(&token).without_claim("ath")),
+        bad_proof("wrong typ", setup.proof(&token).header("typ", "jwt")),
+        bad_proof("wrong htm", setup.proof(&token).claim("htm", "GET")),
+        bad_proof(
+            "wrong htu path",
+            setup
+                .proof(&token)
+                .claim("htu", "https://mcp.example.com/other"),
+        ),
+        bad_proof(
+            "proof for another resource",
+            setup
+                .proof(&token)
+                .claim("htu", "https://evil.example.com/mcp"),
+        ),
+        bad_proof(
+            "htu with a query",
+            setup
+                .proof(&token)
+                .claim("htu", "https://mcp.example.com/mcp?x=1"),
+        ),
+        bad_proof("wrong ath", setup.proof("another-token")),
+        bad_proof("private jwk", setup.proof(&token).private_jwk()),
+        bad_proof("jwk of another key", setup.proof(&token).jwk_of(&other_key)),
+        bad_proof("alg none", setup.proof(&token).alg_none()),
+        Case {
+            name: "alg HS256",
+            headers: dpop(hs256),
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_dpop_proof"),
+        },
+        Case {
+            name: "iat just inside the window",
+            headers: dpop(
+                setup
+                    .proof(&token)
+                    .issued_at(now - Duration::from_secs(280))
+                    .sign(),
+            ),
+            status: StatusCode::OK,
+            error: None,
+        },
+        bad_proof(
+            "iat just outside the window",
+            setup
+                .proof(&token)
+                .issued_at(now - Duration::from_secs(320)),
+        ),
+        bad_proof(
+            "iat in the future",
+            setup
+                .proof(&token)
+                .issued_at(now + Duration::from_secs(320)),
+        ),
+        Case {
+            name: "cnf.jkt of another key",
+            headers: vec![
+                (
+                    "authorization",
+                    format!("DPoP {}", setup.token(Some(&other_key))),
+                ),
+                ("dpop", setup.proof(&setup.token(Some(&other_key))).sign()),
+            ],
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_dpop_proof"),
+        },
+        Case {
+            name: "a bound token sent as Bearer",
+            headers: vec![("authorization", format!("Bearer {token}"))],
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_token"),
+        },
+        Case {
+            name: "an unbound token sent with DPoP",
+            headers: vec![
+                ("authorization", format!("DPoP {}", setup.token(None))),
+                ("dpop", setup.proof(&setup.token(None)).sign()),
+            ],
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_token"),
+        },
+        Case {
+            name: "two DPoP headers",
+            headers: vec![
+                ("authorization", format!("DPoP {token}")),
+                ("dpop", setup.proof(&token).sign()),
+                ("dpop", setup.proof(&token).sign()),
+            ],
+            status: StatusCode::BAD_REQUEST,
+            error: Some("invalid_request"),
+        },
+        Case {
+            name: "no DPoP header",
+            headers: vec![("authorization", format!("DPoP {token}"))],
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_dpop_proof"),
+        },
+        Case {
+            name: "an unbound token as Bearer (DPoP allowed)",
+            headers: vec![("authorization", format!("Bearer {}", setup.token(None)))],
+            status: StatusCode::OK,
+            error: None,
+        },
+    ];
+    for case in cases {
+        let res = send(&app, &case.headers).await;
+        assert_eq!(res.status(), case.status, "{}", case.name);
+        let values = challenges(&res);
+        if case.status == StatusCode::OK {
+            assert!(values.is_empty(), "{}", case.name);
+            continue;
+        }
+        // Both schemes are offered; each challenge names the metadata, DPoP its algorithms.
+        assert_eq!(values.len(), 2, "{}: {values:?}", case.name);
+        assert!(values[0].starts_with("Bearer "), "{}", case.name);
+        let dpop = dpop_challenge(&res);
+        assert_eq!(param(&dpop, "algs").as_deref(), Some(ALGS), "{}", case.name);
+        for value in &values {
+            assert_eq!(
+                param(value, "resource_metadata").as_deref(),
+                Some("https://mcp.example.com/.well-known/oauth-protected-resource/mcp"),
+                "{}",
+                case.name
+            );
+        }
+        // The error sits on the challenge of the scheme the request used.
+        let dpop_request = case
+            .headers
+            .iter()
+            .any(|(n, v)| *n == "authorization" && v.starts_with("DPoP "));
+        let (with_error, without) = if dpop_request {
+            (&dpop, &values[0])
+        } else {
+            (&values[0], &dpop)
+        };
+        assert_eq!(
+            param(with_error, "error").as_deref(),
+            case.error,
+            "{}: {values:?}",
+            case.name
+        );
+        assert_eq!(param(without, "error"), None, "{}", case.name);
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_proof_is_refused_and_a_fresh_one_accepted() {
+    let setup = Setup::new();
+    let app = setup.app(Some(Dpop::allowed()));
+    let token = setup.token(Some(&setup.client_key));
+    let proof = setup.proof(&token).sign();
+    let headers = vec![("authorization", format!("DPoP {token}")), ("dpop", proof)];
+    let first = send(&app, &headers).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    // The handler saw the key the token is bound to.
+    let body = axum::body::to_bytes(first.into_body(), 1024)
+        .await
+        .expect("body");
+    assert_eq!(body, key_thumbprint(&setup.client_key).as_bytes());
+    let replay = send(&app, &headers).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        param(&dpop_challenge(&replay), "error").as_deref(),
+        Some("invalid_dpop_proof")
+    );
+    // Control: a fresh proof for the same token works.
+    let fresh = vec![
+        ("authorization", format!("DPoP {token}")),
+        ("dpop", setup.proof(&token).sign()),
+    ];
+    assert_eq!(send(&app, &fresh).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bound_tokens_are_never_bearer_tokens_even_with_dpop_off() {
+    let setup = Setup::new();
+    let off = setup.app(None);
+    let bound = setup.token(Some(&setup.client_key));
+    let res = send(&off, &[("authorization", format!("Bearer {bound}"))]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let values = challenges(&res);
+    assert_eq!(values.len(), 1, "Bearer only: {values:?}");
+    assert_eq!(param(&values[0], "error").as_deref(), Some("invalid_token"));
+    // Control: the same layer accepts an unbound token.
+    let unbound = setup.token(None);
+    let res = send(&off, &[("authorization", format!("Bearer {unbound}"))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // With DPoP off, the DPoP scheme is not one the layer reads: 401 without error.
+    let proof = setup.proof(&bound).sign();
+    let res = send(
+        &off,
+        &[("authorization", format!("DPoP {bound}")), ("dpop", proof)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(param(&challenges(&res)[0], "error"), None);
+}
+
+#[tokio::test]
+async fn required_mode_refuses_bearer_and_says_so_in_the_metadata() {
+    let setup = Setup::new();
+    let app = setup.app(Some(Dpop::required()));
+    let unbound = setup.token(None);
+    let res = send(&app, &[("authorization", format!("Bearer {unbound}"))]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let values = challenges(&res);
+    assert_eq!(values.len(), 1, "DPoP only: {values:?}");
+    assert!(values[0].starts_with("DPoP "));
+    assert_eq!(param(&values[0], "error").as_deref(), Some("invalid_token"));
+    // No credentials: the DPoP challenge, without error.
+    let res = send(&app, &[]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(param(&dpop_challenge(&res), "error"), None);
+    // Control: a bound token with its proof passes.
+    let bound = setup.token(Some(&setup.client_key));
+    let res = send(
+        &app,
+        &[
+            ("authorization", format!("DPoP {bound}")),
+            ("dpop", setup.proof(&bound).sign()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/.well-known/oauth-protected-resource/mcp")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    let body = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .expect("body");
+    let metadata: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(metadata["dpop_bound_access_tokens_required"], true);
+    assert_eq!(
+        metadata["dpop_signing_alg_values_supported"],
+        json!(ALGS.split(' ').collect::<Vec<_>>())
+    );
+}
+
+#[tokio::test]
+async fn scopes_are_checked_for_dpop_as_for_bearer() {
+    let setup = Setup::new();
+    let app = setup.app(Some(Dpop::allowed()));
+    let token = setup.token(Some(&setup.client_key));
+    let mut req = Request::post("/mcp")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("DPoP {token}"))
+        .header("dpop", setup.proof(&token).sign());
+    req = req.header("x-ignored", "1");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete"}}"#;
+    let res = app
+        .oneshot(req.body(Body::from(body)).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let dpop = dpop_challenge(&res);
+    assert_eq!(param(&dpop, "error").as_deref(), Some("insufficient_scope"));
+    assert_eq!(
+        param(&dpop, "scope").as_deref(),
+        Some("mcp:read files:write")
+    );
+}
+
+#[tokio::test]
+async fn nonces_are_required_when_asked_and_handed_out() {
+    let setup = Setup::new();
+    let app = setup.app(Some(Dpop::allowed().nonces(Duration::from_secs(60))));
+    let token = setup.token(Some(&setup.client_key));
+    let res = send(
+        &app,
+        &[
+            ("authorization", format!("DPoP {token}")),
+            ("dpop", setup.proof(&token).sign()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        param(&dpop_challenge(&res), "error").as_deref(),
+        Some("use_dpop_nonce")
+    );
+    let nonce = res.headers()["dpop-nonce"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let res = send(
+        &app,
+        &[
+            ("authorization", format!("DPoP {token}")),
+            ("dpop", setup.proof(&token).nonce(&nonce).sign()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("dpop-nonce"), "handed out again");
+    // A made-up nonce is refused like a missing one.
+    let res = send(
+        &app,
+        &[
+            ("authorization", format!("DPoP {token}")),
+            ("dpop", setup.proof(&token).nonce("made-up").sign()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

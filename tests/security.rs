@@ -1,0 +1,359 @@
+//! The findings of the security review (issue #10), each through the real `Service`: a
+//! rotated key, the `Origin` defaults, alternate spellings of the resource's host.
+
+#![cfg(feature = "testing")]
+
+use std::time::{Duration, SystemTime};
+
+use axum::{Router, body::Body, routing::any};
+use http::{Method, Request, Response, StatusCode, header};
+use mcp_auth::{
+    AuthInfo, McpAuth,
+    testing::{DevIssuer, Endpoint, StaticVerifier},
+    verifier::{JwtVerifier, jwt::TrustedIssuer},
+};
+use tower::ServiceExt;
+
+const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+
+fn app(auth: McpAuth) -> Router {
+    Router::new()
+        .route("/mcp", any(|| async { "reached the tools" }))
+        .layer(auth)
+}
+
+async fn send(app: &Router, method: Method, headers: &[(&str, &str)]) -> Response<Body> {
+    let mut req = Request::builder().method(method).uri("/mcp");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    app.clone()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible")
+}
+
+fn retry_after(res: &Response<Body>) -> Option<u64> {
+    res.headers()
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// A key published after our last fetch is not a forgery: until a refetch is allowed, its
+/// tokens get `503` with a `Retry-After` no longer than the cooldown, then `200`, without a
+/// restart. A forged kid on a token issued before the fetch stays `401`, and the flood of
+/// forged kids still costs at most one fetch per interval.
+#[tokio::test]
+async fn a_rotated_key_is_undecidable_until_the_next_fetch_not_invalid() {
+    let issuer = DevIssuer::builder()
+        .default_resource(RESOURCE)
+        .start()
+        .await
+        .expect("issuer starts");
+    let cooldown = Duration::from_secs(3);
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
+        .jwks_min_refresh_interval(cooldown)
+        .build()
+        .expect("verifier builds");
+    let app = app(McpAuth::builder(RESOURCE)
+        .verifier(verifier)
+        .build()
+        .expect("layer builds"));
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    // The first token makes the layer fetch the key set.
+    let old = issuer.token().subject("alice").sign();
+    let res = send(&app, Method::POST, &[("authorization", &bearer(&old))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let fetched = SystemTime::now();
+
+    // A second later the authorization server rotates; a token with the new key arrives.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _new_key = issuer.rotate_key();
+    let new = issuer.token().subject("alice").sign();
+    let res = send(&app, Method::POST, &[("authorization", &bearer(&new))]).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let wait = retry_after(&res).expect("Retry-After on the 503");
+    assert!(
+        (1..=cooldown.as_secs()).contains(&wait),
+        "Retry-After {wait} s is within the cooldown"
+    );
+    assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+
+    // A forged kid on a token issued before the fetch is a forgery, during the cooldown too.
+    let forged = issuer
+        .token()
+        .subject("mallory")
+        .kid("forged")
+        .issued_at(fetched - Duration::from_secs(600))
+        .sign();
+    let res = send(&app, Method::POST, &[("authorization", &bearer(&forged))]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        1,
+        "no fetch during the cooldown"
+    );
+
+    // Once the cooldown passes, the same token is accepted: the layer fetched again.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let res = send(&app, Method::POST, &[("authorization", &bearer(&new))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(issuer.requests(Endpoint::Jwks), 2);
+    // The old key is still published, and its tokens still work.
+    let res = send(&app, Method::POST, &[("authorization", &bearer(&old))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+fn alice() -> StaticVerifier {
+    StaticVerifier::new().with_token(
+        "alice",
+        AuthInfo::builder()
+            .subject("alice")
+            .audience(RESOURCE)
+            .build(),
+    )
+}
+
+fn error_code(res: &Response<Body>) -> Option<String> {
+    let value = res.headers().get(header::WWW_AUTHENTICATE)?.to_str().ok()?;
+    let start = value.find("error=\"")? + 7;
+    let end = value[start..].find('"')? + start;
+    Some(value[start..end].to_owned())
+}
+
+/// The MCP transport requires `Origin` validation; it is on without configuration.
+#[tokio::test]
+async fn origin_is_checked_by_default() {
+    let default = app(McpAuth::builder(RESOURCE)
+        .authorization_server("http://127.0.0.1:9")
+        .verifier(alice())
+        .build()
+        .expect("layer builds"));
+    let token = ("authorization", "Bearer alice");
+    let preflight = ("access-control-request-method", "POST");
+    struct Case {
+        name: &'static str,
+        method: Method,
+        headers: Vec<(&'static str, &'static str)>,
+        status: StatusCode,
+    }
+    let cases = [
+        Case {
+            name: "no Origin (not a browser)",
+            method: Method::POST,
+            headers: vec![token],
+            status: StatusCode::OK,
+        },
+        Case {
+            name: "the resource's own origin",
+            method: Method::POST,
+            headers: vec![token, ("origin", "http://127.0.0.1:3000")],
+            status: StatusCode::OK,
+        },
+        Case {
+            name: "another origin",
+            method: Method::POST,
+            headers: vec![token, ("origin", "https://evil.example")],
+            status: StatusCode::FORBIDDEN,
+        },
+        Case {
+            name: "another port of the same host",
+            method: Method::POST,
+            headers: vec![token, ("origin", "http://127.0.0.1:3001")],
+            status: StatusCode::FORBIDDEN,
+        },
+        Case {
+            name: "the opaque origin",
+            method: Method::POST,
+            headers: vec![token, ("origin", "null")],
+            status: StatusCode::FORBIDDEN,
+        },
+        Case {
+            name: "a preflight from another origin",
+            method: Method::OPTIONS,
+            headers: vec![preflight, ("origin", "https://evil.example")],
+            status: StatusCode::FORBIDDEN,
+        },
+        Case {
+            name: "a preflight from the resource's origin",
+            method: Method::OPTIONS,
+            headers: vec![preflight, ("origin", "http://127.0.0.1:3000")],
+            status: StatusCode::OK,
+        },
+    ];
+    for case in &cases {
+        let res = send(&default, case.method.clone(), &case.headers).await;
+        assert_eq!(res.status(), case.status, "{}", case.name);
+        if case.status == StatusCode::FORBIDDEN {
+            // Refused before authentication: the challenge carries no error, the body says
+            // why.
+            assert_eq!(error_code(&res), None, "{}", case.name);
+            let body = axum::body::to_bytes(res.into_body(), 1024)
+                .await
+                .expect("body");
+            assert!(
+                String::from_utf8_lossy(&body).contains("forbidden_origin"),
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    // An allow-list adds origins; the resource's own stays allowed.
+    let listed = app(McpAuth::builder(RESOURCE)
+        .authorization_server("http://127.0.0.1:9")
+        .verifier(alice())
+        .allowed_origins(["https://app.example.com"])
+        .build()
+        .expect("layer builds"));
+    for (origin, status) in [
+        ("https://app.example.com", StatusCode::OK),
+        ("http://127.0.0.1:3000", StatusCode::OK),
+        ("https://evil.example", StatusCode::FORBIDDEN),
+        ("null", StatusCode::FORBIDDEN),
+    ] {
+        let res = send(&listed, Method::POST, &[token, ("origin", origin)]).await;
+        assert_eq!(res.status(), status, "{origin}");
+    }
+
+    // Only the explicit danger switch turns the check off.
+    let any = app(McpAuth::builder(RESOURCE)
+        .authorization_server("http://127.0.0.1:9")
+        .verifier(alice())
+        .danger_allow_any_origin(true)
+        .build()
+        .expect("layer builds"));
+    for case in &cases {
+        let res = send(&any, case.method.clone(), &case.headers).await;
+        assert_eq!(res.status(), StatusCode::OK, "{} (any origin)", case.name);
+    }
+}
+
+/// Audiences compare as RFC 3986 normalises URIs, never as a browser re-reads a host: an
+/// alternate spelling of `127.0.0.1` is another resource.
+#[tokio::test]
+async fn alternate_spellings_of_the_host_are_other_audiences() {
+    let verifier = StaticVerifier::new();
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server("http://127.0.0.1:9")
+        .verifier(verifier.clone())
+        .build()
+        .expect("layer builds");
+    let app = app(auth);
+    let cases = [
+        ("http://127.0.0.1:3000/mcp", StatusCode::OK),
+        ("HTTP://127.0.0.1:3000/mcp", StatusCode::OK),
+        ("http://127.0.0.1:3000/./mcp", StatusCode::OK),
+        ("http://2130706433:3000/mcp", StatusCode::UNAUTHORIZED),
+        ("http://0x7f.0.0.1:3000/mcp", StatusCode::UNAUTHORIZED),
+        ("http://0177.0.0.1:3000/mcp", StatusCode::UNAUTHORIZED),
+        ("http://127.1:3000/mcp", StatusCode::UNAUTHORIZED),
+        ("http://127.0.0.1:03000/mcp", StatusCode::UNAUTHORIZED),
+        (
+            "http://[::ffff:127.0.0.1]:3000/mcp",
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (i, (audience, status)) in cases.iter().enumerate() {
+        let token = format!("token-{i}");
+        verifier.insert(
+            token.clone(),
+            AuthInfo::builder().subject("a").audience(*audience).build(),
+        );
+        let value = format!("Bearer {token}");
+        let res = send(&app, Method::POST, &[("authorization", &value)]).await;
+        assert_eq!(res.status(), *status, "{audience}");
+        if *status == StatusCode::UNAUTHORIZED {
+            assert_eq!(
+                error_code(&res).as_deref(),
+                Some("invalid_token"),
+                "{audience}"
+            );
+        }
+    }
+}
+
+/// An endless event stream: one `data:` frame every 50 ms.
+struct Ticks(tokio::time::Interval);
+
+impl http_body::Body for Ticks {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.0.poll_tick(cx).map(|_| {
+            Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(
+                b"data: tick\n\n",
+            ))))
+        })
+    }
+}
+
+/// With `end_streams_at_token_expiry`, an event stream opened with a token ends when the token
+/// expires (plus 60 s of leeway), so the client reconnects with a fresh one; without it, the
+/// stream goes on.
+#[tokio::test]
+async fn event_streams_end_when_their_token_expires_if_asked() {
+    use http_body_util::BodyExt;
+
+    let stream = || async {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::new(Ticks(tokio::time::interval(
+                Duration::from_millis(50),
+            ))))
+            .expect("response")
+    };
+    // Expired 58 s ago: still within the verifier's 60 s of leeway, and its stream ends 2 s
+    // from now.
+    let exp = SystemTime::now() - Duration::from_secs(58);
+    let verifier = StaticVerifier::new().with_token(
+        "alice",
+        AuthInfo::builder()
+            .subject("alice")
+            .audience(RESOURCE)
+            .expires_at(exp)
+            .build(),
+    );
+    let build = |end: bool| {
+        let auth = McpAuth::builder(RESOURCE)
+            .authorization_server("http://127.0.0.1:9")
+            .verifier(verifier.clone())
+            .end_streams_at_token_expiry(end)
+            .build()
+            .expect("layer builds");
+        Router::new().route("/mcp", any(stream)).layer(auth)
+    };
+    let frames_within = |app: Router, limit: Duration| async move {
+        let res = send(&app, Method::GET, &[("authorization", "Bearer alice")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let mut body = res.into_body();
+        let mut frames = 0_u32;
+        let ended = tokio::time::timeout(limit, async {
+            while let Some(frame) = body.frame().await {
+                frame.expect("frame");
+                frames += 1;
+            }
+        })
+        .await
+        .is_ok();
+        (ended, frames)
+    };
+
+    let (ended, frames) = frames_within(build(true), Duration::from_secs(6)).await;
+    assert!(ended, "the stream ended at the token's expiry");
+    assert!(frames >= 10, "it streamed until then: {frames} frames");
+
+    // Control: the same stream without the setting is still going after the same time.
+    let (ended, frames) = frames_within(build(false), Duration::from_secs(4)).await;
+    assert!(!ended, "without the setting the stream goes on");
+    assert!(frames >= 40, "{frames} frames");
+}
