@@ -45,7 +45,7 @@ use crate::{
     store::{MemoryStore, Store, StoreKey},
     verifier::jwt::{
         Algorithm,
-        keys::{parse_jwk, thumbprint, verify_signature},
+        keys::{ensure_crypto_backend, parse_jwk, thumbprint, verify_signature},
         token::ParsedToken,
     },
 };
@@ -176,6 +176,8 @@ pub(crate) struct ProofChecker {
 
 impl ProofChecker {
     pub(crate) fn new(config: Dpop, resource: &ResourceUri) -> Result<Self, ConfigError> {
+        // Proof signatures go through jsonwebtoken's crypto, whatever the token verifier is.
+        ensure_crypto_backend()?;
         let algorithms = config
             .algorithms
             .unwrap_or_else(|| DEFAULT_ALGORITHMS.to_vec());

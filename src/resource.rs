@@ -71,7 +71,7 @@ pub(crate) fn parse_issuer(input: &str, allow_http: bool) -> Result<Url, String>
 
 /// `url` without the `user:password@` of its authority, for `Debug` and error messages. Works
 /// on text that does not parse as a URL too.
-#[cfg(feature = "http-client")]
+#[cfg(any(feature = "http-client", feature = "redis"))]
 pub(crate) fn without_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -752,7 +752,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "http-client")]
+    #[cfg(any(feature = "http-client", feature = "redis"))]
     #[test]
     fn userinfo_is_removed_for_display() {
         assert_eq!(

@@ -29,7 +29,7 @@ impl TokenHash {
         Self(Sha256::digest(token.as_bytes()).into())
     }
 
-    #[cfg(test)]
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -127,6 +127,16 @@ impl TokenCache {
             .await
             .map_err(|err| (*err).clone())?
             .into_result()
+    }
+
+    /// How long `verdict` is kept.
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    pub(crate) fn ttl(&self, verdict: &Verdict) -> Duration {
+        VerdictExpiry {
+            max_ttl: self.max_ttl,
+            negative_ttl: self.negative_ttl,
+        }
+        .ttl(verdict)
     }
 
     /// The number of entries (approximate; for tests).

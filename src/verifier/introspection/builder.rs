@@ -7,13 +7,14 @@ use moka::future::Cache;
 use tokio::sync::Semaphore;
 
 use super::{
-    AnswerMapper, Endpoint, Inner, IntrospectionVerifier,
+    AnswerMapper, Endpoint, Inner, IntrospectionVerifier, SharedAnswers,
     client_auth::{ClientAuth, ClientAuthenticator},
 };
 use crate::{
     ConfigError,
     error::nonzero_size,
     resource::{parse_http_url, parse_issuer, without_userinfo},
+    store::Store,
     verifier::{
         cache::TokenCache,
         claims::{ClaimRules, claim_setters},
@@ -60,6 +61,7 @@ pub struct IntrospectionVerifierBuilder {
     max_concurrent_requests: usize,
     token_parameter: String,
     answer_mapper: Option<Arc<dyn AnswerMapper>>,
+    shared_cache: Option<Arc<dyn Store>>,
     cache_capacity: u64,
     cache_max_ttl: Duration,
     negative_cache_ttl: Duration,
@@ -77,6 +79,7 @@ impl Default for IntrospectionVerifierBuilder {
             max_concurrent_requests: 32,
             token_parameter: "token".to_owned(),
             answer_mapper: None,
+            shared_cache: None,
             cache_capacity: 10_000,
             cache_max_ttl: Duration::from_secs(60),
             negative_cache_ttl: Duration::from_secs(5),
@@ -208,6 +211,17 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
+    /// Shares answers with the other replicas of this server through `store` (a
+    /// [`RedisStore`](crate::store::RedisStore)), so that a token costs one call to the
+    /// authorization server, not one per replica. Each replica still keeps its own cache in
+    /// front; answers are shared for as long as they would be cached, and checked again when
+    /// read. While the store cannot answer, replicas ask the authorization server themselves.
+    /// Defaults to none.
+    pub fn shared_cache(mut self, store: impl Store) -> Self {
+        self.shared_cache = Some(Arc::new(store));
+        self
+    }
+
     /// Sets how long an inactive or refused token's answer is remembered, so that repeated
     /// bad tokens do not each cost a call. `Duration::ZERO` turns this off. Defaults to `5 s`.
     pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
@@ -310,6 +324,7 @@ impl IntrospectionVerifierBuilder {
                 in_flight: Arc::new(Semaphore::new(self.max_concurrent_requests)),
                 token_parameter: self.token_parameter,
                 answer_mapper: self.answer_mapper,
+                shared: self.shared_cache.map(SharedAnswers::new),
                 max_concurrent_requests: self.max_concurrent_requests,
                 issuer: self.issuer.or(discovered_issuer),
                 claims: self.claims,
@@ -339,6 +354,7 @@ impl fmt::Debug for IntrospectionVerifierBuilder {
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("token_parameter", &self.token_parameter)
             .field("answer_mapper", &self.answer_mapper.is_some())
+            .field("shared_cache", &self.shared_cache)
             .field("cache_capacity", &self.cache_capacity)
             .field("cache_max_ttl", &self.cache_max_ttl)
             .field("negative_cache_ttl", &self.negative_cache_ttl)

@@ -42,6 +42,7 @@
 
 mod builder;
 mod client_auth;
+mod shared;
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -52,10 +53,13 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use self::client_auth::ClientAuth;
 pub use self::{
     builder::IntrospectionVerifierBuilder,
     client_auth::{ClientAuthRequest, ClientAuthenticator},
+};
+use self::{
+    client_auth::ClientAuth,
+    shared::{Answer, SharedAnswers},
 };
 
 use super::{
@@ -184,6 +188,8 @@ struct Inner {
     token_parameter: String,
     /// Turns answers of an endpoint that does not speak RFC 7662 into RFC 7662 answers.
     answer_mapper: Option<Arc<dyn AnswerMapper>>,
+    /// Answers shared with other replicas.
+    shared: Option<SharedAnswers>,
     max_concurrent_requests: usize,
     issuer: Option<String>,
     claims: ClaimRules,
@@ -285,9 +291,46 @@ impl IntrospectionVerifier {
         self.inner.issuer.as_deref()
     }
 
-    /// Asks the authorization server about `token`, without the cache. `Ok(Verdict::Refused)`
-    /// is a definite "no" (cached briefly); `Err` is "cannot tell now" (never cached).
-    async fn introspect(&self, token: &str) -> Result<Verdict, VerifyError> {
+    /// The verdict on `token` without the local cache: from the shared answers (other
+    /// replicas asked already), or from the authorization server (and then shared).
+    /// `Ok(Verdict::Refused)` is a definite "no" (cached briefly); `Err` is "cannot tell now"
+    /// (never cached).
+    async fn verify_uncached(&self, token: &str) -> Result<Verdict, VerifyError> {
+        let shared = self.inner.shared.as_ref();
+        let key = shared.map(|shared| shared.key(self.cache_scope(), token));
+        if let (Some(shared), Some(key)) = (shared, &key)
+            && let Some(answer) = shared.get(key).await
+        {
+            return self.judge(answer);
+        }
+        let answer = self.introspect(token).await?;
+        let verdict = self.judge(answer.clone())?;
+        if let (Some(shared), Some(key)) = (shared, &key) {
+            let ttl = self.inner.cache.ttl(&verdict);
+            shared.put(key, &answer, ttl).await;
+        }
+        Ok(verdict)
+    }
+
+    /// What answers are shared under: the issuer, or the endpoint.
+    fn cache_scope(&self) -> &str {
+        match (&self.inner.issuer, &self.inner.endpoint) {
+            (Some(issuer), _) => issuer,
+            (None, Endpoint::Fixed(url)) => url.as_str(),
+            (None, Endpoint::Discover { issuer, .. }) => issuer,
+        }
+    }
+
+    /// The verdict an answer gives.
+    fn judge(&self, answer: Answer) -> Result<Verdict, VerifyError> {
+        match answer {
+            Answer::Answered(answer) => self.check_answer(answer),
+            Answer::Refused(description) => Ok(refused_with(description)),
+        }
+    }
+
+    /// Asks the authorization server about `token`. `Err` is "cannot tell now".
+    async fn introspect(&self, token: &str) -> Result<Answer, VerifyError> {
         let inner = &*self.inner;
         let endpoint = self.endpoint().await?;
         let credentials = inner.client_auth.credentials(&endpoint).map_err(|err| {
@@ -326,8 +369,11 @@ impl IntrospectionVerifier {
         if let Some(mapper) = &inner.answer_mapper {
             let answer: Value = response.json(&endpoint).map_err(fetch_unavailable)?;
             return match mapper.map(response.status, answer) {
-                Ok(answer) => self.check_answer(answer),
-                Err(err) => Verdict::from_result(Err(err)),
+                Ok(answer) => Ok(Answer::Answered(answer)),
+                Err(err) if err.is_invalid_token() => {
+                    Ok(Answer::Refused(err.description().to_owned()))
+                }
+                Err(err) => Err(err),
             };
         }
         if response.status == StatusCode::BAD_REQUEST
@@ -337,12 +383,12 @@ impl IntrospectionVerifier {
         {
             // Some servers refuse to introspect JWT-shaped tokens: the server answered, and
             // its answer is "not a token I can vouch for".
-            return Ok(refused(
-                "the authorization server does not introspect this kind of token",
+            return Ok(Answer::Refused(
+                "the authorization server does not introspect this kind of token".to_owned(),
             ));
         }
         let answer = response.ok_json(&endpoint).map_err(fetch_unavailable)?;
-        self.check_answer(answer)
+        Ok(Answer::Answered(answer))
     }
 
     /// The introspection endpoint: configured, or discovered once (concurrent first calls
@@ -420,6 +466,10 @@ fn refused(description: &'static str) -> Verdict {
     Verdict::Refused(VerifyError::invalid_token(description))
 }
 
+fn refused_with(description: String) -> Verdict {
+    Verdict::Refused(VerifyError::invalid_token(description))
+}
+
 #[async_trait]
 impl TokenVerifier for IntrospectionVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
@@ -439,7 +489,7 @@ impl TokenVerifier for IntrospectionVerifier {
         }
         self.inner
             .cache
-            .get_or_verify(TokenHash::of(token), || self.introspect(token))
+            .get_or_verify(TokenHash::of(token), || self.verify_uncached(token))
             .await
     }
 
@@ -467,6 +517,7 @@ impl fmt::Debug for IntrospectionVerifier {
             .field("token_parameter", &inner.token_parameter)
             .field("answer_mapper", &inner.answer_mapper.is_some())
             .field("cache", &inner.cache)
+            .field("shared", &inner.shared)
             .field("client", &inner.client)
             .finish()
     }

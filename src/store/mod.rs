@@ -16,6 +16,12 @@ use sha2::{Digest, Sha256};
 
 use crate::BoxError;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
+
 /// A key in a [`Store`]: `mcp-auth:<namespace>:<hex SHA-256 of the id>`.
 ///
 /// # Example
