@@ -31,7 +31,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use base64::{
@@ -50,6 +50,7 @@ use crate::{
     dpop::ProofChecker,
     jsonrpc,
     metadata::ProtectedResourceMetadata,
+    observe,
     policy::{self, OperationPolicy, Requirement},
     resource::Audiences,
     session::{Owner, SESSION_ID, Sessions},
@@ -267,19 +268,22 @@ impl Authorizer {
     /// Steps 6 to 11, for a request that carries `credentials`: verify the token, check the
     /// audience and its binding, read the body when per-operation rules need it, check the
     /// scopes and the session, and hand the request on with its [`AuthInfo`].
+    ///
+    /// A refusal comes back as the response to send, made within the request's span.
     pub(crate) async fn authorize<B>(
         self: Arc<Self>,
         credentials: Credentials,
         req: Request<B>,
-    ) -> Result<Authorized<B>, AuthError>
+    ) -> Result<Authorized<B>, Response<Bytes>>
     where
         B: Body<Data = Bytes>,
     {
         let scheme = credentials.scheme;
+        let connection = Connection::after_rejecting(&req);
         // Every refusal goes on the challenge of the scheme the client used.
         self.authorize_credentials(credentials, req)
             .await
-            .map_err(|err| err.with_scheme(scheme))
+            .map_err(|err| self.reject(err.with_scheme(scheme), connection))
     }
 
     async fn authorize_credentials<B>(
@@ -342,6 +346,7 @@ impl Authorizer {
                 .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
                 .flatten(),
         };
+        observe::allowed(&info);
         req.extensions_mut().insert(info);
         Ok(Authorized {
             request: req,
@@ -381,8 +386,16 @@ impl Authorizer {
 
     /// Step 6: the verifier's answer, within `verify_timeout`.
     async fn verify(&self, token: &str) -> Result<AuthInfo, AuthError> {
+        let started = Instant::now();
         let verified = tokio::time::timeout(self.verify_timeout, self.verifier.verify(token));
-        match verified.await {
+        let verified = verified.await;
+        let result = match &verified {
+            Ok(Ok(_)) => "valid",
+            Ok(Err(err)) if !err.is_unavailable() => "invalid",
+            _ => "unavailable",
+        };
+        observe::verification(result, started.elapsed());
+        match verified {
             Ok(Ok(info)) => Ok(info),
             Ok(Err(err)) => {
                 log_verify_error!(err);
@@ -1036,7 +1049,13 @@ mod tests {
             let got = Arc::clone(&authorizer)
                 .authorize(credentials, req)
                 .await
-                .map(|authorized| authorized.request);
+                .map(|authorized| authorized.request)
+                .map_err(|res| {
+                    res.extensions()
+                        .get::<AuthError>()
+                        .cloned()
+                        .expect("every rejection carries its AuthError")
+                });
             match (got, case.want) {
                 (Ok(req), Ok(())) => {
                     let info = req

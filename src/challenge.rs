@@ -460,7 +460,7 @@ impl Challenger {
             let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
-        log_rejection!(err);
+        crate::observe::rejected(&err);
         res.extensions_mut().insert(err);
         res
     }

@@ -339,6 +339,7 @@ impl ProofChecker {
             )
             .await
             .map_err(|_| {
+                crate::observe::store_error("dpop");
                 AuthError::new(
                     AuthErrorKind::VerifierUnavailable,
                     "DPoP replay detection is unavailable",

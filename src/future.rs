@@ -17,10 +17,11 @@ use tower_service::Service;
 use crate::{
     authorize::{AfterResponse, Authorized, Authorizer, BindFuture},
     body::{Connection, RequestBody, ResponseBody},
-    challenge::{AuthError, DPOP_NONCE},
+    challenge::DPOP_NONCE,
 };
 
-type AuthorizeFuture<B> = Pin<Box<dyn Future<Output = Result<Authorized<B>, AuthError>> + Send>>;
+type AuthorizeFuture<B> =
+    Pin<Box<dyn Future<Output = Result<Authorized<B>, Response<Bytes>>> + Send>>;
 
 pin_project! {
     /// Response future for [`McpAuth`](crate::McpAuth).
@@ -46,7 +47,6 @@ pin_project! {
             fut: AuthorizeFuture<B>,
             inner: S,
             authorizer: Arc<Authorizer>,
-            connection: Connection,
         },
         // The inner service is answering; `after` is applied to its response.
         Inner {
@@ -75,14 +75,12 @@ where
         fut: AuthorizeFuture<B>,
         inner: S,
         authorizer: Arc<Authorizer>,
-        connection: Connection,
     ) -> Self {
         Self {
             state: State::Authorize {
                 fut,
                 inner,
                 authorizer,
-                connection,
             },
         }
     }
@@ -116,7 +114,6 @@ where
                     fut,
                     inner,
                     authorizer,
-                    connection,
                 } => {
                     // `call` takes `&mut S`: the inner service stays in this state, and goes
                     // when the state is replaced.
@@ -125,8 +122,8 @@ where
                             fut: inner.call(request),
                             after: Some((Arc::clone(authorizer), after)),
                         },
-                        Err(err) => State::Ready {
-                            response: Some(authorizer.reject(err, *connection)),
+                        Err(rejection) => State::Ready {
+                            response: Some(rejection),
                         },
                     };
                     this.state.set(next);

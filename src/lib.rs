@@ -180,6 +180,7 @@ mod jsonrpc;
 mod layer;
 pub mod manual;
 pub mod metadata;
+mod observe;
 pub mod policy;
 mod resource;
 mod service;

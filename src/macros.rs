@@ -1,20 +1,5 @@
 //! Crate-private logging shims: no-ops unless the `tracing` feature is on.
 
-/// Logs a rejection (never the token: `AuthError` does not hold it).
-macro_rules! log_rejection {
-    ($err:expr) => {{
-        #[cfg(feature = "tracing")]
-        ::tracing::debug!(
-            target: "mcp_auth",
-            kind = ?$err.kind(),
-            description = %$err.description(),
-            "request rejected"
-        );
-        #[cfg(not(feature = "tracing"))]
-        let _ = &$err;
-    }};
-}
-
 /// Logs a verifier failure with its source chain (never the token).
 macro_rules! log_verify_error {
     ($err:expr) => {{

@@ -15,6 +15,7 @@ use crate::{
     authorize::{Authorizer, Route},
     body::{Connection, RequestBody, ResponseBody},
     future::ResponseFuture,
+    observe,
 };
 
 /// Middleware that makes the inner service an OAuth 2.1 resource server: it serves the
@@ -81,18 +82,16 @@ where
                 // calling).
                 let clone = self.inner.clone();
                 let inner = mem::replace(&mut self.inner, clone);
-                let connection = Connection::after_rejecting(&req);
-                let authorize = Box::pin(Arc::clone(&self.authorizer).authorize(credentials, req));
-                ResponseFuture::authorize(
-                    authorize,
-                    inner,
-                    Arc::clone(&self.authorizer),
-                    connection,
-                )
+                let authorize = observe::in_request_span(
+                    Arc::clone(&self.authorizer).authorize(credentials, req),
+                );
+                ResponseFuture::authorize(Box::pin(authorize), inner, Arc::clone(&self.authorizer))
             }
             Err(err) => {
                 let connection = Connection::after_rejecting(&req);
-                ResponseFuture::ready(self.authorizer.reject(err, connection))
+                ResponseFuture::ready(observe::in_request_span_now(|| {
+                    self.authorizer.reject(err, connection)
+                }))
             }
         }
     }

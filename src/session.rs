@@ -118,6 +118,7 @@ fn not_found() -> AuthError {
 }
 
 fn unavailable(_err: StoreError) -> AuthError {
+    crate::observe::store_error("session");
     AuthError::new(
         AuthErrorKind::VerifierUnavailable,
         "session bindings are unavailable",

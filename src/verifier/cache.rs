@@ -79,13 +79,20 @@ pub(crate) struct TokenCache {
     cache: Option<Cache<TokenHash, Verdict>>,
     max_ttl: Duration,
     negative_ttl: Duration,
+    /// The verifier it serves, for metrics.
+    verifier: &'static str,
 }
 
 impl TokenCache {
     /// A cache of at most `capacity` entries: accepted tokens kept at most `max_ttl`, refusals
     /// `negative_ttl`. A zero capacity or `max_ttl` turns caching (and the sharing of
     /// concurrent verifications) off.
-    pub(crate) fn new(capacity: u64, max_ttl: Duration, negative_ttl: Duration) -> Self {
+    pub(crate) fn new(
+        verifier: &'static str,
+        capacity: u64,
+        max_ttl: Duration,
+        negative_ttl: Duration,
+    ) -> Self {
         let cache = (capacity > 0 && !max_ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(capacity)
@@ -99,6 +106,7 @@ impl TokenCache {
             cache,
             max_ttl,
             negative_ttl,
+            verifier,
         }
     }
 
@@ -118,10 +126,12 @@ impl TokenCache {
         };
         if let Some(verdict) = cache.get(&key).await {
             if !verdict.is_stale() {
+                crate::observe::token_cache(self.verifier, true);
                 return verdict.into_result();
             }
             cache.invalidate(&key).await;
         }
+        crate::observe::token_cache(self.verifier, false);
         cache
             .try_get_with(key, verify())
             .await
@@ -240,7 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn entries_are_dropped_at_exp() {
-        let cache = TokenCache::new(100, Duration::from_secs(3600), Duration::ZERO);
+        let cache = TokenCache::new("test", 100, Duration::from_secs(3600), Duration::ZERO);
         let calls = AtomicUsize::new(0);
         // moka keeps its own clock, so this waits in real time.
         let exp = SystemTime::now() + Duration::from_millis(300);
@@ -263,7 +273,12 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_live_for_the_negative_ttl_and_errors_not_at_all() {
-        let cache = TokenCache::new(100, Duration::from_secs(60), Duration::from_secs(60));
+        let cache = TokenCache::new(
+            "test",
+            100,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
         let calls = AtomicUsize::new(0);
         let refuse = || async {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -294,7 +309,7 @@ mod tests {
 
     #[tokio::test]
     async fn caching_off_verifies_every_time() {
-        let off = TokenCache::new(0, Duration::from_secs(60), Duration::ZERO);
+        let off = TokenCache::new("test", 0, Duration::from_secs(60), Duration::ZERO);
         let calls = AtomicUsize::new(0);
         let verify = || async {
             calls.fetch_add(1, Ordering::SeqCst);

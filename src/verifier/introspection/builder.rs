@@ -330,6 +330,7 @@ impl IntrospectionVerifierBuilder {
                 claims: self.claims,
                 max_token_size: self.max_token_size,
                 cache: TokenCache::new(
+                    "introspection",
                     self.cache_capacity,
                     self.cache_max_ttl,
                     self.negative_cache_ttl,

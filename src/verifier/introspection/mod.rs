@@ -44,7 +44,11 @@ mod builder;
 mod client_auth;
 mod shared;
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use http::StatusCode;
@@ -70,7 +74,7 @@ use super::{
     http::{FetchError, HttpClient},
     shape::{Shape, shape},
 };
-use crate::{AuthInfo, ConfigError, resource::without_userinfo};
+use crate::{AuthInfo, ConfigError, observe, resource::without_userinfo};
 
 /// How long a verification waits for a free introspection slot before it answers `503`.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -360,12 +364,19 @@ impl IntrospectionVerifier {
                 VerifyError::unavailable("too many introspection requests in flight")
                     .with_retry_after(Duration::from_secs(1))
             })?;
+        let started = Instant::now();
         let response = inner
             .client
             .post_form(&endpoint, &params, basic, credentials.headers)
-            .await
-            .map_err(fetch_unavailable)?;
+            .await;
         drop(_permit);
+        let result = match &response {
+            Ok(response) if response.status == StatusCode::OK => "answered",
+            Ok(response) if response.status == StatusCode::BAD_REQUEST => "refused",
+            _ => "error",
+        };
+        observe::introspection_call(result, started.elapsed());
+        let response = response.map_err(fetch_unavailable)?;
         if let Some(mapper) = &inner.answer_mapper {
             let answer: Value = response.json(&endpoint).map_err(fetch_unavailable)?;
             return match mapper.map(response.status, answer) {

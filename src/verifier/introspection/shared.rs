@@ -49,7 +49,7 @@ impl SharedAnswers {
         let bytes = match self.store.get(key, None).await {
             Ok(bytes) => bytes?,
             Err(_) => {
-                log_warn!("the shared introspection cache is unavailable; asking the server");
+                crate::observe::store_error("introspection");
                 return None;
             }
         };
@@ -75,7 +75,7 @@ impl SharedAnswers {
         };
         let bytes = Bytes::from(stored.to_string());
         if self.store.insert(key, bytes, ttl).await.is_err() {
-            log_warn!("the shared introspection cache is unavailable; the answer stays local");
+            crate::observe::store_error("introspection");
         }
     }
 }

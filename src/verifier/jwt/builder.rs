@@ -449,6 +449,7 @@ impl JwtVerifierBuilder {
                 claims,
                 max_token_size: self.max_token_size,
                 cache: TokenCache::new(
+                    "jwt",
                     self.token_cache_capacity,
                     self.token_cache_max_ttl,
                     Duration::ZERO,

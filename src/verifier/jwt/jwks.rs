@@ -280,10 +280,10 @@ impl RemoteKeys {
     /// a recent `last_attempt`, and every request would get `503` until the next allowed fetch.
     async fn fetch_detached(this: &Arc<Self>, mut state: OwnedMutexGuard<RefreshState>) {
         let task_this = Arc::clone(this);
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::observe::in_current_span(async move {
             // Errors are kept in `state`.
             let _ = task_this.fetch(&mut state).await;
-        });
+        }));
         // A failed join means the fetch task panicked; the caller reads the state as it is.
         let _ = task.await;
     }
@@ -309,6 +309,7 @@ impl RemoteKeys {
     async fn fetch(&self, state: &mut RefreshState) -> Result<(), VerifyError> {
         state.last_attempt = Some(Instant::now());
         let result = self.fetch_inner(state).await;
+        crate::observe::jwks_fetch(result.is_ok());
         match &result {
             Ok(snapshot) => {
                 state.last_error = None;
