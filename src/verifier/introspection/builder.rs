@@ -106,7 +106,7 @@ impl IntrospectionVerifierBuilder {
     }
 
     /// Requires the `iss` of answers, when present, to equal `issuer` byte for byte, and
-    /// reports it in [`AuthInfo::issuer`] when absent. Defaults to the issuer given to
+    /// reports it in [`AuthInfo::issuer`](crate::AuthInfo::issuer) when absent. Defaults to the issuer given to
     /// [`discover`](Self::discover), or no check with a fixed endpoint.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());

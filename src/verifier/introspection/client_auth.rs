@@ -48,7 +48,7 @@ pub trait ClientAuthenticator: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// Any error makes the verification [unavailable](VerifyError::unavailable) (`503`).
+    /// Any error makes the verification [unavailable](crate::VerifyError::unavailable) (`503`).
     fn authenticate(&self, request: &mut ClientAuthRequest) -> Result<(), BoxError>;
 }
 

@@ -1,39 +1,55 @@
 //! Opaque access tokens checked by asking the authorization server (RFC 7662 token
 //! introspection): [`IntrospectionVerifier`].
 //!
+//! # What is sent where
+//!
+//! A token goes only to the server that can have issued it: a JWT whose (unverified) `iss` is
+//! not this verifier's issuer is a [foreign token](VerifyError::foreign_token), refused or
+//! handed to the next verifier of a chain without any call. Opaque tokens are posted to the
+//! introspection endpoint with `token_type_hint=access_token`, the verifier authenticating as
+//! a client (`client_secret_basic`, `client_secret_post`, or a [`ClientAuthenticator`] of your
+//! own). At most [`max_concurrent_requests`] calls are in flight: past it, a verification
+//! waits a second for a slot, then gets `503` (a flood of new tokens is not a flood of calls).
+//!
 //! # What is checked
 //!
-//! The token is posted to the introspection endpoint with `token_type_hint=access_token`, the
-//! verifier authenticating as a client (`client_secret_basic`, `client_secret_post`, or a
-//! [`ClientAuthenticator`] of your own). The answer must be a `200` JSON object, and then:
+//! The answer must be a `200` JSON object, and then:
 //!
 //! - `active` must be `true`;
 //! - `exp` (when present) must not have passed, `nbf` must have passed and `iat` must not be in
 //!   the future, each with [`leeway`]; [`require_expiry`] makes `exp` mandatory;
 //! - `iss`, when an issuer is configured (or discovered), must equal it when present;
-//! - `token_type`, when present, must name an access token (`Bearer`, `access_token` or
-//!   `urn:ietf:params:oauth:token-type:access_token`); a sender-constrained token (`DPoP`, or
-//!   any `cnf`) is refused, since a bearer request carries no proof of possession;
+//! - `token_type`, when present, must name an access token (`Bearer`, `DPoP`, `access_token`
+//!   or `urn:ietf:params:oauth:token-type:access_token`); a `cnf` binding is reported, and the
+//!   layer accepts a bound token only with its proof;
 //! - `aud` (a string or an array of strings) is reported in [`AuthInfo::audiences`], and the
 //!   layer requires it to name the protected resource. An answer **without** `aud` is
 //!   therefore refused, unless [`danger_assume_audience`] says otherwise;
-//! - scopes come from `scope`.
+//! - scopes come from `scope` (and `scp`), and the other claim settings apply as for JWTs.
+//!
+//! A malformed member (a negative `exp`, an `aud` that is a number, a scope with a tab) makes
+//! the token unacceptable: `401`, like an inactive one. A `400 unsupported_token_type` (servers
+//! that do not introspect JWTs) is a refusal too. An endpoint that does not speak RFC 7662
+//! (Google's `tokeninfo`) is read through an [`AnswerMapper`].
 //!
 //! # Failures
 //!
 //! When the authorization server cannot answer properly (connection refused or reset, a
-//! timeout, a non-`200` status, a redirect, a body that is too large, not JSON, or malformed)
-//! the error is [`VerifyError::unavailable`]: the client gets `503` with `Retry-After` and keeps
-//! its token. It is never `401`, and never a pass. Such errors are not cached, so the verifier
-//! recovers as soon as the server does.
+//! timeout, another non-`200` status, a redirect, a body that is too large or not JSON, no
+//! boolean `active`) the error is [`VerifyError::unavailable`]: the client gets `503` with
+//! `Retry-After` and keeps its token. It is never `401`, and never a pass. Such errors are not
+//! cached, so the verifier recovers as soon as the server does.
 //!
 //! # Cache
 //!
 //! Answers are kept in a bounded cache keyed by the SHA-256 of the token (never the token):
 //! valid tokens until their `exp` and at most [`cache_max_ttl`], inactive or refused tokens
-//! for [`negative_cache_ttl`], so that a flood of garbage tokens does not become a flood of
-//! introspection calls. Concurrent requests carrying the same new token share one call.
+//! for [`negative_cache_ttl`], so that repeated garbage tokens do not each cost a call.
+//! Concurrent requests carrying the same new token share one call, and with a
+//! [`shared_cache`] the replicas of a server share answers too.
 //!
+//! [`max_concurrent_requests`]: IntrospectionVerifierBuilder::max_concurrent_requests
+//! [`shared_cache`]: IntrospectionVerifierBuilder::shared_cache
 //! [`leeway`]: IntrospectionVerifierBuilder::leeway
 //! [`require_expiry`]: IntrospectionVerifierBuilder::require_expiry
 //! [`danger_assume_audience`]: IntrospectionVerifierBuilder::danger_assume_audience

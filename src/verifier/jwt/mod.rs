@@ -11,14 +11,23 @@
 //!   without `kid` is accepted when exactly one key fits.
 //! - `typ` is `at+jwt` (or `application/at+jwt`), or by default also `JWT` or absent;
 //!   [`strict_token_type`] requires `at+jwt`.
-//! - `iss` is a string equal byte for byte to a trusted issuer, checked **before** any network
-//!   call, so tokens from unknown issuers cost nothing.
+//! - `iss` is a string equal byte for byte to a trusted issuer (or one resolved from an issuer
+//!   template with its [tenants](TrustedIssuer::tenants)), checked **before** any network
+//!   call: a token that is not a JWT, or names another issuer, is a
+//!   [foreign token](crate::VerifyError::foreign_token) and costs nothing.
 //! - `exp` is required; the token is rejected from `exp` on (plus leeway). `nbf` and `iat` are
 //!   checked when present (not before, not issued in the future), with the same leeway.
 //! - `aud`, `sub`, `client_id` and `jti` must have the right JSON type when present: a wrong
 //!   type is an error, not "absent".
-//! - Scopes come from `scope` (a space-separated string) or, failing that, `scp` (an array or
-//!   a string); [`scope_claim`] picks another claim.
+//! - `cnf.jkt` (DPoP) and `cnf.x5t#S256` (certificate) bindings are reported; the layer refuses
+//!   a bound token without its proof.
+//! - Scopes come from `scope` and `scp` (space-separated strings or arrays); [`scope_claims`]
+//!   reads others (Entra's `roles`, Keycloak's `realm_access.roles`), and the other claim
+//!   settings ([`allowed_clients`], [`require_claim_value`],
+//!   [`danger_assume_audience_for_clients`]) fit the token shapes of real providers.
+//! - An unknown `kid` on a token that may have been signed after the last key fetch, while
+//!   another fetch is not yet allowed, is undecidable (`503` with `Retry-After` until the next
+//!   fetch), not invalid: a key the issuer just rotated in is not a forgery.
 //!
 //! The audience is reported in [`AuthInfo::audiences`] and checked by the layer against the
 //! resource URI; [`audiences`] adds a check in the verifier too.
@@ -28,7 +37,10 @@
 //!
 //! [`max_token_size`]: JwtVerifierBuilder::max_token_size
 //! [`strict_token_type`]: JwtVerifierBuilder::strict_token_type
-//! [`scope_claim`]: JwtVerifierBuilder::scope_claim
+//! [`scope_claims`]: JwtVerifierBuilder::scope_claims
+//! [`allowed_clients`]: JwtVerifierBuilder::allowed_clients
+//! [`require_claim_value`]: JwtVerifierBuilder::require_claim_value
+//! [`danger_assume_audience_for_clients`]: JwtVerifierBuilder::danger_assume_audience_for_clients
 //! [`audiences`]: JwtVerifierBuilder::audiences
 //! [`token_cache_max_ttl`]: JwtVerifierBuilder::token_cache_max_ttl
 
