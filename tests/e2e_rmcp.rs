@@ -26,7 +26,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use mcp_auth::{
-    BoxError, McpAuth,
+    BoxError, McpAuth, McpAuthBuilder,
     testing::{DevIssuer, Endpoint},
     verifier::JwtVerifier,
 };
@@ -373,6 +373,104 @@ async fn client_credentials_step_up_with_a_new_wider_token() -> TestResult {
 // The stack: dev issuer + rmcp server behind McpAuth, on loopback
 // ---------------------------------------------------------------------------------------------
 
+/// Issue 10: Bob's valid token on Alice's `Mcp-Session-Id` must not reach her session: `404`
+/// as if it did not exist, for POST, the GET event stream and DELETE alike; Alice goes on.
+#[tokio::test]
+async fn a_session_belongs_to_the_principal_it_was_created_for() -> TestResult {
+    let stack = Stack::start().await?;
+    let alice = stack.mint_for(Some("alice"), None, &["mcp:read"]);
+    let bob = stack.mint_for(Some("bob"), None, &["mcp:read"]);
+    let session = stack.raw_session(&alice).await?;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::GET,
+        reqwest::Method::DELETE,
+    ] {
+        let body = (method == reqwest::Method::POST).then_some(list.as_str());
+        let response = stack
+            .on_session(method.clone(), &bob, &session, body)
+            .await?;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
+        let text = response.text().await?;
+        assert!(text.contains("session_not_found"), "{method}: {text}");
+    }
+    // Alice's session is untouched (Bob's DELETE did not reach it).
+    let response = stack
+        .on_session(reqwest::Method::POST, &alice, &session, Some(&list))
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await?.contains("whoami"));
+    // A session id nobody was given: 404 for Alice too.
+    let response = stack
+        .on_session(
+            reqwest::Method::POST,
+            &alice,
+            "made-up-session",
+            Some(&list),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Control: with session binding off, Bob's token reaches Alice's session (what the
+    // default prevents).
+    let open = Stack::start_with(|auth| auth.session_binding(false)).await?;
+    let alice = open.mint_for(Some("alice"), None, &["mcp:read"]);
+    let bob = open.mint_for(Some("bob"), None, &["mcp:read"]);
+    let session = open.raw_session(&alice).await?;
+    let response = open
+        .on_session(reqwest::Method::POST, &bob, &session, Some(&list))
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    Ok(())
+}
+
+/// Issue 10: callers whose token names no subject and no client are refused by the notes
+/// tools, never pooled into one bucket; client-only callers keep separate notes.
+#[tokio::test]
+async fn callers_without_a_principal_are_refused_not_pooled() -> TestResult {
+    let stack = Stack::start().await?;
+    let scopes = ["mcp:read", "notes:write"];
+    let anonymous = stack.mint_for(None, None, &scopes);
+    let session = stack.raw_session(&anonymous).await?;
+    let answer = stack
+        .call_tool(&anonymous, &session, "add_note", json!({"text": "secret"}))
+        .await?;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("names neither")),
+        "{answer}"
+    );
+    let answer = stack
+        .call_tool(&anonymous, &session, "list_notes", json!({}))
+        .await?;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+
+    // Control: tokens that name only a client work, each client with its own notes.
+    let (one, other) = (
+        stack.mint_for(None, Some("client-one"), &scopes),
+        stack.mint_for(None, Some("client-two"), &scopes),
+    );
+    let (s1, s2) = (
+        stack.raw_session(&one).await?,
+        stack.raw_session(&other).await?,
+    );
+    let answer = stack
+        .call_tool(&one, &s1, "add_note", json!({"text": "from one"}))
+        .await?;
+    assert!(answer.get("error").is_none(), "{answer}");
+    let mine = stack.call_tool(&one, &s1, "list_notes", json!({})).await?;
+    assert!(mine.to_string().contains("from one"), "{mine}");
+    let theirs = stack
+        .call_tool(&other, &s2, "list_notes", json!({}))
+        .await?;
+    assert!(!theirs.to_string().contains("from one"), "{theirs}");
+    Ok(())
+}
+
 struct Stack {
     issuer: DevIssuer,
     url: String,
@@ -399,6 +497,13 @@ struct CodeClient {
 
 impl Stack {
     async fn start() -> Result<Self, BoxError> {
+        Self::start_with(|auth| auth).await
+    }
+
+    /// A stack whose layer configuration `configure` changes.
+    async fn start_with(
+        configure: impl FnOnce(McpAuthBuilder) -> McpAuthBuilder,
+    ) -> Result<Self, BoxError> {
         let issuer = DevIssuer::builder()
             .client(M2M_ID, M2M_SECRET)
             .subject(USER)
@@ -408,12 +513,14 @@ impl Stack {
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}/mcp");
 
-        let auth = McpAuth::builder(url.clone())
-            .authorization_server(issuer.issuer())
-            .verifier(JwtVerifier::discover(issuer.issuer())?)
-            .required_scopes(["mcp:read"])
-            .tool_scopes("add_note", ["notes:write"])
-            .build()?;
+        let auth = configure(
+            McpAuth::builder(url.clone())
+                .authorization_server(issuer.issuer())
+                .verifier(JwtVerifier::discover(issuer.issuer())?)
+                .required_scopes(["mcp:read"])
+                .tool_scopes("add_note", ["notes:write"]),
+        )
+        .build()?;
         let add_note_calls = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&add_note_calls);
         let log = Log::default();
@@ -532,6 +639,66 @@ impl Stack {
         Ok(CodeClient { service, auth })
     }
 
+    /// A token for this resource naming `subject` and `client` (either may be absent).
+    fn mint_for(&self, subject: Option<&str>, client: Option<&str>, scopes: &[&str]) -> String {
+        let mut token = self
+            .issuer
+            .token()
+            .without_claim("sub")
+            .scopes(scopes.iter().copied())
+            .audience(self.url.as_str());
+        if let Some(subject) = subject {
+            token = token.subject(subject);
+        }
+        if let Some(client) = client {
+            token = token.client_id(client);
+        }
+        token.sign()
+    }
+
+    /// A raw request of `method` on an existing session, as `token`.
+    async fn on_session(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        session: &str,
+        body: Option<&str>,
+    ) -> Result<reqwest::Response, BoxError> {
+        let mut request = self
+            .http
+            .request(method, &self.url)
+            .bearer_auth(token)
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", PROTOCOL_VERSION);
+        if let Some(body) = body {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_owned());
+        }
+        Ok(request.send().await?)
+    }
+
+    /// A `tools/call` on a session, answered as JSON-RPC (from an SSE or a JSON body).
+    async fn call_tool(
+        &self,
+        token: &str,
+        session: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> Result<Value, BoxError> {
+        let body = json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": { "name": tool, "arguments": arguments },
+        })
+        .to_string();
+        let response = self
+            .on_session(reqwest::Method::POST, token, session, Some(&body))
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        json_rpc_answer(&response.text().await?)
+    }
+
     /// A token straight from the issuer's token builder, for this resource.
     fn mint(&self, scopes: &[&str]) -> String {
         self.issuer
@@ -621,6 +788,18 @@ impl Stack {
             "{challenge}"
         );
     }
+}
+
+/// The JSON-RPC message of an answer: the body itself, or the first SSE `data:` line that
+/// holds one.
+fn json_rpc_answer(body: &str) -> Result<Value, BoxError> {
+    if let Ok(message) = serde_json::from_str(body) {
+        return Ok(message);
+    }
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .find_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .ok_or_else(|| format!("no JSON-RPC message in {body:?}").into())
 }
 
 async fn record(log: Log, request: Request, next: Next) -> Response {

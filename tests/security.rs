@@ -357,3 +357,102 @@ async fn event_streams_end_when_their_token_expires_if_asked() {
     assert!(!ended, "without the setting the stream goes on");
     assert!(frames >= 40, "{frames} frames");
 }
+
+/// A flood of distinct garbage tokens is not a flood of introspection calls: the calls in
+/// flight stay within the bound, what cannot get a slot gets `503` with `Retry-After` (never a
+/// queue without end, never a pass), cached good tokens are served throughout, and new tokens
+/// work again afterwards.
+#[tokio::test]
+async fn an_introspection_flood_is_bounded() {
+    use mcp_auth::{testing::Endpoint, verifier::IntrospectionVerifier};
+
+    const BOUND: usize = 8;
+    let issuer = DevIssuer::builder()
+        .client("rs", "rs-secret")
+        .default_resource(RESOURCE)
+        .start()
+        .await
+        .expect("issuer starts");
+    issuer.set_delay(Endpoint::Introspection, Duration::from_millis(50));
+    let verifier = IntrospectionVerifier::builder()
+        .endpoint(issuer.introspection_endpoint())
+        .issuer(issuer.issuer())
+        .client_secret_basic("rs", "rs-secret")
+        .max_concurrent_requests(BOUND)
+        .build()
+        .expect("verifier builds");
+    let app = app(McpAuth::builder(RESOURCE)
+        .verifier(verifier)
+        .build()
+        .expect("layer builds"));
+    let good = format!(
+        "Bearer {}",
+        issuer.opaque_token(&issuer.token().subject("alice"))
+    );
+    assert_eq!(
+        send(&app, Method::POST, &[("authorization", &good)])
+            .await
+            .status(),
+        StatusCode::OK,
+        "the good token is cached before the flood"
+    );
+
+    let mut flood = Vec::new();
+    for i in 0..5_000 {
+        let app = app.clone();
+        flood.push(tokio::spawn(async move {
+            let value = format!("Bearer garbage-{i}");
+            let res = send(&app, Method::POST, &[("authorization", &value)]).await;
+            (
+                res.status(),
+                res.headers().contains_key(header::RETRY_AFTER),
+            )
+        }));
+    }
+    // While the flood runs, the cached token is served, each request promptly.
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let res = send(&app, Method::POST, &[("authorization", &good)]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a cached token waited {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (mut refused, mut unavailable) = (0, 0);
+    for task in flood {
+        let (status, retry_after) = task.await.expect("joins");
+        match status {
+            StatusCode::UNAUTHORIZED => refused += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(retry_after, "503 without Retry-After");
+                unavailable += 1;
+            }
+            other => panic!("a garbage token got {other}"),
+        }
+    }
+    assert_eq!(refused + unavailable, 5_000);
+    assert!(unavailable > 0, "the bound was reached ({refused} refused)");
+    let peak = issuer.peak_concurrency(Endpoint::Introspection);
+    assert!(
+        (1..=BOUND as u64).contains(&peak),
+        "{peak} introspection calls in flight at once"
+    );
+    assert!(
+        issuer.requests(Endpoint::Introspection) < 5_000,
+        "not one call per garbage token"
+    );
+    // Control: once the flood is over, a new token is introspected and accepted.
+    let fresh = format!(
+        "Bearer {}",
+        issuer.opaque_token(&issuer.token().subject("bob"))
+    );
+    assert_eq!(
+        send(&app, Method::POST, &[("authorization", &fresh)])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

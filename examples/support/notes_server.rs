@@ -75,7 +75,7 @@ impl NotesServer {
         &self,
         Extension(parts): Extension<Parts>,
     ) -> Result<CallToolResult, ErrorData> {
-        let key = principal(auth_info(&parts)?);
+        let key = principal(auth_info(&parts)?)?;
         let notes = self.notes.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mine = notes.get(&key).cloned().unwrap_or_default();
         Ok(CallToolResult::success(vec![ContentBlock::json(mine)?]))
@@ -93,7 +93,7 @@ impl NotesServer {
         if !info.has_scope(WRITE_SCOPE) {
             return Err(ErrorData::invalid_request("notes:write is required", None));
         }
-        let key = principal(info);
+        let key = principal(info)?;
         let count = {
             let mut notes = self.notes.0.lock().unwrap_or_else(PoisonError::into_inner);
             let mine = notes.entry(key).or_default();
@@ -122,13 +122,20 @@ fn auth_info(parts: &Parts) -> Result<&AuthInfo, ErrorData> {
     })
 }
 
-/// The key notes are stored under: issuer and subject, or the client id for tokens without a
-/// subject.
-fn principal(info: &AuthInfo) -> String {
+/// The key notes are stored under: the issuer and subject, or, for a token without a subject,
+/// the issuer and client id. A token that names neither (RFC 7662 lets an introspection answer
+/// omit both) is refused: callers without a principal must never share one bucket.
+fn principal(info: &AuthInfo) -> Result<String, ErrorData> {
     match (info.principal_key(), info.client_id()) {
-        (Some(key), _) => key.to_owned(),
-        (None, Some(client)) => format!("client:{client}"),
-        (None, None) => "anonymous".to_owned(),
+        (Some(key), _) => Ok(key.to_owned()),
+        (None, Some(client)) => Ok(format!(
+            "client:{}",
+            serde_json::json!([info.issuer().unwrap_or_default(), client])
+        )),
+        (None, None) => Err(ErrorData::invalid_request(
+            "this server keeps notes per user or client: the access token names neither (no sub, no client_id)",
+            None,
+        )),
     }
 }
 

@@ -161,7 +161,7 @@ async fn respond(
     let Some(endpoint) = state.endpoint_at(request.uri().path()) else {
         return Ok(route(router, request).await);
     };
-    state.counters().record(endpoint);
+    let _in_flight = state.counters().record(endpoint);
     let (delay, fault) = {
         let switches = state.switches();
         (switches.delay(endpoint), switches.fault(endpoint))

@@ -386,6 +386,25 @@ impl DevIssuer {
         self.state.counters().get(endpoint)
     }
 
+    /// The most requests to `endpoint` that were being answered at once (a delay set with
+    /// [`set_delay`](Self::set_delay) keeps them in flight), to check a client's bound on
+    /// concurrent calls.
+    ///
+    /// ```
+    /// use mcp_auth::testing::{DevIssuer, Endpoint};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+    /// let issuer = DevIssuer::start().await?;
+    /// assert_eq!(issuer.peak_concurrency(Endpoint::Jwks), 0);
+    /// reqwest::get(issuer.jwks_uri()).await?;
+    /// assert_eq!(issuer.peak_concurrency(Endpoint::Jwks), 1);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn peak_concurrency(&self, endpoint: Endpoint) -> u64 {
+        self.state.counters().peak(endpoint)
+    }
+
     /// Makes `/jwks` serve `document` verbatim (`Some`), or the published keys again
     /// (`None`), to test key sets no real issuer would sign with: foreign or unusable keys,
     /// malformed documents. Defaults to `None`.
@@ -601,19 +620,49 @@ impl Switches {
 }
 
 /// How many requests each endpoint received.
-pub(super) struct Counters([AtomicU64; Endpoint::ALL.len()]);
+pub(super) struct Counters {
+    requests: [AtomicU64; Endpoint::ALL.len()],
+    in_flight: [AtomicU64; Endpoint::ALL.len()],
+    peak: [AtomicU64; Endpoint::ALL.len()],
+}
 
 impl Counters {
     pub(super) fn new() -> Self {
-        Self(Default::default())
+        Self {
+            requests: Default::default(),
+            in_flight: Default::default(),
+            peak: Default::default(),
+        }
     }
 
-    pub(super) fn record(&self, endpoint: Endpoint) {
-        self.0[endpoint.index()].fetch_add(1, Ordering::SeqCst);
+    /// Counts a request to `endpoint`; it is in flight until the guard is dropped.
+    pub(super) fn record(&self, endpoint: Endpoint) -> InFlight<'_> {
+        let i = endpoint.index();
+        self.requests[i].fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight[i].fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak[i].fetch_max(now, Ordering::SeqCst);
+        InFlight {
+            counter: &self.in_flight[i],
+        }
     }
 
     pub(super) fn get(&self, endpoint: Endpoint) -> u64 {
-        self.0[endpoint.index()].load(Ordering::SeqCst)
+        self.requests[endpoint.index()].load(Ordering::SeqCst)
+    }
+
+    pub(super) fn peak(&self, endpoint: Endpoint) -> u64 {
+        self.peak[endpoint.index()].load(Ordering::SeqCst)
+    }
+}
+
+/// A request being answered.
+pub(super) struct InFlight<'a> {
+    counter: &'a AtomicU64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
