@@ -22,6 +22,14 @@
 //! | `MCP_AUTH_RESOURCE` | `http://<addr>/mcp` | canonical resource URI, as clients reach the server |
 //! | `MCP_AUTH_ISSUER` | the embedded dev issuer | an external authorization server to trust, found by RFC 8414 / OIDC discovery; must equal its `issuer` exactly |
 //! | `MCP_AUTH_SCOPES` | `mcp:read` | space-separated scopes every request needs |
+//! | `MCP_AUTH_TENANTS` | none | tenants for a `{tenant}` in `MCP_AUTH_ISSUER` (Entra multi-tenant: `https://login.microsoftonline.com/{tenant}/v2.0`) |
+//! | `MCP_AUTH_AUDIENCES` | none | space-separated audiences accepted besides the resource (Entra's app id URI, Auth0's API identifier) |
+//! | `MCP_AUTH_CLIENT_IDS` | any client | space-separated clients whose tokens are accepted (`client_id`, `azp`, `cid` or `appid`) |
+//! | `MCP_AUTH_SCOPE_CLAIMS` | `scope scp` | space-separated claims (or dotted paths such as `realm_access.roles`) the scopes are read from |
+//! | `MCP_AUTH_REQUIRED_CLAIMS` | none | space-separated `name=value` claims a token must carry (`token_use=access` for Cognito) |
+//! | `MCP_AUTH_CLIENT_ID_AUDIENCE` | off | `1`: a token without `aud` issued to one of `MCP_AUTH_CLIENT_IDS` counts as meant for this resource (Cognito; see the README) |
+//! | `MCP_AUTH_DPOP` | `off` | `off`, `allowed` (Bearer and DPoP) or `required` (DPoP-bound tokens only) |
+//! | `MCP_AUTH_REDIS_URL` | none | `redis://` or `rediss://` URL: session bindings and DPoP replay detection shared by replicas |
 //!
 //! The embedded dev issuer ([`DevIssuer`]) approves every authorization request and is **not for
 //! production**. It also accepts dynamic client registration and a pre-registered confidential
@@ -36,7 +44,16 @@ use std::{
     time::Duration,
 };
 
-use mcp_auth::{BoxError, McpAuth, testing::DevIssuer, verifier::JwtVerifier};
+use mcp_auth::{
+    BoxError, McpAuth, McpAuthBuilder,
+    dpop::Dpop,
+    store::RedisStore,
+    testing::DevIssuer,
+    verifier::{
+        JwtVerifier,
+        jwt::{JwtVerifierBuilder, TrustedIssuer},
+    },
+};
 use tokio::net::TcpListener;
 
 #[path = "support/notes_server.rs"]
@@ -76,11 +93,11 @@ async fn main() -> Result<(), BoxError> {
             (dev.issuer().to_owned(), Some(dev))
         }
     };
-    // Keys are fetched lazily: the authorization server need not be up yet.
-    let verifier = JwtVerifier::discover(issuer.clone())?;
+    // Keys are fetched lazily: the authorization server need not be up yet. The verifier
+    // reports its issuers, which the metadata lists.
+    let verifier = provider_settings(JwtVerifier::builder(), &issuer, &resource)?.build()?;
 
-    let auth = McpAuth::builder(resource.clone())
-        .authorization_server(issuer.clone())
+    let auth = layer_settings(McpAuth::builder(resource.clone()))?
         .verifier(verifier)
         .required_scopes(scopes.clone())
         .tool_scopes("add_note", [WRITE_SCOPE])
@@ -148,6 +165,79 @@ fn print_banner(
         }
     };
     print_try_it(&mut out, resource, &token)
+}
+
+/// The verifier settings real providers need, from the environment (see the module docs).
+fn provider_settings(
+    mut verifier: JwtVerifierBuilder,
+    issuer: &str,
+    resource: &str,
+) -> Result<JwtVerifierBuilder, BoxError> {
+    let mut trusted = TrustedIssuer::discover(issuer);
+    let tenants = env_list("MCP_AUTH_TENANTS");
+    if !tenants.is_empty() {
+        trusted = trusted.tenants(tenants);
+    }
+    verifier = verifier.issuer(trusted);
+    let clients = env_list("MCP_AUTH_CLIENT_IDS");
+    if !clients.is_empty() {
+        verifier = verifier.allowed_clients(clients.clone());
+    }
+    let scope_claims = env_list("MCP_AUTH_SCOPE_CLAIMS");
+    if !scope_claims.is_empty() {
+        verifier = verifier.scope_claims(scope_claims);
+    }
+    for pair in env_list("MCP_AUTH_REQUIRED_CLAIMS") {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("MCP_AUTH_REQUIRED_CLAIMS: {pair:?} is not name=value"))?;
+        verifier = verifier.require_claim_value(name, value);
+    }
+    if env_or("MCP_AUTH_CLIENT_ID_AUDIENCE", "0") == "1" {
+        if clients.is_empty() {
+            return Err("MCP_AUTH_CLIENT_ID_AUDIENCE=1 needs MCP_AUTH_CLIENT_IDS".into());
+        }
+        verifier = verifier.danger_assume_audience_for_clients(resource, clients);
+    }
+    Ok(verifier)
+}
+
+/// The layer settings from the environment: audiences, DPoP and the Redis store.
+fn layer_settings(mut auth: McpAuthBuilder) -> Result<McpAuthBuilder, BoxError> {
+    for audience in env_list("MCP_AUTH_AUDIENCES") {
+        auth = auth.audience(audience);
+    }
+    let redis = match env::var("MCP_AUTH_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(RedisStore::new(&url)?),
+        _ => None,
+    };
+    let dpop = match env_or("MCP_AUTH_DPOP", "off").as_str() {
+        "off" => None,
+        "allowed" => Some(Dpop::allowed()),
+        "required" => Some(Dpop::required()),
+        other => {
+            return Err(format!("MCP_AUTH_DPOP: {other:?} is not off, allowed or required").into());
+        }
+    };
+    if let Some(dpop) = dpop {
+        auth = auth.dpop(match &redis {
+            Some(redis) => dpop.replay_store(redis.clone()),
+            None => dpop,
+        });
+    }
+    if let Some(redis) = redis {
+        auth = auth.session_store(redis);
+    }
+    Ok(auth)
+}
+
+/// A space-separated environment variable, as a list.
+fn env_list(name: &str) -> Vec<String> {
+    env::var(name)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn env_or(name: &str, default: &str) -> String {

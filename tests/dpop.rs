@@ -469,3 +469,106 @@ async fn nonces_are_required_when_asked_and_handed_out() {
     .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The dev issuer binds a token to the key of the DPoP proof on the token request (RFC 9449
+/// §5), as JWT (`cnf.jkt`) and as an opaque token (introspected `cnf`, `token_type: DPoP`);
+/// the layer accepts either only with proofs from that key.
+#[tokio::test]
+async fn dev_issuer_tokens_bound_with_dpop_end_to_end() {
+    use mcp_auth::{testing::DevIssuer, verifier::IntrospectionVerifier};
+
+    const RS: &str = "http://127.0.0.1:8080/mcp";
+    for opaque in [false, true] {
+        let issuer = DevIssuer::builder()
+            .client("m2m", "m2m-secret")
+            .client("rs", "rs-secret")
+            .default_resource(RS)
+            .opaque_tokens(opaque)
+            .start()
+            .await
+            .expect("issuer starts");
+        let key = SigningKey::es256();
+        let token_request = |proof: Option<String>| {
+            let mut request = reqwest::Client::new()
+                .post(issuer.token_endpoint())
+                .basic_auth("m2m", Some("m2m-secret"))
+                .form(&[("grant_type", "client_credentials"), ("resource", RS)]);
+            if let Some(proof) = proof {
+                request = request.header("dpop", proof);
+            }
+            request.send()
+        };
+        let answer: Value = token_request(Some(
+            DpopProof::new(&key, "POST", &issuer.token_endpoint()).sign(),
+        ))
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("JSON");
+        assert_eq!(answer["token_type"], "DPoP", "opaque={opaque}");
+        let token = answer["access_token"].as_str().expect("a token").to_owned();
+        if !opaque {
+            let (_, claims) = mcp_auth::testing::decode_unverified(&token).expect("a JWT");
+            assert_eq!(claims["cnf"]["jkt"], key_thumbprint(&key));
+        }
+        // A proof for another endpoint is refused by the issuer.
+        let bad = token_request(Some(DpopProof::new(&key, "POST", RS).sign()))
+            .await
+            .expect("token request");
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+        let verifier: Box<dyn mcp_auth::TokenVerifier> = if opaque {
+            Box::new(
+                IntrospectionVerifier::builder()
+                    .endpoint(issuer.introspection_endpoint())
+                    .issuer(issuer.issuer())
+                    .client_secret_basic("rs", "rs-secret")
+                    .build()
+                    .expect("verifier builds"),
+            )
+        } else {
+            Box::new(JwtVerifier::discover(issuer.issuer()).expect("verifier builds"))
+        };
+        let auth = McpAuth::builder(RS)
+            .verifier(verifier)
+            .dpop(Dpop::allowed())
+            .build()
+            .expect("layer builds");
+        let app = Router::new()
+            .route("/mcp", any(|| async { "ok" }))
+            .layer(auth);
+        let proof = DpopProof::new(&key, "POST", RS).access_token(&token).sign();
+        let with_proof = vec![("authorization", format!("DPoP {token}")), ("dpop", proof)];
+        assert_eq!(
+            send(&app, &with_proof).await.status(),
+            StatusCode::OK,
+            "opaque={opaque}"
+        );
+        assert_eq!(
+            send(&app, &with_proof).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "the same proof again (opaque={opaque})"
+        );
+        assert_eq!(
+            send(&app, &[("authorization", format!("Bearer {token}"))])
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED,
+            "the bound token as Bearer (opaque={opaque})"
+        );
+        let stolen = DpopProof::new(&SigningKey::es256(), "POST", RS)
+            .access_token(&token)
+            .sign();
+        assert_eq!(
+            send(
+                &app,
+                &[("authorization", format!("DPoP {token}")), ("dpop", stolen)]
+            )
+            .await
+            .status(),
+            StatusCode::UNAUTHORIZED,
+            "a proof from another key (opaque={opaque})"
+        );
+    }
+}

@@ -23,7 +23,14 @@ use super::{
     state::{AuthCode, Client, Grant, ServerState},
     switches::{Endpoint, IntrospectionRequest},
 };
-use crate::testing::encoding::{random_id, unix};
+use crate::{
+    testing::encoding::{random_id, unix},
+    verifier::jwt::{
+        Algorithm,
+        keys::{parse_jwk, thumbprint, verify_signature},
+        token::ParsedToken,
+    },
+};
 
 /// How long an authorization code stays usable.
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
@@ -229,10 +236,12 @@ fn token_inner(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<
         "authorization_code" => (state.redeem_code(&client_id, &params)?, true),
         _ => (state.refresh(&client_id, &params)?, true),
     };
-    let access_token = state.mint(&grant);
+    // RFC 9449 §5: a token request with a DPoP proof gets a token bound to the proof's key.
+    let jkt = dpop_thumbprint(headers, &state.url(Endpoint::Token))?;
+    let access_token = state.mint(&grant, jkt.as_deref());
     let mut response = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": state.config().token_ttl.as_secs(),
     });
     if !grant.scopes.is_empty() {
@@ -247,6 +256,66 @@ fn token_inner(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<
         response["refresh_token"] = Value::from(refresh_token);
     }
     Ok(response)
+}
+
+/// The key thumbprint of the token request's DPoP proof, if it has one (RFC 9449 §4.3, for
+/// the token endpoint: no `ath`). A proof that does not hold is `invalid_dpop_proof`.
+fn dpop_thumbprint(
+    headers: &HeaderMap,
+    token_endpoint: &str,
+) -> Result<Option<String>, OAuthError> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let Some(proof) = proofs.next() else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| OAuthError::new("invalid_dpop_proof", why);
+    if proofs.next().is_some() {
+        return Err(invalid("more than one DPoP header"));
+    }
+    let proof = proof.to_str().map_err(|_| invalid("not a compact JWS"))?;
+    let parsed = ParsedToken::parse(proof).map_err(|_| invalid("not a compact JWS"))?;
+    let header = &parsed.header;
+    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        return Err(invalid("typ is not dpop+jwt"));
+    }
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(Algorithm::from_name)
+        .filter(|alg| alg.is_asymmetric())
+        .ok_or_else(|| invalid("alg is not an accepted asymmetric algorithm"))?;
+    let jwk = header
+        .get("jwk")
+        .and_then(Value::as_object)
+        .ok_or_else(|| invalid("no jwk"))?;
+    let key =
+        parse_jwk(&Value::Object(jwk.clone())).map_err(|_| invalid("jwk is not a public key"))?;
+    if !key.fits(alg) {
+        return Err(invalid("alg does not fit the jwk"));
+    }
+    verify_signature(
+        alg,
+        key.decoding_key(),
+        parsed.signing_input.as_bytes(),
+        parsed.signature,
+    )
+    .map_err(|_| invalid("bad signature"))?;
+    let claims = &parsed.claims;
+    if claims.get("htm").and_then(Value::as_str) != Some("POST")
+        || claims.get("htu").and_then(Value::as_str) != Some(token_endpoint)
+    {
+        return Err(invalid("htm/htu do not name this token endpoint"));
+    }
+    let fresh = claims
+        .get("iat")
+        .and_then(Value::as_u64)
+        .is_some_and(|iat| unix(SystemTime::now()).abs_diff(iat) <= 300);
+    if !fresh || claims.get("jti").and_then(Value::as_str).is_none() {
+        return Err(invalid("iat is not recent, or jti is missing"));
+    }
+    thumbprint(jwk)
+        .map(Some)
+        .map_err(|_| invalid("jwk has no thumbprint"))
 }
 
 async fn introspect(

@@ -200,6 +200,7 @@ impl ServerState {
                 ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": true,
+            "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
         });
         if self.config.dynamic_registration {
             doc["registration_endpoint"] = Value::from(self.url(Endpoint::Registration));
@@ -223,7 +224,9 @@ impl ServerState {
     }
 
     /// Mints an access token (JWT or opaque) for `grant` and returns it.
-    pub(super) fn mint(&self, grant: &Grant) -> String {
+    /// A new access token for `grant`; bound to the key with thumbprint `jkt` (DPoP) when
+    /// the token request proved one.
+    pub(super) fn mint(&self, grant: &Grant, jkt: Option<&str>) -> String {
         let builder = self
             .current_key()
             .token()
@@ -241,13 +244,19 @@ impl ServerState {
         } else {
             builder.scopes(grant.scopes.iter().map(String::as_str))
         };
+        let builder = match jkt {
+            Some(jkt) => builder.claim("cnf", json!({ "jkt": jkt })),
+            None => builder,
+        };
         if !self.config.opaque_tokens {
             return builder.sign();
         }
         let opaque = format!("dev-at-{}", random_id(24));
-        self.records()
-            .opaque_tokens
-            .insert(opaque.clone(), builder.claims_json());
+        let mut claims = builder.claims_json();
+        if jkt.is_some() {
+            claims.insert("token_type".to_owned(), Value::from("DPoP"));
+        }
+        self.records().opaque_tokens.insert(opaque.clone(), claims);
         opaque
     }
 
