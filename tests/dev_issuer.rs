@@ -192,6 +192,7 @@ async fn metadata_advertises_every_endpoint_at_both_well_known_paths() {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
     });
     for path in [
         "/.well-known/oauth-authorization-server",
