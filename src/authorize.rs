@@ -39,7 +39,7 @@ use base64::{
     engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
 };
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header, request::Parts};
 use http_body::Body;
 
 use crate::{
@@ -279,66 +279,80 @@ impl Authorizer {
         B: Body<Data = Bytes>,
     {
         let scheme = credentials.scheme;
-        let connection = Connection::after_rejecting(&req);
-        // Every refusal goes on the challenge of the scheme the client used.
-        self.authorize_credentials(credentials, req)
-            .await
-            .map_err(|err| self.reject(err.with_scheme(scheme), connection))
+        let (parts, body) = req.into_parts();
+        match self.authorize_credentials(credentials, parts, body).await {
+            Ok(authorized) => Ok(authorized),
+            // Every refusal goes on the challenge of the scheme the client used.
+            Err((err, connection)) => Err(self.reject(err.with_scheme(scheme), connection)),
+        }
     }
 
+    /// Steps 6 to 11; a refusal comes with what it does to the connection: a body left
+    /// unread is [drained](Connection::drain) first when it is small.
     async fn authorize_credentials<B>(
         &self,
         credentials: Credentials,
-        req: Request<B>,
-    ) -> Result<Authorized<B>, AuthError>
+        parts: Parts,
+        body: B,
+    ) -> Result<Authorized<B>, (AuthError, Connection)>
     where
         B: Body<Data = Bytes>,
     {
-        if credentials.scheme == Scheme::Bearer && self.dpop.as_ref().is_some_and(|d| d.required())
-        {
-            return Err(AuthError::new(
-                AuthErrorKind::InvalidToken,
-                "this resource accepts DPoP-bound access tokens only",
-            ));
-        }
-        let token = credentials.token.as_str();
-        let info = self.verify(token).await?;
-        self.check_audience(&info)?;
-        if let Some((method, path)) = self.check_binding(&credentials, &info, &req)?
-            && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
-        {
-            let proof = credentials.proof.as_deref().unwrap_or_default();
-            dpop.check(proof, &method, &path, token, jkt).await?;
-        }
-        let mut req = if self.must_read_body(&req)? {
-            let (parts, body) = req.into_parts();
+        let unread = |err: AuthError, body: B| async {
+            let connection = Connection::drain(parts.version, &parts.headers, body).await;
+            (err, connection)
+        };
+        let (info, must_read) = match self.check_credentials(&credentials, &parts).await {
+            Ok(checked) => checked,
+            Err(err) => return Err(unread(err, body).await),
+        };
+        let body = if must_read {
             let read = read_bounded(&parts.headers, body, self.max_body_size);
-            let (data, trailers) = tokio::time::timeout(self.body_timeout, read)
-                .await
-                .map_err(|_elapsed| {
-                    AuthError::new(
+            let (data, trailers) = match tokio::time::timeout(self.body_timeout, read).await {
+                Ok(Ok(read)) => read,
+                // Part of the body may be left: the connection cannot be reused.
+                Ok(Err(err)) => return Err((err, Connection::Close)),
+                Err(_elapsed) => {
+                    let err = AuthError::new(
                         AuthErrorKind::RequestTimeout,
                         "the request body did not arrive in time",
-                    )
-                })??;
-            self.check_operations(&info, &parts.headers, &data)?;
-            Request::from_parts(parts, RequestBody::buffered(data, trailers))
+                    );
+                    return Err((err, Connection::Close));
+                }
+            };
+            if let Err(err) = self.check_operations(&info, &parts.headers, &data) {
+                return Err((err, Connection::KeepAlive));
+            }
+            Ok((data, trailers))
         } else {
-            self.check_scopes(&info, &[&self.required])?;
-            req.map(RequestBody::inner)
+            if let Err(err) = self.check_scopes(&info, &[&self.required]) {
+                return Err(unread(err, body).await);
+            }
+            Err(body)
         };
+        let token = credentials.token.as_str();
         let session = match &self.sessions {
             Some(sessions) => {
                 let owner = Owner::of(&info, token);
-                let presented = single_header(req.headers(), SESSION_ID)?;
-                if let Some(id) = &presented {
-                    sessions.check(id, &owner).await?;
+                let checked = match single_header(&parts.headers, SESSION_ID) {
+                    Ok(Some(id)) => sessions.check(&id, &owner).await.map(|()| Some(id)),
+                    other => other,
+                };
+                match (checked, body) {
+                    (Ok(presented), body) => (Some((owner, presented)), body),
+                    (Err(err), Ok(_read)) => return Err((err, Connection::KeepAlive)),
+                    (Err(err), Err(body)) => return Err(unread(err, body).await),
                 }
-                Some((owner, presented))
             }
-            None => None,
+            None => (None, body),
         };
+        let (session, body) = session;
         drop(credentials);
+        let body = match body {
+            Ok((data, trailers)) => RequestBody::buffered(data, trailers),
+            Err(body) => RequestBody::inner(body),
+        };
+        let mut req = Request::from_parts(parts, body);
         let after = AfterResponse {
             session,
             stream_deadline: self
@@ -352,6 +366,33 @@ impl Authorizer {
             request: req,
             after,
         })
+    }
+
+    /// Steps 6 to 8 up to the body: the token, its audience and binding, and whether the
+    /// body must be read.
+    async fn check_credentials(
+        &self,
+        credentials: &Credentials,
+        parts: &Parts,
+    ) -> Result<(AuthInfo, bool), AuthError> {
+        if credentials.scheme == Scheme::Bearer && self.dpop.as_ref().is_some_and(|d| d.required())
+        {
+            return Err(AuthError::new(
+                AuthErrorKind::InvalidToken,
+                "this resource accepts DPoP-bound access tokens only",
+            ));
+        }
+        let token = credentials.token.as_str();
+        let info = self.verify(token).await?;
+        self.check_audience(&info)?;
+        if let Some((method, path)) = self.check_binding(credentials, &info, parts)?
+            && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
+        {
+            let proof = credentials.proof.as_deref().unwrap_or_default();
+            dpop.check(proof, &method, &path, token, jkt).await?;
+        }
+        let must_read = self.must_read_body(parts)?;
+        Ok((info, must_read))
     }
 
     /// Step 12, once the inner service answered with `headers`: a session id it handed out
@@ -420,11 +461,11 @@ impl Authorizer {
     /// Step 7: a token bound to a key (DPoP) or a certificate is accepted only with its proof,
     /// never as a plain bearer token. Returns the request's method and path when a DPoP proof
     /// must be checked against them.
-    fn check_binding<B>(
+    fn check_binding(
         &self,
         credentials: &Credentials,
         info: &AuthInfo,
-        req: &Request<B>,
+        req: &Parts,
     ) -> Result<Option<(Method, String)>, AuthError> {
         let refuse =
             |description: &'static str| AuthError::new(AuthErrorKind::InvalidToken, description);
@@ -432,7 +473,7 @@ impl Authorizer {
             let presented = self
                 .certificate_binding
                 .as_ref()
-                .and_then(|binding| binding.thumbprint(req.headers(), req.extensions()));
+                .and_then(|binding| binding.thumbprint(&req.headers, &req.extensions));
             if presented.as_deref() != Some(bound) {
                 return Err(refuse(
                     "the access token is bound to a client certificate this connection did not present",
@@ -448,7 +489,7 @@ impl Authorizer {
                 "the access token is not bound to a key, but was sent with DPoP",
             )),
             (Scheme::Dpop, Some(_), Some(_)) => {
-                Ok(Some((req.method().clone(), req.uri().path().to_owned())))
+                Ok(Some((req.method.clone(), req.uri.path().to_owned())))
             }
             (Scheme::Dpop, Some(_), None) => Err(refuse("this resource does not accept DPoP")),
         }
@@ -469,11 +510,11 @@ impl Authorizer {
     ///
     /// With such rules, every `POST` is read: one that is not JSON gets `415`, because a
     /// server that parsed it anyway would see a tool call the layer never checked.
-    fn must_read_body<B>(&self, req: &Request<B>) -> Result<bool, AuthError> {
-        if self.policy.is_empty() || req.method() != Method::POST {
+    fn must_read_body(&self, req: &Parts) -> Result<bool, AuthError> {
+        if self.policy.is_empty() || req.method != Method::POST {
             return Ok(false);
         }
-        if !is_json(req.headers()) {
+        if !is_json(&req.headers) {
             return Err(AuthError::new(
                 AuthErrorKind::UnsupportedMediaType,
                 "MCP requests must be sent as Content-Type: application/json",

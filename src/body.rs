@@ -9,7 +9,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, header};
+use http::{HeaderMap, Version, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
@@ -204,6 +204,11 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
     }
 }
 
+/// The most a rejection reads of a request body it did not need, to keep the connection.
+pub(crate) const DRAIN_MAX: u64 = 64 * 1024;
+/// How long a rejection waits for that body before it closes the connection instead.
+pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
+
 /// What a rejection does with the connection of the request it answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Connection {
@@ -215,18 +220,59 @@ pub(crate) enum Connection {
 }
 
 impl Connection {
-    /// What rejecting `req` now, without reading its body, does to its connection.
+    /// What rejecting a request with these headers, without reading its body, does to its
+    /// connection.
     ///
     /// hyper closes an HTTP/1 connection whose request body was left unread; a client that is
     /// not told so would reuse it and fail ("server disconnected") on its next request.
-    pub(crate) fn after_rejecting<B>(req: &Request<B>) -> Self {
-        let headers = req.headers();
-        let unread = req.version() <= http::Version::HTTP_11
+    pub(crate) fn after_rejecting(version: Version, headers: &HeaderMap) -> Self {
+        let unread = version <= Version::HTTP_11
             && (headers.contains_key(header::TRANSFER_ENCODING)
                 || headers
                     .get(header::CONTENT_LENGTH)
                     .is_some_and(|len| len.as_bytes() != b"0"));
         if unread { Self::Close } else { Self::KeepAlive }
+    }
+
+    /// Reads and discards the body of a request about to be rejected, so that its HTTP/1
+    /// connection can carry the next request: a client whose first request has no token
+    /// (as every MCP client's has) then retries on the same connection.
+    ///
+    /// Only a small body is read: at most [`DRAIN_MAX`] bytes (by its `Content-Length` and as
+    /// it arrives) within [`DRAIN_DEADLINE`]; a larger, slower or broken one, or one the client
+    /// holds back until `100 Continue`, is left unread and the connection closed.
+    pub(crate) async fn drain<B>(version: Version, headers: &HeaderMap, body: B) -> Self
+    where
+        B: Body<Data = Bytes>,
+    {
+        if Self::after_rejecting(version, headers) == Self::KeepAlive {
+            return Self::KeepAlive;
+        }
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|len| len.to_str().ok())
+            .and_then(|len| len.parse::<u64>().ok());
+        if headers.contains_key(header::EXPECT) || declared.is_some_and(|len| len > DRAIN_MAX) {
+            return Self::Close;
+        }
+        let read = async {
+            let mut body = std::pin::pin!(body);
+            let mut seen = 0_u64;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else { return false };
+                if let Some(data) = frame.data_ref() {
+                    seen += data.len() as u64;
+                    if seen > DRAIN_MAX {
+                        return false;
+                    }
+                }
+            }
+            true
+        };
+        match tokio::time::timeout(DRAIN_DEADLINE, read).await {
+            Ok(true) => Self::KeepAlive,
+            Ok(false) | Err(_) => Self::Close,
+        }
     }
 }
 

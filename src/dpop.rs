@@ -277,13 +277,8 @@ impl ProofChecker {
         if !key.fits(alg) {
             return Err(invalid("the DPoP proof's algorithm does not fit its key"));
         }
-        verify_signature(
-            alg,
-            key.decoding_key(),
-            parsed.signing_input.as_bytes(),
-            parsed.signature,
-        )
-        .map_err(|_| invalid("the DPoP proof's signature is invalid"))?;
+        verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
+            .map_err(|_| invalid("the DPoP proof's signature is invalid"))?;
 
         let claims = &parsed.claims;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);

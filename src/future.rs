@@ -22,6 +22,7 @@ use crate::{
 
 type AuthorizeFuture<B> =
     Pin<Box<dyn Future<Output = Result<Authorized<B>, Response<Bytes>>> + Send>>;
+type RejectFuture = Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>;
 
 pin_project! {
     /// Response future for [`McpAuth`](crate::McpAuth).
@@ -61,6 +62,10 @@ pin_project! {
             response: Option<S::Response>,
             end_stream_at: Option<SystemTime>,
         },
+        // A rejection waits for the request body to be drained.
+        Reject {
+            fut: RejectFuture,
+        },
         Ready {
             response: Option<Response<Bytes>>,
         },
@@ -88,6 +93,12 @@ where
     pub(crate) fn inner(fut: S::Future) -> Self {
         Self {
             state: State::Inner { fut, after: None },
+        }
+    }
+
+    pub(crate) fn reject(fut: RejectFuture) -> Self {
+        Self {
+            state: State::Reject { fut },
         }
     }
 
@@ -168,6 +179,10 @@ where
                             .reject(err, Connection::KeepAlive)
                             .map(ResponseBody::full),
                     }));
+                }
+                StateProj::Reject { fut } => {
+                    let res = ready!(fut.as_mut().poll(cx));
+                    return Poll::Ready(Ok(res.map(ResponseBody::full)));
                 }
                 StateProj::Ready { response } => {
                     let res = response

@@ -87,12 +87,22 @@ where
                 );
                 ResponseFuture::authorize(Box::pin(authorize), inner, Arc::clone(&self.authorizer))
             }
-            Err(err) => {
-                let connection = Connection::after_rejecting(&req);
-                ResponseFuture::ready(observe::in_request_span_now(|| {
-                    self.authorizer.reject(err, connection)
-                }))
-            }
+            Err(err) => match Connection::after_rejecting(req.version(), req.headers()) {
+                Connection::KeepAlive => {
+                    ResponseFuture::ready(observe::in_request_span_now(|| {
+                        self.authorizer.reject(err, Connection::KeepAlive)
+                    }))
+                }
+                // A body is on its way: read a small one first, so the connection stays.
+                Connection::Close => {
+                    let authorizer = Arc::clone(&self.authorizer);
+                    let (parts, body) = req.into_parts();
+                    ResponseFuture::reject(Box::pin(observe::in_request_span(async move {
+                        let connection = Connection::drain(parts.version, &parts.headers, body);
+                        authorizer.reject(err, connection.await)
+                    })))
+                }
+            },
         }
     }
 }

@@ -8,8 +8,10 @@
 //! requests with the same new token share one verification.
 
 use std::{
+    collections::hash_map::RandomState,
     fmt,
     future::Future,
+    hash::{BuildHasher, Hash, Hasher},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -20,8 +22,79 @@ use super::VerifyError;
 use crate::AuthInfo;
 
 /// The SHA-256 of a token: what caches are keyed by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Its [`Hash`] feeds 8 of the 32 bytes to the hasher as one `u64`: they are uniformly
+/// distributed already, and equality still compares all 32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TokenHash([u8; 32]);
+
+impl Hash for TokenHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut word = [0; 8];
+        word.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_ne_bytes(word));
+    }
+}
+
+/// The hasher of the token caches: one keyed multiply per [`TokenHash`] instead of SipHash.
+///
+/// The input is a SHA-256 output, but an attacker can still grind tokens whose hashes share
+/// low bits (the bucket index), so the word is mixed with a per-process random key before it
+/// picks a bucket: without the key, which bucket a token lands in cannot be predicted.
+#[derive(Clone)]
+pub(crate) struct TokenHasher {
+    key: [u64; 2],
+}
+
+impl TokenHasher {
+    pub(crate) fn new() -> Self {
+        // The standard library's per-process random keys, without another dependency.
+        let random = RandomState::new();
+        Self {
+            key: [random.hash_one(0_u8), random.hash_one(1_u8) | 1],
+        }
+    }
+}
+
+impl BuildHasher for TokenHasher {
+    type Hasher = KeyedWord;
+
+    fn build_hasher(&self) -> KeyedWord {
+        KeyedWord {
+            key: self.key,
+            state: self.key[0],
+        }
+    }
+}
+
+/// The [`Hasher`] of [`TokenHasher`]: a folded 64×64→128-bit multiply per word written.
+pub(crate) struct KeyedWord {
+    key: [u64; 2],
+    state: u64,
+}
+
+impl Hasher for KeyedWord {
+    fn write_u64(&mut self, word: u64) {
+        let product = u128::from(self.state ^ word) * u128::from(self.key[1]);
+        // Truncation intended: the two halves of the product are folded together.
+        #[allow(clippy::cast_possible_truncation)]
+        let folded = (product as u64) ^ ((product >> 64) as u64);
+        self.state = folded;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `TokenHash`; correct (if slower) for anything else.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_ne_bytes(word));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
 
 impl TokenHash {
     /// Hashes `token`.
@@ -76,7 +149,7 @@ impl Verdict {
 /// A bounded cache of verdicts. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct TokenCache {
-    cache: Option<Cache<TokenHash, Verdict>>,
+    cache: Option<Cache<TokenHash, Verdict, TokenHasher>>,
     max_ttl: Duration,
     negative_ttl: Duration,
     /// The verifier it serves, for metrics.
@@ -100,7 +173,7 @@ impl TokenCache {
                     max_ttl,
                     negative_ttl,
                 })
-                .build()
+                .build_with_hasher(TokenHasher::new())
         });
         Self {
             cache,
@@ -219,6 +292,44 @@ mod tests {
             info = info.expires_at(exp);
         }
         Verdict::Accepted(info.build())
+    }
+
+    #[test]
+    fn token_hasher_is_keyed_and_equality_uses_every_byte() {
+        let a = TokenHash::of("a");
+        let (one, two) = (TokenHasher::new(), TokenHasher::new());
+        assert_eq!(one.hash_one(a), one.hash_one(a));
+        assert_ne!(one.hash_one(a), two.hash_one(a), "keys differ per hasher");
+        // The same first 8 bytes: the same bucket, still two keys.
+        let mut b = a;
+        b.0[31] ^= 1;
+        assert_eq!(one.hash_one(a), one.hash_one(b));
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn hashes_sharing_a_prefix_are_separate_entries() {
+        let cache = TokenCache::new("test", 10, Duration::from_secs(60), Duration::from_secs(5));
+        let a = TokenHash::of("a");
+        let mut b = a;
+        b.0[31] ^= 1;
+        let alice = cache
+            .get_or_verify(a, || async { Ok(accepted_until(None)) })
+            .await
+            .unwrap();
+        let refused = cache
+            .get_or_verify(b, || async {
+                Ok(Verdict::Refused(VerifyError::invalid_token("no")))
+            })
+            .await;
+        assert_eq!(alice.subject(), Some("alice"));
+        assert!(refused.is_err());
+        assert!(
+            cache
+                .get_or_verify(a, || async { unreachable!() })
+                .await
+                .is_ok()
+        );
     }
 
     #[test]

@@ -293,13 +293,8 @@ fn dpop_thumbprint(
     if !key.fits(alg) {
         return Err(invalid("alg does not fit the jwk"));
     }
-    verify_signature(
-        alg,
-        key.decoding_key(),
-        parsed.signing_input.as_bytes(),
-        parsed.signature,
-    )
-    .map_err(|_| invalid("bad signature"))?;
+    verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
+        .map_err(|_| invalid("bad signature"))?;
     let claims = &parsed.claims;
     if claims.get("htm").and_then(Value::as_str) != Some("POST")
         || claims.get("htu").and_then(Value::as_str) != Some(token_endpoint)

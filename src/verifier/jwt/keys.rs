@@ -4,7 +4,9 @@
 //! Keys are parsed one by one, so a key this crate cannot use (an encryption key, a symmetric
 //! key, a private key, a small RSA key, an unknown key type such as a post-quantum one, or bad
 //! material) is skipped with a warning instead of failing the whole set. Each usable key is
-//! turned into a `DecodingKey` once, when the set is loaded.
+//! turned into a `DecodingKey` once, when the set is loaded; with the aws-lc-rs backend it is
+//! also parsed into an aws-lc-rs public key on its first use with each algorithm and kept, so
+//! that no signature check rebuilds the key (for RSA, its Montgomery context).
 
 use std::fmt;
 
@@ -51,11 +53,25 @@ pub(crate) struct Key {
     family: KeyFamily,
     alg: Option<Algorithm>,
     decoding: DecodingKey,
+    #[cfg(feature = "jwt-aws-lc-rs")]
+    parsed: parsed::ParsedKeys,
 }
 
 impl Key {
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
-        &self.decoding
+    fn new(
+        kid: Option<String>,
+        family: KeyFamily,
+        alg: Option<Algorithm>,
+        decoding: DecodingKey,
+    ) -> Self {
+        Self {
+            kid,
+            family,
+            alg,
+            decoding,
+            #[cfg(feature = "jwt-aws-lc-rs")]
+            parsed: parsed::ParsedKeys::default(),
+        }
     }
 
     /// Whether this key can verify a signature made with `alg`.
@@ -122,12 +138,7 @@ impl KeySet {
     /// A set holding one key without a `kid`.
     pub(crate) fn single(family: KeyFamily, decoding: DecodingKey) -> Self {
         Self {
-            keys: vec![Key {
-                kid: None,
-                family,
-                alg: None,
-                decoding,
-            }],
+            keys: vec![Key::new(None, family, None, decoding)],
             skipped: Vec::new(),
         }
     }
@@ -247,12 +258,7 @@ pub(crate) fn parse_jwk(jwk: &Value) -> Result<Key, &'static str> {
     if alg.is_some_and(|alg| !family.fits(alg)) {
         return Err("\"alg\" does not match the key type");
     }
-    Ok(Key {
-        kid,
-        family,
-        alg,
-        decoding,
-    })
+    Ok(Key::new(kid, family, alg, decoding))
 }
 
 /// The RFC 7638 thumbprint of a public JWK: the base64url SHA-256 of its required members,
@@ -390,15 +396,104 @@ fn rsa_public_key_der(der: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((n, e))
 }
 
+/// Checks `signature` (base64url, as in the token) over `message` with `key`, which must
+/// [fit](Key::fits) `alg`.
 pub(crate) fn verify_signature(
     alg: Algorithm,
-    key: &DecodingKey,
+    key: &Key,
     message: &[u8],
     signature: &str,
 ) -> Result<(), VerifyError> {
-    match jsonwebtoken::crypto::verify(signature, message, key, alg.to_jsonwebtoken()) {
+    let invalid = || VerifyError::invalid_token("token signature is invalid");
+    #[cfg(feature = "jwt-aws-lc-rs")]
+    if let Some(verified) = parsed::verify(key, alg, message, signature) {
+        return verified.map_err(|()| invalid());
+    }
+    match jsonwebtoken::crypto::verify(signature, message, &key.decoding, alg.to_jsonwebtoken()) {
         Ok(true) => Ok(()),
-        Ok(false) | Err(_) => Err(VerifyError::invalid_token("token signature is invalid")),
+        Ok(false) | Err(_) => Err(invalid()),
+    }
+}
+
+/// Public keys parsed once for aws-lc-rs.
+///
+/// jsonwebtoken keeps a key's components and hands them to the backend on every check,
+/// which parses them again (for RSA, a new Montgomery context each time: most of the cost of
+/// a verification). Here each key keeps one parsed key per algorithm, built on first use.
+#[cfg(feature = "jwt-aws-lc-rs")]
+mod parsed {
+    use std::sync::OnceLock;
+
+    use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, VerificationAlgorithm};
+    use base64::Engine as _;
+    use jsonwebtoken::DecodingKeyKind;
+
+    use super::{Algorithm, Key};
+
+    /// The longest signature accepted: RSA-8192.
+    const MAX_SIGNATURE: usize = 1024;
+
+    /// One slot per algorithm a key family can verify (RSA has six); `None` in a slot when
+    /// aws-lc-rs refused the key for that algorithm.
+    #[derive(Default)]
+    pub(super) struct ParsedKeys([OnceLock<Option<ParsedPublicKey>>; 6]);
+
+    enum Params {
+        Rsa(&'static RsaParameters),
+        Other(&'static dyn VerificationAlgorithm),
+    }
+
+    /// The slot and aws-lc-rs algorithm for `alg`, or `None` for the ones left to
+    /// jsonwebtoken (HMAC).
+    fn params(alg: Algorithm) -> Option<(usize, Params)> {
+        use Algorithm::*;
+        Some(match alg {
+            Rs256 => (0, Params::Rsa(&signature::RSA_PKCS1_2048_8192_SHA256)),
+            Rs384 => (1, Params::Rsa(&signature::RSA_PKCS1_2048_8192_SHA384)),
+            Rs512 => (2, Params::Rsa(&signature::RSA_PKCS1_2048_8192_SHA512)),
+            Ps256 => (3, Params::Rsa(&signature::RSA_PSS_2048_8192_SHA256)),
+            Ps384 => (4, Params::Rsa(&signature::RSA_PSS_2048_8192_SHA384)),
+            Ps512 => (5, Params::Rsa(&signature::RSA_PSS_2048_8192_SHA512)),
+            Es256 | Esp256 => (0, Params::Other(&signature::ECDSA_P256_SHA256_FIXED)),
+            Es384 | Esp384 => (0, Params::Other(&signature::ECDSA_P384_SHA384_FIXED)),
+            EdDsa | Ed25519 => (0, Params::Other(&signature::ED25519)),
+            Hs256 | Hs384 | Hs512 => return None,
+        })
+    }
+
+    fn parse(decoding: &jsonwebtoken::DecodingKey, params: Params) -> Option<ParsedPublicKey> {
+        match (decoding.kind(), params) {
+            (DecodingKeyKind::RsaModulusExponent { n, e }, Params::Rsa(params)) => {
+                signature::RsaPublicKeyComponents { n, e }
+                    .to_parsed_public_key(params)
+                    .ok()
+            }
+            (DecodingKeyKind::SecretOrDer(bytes), Params::Other(params)) => {
+                ParsedPublicKey::new(params, bytes).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// `Some(result)` when aws-lc-rs checked the signature with a parsed key; `None` to leave
+    /// the check to jsonwebtoken.
+    pub(super) fn verify(
+        key: &Key,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &str,
+    ) -> Option<Result<(), ()>> {
+        let (slot, params) = params(alg)?;
+        let parsed = key.parsed.0[slot]
+            .get_or_init(|| parse(&key.decoding, params))
+            .as_ref()?;
+        let mut bytes = [0_u8; MAX_SIGNATURE];
+        let Ok(len) =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(signature, &mut bytes)
+        else {
+            return Some(Err(()));
+        };
+        Some(parsed.verify_sig(message, &bytes[..len]).map_err(|_| ()))
     }
 }
 
@@ -590,9 +685,10 @@ mod tests {
                 input.as_bytes(),
             );
             let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.as_ref());
-            let key = DecodingKey::from_secret(&[7; 32]);
-            assert!(verify_signature(Algorithm::Hs256, &key, input.as_bytes(), &sig).is_ok());
-            assert!(verify_signature(Algorithm::Hs256, &key, input.as_bytes(), "AAAA").is_err());
+            let set = KeySet::single(KeyFamily::Hmac, DecodingKey::from_secret(&[7; 32]));
+            let key = set.key_at(0);
+            assert!(verify_signature(Algorithm::Hs256, key, input.as_bytes(), &sig).is_ok());
+            assert!(verify_signature(Algorithm::Hs256, key, input.as_bytes(), "AAAA").is_err());
             drop(verifier);
         }
         #[cfg(not(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
@@ -637,7 +733,7 @@ mod wycheproof_vectors {
             return false;
         };
         let key = set.key_at(index);
-        verify_signature(alg, key.decoding_key(), msg, &b64(sig)).is_ok()
+        verify_signature(alg, key, msg, &b64(sig)).is_ok()
     }
 
     fn check(name: &str, tc: usize, result: TestResult, accepted: bool, counts: &mut [usize; 2]) {

@@ -222,7 +222,7 @@ impl JwtVerifier {
         let selected = trusted.keys.select(kid, alg, signed_by).await?;
         verify_signature(
             alg,
-            selected.key().decoding_key(),
+            selected.key(),
             parsed.signing_input.as_bytes(),
             parsed.signature,
         )?;
