@@ -498,10 +498,12 @@ impl Authorizer {
     /// Step 7: the token must be meant for this resource.
     fn check_audience(&self, info: &AuthInfo) -> Result<(), AuthError> {
         if !self.audiences.accept(info.audiences()) {
-            return Err(AuthError::new(
-                AuthErrorKind::InvalidToken,
-                "the access token is not meant for this resource (audience mismatch)",
-            ));
+            let description = if info.audiences().is_empty() {
+                "the access token names no audience: it must be issued for this resource"
+            } else {
+                "the access token is not meant for this resource (audience mismatch)"
+            };
+            return Err(AuthError::new(AuthErrorKind::InvalidToken, description));
         }
         Ok(())
     }

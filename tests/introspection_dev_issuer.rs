@@ -181,3 +181,43 @@ async fn jwt_or_introspection_routes_by_shape_and_trusted_issuer() {
     assert_eq!(stranger.requests(Endpoint::Jwks), 0);
     assert_eq!(stranger.requests(Endpoint::Introspection), 0);
 }
+
+/// Replicas sharing answers through a store: a replica that learns an answer from another
+/// forgets it when that replica does, so a revoked token stops working everywhere within
+/// `cache_max_ttl` of the one call, not twice that.
+#[tokio::test]
+async fn a_shared_answer_is_forgotten_when_the_replica_that_asked_forgets_it() {
+    let issuer = dev_issuer().await;
+    let store = mcp_auth::store::MemoryStore::new(1_000);
+    let replica = || {
+        IntrospectionVerifier::builder()
+            .discover(issuer.issuer())
+            .client_secret_basic("rs", "rs-secret")
+            .cache_max_ttl(Duration::from_secs(2))
+            .shared_cache(store.clone())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    let token = issuer.opaque_token(&issuer.token().subject("alice").scopes(["mcp:read"]));
+
+    assert!(a.verify(&token).await.is_ok());
+    let asked_at = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(b.verify(&token).await.is_ok(), "b learns a's answer");
+    assert_eq!(
+        issuer.requests(Endpoint::Introspection),
+        1,
+        "one call for both"
+    );
+
+    issuer.revoke(&token);
+    // Past a's two seconds, well before b's own two would end.
+    tokio::time::sleep(Duration::from_millis(2300).saturating_sub(asked_at.elapsed())).await;
+    assert!(
+        b.verify(&token).await.is_err(),
+        "b asked again and learnt of the revocation"
+    );
+    assert!(a.verify(&token).await.is_err());
+    assert!(issuer.requests(Endpoint::Introspection) >= 2);
+}

@@ -177,6 +177,7 @@ fn case(
 }
 
 const MISSING: &str = "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\"";
+const NO_AUD: &str = "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"invalid_token\", error_description=\"the access token names no audience: it must be issued for this resource\"";
 const AUD: &str = "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"invalid_token\", error_description=\"the access token is not meant for this resource (audience mismatch)\"";
 const UNKNOWN: &str = "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"invalid_token\", error_description=\"unknown access token\"";
 const SCOPE: &str = "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\", error=\"insufficient_scope\", error_description=\"the access token lacks a scope this request needs\"";
@@ -274,7 +275,7 @@ async fn request_flow_table() {
             "missing audience",
             &[("authorization", "Bearer noaud")],
             S::UNAUTHORIZED,
-            Some(AUD),
+            Some(NO_AUD),
             Some("invalid_token"),
         ),
         case(
@@ -1094,4 +1095,3 @@ async fn axum_extractor_reads_auth_info() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "false");
 }
-

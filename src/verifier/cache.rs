@@ -115,6 +115,9 @@ pub(crate) enum Verdict {
     Accepted(AuthInfo),
     /// The token is not acceptable.
     Refused(VerifyError),
+    /// A verdict learnt from another replica, to be forgotten at `until` (when the replica
+    /// that asked forgets it), however long it would be kept by itself.
+    Until(Box<Self>, SystemTime),
 }
 
 impl Verdict {
@@ -127,10 +130,17 @@ impl Verdict {
         }
     }
 
+    /// This verdict, to be forgotten at `until` at the latest.
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    pub(crate) fn until(self, until: SystemTime) -> Self {
+        Self::Until(Box::new(self), until)
+    }
+
     fn into_result(self) -> Result<AuthInfo, VerifyError> {
         match self {
             Self::Accepted(info) => Ok(info),
             Self::Refused(err) => Err(err),
+            Self::Until(verdict, _) => verdict.into_result(),
         }
     }
 
@@ -142,6 +152,7 @@ impl Verdict {
                 .expires_at()
                 .is_some_and(|exp| exp <= SystemTime::now()),
             Self::Refused(_) => false,
+            Self::Until(verdict, until) => verdict.is_stale() || *until <= SystemTime::now(),
         }
     }
 }
@@ -265,6 +276,11 @@ impl VerdictExpiry {
                 None => self.max_ttl,
             },
             Verdict::Refused(_) => self.negative_ttl,
+            Verdict::Until(verdict, until) => self.ttl(verdict).min(
+                until
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO),
+            ),
         }
     }
 }

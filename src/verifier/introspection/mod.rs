@@ -319,9 +319,9 @@ impl IntrospectionVerifier {
         let shared = self.inner.shared.as_ref();
         let key = shared.map(|shared| shared.key(self.cache_scope(), token));
         if let (Some(shared), Some(key)) = (shared, &key)
-            && let Some(answer) = shared.get(key).await
+            && let Some((answer, until)) = shared.get(key).await
         {
-            return self.judge(answer);
+            return self.judge(answer).map(|verdict| verdict.until(until));
         }
         let answer = self.introspect(token).await?;
         let verdict = self.judge(answer.clone())?;

@@ -6,7 +6,11 @@
 //! refused. A store that cannot answer is skipped: the replica asks the authorization server
 //! itself, as if no store were configured.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -44,8 +48,9 @@ impl SharedAnswers {
         StoreKey::new("introspection", &id)
     }
 
-    /// A shared answer, if there is one and the store answers.
-    pub(crate) async fn get(&self, key: &StoreKey) -> Option<Answer> {
+    /// A shared answer, if there is one and the store answers, with the time the replica
+    /// that shared it forgets it: this replica must not keep it longer.
+    pub(crate) async fn get(&self, key: &StoreKey) -> Option<(Answer, SystemTime)> {
         let bytes = match self.store.get(key, None).await {
             Ok(bytes) => bytes?,
             Err(_) => {
@@ -54,14 +59,16 @@ impl SharedAnswers {
             }
         };
         let mut stored: Value = serde_json::from_slice(&bytes).ok()?;
-        match (
+        let until = UNIX_EPOCH + Duration::from_millis(stored.get("until")?.as_u64()?);
+        let answer = match (
             stored.get_mut("answer").map(Value::take),
             stored.get("refused"),
         ) {
-            (Some(answer), _) => Some(Answer::Answered(answer)),
-            (None, Some(Value::String(description))) => Some(Answer::Refused(description.clone())),
-            _ => None,
-        }
+            (Some(answer), _) => Answer::Answered(answer),
+            (None, Some(Value::String(description))) => Answer::Refused(description.clone()),
+            _ => return None,
+        };
+        Some((answer, until))
     }
 
     /// Shares `answer` for `ttl`; a store that cannot answer is skipped.
@@ -69,9 +76,14 @@ impl SharedAnswers {
         if ttl.is_zero() {
             return;
         }
+        let until = (SystemTime::now() + ttl)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
         let stored = match answer {
-            Answer::Answered(answer) => json!({ "answer": answer }),
-            Answer::Refused(description) => json!({ "refused": description }),
+            Answer::Answered(answer) => json!({ "answer": answer, "until": until }),
+            Answer::Refused(description) => json!({ "refused": description, "until": until }),
         };
         let bytes = Bytes::from(stored.to_string());
         if self.store.insert(key, bytes, ttl).await.is_err() {
