@@ -10,6 +10,9 @@ protected resource metadata (RFC 9728) and the authorization server metadata (RF
     python client.py keepalive --url ...                          # raw HTTP/1.1: connection after a 401
     python client.py client-credentials --url ... [--client-id ID --client-secret S --issuer ISS]
     python client.py auth-code --url ... [--client-id ID [--client-secret S]] [--expect-subject SUB]
+    python client.py algorithms --url ... --client ID [--client ID...] --client-secret S
+    python client.py revocation --url ... --client-id ID --client-secret S   # introspection, RFC 7009
+    python client.py dpop --url ... --client-id ID --client-secret S         # RFC 9449 proofs
 
 Without `--client-id`, `client-credentials` registers a confidential client itself through the
 authorization server's RFC 7591 endpoint (found by discovery), and `auth-code` lets the SDK
@@ -20,14 +23,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import json
+import secrets
 import socket
 import sys
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import httpx2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, TokenStorage
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
@@ -44,6 +53,8 @@ def http_client(**kwargs: Any) -> httpx2.AsyncClient:
 
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the redirect is read, not followed
+ACCEPT = "application/json, text/event-stream"
+PROTOCOL_VERSION = "2025-06-18"  # what raw requests speak (rmcp serves it with sessions)
 
 
 class CheckFailed(Exception):
@@ -84,11 +95,13 @@ class MemoryStorage(TokenStorage):
 # Discovery by hand (used by `probe` and to register a client_credentials client)
 
 
-def challenge_params(header: str) -> dict[str, str]:
-    """The auth-params of a `Bearer` challenge (quoted or token values)."""
-    scheme, _, rest = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        raise CheckFailed(f"WWW-Authenticate scheme is not Bearer: {header!r}")
+def challenge_params(header: str, scheme: str = "bearer") -> dict[str, str]:
+    """The auth-params of the first challenge of `header` (quoted or token values), which must
+    be of `scheme`. A second challenge in the same value (httpx joins repeated headers with
+    `, `) ends the first."""
+    found, _, rest = header.strip().partition(" ")
+    if found.lower() != scheme:
+        raise CheckFailed(f"WWW-Authenticate scheme is not {scheme}: {header!r}")
     params: dict[str, str] = {}
     i, n = 0, len(rest)
     while i < n:
@@ -98,6 +111,8 @@ def challenge_params(header: str) -> dict[str, str]:
         if eq < 0:
             break
         name = rest[i:eq].strip().lower()
+        if " " in name:  # `DPoP algs=…`: the next challenge
+            break
         i = eq + 1
         if i < n and rest[i] == '"':
             i += 1
@@ -117,19 +132,20 @@ def challenge_params(header: str) -> dict[str, str]:
     return params
 
 
+def challenges(response: httpx2.Response) -> dict[str, dict[str, str]]:
+    """The challenges of a response by scheme (lowercase): one per `WWW-Authenticate` header,
+    as mcp-auth sends them."""
+    found = {}
+    for header in response.headers.get_list("www-authenticate"):
+        scheme = header.strip().partition(" ")[0].lower()
+        found[scheme] = challenge_params(header, scheme)
+    return found
+
+
 async def discover(http: httpx2.AsyncClient, url: str) -> tuple[httpx2.Response, dict[str, Any], dict[str, Any]]:
     """Unauthenticated MCP request → 401 challenge → PRM → AS metadata."""
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "mcp-auth-interop-probe", "version": "0"},
-        },
-    }
-    response = await http.post(url, json=init, headers={"Accept": "application/json, text/event-stream"})
+    init = initialize_body("mcp-auth-interop-probe")
+    response = await http.post(url, json=init, headers={"Accept": ACCEPT})
     header = response.headers.get("www-authenticate", "")
     params = challenge_params(header) if header else {}
     prm_url = params.get("resource_metadata")
@@ -191,7 +207,7 @@ async def cmd_probe(args: argparse.Namespace) -> None:
         bad = await http.post(
             args.url,
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-            headers={"Authorization": "Bearer not-a-valid-token", "Accept": "application/json, text/event-stream"},
+            headers={"Authorization": "Bearer not-a-valid-token", "Accept": ACCEPT},
         )
         bad_params = challenge_params(bad.headers.get("www-authenticate", "Bearer"))
         print(f"  bogus token -> HTTP {bad.status_code}, WWW-Authenticate: {bad.headers.get('www-authenticate')}")
@@ -246,54 +262,95 @@ async def cmd_keepalive(args: argparse.Namespace) -> None:
     await asyncio.to_thread(cmd_keepalive_sync, args)
 
 
-async def cmd_tokens(args: argparse.Namespace) -> None:
-    """Tokens the authorization server really issues, but not good for this server: the RS must
-    refuse them (wrong `aud`, no `aud`, missing scope) and accept the right one."""
-    body = {
+def jwt_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The header and payload of a JWT (unverified: for showing what a server issues), or
+    `None` for an opaque token."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        return tuple(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in parts[:2])  # type: ignore[return-value]
+    except ValueError:
+        return None
+
+
+def show_token(what: str, token: str) -> None:
+    """Prints the header and payload of a JWT (never its signature), or that it is opaque."""
+    claims = jwt_claims(token)
+    if claims is None:
+        print(f"  {what}: opaque ({len(token)} characters)")
+        return
+    print(f"  {what} header:  {json.dumps(claims[0])}")
+    print(f"  {what} payload: {json.dumps(claims[1])}")
+
+
+async def client_credentials_token(
+    http: httpx2.AsyncClient,
+    as_metadata: dict[str, Any],
+    client: tuple[str, str],
+    headers: dict[str, str] | None = None,
+    **params: str,
+) -> dict[str, Any]:
+    """A `client_credentials` token response (`client_secret_basic`)."""
+    data = {"grant_type": "client_credentials", **params}
+    r = await http.post(as_metadata["token_endpoint"], data=data, auth=client, headers=headers or {})
+    if r.status_code != 200:
+        raise CheckFailed(f"token request {params} answered {r.status_code}: {r.text}")
+    return r.json()
+
+
+def initialize_body(name: str) -> dict[str, Any]:
+    return {
         "jsonrpc": "2.0",
         "id": 1,
         "method": "initialize",
         "params": {
-            "protocolVersion": "2025-06-18",
+            "protocolVersion": PROTOCOL_VERSION,
             "capabilities": {},
-            "clientInfo": {"name": "mcp-auth-interop-tokens", "version": "0"},
+            "clientInfo": {"name": name, "version": "0"},
         },
     }
+
+
+async def cmd_tokens(args: argparse.Namespace) -> None:
+    """Tokens the authorization server really issues, but not good for this server: the RS must
+    refuse them (wrong `aud`, no `aud`, missing scope) and accept the right one."""
+    body = initialize_body("mcp-auth-interop-tokens")
+    client = (args.client_id, args.client_secret)
     async with http_client(follow_redirects=False) as http:
         _, prm, as_metadata = await discover(http, args.url)
         resource = prm["resource"]
 
         async def token(**params: str) -> str:
-            data = {"grant_type": "client_credentials", **params}
-            r = await http.post(as_metadata["token_endpoint"], data=data, auth=("interop-raw", "interop-secret"))
-            if r.status_code != 200:
-                raise CheckFailed(f"token request {params} answered {r.status_code}: {r.text}")
-            return r.json()["access_token"]
+            return (await client_credentials_token(http, as_metadata, client, **params))["access_token"]
 
         async def call(access_token: str) -> httpx2.Response:
             return await http.post(
                 args.url,
                 json=body,
-                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json, text/event-stream"},
+                headers={"Authorization": f"Bearer {access_token}", "Accept": ACCEPT},
             )
 
         cases = [
             (
-                "aud for another resource",
-                {"resource": "http://127.0.0.1:9/other", "scope": args.scope},
+                f"aud for another resource ({args.foreign_resource})",
+                {"resource": args.foreign_resource, "scope": args.scope},
                 401,
                 "invalid_token",
             ),
             ("no aud (no resource parameter)", {"scope": args.scope}, 401, "invalid_token"),
             (
-                "right aud, scope without " + args.scope,
-                {"resource": resource, "scope": "profile"},
+                f"right aud, scope {args.narrow_scope} (without {args.scope})",
+                {"resource": resource, "scope": args.narrow_scope},
                 403,
                 "insufficient_scope",
             ),
         ]
         for what, params, status, error in cases:
-            r = await call(await token(**params))
+            access_token = await token(**params)
+            if args.show_claims:
+                show_token(f"token with {what}", access_token)
+            r = await call(access_token)
             header = r.headers.get("www-authenticate", "")
             print(f"  token with {what} -> HTTP {r.status_code}, WWW-Authenticate: {header}")
             got = challenge_params(header) if header else {}
@@ -304,11 +361,310 @@ async def cmd_tokens(args: argparse.Namespace) -> None:
             )
             if status == 403:
                 expect(args.scope in got.get("scope", "").split(), f"the 403 challenge asks for {args.scope}", got)
-        r = await call(await token(resource=resource, scope=args.scope))
+        # The control case: the same client, the same request, the right resource and scope.
+        access_token = await token(resource=resource, scope=args.scope)
+        if args.show_claims:
+            show_token("the right token", access_token)
+        r = await call(access_token)
         print(f"  token with aud {resource} and scope {args.scope} -> HTTP {r.status_code}")
         expect(
             r.status_code == 200 and '"result"' in r.text, "the right token is accepted", (r.status_code, r.text[:200])
         )
+
+
+async def cmd_algorithms(args: argparse.Namespace) -> None:
+    """The authorization server's JWTs signed with each of its algorithms are accepted: one
+    client per algorithm (the server signs by client), each token shown and used."""
+    body = initialize_body("mcp-auth-interop-algorithms")
+    async with http_client(follow_redirects=False) as http:
+        _, prm, as_metadata = await discover(http, args.url)
+        for client_id in args.client:
+            response = await client_credentials_token(
+                http, as_metadata, (client_id, args.client_secret), resource=prm["resource"], scope=args.scope
+            )
+            claims = jwt_claims(response["access_token"])
+            expect(claims is not None, f"{client_id}: the token is a JWT")
+            header = claims[0]
+            r = await http.post(
+                args.url,
+                json=body,
+                headers={"Authorization": f"Bearer {response['access_token']}", "Accept": ACCEPT},
+            )
+            print(f"  {client_id}: header {json.dumps(header)} -> HTTP {r.status_code}")
+            expect(
+                r.status_code == 200 and '"result"' in r.text,
+                f"a token signed {header.get('alg')} (key {header.get('kid')}) is accepted",
+                (r.status_code, r.headers.get("www-authenticate")),
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw MCP over HTTP (for what the SDK clients do not do: DPoP, watching one token be revoked)
+
+
+def json_rpc_answer(response: httpx2.Response) -> dict[str, Any]:
+    """The JSON-RPC message of an answer: the body, or the first SSE `data:` line holding one."""
+    try:
+        return response.json()
+    except ValueError:
+        pass
+    for line in response.text.splitlines():
+        if line.startswith("data:"):
+            try:
+                message = json.loads(line[5:].strip())
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                return message
+    raise CheckFailed(f"no JSON-RPC message in the answer: {response.text[:300]!r}")
+
+
+class RawSession:
+    """An MCP session over plain HTTP requests. `credentials(method)` gives the headers that
+    authorize one request (a DPoP proof is good for one request only)."""
+
+    def __init__(self, http: httpx2.AsyncClient, url: str, credentials: Any) -> None:
+        self.http, self.url, self.credentials = http, url, credentials
+        self.session_id: str | None = None
+        self.next_id = 1
+
+    async def post(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> httpx2.Response:
+        """POSTs `message`, authorized by `headers` (default: fresh ones from `credentials`)."""
+        all_headers = {"Accept": ACCEPT, **(headers if headers is not None else self.credentials("POST"))}
+        if self.session_id is not None:
+            all_headers["Mcp-Session-Id"] = self.session_id
+            all_headers["Mcp-Protocol-Version"] = PROTOCOL_VERSION
+        return await self.http.post(self.url, json=message, headers=all_headers)
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.next_id += 1
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        return message
+
+    async def open(self, client_name: str) -> None:
+        """initialize (keeping the `Mcp-Session-Id`), then notifications/initialized."""
+        r = await self.post(initialize_body(client_name))
+        expect(r.status_code == 200, "initialize -> 200", (r.status_code, r.headers.get("www-authenticate")))
+        self.session_id = r.headers.get("mcp-session-id")
+        expect(self.session_id is not None, "the server opened a session (Mcp-Session-Id)")
+        answer = json_rpc_answer(r)
+        expect("result" in answer, "initialize has a result", answer)
+        r = await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        expect(r.status_code == 202, "notifications/initialized -> 202", r.status_code)
+
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[httpx2.Response, dict[str, Any] | None]:
+        """One request; its JSON-RPC result when the server answered 200."""
+        r = await self.post(self.request(method, params), headers)
+        if r.status_code != 200:
+            return r, None
+        answer = json_rpc_answer(r)
+        if "result" not in answer:
+            raise CheckFailed(f"{method}: no result: {answer}")
+        return r, answer["result"]
+
+
+def whoami_of(result: dict[str, Any]) -> dict[str, Any]:
+    """The JSON that the quickstart's `whoami` tool answers."""
+    if result.get("isError"):
+        raise CheckFailed(f"whoami failed: {result}")
+    return json.loads(result["content"][0]["text"])
+
+
+async def cmd_revocation(args: argparse.Namespace) -> None:
+    """The introspection example trusting the authorization server: an opaque token it issued
+    for this resource works, is revoked at the revocation endpoint (RFC 7009), and is refused
+    once the example's cached introspection answer has expired. Before that, the refusals
+    that need no revocation: an opaque token naming no audience, and a JWT (which the
+    authorization server will not introspect)."""
+    client = (args.client_id, args.client_secret)
+    async with http_client(follow_redirects=False) as http:
+        _, prm, as_metadata = await discover(http, args.url)
+        resource = prm["resource"]
+        for endpoint in ("introspection_endpoint", "revocation_endpoint"):
+            expect(endpoint in as_metadata, f"the authorization server advertises its {endpoint}")
+
+        async def refused(what: str, token: str) -> None:
+            r = await http.post(
+                args.url,
+                json=initialize_body("mcp-auth-interop-revocation"),
+                headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
+            )
+            error = challenges(r).get("bearer", {}).get("error")
+            print(f"  {what} -> HTTP {r.status_code}, WWW-Authenticate: {r.headers.get('www-authenticate')}")
+            expect(
+                r.status_code == 401 and error == "invalid_token",
+                f"{what} is refused: 401 invalid_token",
+                (r.status_code, error),
+            )
+
+        no_aud = await client_credentials_token(http, as_metadata, client, scope=args.scope)
+        show_token("token without resource", no_aud["access_token"])
+        await refused("an opaque token without aud (no resource parameter)", no_aud["access_token"])
+        if args.jwt_resource:
+            jwt = await client_credentials_token(
+                http, as_metadata, client, resource=args.jwt_resource, scope=args.scope
+            )
+            expect(jwt_claims(jwt["access_token"]) is not None, f"a token for {args.jwt_resource} is a JWT")
+            await refused(
+                "a JWT (its introspection answers 400 unsupported_token_type)", jwt["access_token"]
+            )
+
+        response = await client_credentials_token(http, as_metadata, client, resource=resource, scope=args.scope)
+        token = response["access_token"]
+        show_token(f"token for {resource}", token)
+        expect(jwt_claims(token) is None, "the token for this resource is opaque")
+        session = RawSession(http, args.url, lambda _method: {"Authorization": f"Bearer {token}"})
+        # The verifier's first answer about this token, cached from here on.
+        first_introspection = time.monotonic()
+        await session.open("mcp-auth-interop-revocation")
+        whoami = {"name": "whoami", "arguments": {}}
+        _, result = await session.call("tools/call", whoami)
+        expect(result is not None, "whoami -> 200")
+        me = whoami_of(result)
+        print(f"  whoami -> {json.dumps(me)}")
+        expect(me.get("client_id") == args.client_id, f"whoami client_id is {args.client_id}", me)
+        expect(args.scope in (me.get("scopes") or []), f"whoami scopes include {args.scope}", me)
+
+        r = await http.post(
+            as_metadata["revocation_endpoint"], data={"token": token, "token_type_hint": "access_token"}, auth=client
+        )
+        expect(r.status_code == 200, "revoked at the revocation endpoint: 200", (r.status_code, r.text))
+        revoked = time.monotonic()
+        accepted = 0
+        while True:
+            r, result = await session.call("tools/call", whoami)
+            if r.status_code == 401:
+                break
+            if r.status_code != 200:
+                raise CheckFailed(f"the revoked token got HTTP {r.status_code} before a 401")
+            accepted += 1
+            if time.monotonic() - revoked > args.deadline:
+                raise CheckFailed(f"the revoked token is still accepted {args.deadline:g} s after its revocation")
+            await asyncio.sleep(args.interval)
+        refused = time.monotonic()
+        error = challenges(r).get("bearer", {}).get("error")
+        print(
+            f"  revoked token: accepted {accepted} more time(s) (the cached answer), then "
+            f"HTTP {r.status_code}, WWW-Authenticate: {r.headers.get('www-authenticate')}"
+        )
+        cached = refused - first_introspection
+        print(
+            f"  measured: refused {refused - revoked:.1f} s after the revocation, {cached:.1f} s after the answer "
+            f"was cached (polling every {args.interval:g} s; the example caches answers at most {args.cache_ttl:g} s)"
+        )
+        expect(error == "invalid_token", "the revoked token is refused: 401 invalid_token", error)
+        expect(
+            cached <= args.cache_ttl + args.interval + 1,
+            f"within the verifier's cache TTL ({args.cache_ttl:g} s, give or take one poll)",
+            f"{cached:.1f} s",
+        )
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class DpopKey:
+    """A DPoP key pair (P-256, ES256) and the proofs it signs (RFC 9449 §4.2)."""
+
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        numbers = self._key.public_key().public_numbers()
+        self.jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url(numbers.x.to_bytes(32, "big")),
+            "y": b64url(numbers.y.to_bytes(32, "big")),
+        }
+        # RFC 7638: the required members in lexicographic order, no whitespace.
+        canonical = json.dumps({k: self.jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"))
+        self.thumbprint = b64url(hashlib.sha256(canonical.encode()).digest())
+
+    def proof(self, htm: str, htu: str, access_token: str | None = None) -> str:
+        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk}
+        payload: dict[str, Any] = {"jti": secrets.token_urlsafe(16), "htm": htm, "htu": htu, "iat": int(time.time())}
+        if access_token is not None:
+            payload["ath"] = b64url(hashlib.sha256(access_token.encode()).digest())
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
+        r, s = decode_dss_signature(self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+async def cmd_dpop(args: argparse.Namespace) -> None:
+    """DPoP end to end (RFC 9449): a token bound to this client's key by the authorization
+    server, used on an MCP session with a fresh proof per request; a replayed proof and the
+    same token sent as Bearer are refused, and the session still works after both."""
+    key = DpopKey()
+    client = (args.client_id, args.client_secret)
+    async with http_client(follow_redirects=False) as http:
+        _, prm, as_metadata = await discover(http, args.url)
+        algs = as_metadata.get("dpop_signing_alg_values_supported") or []
+        expect("ES256" in algs, "the authorization server takes ES256 DPoP proofs", algs)
+        endpoint = as_metadata["token_endpoint"]
+        response = await client_credentials_token(
+            http,
+            as_metadata,
+            client,
+            headers={"DPoP": key.proof("POST", endpoint)},
+            resource=prm["resource"],
+            scope=args.scope,
+        )
+        token = response["access_token"]
+        show_token("DPoP-bound token", token)
+        expect(str(response.get("token_type")).lower() == "dpop", "token_type is DPoP", response.get("token_type"))
+        claims = jwt_claims(token)
+        expect(claims is not None, "the token is a JWT")
+        jkt = (claims[1].get("cnf") or {}).get("jkt")
+        expect(jkt == key.thumbprint, "cnf.jkt is the thumbprint of the proof key (RFC 7638)", jkt)
+
+        proofs: list[str] = []
+
+        def dpop(method: str) -> dict[str, str]:
+            proofs.append(key.proof(method, args.url, token))
+            return {"Authorization": f"DPoP {token}", "DPoP": proofs[-1]}
+
+        session = RawSession(http, args.url, dpop)
+        await session.open("mcp-auth-interop-dpop")
+        r, result = await session.call("tools/list")
+        expect(
+            result is not None, "tools/list with a fresh proof -> 200", (r.status_code, r.headers.get("www-authenticate"))
+        )
+        replayed = proofs[-1]
+        names = sorted(tool["name"] for tool in result["tools"])
+        print(f"  tools: {names}")
+        expect("whoami" in names, "tools/list includes whoami", names)
+        r, result = await session.call("tools/call", {"name": "whoami", "arguments": {}})
+        expect(
+            result is not None, "whoami with a fresh proof -> 200", (r.status_code, r.headers.get("www-authenticate"))
+        )
+        me = whoami_of(result)
+        print(f"  whoami -> {json.dumps(me)}")
+        expect(me.get("client_id") == args.client_id, f"whoami client_id is {args.client_id}", me)
+        expect(args.scope in (me.get("scopes") or []), f"whoami scopes include {args.scope}", me)
+        print(f"  {len(proofs)} requests so far, each with its own proof (htm POST, htu {args.url}, iat, jti, ath)")
+
+        r, _ = await session.call("tools/list", headers={"Authorization": f"DPoP {token}", "DPoP": replayed})
+        found = challenges(r)
+        print(f"  the tools/list proof again -> HTTP {r.status_code}, WWW-Authenticate: {r.headers.get_list('www-authenticate')}")
+        expect(
+            r.status_code == 401 and found.get("dpop", {}).get("error") == "invalid_dpop_proof",
+            "a replayed proof is refused: 401, DPoP error=invalid_dpop_proof",
+            (r.status_code, found),
+        )
+        r, _ = await session.call("tools/list", headers={"Authorization": f"Bearer {token}"})
+        found = challenges(r)
+        print(f"  the token as Bearer -> HTTP {r.status_code}, WWW-Authenticate: {r.headers.get_list('www-authenticate')}")
+        expect(
+            r.status_code == 401 and found.get("bearer", {}).get("error") == "invalid_token",
+            "the DPoP-bound token sent as Bearer is refused: 401 invalid_token",
+            (r.status_code, found),
+        )
+        r, result = await session.call("tools/list")
+        expect(result is not None, "with a fresh proof the session works again -> 200", r.status_code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,8 +794,12 @@ async def cmd_client_credentials(args: argparse.Namespace) -> None:
 
 
 class HeadlessBrowser:
-    """Plays the user agent: GETs the authorization URL without following the redirect and hands
-    the parameters of the `Location` back to the SDK, as the redirect URI's listener would."""
+    """Plays the user agent: follows the authorization server's redirects (keeping its cookies,
+    as a browser does, through any headless login and consent pages) up to the redirect to
+    `REDIRECT_URI`, which it reads instead of following, and hands the parameters of that
+    `Location` back to the SDK, as the redirect URI's listener would."""
+
+    MAX_HOPS = 10
 
     def __init__(self) -> None:
         self.result: AuthorizationCodeResult | None = None
@@ -453,16 +813,28 @@ class HeadlessBrowser:
             f"code_challenge_method={query.get('code_challenge_method')}"
         )
         # A separate client without the OAuth auth: reusing the auth-wrapped one deadlocks.
+        url, hops = authorization_url, 0
         async with http_client(follow_redirects=False) as browser:
-            r = await browser.get(authorization_url)
-        location = r.headers.get("location")
-        if r.status_code not in (301, 302, 303, 307) or not location:
-            raise CheckFailed(f"authorization endpoint answered {r.status_code} without a redirect: {r.text[:300]}")
-        params = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+            while True:
+                r = await browser.get(url)
+                location = r.headers.get("location")
+                if r.status_code not in (301, 302, 303, 307) or not location:
+                    raise CheckFailed(
+                        f"{url.split('?')[0]} answered {r.status_code} without a redirect: {r.text[:300]}"
+                    )
+                url = urljoin(url, location)
+                if url.startswith(REDIRECT_URI):
+                    break
+                hops += 1
+                if hops >= self.MAX_HOPS:
+                    raise CheckFailed(f"more than {self.MAX_HOPS} redirects before the client's redirect URI")
+        if hops:
+            print(f"  the authorization server redirected {hops} times before the client's redirect URI")
+        params = {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
         if "error" in params:
             raise CheckFailed(f"authorization endpoint redirected with an error: {params}")
         if "code" not in params:
-            raise CheckFailed(f"no code in the redirect: {location}")
+            raise CheckFailed(f"no code in the redirect: {url}")
         self.result = AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
     async def callback_handler(self) -> AuthorizationCodeResult:
@@ -545,7 +917,37 @@ def main() -> int:
     p = sub.add_parser("tokens", help="raw HTTP: AS-issued tokens with the wrong aud, no aud, missing scope")
     p.add_argument("--url", required=True)
     p.add_argument("--scope", default="mcp:read", help="the scope the server requires")
+    p.add_argument("--client-id", default="interop-raw", help="a client_credentials client")
+    p.add_argument("--client-secret", default="interop-secret")
+    p.add_argument("--foreign-resource", default="http://127.0.0.1:9/other", help="another resource the AS knows")
+    p.add_argument("--narrow-scope", default="profile", help="a scope the client may get, without --scope")
+    p.add_argument("--show-claims", action="store_true", help="print each JWT's header and payload")
     p.set_defaults(func=cmd_tokens)
+
+    p = sub.add_parser("algorithms", help="raw HTTP: the AS's JWTs signed with each algorithm are accepted")
+    p.add_argument("--url", required=True)
+    p.add_argument("--scope", default="mcp:read")
+    p.add_argument("--client", action="append", required=True, help="a client the AS signs for (repeatable)")
+    p.add_argument("--client-secret", required=True, help="their secret")
+    p.set_defaults(func=cmd_algorithms)
+
+    p = sub.add_parser("revocation", help="raw HTTP: an introspected opaque token, revoked, refused in time")
+    p.add_argument("--url", required=True)
+    p.add_argument("--scope", default="mcp:read")
+    p.add_argument("--client-id", required=True, help="a client_credentials client")
+    p.add_argument("--client-secret", required=True)
+    p.add_argument("--jwt-resource", help="a resource the AS issues JWTs for: such a token must be refused too")
+    p.add_argument("--cache-ttl", type=float, default=60.0, help="the verifier's longest cache TTL, seconds")
+    p.add_argument("--deadline", type=float, default=90.0, help="give up after this many seconds")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between two tries")
+    p.set_defaults(func=cmd_revocation)
+
+    p = sub.add_parser("dpop", help="raw HTTP: a DPoP-bound token and a proof per request")
+    p.add_argument("--url", required=True)
+    p.add_argument("--scope", default="mcp:read")
+    p.add_argument("--client-id", required=True, help="a client_credentials client")
+    p.add_argument("--client-secret", required=True)
+    p.set_defaults(func=cmd_dpop)
 
     p = sub.add_parser("client-credentials", help="client_credentials grant")
     common(p)

