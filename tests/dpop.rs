@@ -11,7 +11,10 @@ use mcp_auth::{
     AuthInfo, McpAuth,
     dpop::Dpop,
     testing::{DpopProof, SigningKey, key_thumbprint},
-    verifier::{JwtVerifier, jwt::TrustedIssuer},
+    verifier::{
+        JwtVerifier,
+        jwt::{Algorithm, TrustedIssuer},
+    },
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -182,6 +185,22 @@ async fn every_proof_check_through_the_service() {
         bad_proof("private jwk", setup.proof(&token).private_jwk()),
         bad_proof("jwk of another key", setup.proof(&token).jwk_of(&other_key)),
         bad_proof("alg none", setup.proof(&token).alg_none()),
+        bad_proof(
+            "alg that does not fit the jwk",
+            setup.proof(&token).header("alg", "ES384"),
+        ),
+        Case {
+            name: "not a JWT (token characters only)",
+            headers: dpop("abc.def.ghi".to_owned()),
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_dpop_proof"),
+        },
+        Case {
+            name: "two segments",
+            headers: dpop("eyJhbGciOiJFUzI1NiJ9.e30".to_owned()),
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_dpop_proof"),
+        },
         Case {
             name: "alg HS256",
             headers: dpop(hs256),
@@ -571,4 +590,107 @@ async fn dev_issuer_tokens_bound_with_dpop_end_to_end() {
             "a proof from another key (opaque={opaque})"
         );
     }
+}
+
+#[test]
+fn symmetric_proof_algorithms_are_refused_when_the_layer_is_built() {
+    let setup = Setup::new();
+    let build = |algorithms: Vec<Algorithm>| {
+        McpAuth::builder(RESOURCE)
+            .verifier(setup.verifier())
+            .dpop(Dpop::allowed().algorithms(algorithms))
+            .build()
+    };
+    assert!(build(vec![Algorithm::Es256, Algorithm::Hs256]).is_err());
+    assert!(build(vec![]).is_err(), "no algorithm at all");
+    // Control.
+    assert!(build(vec![Algorithm::Es256]).is_ok());
+}
+
+/// RFC 8705: a token bound to a client certificate (`cnf.x5t#S256`) is accepted only on a
+/// connection that presented that certificate, as the configured `CertificateBinding` reports.
+#[tokio::test]
+async fn certificate_bound_tokens_need_their_certificate() {
+    let setup = Setup::new();
+    let thumbprint = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+    let bound = setup
+        .issuer_key
+        .token()
+        .issuer(ISSUER)
+        .audience(RESOURCE)
+        .subject("alice")
+        .scopes(["mcp:read"])
+        .claim("cnf", json!({"x5t#S256": thumbprint}))
+        .sign();
+    let app = |binding: bool| {
+        let mut auth = McpAuth::builder(RESOURCE)
+            .verifier(setup.verifier())
+            .required_scopes(["mcp:read"]);
+        if binding {
+            // A TLS-terminating proxy reports the certificate in a header.
+            auth = auth.certificate_binding(|headers: &http::HeaderMap, _: &http::Extensions| {
+                headers
+                    .get("x-client-cert-sha256")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            });
+        }
+        Router::new()
+            .route(
+                "/mcp",
+                any(|req: Request<Body>| async move {
+                    req.extensions()
+                        .get::<AuthInfo>()
+                        .and_then(|i| i.certificate_thumbprint().map(str::to_owned))
+                        .unwrap_or_default()
+                }),
+            )
+            .layer(auth.build().expect("layer builds"))
+    };
+    let bearer = ("authorization", format!("Bearer {bound}"));
+    let with_cert = app(true);
+
+    let res = send(
+        &with_cert,
+        &[
+            bearer.clone(),
+            ("x-client-cert-sha256", thumbprint.to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(res.into_body(), 1024)
+        .await
+        .expect("body");
+    assert_eq!(body, thumbprint, "the handler sees the binding");
+
+    for (name, headers) in [
+        (
+            "another certificate",
+            vec![bearer.clone(), ("x-client-cert-sha256", "AAAA".to_owned())],
+        ),
+        ("no certificate", vec![bearer.clone()]),
+    ] {
+        let res = send(&with_cert, &headers).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(
+            param(&challenges(&res)[0], "error").as_deref(),
+            Some("invalid_token"),
+            "{name}"
+        );
+    }
+    // A layer that cannot see certificates refuses certificate-bound tokens outright.
+    let res = send(
+        &app(false),
+        &[bearer, ("x-client-cert-sha256", thumbprint.to_owned())],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Control: an unbound token needs no certificate.
+    let res = send(
+        &with_cert,
+        &[("authorization", format!("Bearer {}", setup.token(None)))],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
