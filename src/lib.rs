@@ -10,8 +10,8 @@
 //! 1. It serves RFC 9728 protected-resource metadata at
 //!    `/.well-known/oauth-protected-resource/<path>` and at the root form, so clients find the
 //!    authorization server.
-//! 2. It lets CORS preflights through and, when configured, refuses disallowed `Origin`s with
-//!    `403` before anything else.
+//! 2. It refuses a request whose `Origin` is neither the resource's own nor an allowed one with
+//!    `403` before anything else (on by default), and lets CORS preflights through.
 //! 3. It takes the bearer token from the `Authorization` header (and only from there), asks a
 //!    [`TokenVerifier`] about it, requires that the token is meant for this resource (RFC 8707
 //!    audience) and carries the required scopes (honouring scope hierarchies).
@@ -24,7 +24,11 @@
 //!    bodies, bounded, and answers `403 insufficient_scope` naming every scope a tool call,
 //!    prompt or resource needs, so clients can step up.
 //! 6. It passes authorized requests on **without** their `Authorization` header (no token
-//!    passthrough) and with the verified [`AuthInfo`] in the request extensions.
+//!    passthrough) and with the verified [`AuthInfo`] in the request extensions, and binds the
+//!    `Mcp-Session-Id` the server hands out to the caller (another principal gets `404`).
+//! 7. Optionally it requires sender-constrained tokens: [`dpop`] (RFC 9449) and
+//!    certificate-bound tokens ([`binding`], RFC 8705); state shared by replicas goes to a
+//!    [`store::Store`] (Redis with the `redis` feature).
 //!
 //! Verifiers: [`verifier::JwtVerifier`] (JWT access tokens, JWKS, discovery),
 //! `verifier::IntrospectionVerifier` (opaque tokens, RFC 7662, feature `introspection`), their
@@ -98,7 +102,9 @@
 //! | `introspection` | no | `IntrospectionVerifier`: RFC 7662 for opaque tokens |
 //! | `axum` | no | [`AuthInfo`] as an axum extractor (`AuthInfo` and `Option<AuthInfo>`) |
 //! | `testing` | no | mock verifiers and a dev/test authorization server; not for production |
-//! | `tracing` | no | rejections and verifier failures logged with target `mcp_auth` |
+//! | `tracing` | no | a span per decision and events with target `mcp_auth` (never tokens) |
+//! | `metrics` | no | counters and histograms through the `metrics` facade (see `observe` below) |
+//! | `redis` | no | `store::RedisStore`: sessions, DPoP replay detection and introspection answers shared by replicas |
 //!
 //! Features only add API; none changes or weakens a default.
 //!
@@ -115,7 +121,23 @@
 //!   print it either.
 //! - Bind sessions and state handles to [`AuthInfo::principal_key`], never to possession of a
 //!   session id.
-//! - The [`manual`] explains each default.
+//! - The [`manual`] explains each default; `docs/security.md` in the repository is the full
+//!   security guide (threat model, every default, each requirement with its test).
+//!
+//! # Modules
+//!
+//! A request takes one path through the private `authorize` module, top to bottom: metadata,
+//! `Origin`, preflight, public paths, bearer extraction, verification, audience, binding and
+//! [`dpop`], body peek ([`body`]) and scopes ([`policy`]), session, pass-on; every refusal is one
+//! [`challenge::AuthError`]. [`McpAuth`] and its builder configure it; [`McpAuthService`] and
+//! [`future`] are the tower plumbing. [`verifier`] holds the [`TokenVerifier`] trait, the JWT and
+//! introspection verifiers with the claim rules they share, their token cache and chains;
+//! [`store`] the shared-state trait; [`metadata`] RFC 9728; `testing` the dev issuer.
+//!
+//! With `metrics`, the counters are `mcp_auth_requests_total{outcome,reason}`,
+//! `mcp_auth_token_cache_total`, `mcp_auth_jwks_fetches_total`,
+//! `mcp_auth_introspection_requests_total` and `mcp_auth_store_errors_total`; the histogram is
+//! `mcp_auth_verify_seconds`.
 //!
 //! [`Layer`]: tower_layer::Layer
 

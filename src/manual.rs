@@ -1,5 +1,9 @@
 //! Why the defaults are what they are. Documentation only.
 //!
+//! This is the short version. The security guide, `docs/security.md` in the repository, has
+//! the threat model, what the layer leaves to the operator, every default with its reason, and
+//! each MCP and RFC requirement mapped to the code and the test that covers it.
+//!
 //! # Audience checks are mandatory
 //!
 //! MCP servers "MUST validate that access tokens were issued specifically for them" (RFC 8707
@@ -45,10 +49,45 @@
 //! # `Origin`
 //!
 //! The MCP Streamable HTTP transport requires servers to validate `Origin` and answer `403` to
-//! a present, invalid one (DNS-rebinding protection). Configure the allow-list with
-//! [`McpAuthBuilder::allowed_origins`](crate::McpAuthBuilder::allowed_origins); the check runs before
-//! authentication so a bad `Origin` gets `403`, not `401`. CORS preflights pass without
-//! authentication, because browsers never send credentials on them.
+//! a present, invalid one (DNS-rebinding protection), so the check is on without configuration:
+//! the resource's own origin passes, others need
+//! [`McpAuthBuilder::allowed_origins`](crate::McpAuthBuilder::allowed_origins), `null` never
+//! passes, and requests without `Origin` (non-browser clients) are not affected. It runs
+//! before authentication so a bad `Origin` gets `403`, not `401`. CORS preflights from allowed
+//! origins pass without authentication, because browsers never send credentials on them.
+//! [`danger_allow_any_origin`](crate::McpAuthBuilder::danger_allow_any_origin) is for a proxy
+//! that checks `Origin` itself.
+//!
+//! # Sessions
+//!
+//! Possession of a session id must not be authentication. Every request is authenticated,
+//! and the layer binds each `Mcp-Session-Id` the MCP server hands out to the principal that
+//! received it ([`AuthInfo::principal_key`](crate::AuthInfo::principal_key)); another
+//! principal's, or an unknown, session id gets `404`. Bindings live in a
+//! [`Store`](crate::store::Store): in memory by default, in Redis for replicas. A store that
+//! cannot answer gives `503`: the check fails closed.
+//!
+//! # Key rotation
+//!
+//! A token whose `kid` the cached key set lacks, and that was issued after the set was
+//! fetched, is signed by a key published since: while the next fetch is held back (at most one
+//! per `jwks_min_refresh_interval`), it gets `503` with `Retry-After`, not `401`, so a client
+//! does not throw a good token away. A token issued before the fetch with an unknown `kid` is
+//! refused.
+//!
+//! # DPoP
+//!
+//! Off by default, because clients must support it. With
+//! [`Dpop::allowed`](crate::dpop::Dpop::allowed) both schemes work; with
+//! [`Dpop::required`](crate::dpop::Dpop::required) only DPoP-bound tokens do. A token bound to a
+//! key or a certificate is never accepted as a plain bearer token, whatever the setting.
+//!
+//! # Connections of rejected requests
+//!
+//! Every MCP client's first request carries a JSON-RPC body and no token. hyper closes an
+//! HTTP/1 connection whose request body was not read, so the layer reads and discards a body it
+//! rejects when it is small (64 KiB, within 1 s) and keeps the connection; a larger or slower
+//! body is left unread and the response says `Connection: close`.
 //!
 //! # `http` URLs
 //!
