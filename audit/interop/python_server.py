@@ -9,7 +9,7 @@ with its defaults), checking signature, algorithm, issuer, audience, expiry and 
 Tools:
 - `whoami`: the caller's subject and scopes;
 - `add_note`: needs `notes:write` on top of `mcp:read`. The SDK has no per-tool scope rule,
-  so the tool checks the scope itself, as the SDK's examples do;
+  so the tool checks the scope itself and raises `ToolError` (a deliberate tool error);
 - `echo_headers`: the HTTP request headers the tool can see (`Context.headers`).
 
     python python_server.py --port 8080 --issuer http://127.0.0.1:9797
@@ -27,6 +27,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 
@@ -88,7 +89,7 @@ def build(url: str, issuer: str, jwks_uri: str) -> MCPServer:
         """Add a note (needs the notes:write scope)."""
         token = get_access_token()
         if token is None or "notes:write" not in token.scopes:
-            raise ValueError("notes:write is required")
+            raise ToolError("notes:write is required")
         return f"note added: {text}"
 
     @server.tool()
@@ -107,6 +108,9 @@ def main() -> None:
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}/mcp"
     warnings.simplefilter("ignore")
+    # Why each token was refused, for run.sh to show.
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("verifier").setLevel(logging.INFO)
     server = build(url, args.issuer, args.jwks_uri or f"{args.issuer}/jwks")
     app = server.streamable_http_app(host="127.0.0.1")
     print(f"python-sdk-interop: {url} trusting {args.issuer}", flush=True)

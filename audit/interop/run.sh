@@ -93,10 +93,12 @@ section "start: the Python SDK server at $URL, trusting $ISSUER"
 "$PY" "$HERE/python_server.py" --port "$PORT_MCP" --issuer "$ISSUER" >"$WORK/server.log" 2>&1 &
 PIDS+=("$!")
 SERVER=$!
-wait_for "$WORK/server.log" 'session manager started|Uvicorn running' "$SERVER" 60 \
+wait_for "$WORK/server.log" '^python-sdk-interop:' "$SERVER" 60 \
   || die "the Python server did not start"
+deadline=$((SECONDS + 60))
 until curl -s -o /dev/null "$URL" 2>/dev/null; do
   kill -0 "$SERVER" 2>/dev/null || die "the Python server exited"
+  [ "$SECONDS" -lt "$deadline" ] || die "the Python server does not answer on $URL"
   sleep 0.2
 done
 sed 's/^/    /' "$WORK/server.log"
@@ -128,6 +130,9 @@ TRUSTED_RC=$?
 set -e
 cat "$WORK/trusted.out"
 tail -n +2 "$WORK/trusted.err" | grep -v '^ *issuer:\|^ *jwks_uri:\|^$\|audience\|Press Enter\|^Configure' || true
+
+section "the Python server's log (why its verifier refused each token)"
+sed 's/^/    /' "$WORK/server.log"
 
 section "summary"
 echo "black-box mode: exit $BLACK_BOX; trusted-issuer mode: exit $TRUSTED_RC (0: no MUST failed, 1: a MUST failed, 2: error)"

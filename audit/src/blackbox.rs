@@ -272,6 +272,7 @@ async fn metadata(run: &mut Run<'_>, challenge: Option<&Challenge>) {
         return;
     };
     run.pass("prm.discoverable", format!("from {}", primary.url));
+    run.facts.metadata_found = true;
 
     // `resource` of every document found.
     let mut problems = Vec::new();
@@ -460,6 +461,10 @@ fn allow_origin(exchange: &Exchange) -> Option<String> {
 
 fn offline_access(run: &mut Run<'_>) {
     let id = "scope.no-offline-access";
+    if !run.facts.metadata_found && run.facts.challenge_scope.is_none() {
+        run.skip(id, "neither metadata nor a challenge scope to read");
+        return;
+    }
     let in_metadata = run
         .facts
         .scopes_supported

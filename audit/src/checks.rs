@@ -454,6 +454,13 @@ pub static CHECKS: &[Check] = &[
         description: "a good token from an invalid Origin gets 403",
     },
     Check {
+        id: "trusted.insufficient-scope",
+        level: Level::Should,
+        mode: Mode::Trusted,
+        clause: "MCP 2026-07-28 Auth \"Error Handling\" (403), \"Runtime Insufficient Scope Errors\"; MCP 2025-11-25 Auth \"Error Handling\", \"Runtime Insufficient Scope Errors\"; RFC 6750 §3.1",
+        description: "a good token without any scope gets 403 insufficient_scope naming the scopes to ask for (unless the server needs none)",
+    },
+    Check {
         id: "trusted.step-up",
         level: Level::Should,
         mode: Mode::Trusted,

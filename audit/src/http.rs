@@ -294,3 +294,25 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_token_never_leaves_the_server_origin() {
+        let server = Url::parse("http://127.0.0.1:9/mcp").unwrap();
+        let http = Http::new(&server, 10.0, 10, Duration::from_secs(1)).unwrap();
+        let elsewhere = Url::parse("http://127.0.0.1:10/mcp").unwrap();
+        for request in [
+            Request::get(&elsewhere).bearer("t"),
+            Request::get(&elsewhere).query_token("t"),
+            Request::new(Method::POST, &elsewhere).form_token("t"),
+        ] {
+            let err = http.send(request).await.unwrap_err();
+            assert!(matches!(err, HttpError::Refused(_)), "{err}");
+        }
+        // Refused before counting: nothing went out.
+        assert_eq!(http.sent(), 0);
+    }
+}

@@ -17,7 +17,8 @@
 //! - **Trusted issuer** (with a [`TrustedIssuer`] the server trusts): everything above, plus a
 //!   good token accepted; wrong audience, no audience, expired, not yet valid, wrong issuer,
 //!   HS256 with the public key, `alg: none`, unknown key and bad signature refused with 401;
-//!   a good token from a foreign `Origin` refused with 403; step-up (`403 insufficient_scope`
+//!   a good token from a foreign `Origin` refused with 403; a token without scopes refused
+//!   with `403 insufficient_scope` naming them; step-up (`403 insufficient_scope`
 //!   with the needed scopes) on a tool named in the [`Config`]; no token passthrough (with an
 //!   echo tool); key rotation picked up.
 //!

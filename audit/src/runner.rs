@@ -26,6 +26,8 @@ pub(crate) struct Facts {
     pub(crate) challenge_scope: Option<String>,
     /// `authorization_servers` of the metadata.
     pub(crate) authorization_servers: Vec<String>,
+    /// Whether a metadata document was found.
+    pub(crate) metadata_found: bool,
     /// `scopes_supported` of the metadata.
     pub(crate) scopes_supported: Vec<String>,
     /// A `kid` and `alg` from the authorization server's JWKS.

@@ -84,6 +84,7 @@ const NEGATIVE_CHECKS: &[&str] = &[
     "trusted.unknown-key",
     "trusted.bad-signature",
     "trusted.origin-with-token",
+    "trusted.insufficient-scope",
     "trusted.step-up",
     "trusted.no-passthrough",
     "trusted.key-rotation",
@@ -103,6 +104,7 @@ pub(crate) const TRUSTED_CHECKS: &[&str] = &[
     "trusted.unknown-key",
     "trusted.bad-signature",
     "trusted.origin-with-token",
+    "trusted.insufficient-scope",
     "trusted.step-up",
     "trusted.no-passthrough",
     "trusted.key-rotation",
@@ -210,6 +212,7 @@ pub(crate) async fn checks(run: &mut Run<'_>, issuer: &TrustedIssuer, token: Opt
     run.expect_401("trusted.bad-signature", &forged).await;
 
     origin_with_token(run, token).await;
+    insufficient_scope(run, issuer, &scopes).await;
     step_up(run, issuer, &scopes).await;
     passthrough(run, token).await;
     rotation(run, issuer, &scopes).await;
@@ -233,6 +236,73 @@ async fn origin_with_token(run: &mut Run<'_>, token: &str) {
                 describe(&exchange)
             ),
         ),
+    }
+}
+
+/// `trusted.insufficient-scope`: a good token without any scope, on `initialize`.
+async fn insufficient_scope(run: &mut Run<'_>, issuer: &TrustedIssuer, scopes: &[String]) {
+    let id = "trusted.insufficient-scope";
+    if scopes.is_empty() {
+        run.skip(id, "the good token has no scope to leave out");
+        return;
+    }
+    let token = good(run, issuer, &[]).sign();
+    let initialize = mcp::initialize(run.next_id());
+    let request = Request::mcp(&run.url, &initialize).bearer(&token);
+    let exchange = match run.send_retrying(request).await {
+        Ok((exchange, _)) => exchange,
+        Err(err) => {
+            run.skip(id, err.to_string());
+            return;
+        }
+    };
+    if exchange.status.is_success() {
+        run.skip(
+            id,
+            format!(
+                "a token without scopes got {}: the server needs no scope for initialize",
+                describe(&exchange)
+            ),
+        );
+        return;
+    }
+    if exchange.status != 403 {
+        let why = if exchange.status == 401 {
+            ": a valid token that lacks a scope is not an invalid token"
+        } else {
+            ""
+        };
+        run.fail(
+            id,
+            format!("expected 403, got {}{why}", describe(&exchange)),
+        );
+        return;
+    }
+    let www = exchange.header(&header::WWW_AUTHENTICATE);
+    match challenge::bearer(www.as_deref()) {
+        Err(err) => run.fail(id, format!("403, {err}")),
+        Ok(challenge) => {
+            let mut problems = Vec::new();
+            if challenge.param("error") != Some("insufficient_scope") {
+                problems.push(format!(
+                    "error is {:?}, not insufficient_scope",
+                    challenge.param("error")
+                ));
+            }
+            if challenge.param("scope").is_none_or(str::is_empty) {
+                problems
+                    .push("no scope parameter: the client cannot tell what to ask for".to_owned());
+            }
+            if challenge.param("resource_metadata").is_none() {
+                problems.push("no resource_metadata".to_owned());
+            }
+            let summary = format!("403, {}", shorten(&challenge.to_string(), 200));
+            if problems.is_empty() {
+                run.pass(id, summary);
+            } else {
+                run.fail(id, format!("{summary}: {}", problems.join(", ")));
+            }
+        }
     }
 }
 

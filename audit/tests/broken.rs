@@ -16,7 +16,10 @@
 //! `Authorization` header (defect 6): besides defects 1 to 3, only the audience checks and the
 //! passthrough check may fail there.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
@@ -117,7 +120,11 @@ async fn trusted_audit_reports_every_seeded_defect_and_nothing_else() -> TestRes
         &report,
         Mode::Trusted,
         &failures,
-        &["challenge.resource-metadata-document"],
+        &[
+            "challenge.resource-metadata-document",
+            // It needs no scope for initialize.
+            "trusted.insufficient-scope",
+        ],
     );
     // Defect 5 is named for what it is.
     assert_detail(&report, "trusted.step-up", "200 with JSON-RPC error");
@@ -164,6 +171,8 @@ async fn audience_blind_server_fails_only_the_audience_checks() -> TestResult {
             "challenge.resource-metadata-document",
             // No --tool given: the audit calls no tool it was not told to.
             "trusted.step-up",
+            // It needs no scope for initialize.
+            "trusted.insufficient-scope",
         ],
     );
     assert_detail(&report, "trusted.step-up", "--tool");
@@ -173,6 +182,32 @@ async fn audience_blind_server_fails_only_the_audience_checks() -> TestResult {
         "received the access token",
     );
     issuer.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_request_budget_and_the_rate_limit_bound_the_audit() -> TestResult {
+    let issuer = DevIssuer::start().await?;
+    let url = serve(issuer.issuer(), Acceptance::JwtShaped).await?;
+
+    let started = Instant::now();
+    let config = Config::new(&url)?.requests_per_second(4.0).max_requests(6);
+    let report = run(&config, None).await;
+
+    assert_eq!(report.requests, 6);
+    // Six requests at four per second: the last one leaves 1.25 s after the first.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_200),
+        "{:?}",
+        started.elapsed()
+    );
+    let spent = report
+        .findings
+        .iter()
+        .filter(|finding| finding.detail.contains("request budget spent"))
+        .count();
+    assert!(spent >= 10, "{spent} checks skipped for the budget");
+    assert_detail(&report, "token.forged", "request budget spent (6 requests");
     Ok(())
 }
 
