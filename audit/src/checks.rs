@@ -275,7 +275,7 @@ pub static CHECKS: &[Check] = &[
         id: "as.issuer",
         level: Level::Info,
         mode: Mode::BlackBox,
-        clause: concat!(as_metadata!(), "; ", "RFC 8414 §3.3"),
+        clause: "MCP 2026-07-28 ASD \"Authorization Server Metadata Discovery\"; MCP 2025-11-25 Auth \"Authorization Server Metadata Discovery\"; RFC 8414 §3.3",
         description: "its issuer is identical to the authorization_servers entry (clients reject any difference)",
     },
     Check {
