@@ -1,0 +1,310 @@
+//! The findings of a run ([`Report`]) and their two renderings: a table for people and JSON
+//! for CI. Both come from [`CHECKS`] and the findings, nothing else.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::checks::{CHECKS, Check, Level, Mode};
+
+/// What happened to one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The server does what the check asks.
+    Pass,
+    /// The server does not.
+    Fail,
+    /// The check could not run; the detail says why.
+    Skip,
+}
+
+/// The result of one check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finding {
+    /// The check.
+    pub check: &'static Check,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// What was sent and seen, or why the check was skipped.
+    pub detail: String,
+}
+
+impl Finding {
+    /// The table's word for it: `PASS`, `FAIL` (a MUST), `WARN` (a SHOULD or MAY), `NOTE` (an
+    /// INFO check not met) or `SKIP`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match (self.outcome, self.check.level) {
+            (Outcome::Pass, _) => "PASS",
+            (Outcome::Skip, _) => "SKIP",
+            (Outcome::Fail, Level::Must) => "FAIL",
+            (Outcome::Fail, Level::Should | Level::May) => "WARN",
+            (Outcome::Fail, Level::Info) => "NOTE",
+        }
+    }
+
+    fn style(&self) -> Style {
+        let color = match self.label() {
+            "PASS" => AnsiColor::Green,
+            "FAIL" => AnsiColor::Red,
+            "WARN" => AnsiColor::Yellow,
+            "NOTE" => AnsiColor::Cyan,
+            _ => return Style::new().dimmed(),
+        };
+        Style::new().fg_color(Some(color.into())).bold()
+    }
+}
+
+/// Everything a run found, one finding per check of [`CHECKS`], in that order.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Report {
+    /// The server URL audited.
+    pub url: String,
+    /// The issuer the server was asked to trust, in trusted-issuer mode.
+    pub issuer: Option<String>,
+    /// How many requests the audit sent (to the server and its authorization server).
+    pub requests: u32,
+    /// The findings.
+    pub findings: Vec<Finding>,
+}
+
+/// Counts of a report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Checks passed.
+    pub passed: usize,
+    /// MUST checks failed.
+    pub failed: usize,
+    /// SHOULD and MAY checks failed.
+    pub warnings: usize,
+    /// INFO checks not met.
+    pub notes: usize,
+    /// Checks skipped.
+    pub skipped: usize,
+}
+
+impl Report {
+    /// The finding of check `id`.
+    #[must_use]
+    pub fn finding(&self, id: &str) -> Option<&Finding> {
+        self.findings.iter().find(|finding| finding.check.id == id)
+    }
+
+    /// The outcome of check `id`.
+    #[must_use]
+    pub fn outcome(&self, id: &str) -> Option<Outcome> {
+        self.finding(id).map(|finding| finding.outcome)
+    }
+
+    /// The counts.
+    #[must_use]
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for finding in &self.findings {
+            match finding.label() {
+                "PASS" => summary.passed += 1,
+                "FAIL" => summary.failed += 1,
+                "WARN" => summary.warnings += 1,
+                "NOTE" => summary.notes += 1,
+                _ => summary.skipped += 1,
+            }
+        }
+        summary
+    }
+
+    /// Whether every MUST check that ran passed.
+    #[must_use]
+    pub fn conforms(&self) -> bool {
+        self.summary().failed == 0
+    }
+
+    /// `trusted` when an issuer was trusted, else `black-box`.
+    #[must_use]
+    pub fn mode(&self) -> &'static str {
+        if self.issuer.is_some() {
+            Mode::Trusted.as_str()
+        } else {
+            Mode::BlackBox.as_str()
+        }
+    }
+
+    /// The report as JSON (the `--json` output).
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let checks: Vec<Value> = self
+            .findings
+            .iter()
+            .map(|finding| {
+                json!({
+                    "id": finding.check.id,
+                    "level": finding.check.level,
+                    "mode": finding.check.mode,
+                    "clause": finding.check.clause,
+                    "description": finding.check.description,
+                    "outcome": finding.outcome,
+                    "detail": finding.detail,
+                })
+            })
+            .collect();
+        json!({
+            "tool": "mcp-auth-audit",
+            "version": env!("CARGO_PKG_VERSION"),
+            "url": self.url,
+            "mode": self.mode(),
+            "issuer": self.issuer,
+            "requests": self.requests,
+            "conforms": self.conforms(),
+            "summary": self.summary(),
+            "checks": checks,
+        })
+    }
+
+    /// Writes the table, with ANSI styles (wrap `out` in `anstream` to drop them where colours
+    /// are off). Clauses are shown for checks that did not pass, or for all with `clauses`.
+    ///
+    /// # Errors
+    ///
+    /// When `out` fails.
+    pub fn write_table(&self, out: &mut dyn Write, clauses: bool) -> io::Result<()> {
+        let bold = Style::new().bold();
+        let dim = Style::new().dimmed();
+        let width = CHECKS.iter().map(|check| check.id.len()).max().unwrap_or(0);
+        writeln!(
+            out,
+            "{bold}mcp-auth-audit {}{bold:#}: {} ({} mode, {} requests)",
+            env!("CARGO_PKG_VERSION"),
+            self.url,
+            self.mode(),
+            self.requests
+        )?;
+        if let Some(issuer) = &self.issuer {
+            writeln!(out, "trusted issuer: {issuer}")?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{bold}{:<6}  {:<6}  {:<width$}  CHECK{bold:#}",
+            "RESULT", "LEVEL", "ID"
+        )?;
+        for finding in &self.findings {
+            let style = finding.style();
+            writeln!(
+                out,
+                "{style}{:<6}{style:#}  {:<6}  {:<width$}  {}",
+                finding.label(),
+                finding.check.level.as_str(),
+                finding.check.id,
+                finding.check.description,
+            )?;
+            let indent = 6 + 2 + 6 + 2 + width + 2;
+            if !finding.detail.is_empty() {
+                writeln!(out, "{:indent$}{dim}→ {}{dim:#}", "", finding.detail)?;
+            }
+            if clauses || finding.label() != "PASS" {
+                writeln!(out, "{:indent$}{dim}§ {}{dim:#}", "", finding.check.clause)?;
+            }
+        }
+        let summary = self.summary();
+        writeln!(out)?;
+        let verdict = if self.conforms() {
+            Style::new().fg_color(Some(AnsiColor::Green.into())).bold()
+        } else {
+            Style::new().fg_color(Some(AnsiColor::Red.into())).bold()
+        };
+        writeln!(
+            out,
+            "{verdict}{}{verdict:#}: {} passed, {} MUST failed, {} SHOULD/MAY warnings, {} INFO notes, {} skipped",
+            if self.conforms() {
+                "no MUST failed"
+            } else {
+                "MUST failures"
+            },
+            summary.passed,
+            summary.failed,
+            summary.warnings,
+            summary.notes,
+            summary.skipped,
+        )
+    }
+}
+
+/// The checks as JSON, for `--list-checks --json`.
+#[must_use]
+pub fn checks_json() -> Value {
+    Value::Array(
+        CHECKS
+            .iter()
+            .map(|check| {
+                json!({
+                    "id": check.id,
+                    "level": check.level,
+                    "mode": check.mode,
+                    "clause": check.clause,
+                    "description": check.description,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The checks as a table, for `--list-checks`.
+///
+/// # Errors
+///
+/// When `out` fails.
+pub fn write_checks(out: &mut dyn Write) -> io::Result<()> {
+    let bold = Style::new().bold();
+    let dim = Style::new().dimmed();
+    let width = CHECKS.iter().map(|check| check.id.len()).max().unwrap_or(0);
+    writeln!(
+        out,
+        "{bold}{:<width$}  {:<6}  {:<9}  DESCRIPTION{bold:#}",
+        "ID", "LEVEL", "MODE"
+    )?;
+    for check in CHECKS {
+        writeln!(
+            out,
+            "{:<width$}  {:<6}  {:<9}  {}",
+            check.id,
+            check.level.as_str(),
+            check.mode.as_str(),
+            check.description
+        )?;
+        writeln!(
+            out,
+            "{:indent$}{dim}§ {}{dim:#}",
+            "",
+            check.clause,
+            indent = width + 2 + 6 + 2 + 9 + 2
+        )?;
+    }
+    Ok(())
+}
+
+/// The report of a run that could not start: every check skipped with `why`.
+pub(crate) fn unrunnable(
+    config: &crate::config::Config,
+    issuer: Option<String>,
+    why: &str,
+) -> Report {
+    Report {
+        url: config.url().to_string(),
+        issuer,
+        requests: 0,
+        findings: CHECKS
+            .iter()
+            .map(|check| Finding {
+                check,
+                outcome: Outcome::Skip,
+                detail: why.to_owned(),
+            })
+            .collect(),
+    }
+}
