@@ -73,7 +73,7 @@ use crate::{
 /// assert_eq!(metadata["dpop_bound_access_tokens_required"], true);
 /// # Ok::<(), mcp_auth::BoxError>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct Dpop {
     required: bool,
@@ -134,18 +134,6 @@ impl Dpop {
     }
 }
 
-impl fmt::Debug for Dpop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dpop")
-            .field("required", &self.required)
-            .field("algorithms", &self.algorithms)
-            .field("proof_lifetime", &self.proof_lifetime)
-            .field("nonces", &self.nonces)
-            .field("replay_store", &self.replay_store)
-            .finish()
-    }
-}
-
 /// The algorithms accepted by default: asymmetric, and common for proof keys.
 const DEFAULT_ALGORITHMS: [Algorithm; 8] = [
     Algorithm::Es256,
@@ -162,6 +150,7 @@ const DEFAULT_ALGORITHMS: [Algorithm; 8] = [
 const MAX_JTI: usize = 256;
 
 /// Checks DPoP proofs for one layer.
+#[derive(Debug)]
 pub(crate) struct ProofChecker {
     required: bool,
     algorithms: Vec<Algorithm>,
@@ -347,18 +336,6 @@ impl ProofChecker {
     }
 }
 
-impl fmt::Debug for ProofChecker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProofChecker")
-            .field("required", &self.required)
-            .field("algs", &self.algs)
-            .field("lifetime", &self.lifetime)
-            .field("replay", &self.replay)
-            .field("nonces", &self.nonces.is_some())
-            .finish()
-    }
-}
-
 fn invalid(description: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidDpopProof, description)
 }
@@ -418,6 +395,15 @@ impl Nonces {
         [slot, slot.saturating_sub(1)]
             .into_iter()
             .any(|slot| *self.nonce_for(slot) == *nonce)
+    }
+}
+
+impl fmt::Debug for Nonces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret stays out.
+        f.debug_struct("Nonces")
+            .field("rotation", &self.rotation)
+            .finish_non_exhaustive()
     }
 }
 

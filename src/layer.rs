@@ -2,7 +2,7 @@
 //! parsed and checked once, in [`McpAuthBuilder::build`], into an
 //! [`Authorizer`](crate::authorize::Authorizer).
 
-use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::{Map, Value};
 use tower_layer::Layer;
@@ -11,8 +11,9 @@ use tower_layer::Layer;
 use crate::dpop::Dpop;
 use crate::{
     ConfigError, McpAuthService, TokenVerifier,
-    authorize::{Authorizer, AuthorizerParts},
+    authorize::Authorizer,
     binding::CertificateBinding,
+    callback::Callback,
     challenge::{ChallengeParts, Challenger, DefaultOnRejection, OnRejection},
     dpop::ProofChecker,
     error::{nonzero_duration, nonzero_size},
@@ -27,7 +28,7 @@ use crate::{
 /// server.
 ///
 /// See the [crate docs](crate) for an example.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct McpAuth {
     authorizer: Arc<Authorizer>,
@@ -100,17 +101,10 @@ impl<S> Layer<S> for McpAuth {
     }
 }
 
-impl fmt::Debug for McpAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("McpAuth")
-            .field("authorizer", &self.authorizer)
-            .finish()
-    }
-}
-
 /// Configuration for [`McpAuth`]; see [`McpAuth::builder`].
 ///
 /// Nothing is checked until [`build`](Self::build), which validates everything once.
+#[derive(Debug)]
 #[must_use]
 pub struct McpAuthBuilder {
     resource: String,
@@ -134,7 +128,7 @@ pub struct McpAuthBuilder {
     max_token_size: usize,
     verify_timeout: Duration,
     retry_after: Duration,
-    on_rejection: Arc<dyn OnRejection>,
+    on_rejection: Callback<dyn OnRejection>,
     allow_http: bool,
     session_binding: bool,
     session_store: Option<Arc<dyn Store>>,
@@ -142,7 +136,7 @@ pub struct McpAuthBuilder {
     end_streams_at_expiry: bool,
     #[cfg(feature = "jwt")]
     dpop: Option<Dpop>,
-    certificate_binding: Option<Arc<dyn CertificateBinding>>,
+    certificate_binding: Option<Callback<dyn CertificateBinding>>,
 }
 
 impl McpAuthBuilder {
@@ -169,7 +163,7 @@ impl McpAuthBuilder {
             max_token_size: 8_192,
             verify_timeout: Duration::from_secs(10),
             retry_after: Duration::from_secs(5),
-            on_rejection: Arc::new(DefaultOnRejection),
+            on_rejection: Callback::new(Arc::new(DefaultOnRejection)),
             allow_http: false,
             session_binding: true,
             session_store: None,
@@ -440,7 +434,7 @@ impl McpAuthBuilder {
 
     /// Sets how rejection bodies are made. Defaults to [`DefaultOnRejection`] (JSON).
     pub fn on_rejection(mut self, on_rejection: impl OnRejection) -> Self {
-        self.on_rejection = Arc::new(on_rejection);
+        self.on_rejection = Callback::new(Arc::new(on_rejection));
         self
     }
 
@@ -508,7 +502,7 @@ impl McpAuthBuilder {
     /// bound to a certificate (`cnf.x5t#S256`, RFC 8705) are accepted over that connection.
     /// Defaults to none: such tokens are refused (`401`).
     pub fn certificate_binding(mut self, binding: impl CertificateBinding) -> Self {
-        self.certificate_binding = Some(Arc::new(binding));
+        self.certificate_binding = Some(Callback::new(Arc::new(binding)));
         self
     }
 
@@ -694,13 +688,13 @@ impl McpAuthBuilder {
         });
         let well_known = [metadata::well_known_path(&resource), WELL_KNOWN.to_owned()];
         Ok(McpAuth {
-            authorizer: Arc::new(Authorizer::new(AuthorizerParts {
+            authorizer: Arc::new(Authorizer {
                 verifier,
                 audiences,
                 metadata,
                 well_known,
                 allowed_origins,
-                public_paths: self.public_paths,
+                public_paths: self.public_paths.into(),
                 required,
                 policy,
                 max_body_size: self.max_body_size,
@@ -713,24 +707,8 @@ impl McpAuthBuilder {
                 certificate_binding: self.certificate_binding,
                 end_streams_at_expiry: self.end_streams_at_expiry,
                 expiry_leeway: Duration::from_secs(60),
-            })),
+            }),
         })
-    }
-}
-
-impl fmt::Debug for McpAuthBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("McpAuthBuilder")
-            .field("resource", &self.resource)
-            .field("authorization_servers", &self.authorization_servers)
-            .field("verifier", &self.verifier)
-            .field("required_scopes", &self.required_scopes)
-            .field("hierarchy", &self.hierarchy)
-            .field("rules", &self.rules)
-            .field("audiences", &self.audiences)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("public_paths", &self.public_paths)
-            .finish_non_exhaustive()
     }
 }
 

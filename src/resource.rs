@@ -199,10 +199,6 @@ impl Audiences {
         Ok(())
     }
 
-    pub(crate) fn resource(&self) -> &ResourceUri {
-        &self.resource
-    }
-
     /// Whether a token with these audiences (`aud`) is meant for this resource: one of them
     /// names it, or, when exclusive, all of them do.
     pub(crate) fn accept(&self, audiences: &[String]) -> bool {

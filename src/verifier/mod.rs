@@ -144,7 +144,7 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for Box<T> {
 /// The `Display` text and the source types are not stable API. The description is sent to the
 /// client as `error_description`, so it must never contain the token or a secret; build it from
 /// fixed text.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct VerifyError {
     kind: VerifyErrorKind,
     description: Cow<'static, str>,
@@ -263,17 +263,6 @@ impl StdError for VerifyError {
         self.source
             .as_ref()
             .map(|source| &**source as &(dyn StdError + 'static))
-    }
-}
-
-impl fmt::Debug for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyError")
-            .field("kind", &self.kind)
-            .field("description", &self.description)
-            .field("retry_after", &self.retry_after)
-            .field("source", &self.source)
-            .finish()
     }
 }
 

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     ConfigError,
+    callback::Callback,
     error::nonzero_size,
     resource::{parse_http_url, parse_issuer, without_userinfo},
     store::Store,
@@ -60,7 +61,7 @@ pub struct IntrospectionVerifierBuilder {
     max_token_size: usize,
     max_concurrent_requests: usize,
     token_parameter: String,
-    answer_mapper: Option<Arc<dyn AnswerMapper>>,
+    answer_mapper: Option<Callback<dyn AnswerMapper>>,
     shared_cache: Option<Arc<dyn Store>>,
     cache_capacity: u64,
     cache_max_ttl: Duration,
@@ -168,7 +169,7 @@ impl IntrospectionVerifierBuilder {
     /// see [`AnswerMapper`]. Defaults to none: answers must be RFC 7662 (`200` with
     /// `active`), a `400 unsupported_token_type` refuses the token, anything else is `503`.
     pub fn answer_mapper(mut self, mapper: impl AnswerMapper) -> Self {
-        self.answer_mapper = Some(Arc::new(mapper));
+        self.answer_mapper = Some(Callback::new(Arc::new(mapper)));
         self
     }
 

@@ -253,6 +253,7 @@ impl fmt::Debug for TrustedIssuer {
 /// assert!(format!("{verifier:?}").contains("strict_token_type: true"));
 /// # Ok::<(), mcp_auth::ConfigError>(())
 /// ```
+#[derive(Debug)]
 #[must_use]
 pub struct JwtVerifierBuilder {
     issuers: Vec<TrustedIssuer>,
@@ -456,22 +457,6 @@ impl JwtVerifierBuilder {
                 ),
             }),
         })
-    }
-}
-
-impl fmt::Debug for JwtVerifierBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtVerifierBuilder")
-            .field("issuers", &self.issuers)
-            .field("algorithms", &self.algorithms)
-            .field("strict_token_type", &self.strict_token_type)
-            .field("claims", &self.claims)
-            .field("max_token_size", &self.max_token_size)
-            .field("token_cache_capacity", &self.token_cache_capacity)
-            .field("token_cache_max_ttl", &self.token_cache_max_ttl)
-            .field("refresh", &self.refresh)
-            .field("http", &self.http)
-            .finish_non_exhaustive()
     }
 }
 
