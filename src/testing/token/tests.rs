@@ -45,11 +45,7 @@ fn good(key: &SigningKey) -> TokenBuilder {
 
 #[test]
 fn jsonwebtoken_accepts_good_tokens_for_every_algorithm() {
-    for alg in [
-        KeyAlgorithm::EdDsa,
-        KeyAlgorithm::Es256,
-        KeyAlgorithm::Rs256,
-    ] {
+    for alg in KeyAlgorithm::ALL {
         let key = SigningKey::generate(alg);
         let claims = decode_with_jsonwebtoken(&key, &good(&key).sign());
         assert_eq!(
