@@ -35,7 +35,7 @@ use std::{
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http::Method;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -240,36 +240,10 @@ impl ProofChecker {
         token: &str,
         jkt: &str,
     ) -> Result<(), AuthError> {
-        let parsed =
-            ParsedToken::parse(proof).map_err(|_| invalid("the DPoP proof is malformed"))?;
-        let header = &parsed.header;
-        let typ = header
-            .get("typ")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let typ = typ.strip_prefix("application/").unwrap_or(typ);
-        if !typ.eq_ignore_ascii_case("dpop+jwt") {
-            return Err(invalid("the DPoP proof's typ is not dpop+jwt"));
-        }
-        let alg = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .and_then(Algorithm::from_name)
-            .filter(|alg| self.algorithms.contains(alg))
-            .ok_or_else(|| invalid("the DPoP proof's algorithm is not accepted"))?;
-        let jwk = header
-            .get("jwk")
-            .and_then(Value::as_object)
-            .ok_or_else(|| invalid("the DPoP proof has no jwk"))?;
-        let key = parse_jwk(&Value::Object(jwk.clone()))
-            .map_err(|_| invalid("the DPoP proof's jwk is not a usable public key"))?;
-        if !key.fits(alg) {
-            return Err(invalid("the DPoP proof's algorithm does not fit its key"));
-        }
-        verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
-            .map_err(|_| invalid("the DPoP proof's signature is invalid"))?;
-
-        let claims = &parsed.claims;
+        let SignedProof {
+            claims,
+            jkt: proof_jkt,
+        } = SignedProof::verify(proof, |alg| self.algorithms.contains(&alg)).map_err(invalid)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let jti = text("jti")
             .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI)
@@ -295,7 +269,6 @@ impl ProofChecker {
         if text("ath") != Some(ath.as_str()) {
             return Err(invalid("the DPoP proof is for another access token"));
         }
-        let proof_jkt = thumbprint(jwk).map_err(|_| invalid("the DPoP proof's jwk is unusable"))?;
         if proof_jkt != jkt {
             return Err(invalid(
                 "the DPoP proof is signed by another key than the token is bound to",
@@ -333,6 +306,61 @@ impl ProofChecker {
             return Err(invalid("the DPoP proof was used before"));
         }
         Ok(())
+    }
+}
+
+/// A DPoP proof whose JWS holds (RFC 9449 §4.3, checks 2 to 6): a compact JWS with `typ`
+/// `dpop+jwt`, an accepted asymmetric `alg`, a public `jwk` that fits it, and a signature by
+/// that key. What the claims must say depends on who checks the proof (the layer, or the dev
+/// issuer's token endpoint), so they are left to the caller.
+pub(crate) struct SignedProof {
+    pub(crate) claims: Map<String, Value>,
+    /// The RFC 7638 thumbprint of the proof's `jwk`.
+    pub(crate) jkt: String,
+}
+
+impl SignedProof {
+    /// Checks the JWS of `proof`, signed with an algorithm `accepts` allows.
+    ///
+    /// # Errors
+    ///
+    /// The `error_description` of an `invalid_dpop_proof`.
+    pub(crate) fn verify(
+        proof: &str,
+        accepts: impl Fn(Algorithm) -> bool,
+    ) -> Result<Self, &'static str> {
+        let parsed = ParsedToken::parse(proof).map_err(|_| "the DPoP proof is malformed")?;
+        let header = &parsed.header;
+        let typ = header
+            .get("typ")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        if !typ.eq_ignore_ascii_case("dpop+jwt") {
+            return Err("the DPoP proof's typ is not dpop+jwt");
+        }
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(Algorithm::from_name)
+            .filter(|alg| alg.is_asymmetric() && accepts(*alg))
+            .ok_or("the DPoP proof's algorithm is not accepted")?;
+        let jwk = header
+            .get("jwk")
+            .and_then(Value::as_object)
+            .ok_or("the DPoP proof has no jwk")?;
+        let key = parse_jwk(&Value::Object(jwk.clone()))
+            .map_err(|_| "the DPoP proof's jwk is not a usable public key")?;
+        if !key.fits(alg) {
+            return Err("the DPoP proof's algorithm does not fit its key");
+        }
+        verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
+            .map_err(|_| "the DPoP proof's signature is invalid")?;
+        let jkt = thumbprint(jwk).map_err(|_| "the DPoP proof's jwk is unusable")?;
+        Ok(Self {
+            claims: parsed.claims,
+            jkt,
+        })
     }
 }
 
