@@ -104,33 +104,24 @@ impl Dpop {
         }
     }
 
-    /// Sets the algorithms a proof may be signed with (asymmetric ones only). Defaults to
-    /// `ES256`, `ES384`, `EdDSA`, `Ed25519`, `ESP256`, `ESP384`, `RS256`, `PS256`.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
-        self
-    }
+    setters! {
+        /// Sets the algorithms a proof may be signed with (asymmetric ones only). Defaults to
+        /// `ES256`, `ES384`, `EdDSA`, `Ed25519`, `ESP256`, `ESP384`, `RS256`, `PS256`.
+        algorithms(algorithms: impl IntoIterator<Item = Algorithm>) =>
+            algorithms = Some(algorithms.into_iter().collect());
 
-    /// Sets how far a proof's `iat` may be from now, either way; replayed `jti`s are
-    /// remembered for twice as long. Defaults to 5 minutes.
-    pub fn proof_lifetime(mut self, lifetime: Duration) -> Self {
-        self.proof_lifetime = lifetime;
-        self
-    }
+        /// Sets how far a proof's `iat` may be from now, either way; replayed `jti`s are
+        /// remembered for twice as long. Defaults to 5 minutes.
+        proof_lifetime(lifetime: Duration) => proof_lifetime = lifetime;
 
-    /// Requires a server nonce in every proof (RFC 9449 §9), rotated every `rotation` (a
-    /// nonce stays valid for one more rotation). Defaults to no nonces.
-    pub fn nonces(mut self, rotation: Duration) -> Self {
-        self.nonces = Some(rotation);
-        self
-    }
+        /// Requires a server nonce in every proof (RFC 9449 §9), rotated every `rotation` (a
+        /// nonce stays valid for one more rotation). Defaults to no nonces.
+        nonces(rotation: Duration) => nonces = Some(rotation);
 
-    /// Sets where seen proof ids (`jti`) are remembered. A store shared by several replicas
-    /// catches a proof replayed to another replica. Defaults to a [`MemoryStore`] of
-    /// `100_000` entries.
-    pub fn replay_store(mut self, store: impl Store) -> Self {
-        self.replay_store = Some(Arc::new(store));
-        self
+        /// Sets where seen proof ids (`jti`) are remembered. A store shared by several replicas
+        /// catches a proof replayed to another replica. Defaults to a [`MemoryStore`] of
+        /// `100_000` entries.
+        replay_store(store: impl Store) => replay_store = Some(Arc::new(store));
     }
 }
 
