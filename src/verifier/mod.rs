@@ -113,27 +113,23 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-#[async_trait]
-impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
-    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        (**self).verify(token).await
-    }
+/// `Arc<V>` and `Box<V>` verify as `V` does, so shared and boxed verifiers (`Arc<dyn
+/// TokenVerifier>`) compose. Every method of the trait is forwarded here, once for both.
+macro_rules! forward_to_pointee {
+    ($($pointer:ident),+) => {$(
+        #[async_trait]
+        impl<T: TokenVerifier + ?Sized> TokenVerifier for $pointer<T> {
+            async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+                (**self).verify(token).await
+            }
 
-    fn authorization_servers(&self) -> Vec<String> {
-        (**self).authorization_servers()
-    }
+            fn authorization_servers(&self) -> Vec<String> {
+                (**self).authorization_servers()
+            }
+        }
+    )+};
 }
-
-#[async_trait]
-impl<T: TokenVerifier + ?Sized> TokenVerifier for Box<T> {
-    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        (**self).verify(token).await
-    }
-
-    fn authorization_servers(&self) -> Vec<String> {
-        (**self).authorization_servers()
-    }
-}
+forward_to_pointee!(Arc, Box);
 
 /// Why a [`TokenVerifier`] did not accept a token.
 ///

@@ -440,6 +440,7 @@ impl DevIssuerBuilder {
 
 impl fmt::Debug for DevIssuerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Client ids only: the secrets stay out.
         let mut clients: Vec<&String> = self.clients.keys().collect();
         clients.sort();
         f.debug_struct("DevIssuerBuilder")
@@ -447,15 +448,7 @@ impl fmt::Debug for DevIssuerBuilder {
             .field("issuer_path", &self.issuer_path)
             .field("key_algorithm", &self.key_algorithm)
             .field("clients", &clients)
-            .field("allowed_scopes", &self.config.allowed_scopes)
-            .field("default_scopes", &self.config.default_scopes)
-            .field("require_resource", &self.config.require_resource)
-            .field("default_resource", &self.config.default_resource)
-            .field("token_ttl", &self.config.token_ttl)
-            .field("opaque_tokens", &self.config.opaque_tokens)
-            .field("refresh_tokens", &self.config.refresh_tokens)
-            .field("dynamic_registration", &self.config.dynamic_registration)
-            .field("subject", &self.config.subject)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
