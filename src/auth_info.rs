@@ -29,11 +29,13 @@ use serde_json::{Map, Value};
 /// ```
 ///
 /// [`TokenVerifier`]: crate::TokenVerifier
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AuthInfo {
     inner: Arc<Inner>,
 }
 
+/// The fields of an [`AuthInfo`], filled in by its builder.
+#[derive(Debug, Default)]
 struct Inner {
     subject: Option<String>,
     client_id: Option<String>,
@@ -44,9 +46,14 @@ struct Inner {
     token_id: Option<String>,
     key_thumbprint: Option<String>,
     certificate_thumbprint: Option<String>,
-    claims: Map<String, Value>,
+    claims: Claims,
     principal_key: Option<String>,
 }
+
+/// The claims without a dedicated accessor. `Debug` shows their names only: their values may
+/// carry personal data.
+#[derive(Default)]
+struct Claims(Map<String, Value>);
 
 impl AuthInfo {
     /// Starts an [`AuthInfo`]; verifiers call this once a token has been verified.
@@ -122,13 +129,13 @@ impl AuthInfo {
     /// The claims not exposed by a dedicated accessor.
     #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.inner.claims
+        &self.inner.claims.0
     }
 
     /// One claim by name, from [`claims`](Self::claims).
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.inner.claims.get(name)
+        self.inner.claims.0.get(name)
     }
 
     /// A stable key for the principal, made of the issuer and the subject.
@@ -150,59 +157,31 @@ impl AuthInfo {
     }
 }
 
-impl fmt::Debug for AuthInfo {
+impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Claim values may carry personal data; names are enough to debug with.
-        let claim_names: Vec<&str> = self.inner.claims.keys().map(String::as_str).collect();
-        f.debug_struct("AuthInfo")
-            .field("subject", &self.inner.subject)
-            .field("client_id", &self.inner.client_id)
-            .field("issuer", &self.inner.issuer)
-            .field("scopes", &self.inner.scopes)
-            .field("audiences", &self.inner.audiences)
-            .field("expires_at", &self.inner.expires_at)
-            .field("token_id", &self.inner.token_id)
-            .field("key_thumbprint", &self.inner.key_thumbprint)
-            .field("claims", &claim_names)
-            .finish()
+        f.debug_list().entries(self.0.keys()).finish()
     }
 }
 
 /// Builder for [`AuthInfo`], used by [`TokenVerifier`] implementations.
 ///
 /// [`TokenVerifier`]: crate::TokenVerifier
-#[derive(Default)]
+#[derive(Debug, Default)]
 #[must_use]
 pub struct AuthInfoBuilder {
-    subject: Option<String>,
-    client_id: Option<String>,
-    issuer: Option<String>,
-    scopes: Vec<String>,
-    audiences: Vec<String>,
-    expires_at: Option<SystemTime>,
-    token_id: Option<String>,
-    key_thumbprint: Option<String>,
-    certificate_thumbprint: Option<String>,
-    claims: Map<String, Value>,
+    inner: Inner,
 }
 
 impl AuthInfoBuilder {
-    /// Sets the subject (`sub`). Defaults to none.
-    pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.subject = Some(subject.into());
-        self
-    }
+    setters! {
+        /// Sets the subject (`sub`). Defaults to none.
+        subject(subject: impl Into<String>) => inner.subject = Some(subject.into());
 
-    /// Sets the client id (`client_id`). Defaults to none.
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
-        self
-    }
+        /// Sets the client id (`client_id`). Defaults to none.
+        client_id(client_id: impl Into<String>) => inner.client_id = Some(client_id.into());
 
-    /// Sets the issuer (`iss`). Defaults to none.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
-        self
+        /// Sets the issuer (`iss`). Defaults to none.
+        issuer(issuer: impl Into<String>) => inner.issuer = Some(issuer.into());
     }
 
     /// Adds granted scopes; duplicates and empty strings are dropped. Defaults to none.
@@ -213,8 +192,8 @@ impl AuthInfoBuilder {
     {
         for scope in scopes {
             let scope = scope.into();
-            if !scope.is_empty() && !self.scopes.contains(&scope) {
-                self.scopes.push(scope);
+            if !scope.is_empty() && !self.inner.scopes.contains(&scope) {
+                self.inner.scopes.push(scope);
             }
         }
         self
@@ -227,7 +206,7 @@ impl AuthInfoBuilder {
 
     /// Adds one audience (`aud`). Defaults to none.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.inner.audiences.push(audience.into());
         self
     }
 
@@ -237,79 +216,50 @@ impl AuthInfoBuilder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self.inner
+            .audiences
+            .extend(audiences.into_iter().map(Into::into));
         self
     }
 
-    /// Sets the expiry (`exp`). Defaults to none.
-    pub fn expires_at(mut self, expires_at: SystemTime) -> Self {
-        self.expires_at = Some(expires_at);
-        self
-    }
+    setters! {
+        /// Sets the expiry (`exp`). Defaults to none.
+        expires_at(expires_at: SystemTime) => inner.expires_at = Some(expires_at);
 
-    /// Sets the token identifier (`jti`). Defaults to none.
-    pub fn token_id(mut self, token_id: impl Into<String>) -> Self {
-        self.token_id = Some(token_id.into());
-        self
-    }
+        /// Sets the token identifier (`jti`). Defaults to none.
+        token_id(token_id: impl Into<String>) => inner.token_id = Some(token_id.into());
 
-    /// Sets the thumbprint of the key the token is bound to (`cnf.jkt`). Defaults to none.
-    pub fn key_thumbprint(mut self, jkt: impl Into<String>) -> Self {
-        self.key_thumbprint = Some(jkt.into());
-        self
-    }
+        /// Sets the thumbprint of the key the token is bound to (`cnf.jkt`). Defaults to none.
+        key_thumbprint(jkt: impl Into<String>) => inner.key_thumbprint = Some(jkt.into());
 
-    /// Sets the thumbprint of the client certificate the token is bound to
-    /// (`cnf.x5t#S256`). Defaults to none.
-    pub fn certificate_thumbprint(mut self, thumbprint: impl Into<String>) -> Self {
-        self.certificate_thumbprint = Some(thumbprint.into());
-        self
+        /// Sets the thumbprint of the client certificate the token is bound to
+        /// (`cnf.x5t#S256`). Defaults to none.
+        certificate_thumbprint(thumbprint: impl Into<String>) =>
+            inner.certificate_thumbprint = Some(thumbprint.into());
     }
 
     /// Adds a claim that has no dedicated accessor. Defaults to none.
     pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
-        self.claims.insert(name.into(), value);
+        self.inner.claims.0.insert(name.into(), value);
         self
     }
 
-    /// Sets all other claims at once, replacing those added before. Defaults to none.
-    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
-        self.claims = claims;
-        self
+    setters! {
+        /// Sets all other claims at once, replacing those added before. Defaults to none.
+        claims(claims: Map<String, Value>) => inner.claims = Claims(claims);
     }
 
     /// Finishes the [`AuthInfo`].
     #[must_use]
-    pub fn build(self) -> AuthInfo {
-        let principal_key = self.subject.as_ref().map(|sub| {
-            let iss = self.issuer.as_deref().unwrap_or("");
+    pub fn build(mut self) -> AuthInfo {
+        let inner = &mut self.inner;
+        inner.principal_key = inner.subject.as_ref().map(|sub| {
+            let iss = inner.issuer.as_deref().unwrap_or("");
             Value::Array(vec![Value::from(iss), Value::from(sub.as_str())]).to_string()
         });
         AuthInfo {
-            inner: Arc::new(Inner {
-                subject: self.subject,
-                client_id: self.client_id,
-                issuer: self.issuer,
-                scopes: self.scopes,
-                audiences: self.audiences,
-                expires_at: self.expires_at,
-                token_id: self.token_id,
-                key_thumbprint: self.key_thumbprint,
-                certificate_thumbprint: self.certificate_thumbprint,
-                claims: self.claims,
-                principal_key,
-            }),
+            inner: Arc::new(self.inner),
         }
-    }
-}
-
-impl fmt::Debug for AuthInfoBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthInfoBuilder")
-            .field("subject", &self.subject)
-            .field("issuer", &self.issuer)
-            .field("scopes", &self.scopes)
-            .finish_non_exhaustive()
     }
 }
 

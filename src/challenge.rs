@@ -5,6 +5,8 @@ use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
+use crate::callback::Callback;
+
 /// Why the layer refused a request.
 ///
 /// It is attached to the extensions of every rejection response, so outer layers (logging,
@@ -22,7 +24,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 /// # Formatting
 ///
 /// The `Display` text (also sent as `error_description`) is not stable API.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AuthError {
     kind: AuthErrorKind,
     description: Cow<'static, str>,
@@ -212,18 +214,6 @@ impl fmt::Display for AuthError {
     }
 }
 
-impl fmt::Debug for AuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthError")
-            .field("kind", &self.kind)
-            .field("description", &self.description)
-            .field("scope", &self.scope)
-            .field("retry_after", &self.retry_after)
-            .field("scheme", &self.scheme)
-            .finish_non_exhaustive()
-    }
-}
-
 impl std::error::Error for AuthError {}
 
 /// Makes the body of rejection responses.
@@ -309,6 +299,7 @@ fn json_rpc_error(code: i64, message: &str) -> (HeaderValue, Bytes) {
 }
 
 /// Builds the rejection responses for one layer configuration.
+#[derive(Debug)]
 pub(crate) struct Challenger {
     /// `Bearer resource_metadata="…"`, pre-quoted, when Bearer tokens are accepted.
     bearer: Option<String>,
@@ -320,7 +311,7 @@ pub(crate) struct Challenger {
     /// frequent rejection: they carry no error and no description.
     bare: Vec<HeaderValue>,
     default_retry_after: Duration,
-    on_rejection: Arc<dyn OnRejection>,
+    on_rejection: Callback<dyn OnRejection>,
 }
 
 /// What [`Challenger::new`] builds from.
@@ -332,7 +323,7 @@ pub(crate) struct ChallengeParts<'a> {
     /// The accepted DPoP proof algorithms, when DPoP is accepted.
     pub(crate) dpop_algs: Option<&'a str>,
     pub(crate) default_retry_after: Duration,
-    pub(crate) on_rejection: Arc<dyn OnRejection>,
+    pub(crate) on_rejection: Callback<dyn OnRejection>,
 }
 
 impl Challenger {
@@ -469,17 +460,6 @@ impl Challenger {
 /// The `DPoP-Nonce` response header (RFC 9449 §8).
 pub(crate) const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
 
-impl fmt::Debug for Challenger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Challenger")
-            .field("bearer", &self.bearer)
-            .field("dpop", &self.dpop)
-            .field("scope", &self.scope)
-            .field("default_retry_after", &self.default_retry_after)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Appends `value` as an RFC 9110 quoted-string.
 ///
 /// `"` and `\` are escaped; anything that is not visible ASCII, space or tab (control
@@ -597,7 +577,7 @@ mod tests {
             bearer: true,
             dpop_algs: None,
             default_retry_after: Duration::from_secs(5),
-            on_rejection: Arc::new(DefaultOnRejection),
+            on_rejection: Callback::new(Arc::new(DefaultOnRejection)),
         });
         let missing = AuthError::new(AuthErrorKind::MissingToken, "no token");
         assert_eq!(
@@ -629,7 +609,7 @@ mod tests {
             bearer,
             dpop_algs: Some("ES256 EdDSA"),
             default_retry_after: Duration::from_secs(5),
-            on_rejection: Arc::new(DefaultOnRejection),
+            on_rejection: Callback::new(Arc::new(DefaultOnRejection)),
         };
         let both = Challenger::new(parts(true));
         let missing = AuthError::new(AuthErrorKind::MissingToken, "");

@@ -35,7 +35,7 @@ use std::{
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http::Method;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -73,7 +73,7 @@ use crate::{
 /// assert_eq!(metadata["dpop_bound_access_tokens_required"], true);
 /// # Ok::<(), mcp_auth::BoxError>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct Dpop {
     required: bool,
@@ -104,45 +104,24 @@ impl Dpop {
         }
     }
 
-    /// Sets the algorithms a proof may be signed with (asymmetric ones only). Defaults to
-    /// `ES256`, `ES384`, `EdDSA`, `Ed25519`, `ESP256`, `ESP384`, `RS256`, `PS256`.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
-        self
-    }
+    setters! {
+        /// Sets the algorithms a proof may be signed with (asymmetric ones only). Defaults to
+        /// `ES256`, `ES384`, `EdDSA`, `Ed25519`, `ESP256`, `ESP384`, `RS256`, `PS256`.
+        algorithms(algorithms: impl IntoIterator<Item = Algorithm>) =>
+            algorithms = Some(algorithms.into_iter().collect());
 
-    /// Sets how far a proof's `iat` may be from now, either way; replayed `jti`s are
-    /// remembered for twice as long. Defaults to 5 minutes.
-    pub fn proof_lifetime(mut self, lifetime: Duration) -> Self {
-        self.proof_lifetime = lifetime;
-        self
-    }
+        /// Sets how far a proof's `iat` may be from now, either way; replayed `jti`s are
+        /// remembered for twice as long. Defaults to 5 minutes.
+        proof_lifetime(lifetime: Duration) => proof_lifetime = lifetime;
 
-    /// Requires a server nonce in every proof (RFC 9449 §9), rotated every `rotation` (a
-    /// nonce stays valid for one more rotation). Defaults to no nonces.
-    pub fn nonces(mut self, rotation: Duration) -> Self {
-        self.nonces = Some(rotation);
-        self
-    }
+        /// Requires a server nonce in every proof (RFC 9449 §9), rotated every `rotation` (a
+        /// nonce stays valid for one more rotation). Defaults to no nonces.
+        nonces(rotation: Duration) => nonces = Some(rotation);
 
-    /// Sets where seen proof ids (`jti`) are remembered. A store shared by several replicas
-    /// catches a proof replayed to another replica. Defaults to a [`MemoryStore`] of
-    /// `100_000` entries.
-    pub fn replay_store(mut self, store: impl Store) -> Self {
-        self.replay_store = Some(Arc::new(store));
-        self
-    }
-}
-
-impl fmt::Debug for Dpop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dpop")
-            .field("required", &self.required)
-            .field("algorithms", &self.algorithms)
-            .field("proof_lifetime", &self.proof_lifetime)
-            .field("nonces", &self.nonces)
-            .field("replay_store", &self.replay_store)
-            .finish()
+        /// Sets where seen proof ids (`jti`) are remembered. A store shared by several replicas
+        /// catches a proof replayed to another replica. Defaults to a [`MemoryStore`] of
+        /// `100_000` entries.
+        replay_store(store: impl Store) => replay_store = Some(Arc::new(store));
     }
 }
 
@@ -162,6 +141,7 @@ const DEFAULT_ALGORITHMS: [Algorithm; 8] = [
 const MAX_JTI: usize = 256;
 
 /// Checks DPoP proofs for one layer.
+#[derive(Debug)]
 pub(crate) struct ProofChecker {
     required: bool,
     algorithms: Vec<Algorithm>,
@@ -251,36 +231,10 @@ impl ProofChecker {
         token: &str,
         jkt: &str,
     ) -> Result<(), AuthError> {
-        let parsed =
-            ParsedToken::parse(proof).map_err(|_| invalid("the DPoP proof is malformed"))?;
-        let header = &parsed.header;
-        let typ = header
-            .get("typ")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let typ = typ.strip_prefix("application/").unwrap_or(typ);
-        if !typ.eq_ignore_ascii_case("dpop+jwt") {
-            return Err(invalid("the DPoP proof's typ is not dpop+jwt"));
-        }
-        let alg = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .and_then(Algorithm::from_name)
-            .filter(|alg| self.algorithms.contains(alg))
-            .ok_or_else(|| invalid("the DPoP proof's algorithm is not accepted"))?;
-        let jwk = header
-            .get("jwk")
-            .and_then(Value::as_object)
-            .ok_or_else(|| invalid("the DPoP proof has no jwk"))?;
-        let key = parse_jwk(&Value::Object(jwk.clone()))
-            .map_err(|_| invalid("the DPoP proof's jwk is not a usable public key"))?;
-        if !key.fits(alg) {
-            return Err(invalid("the DPoP proof's algorithm does not fit its key"));
-        }
-        verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
-            .map_err(|_| invalid("the DPoP proof's signature is invalid"))?;
-
-        let claims = &parsed.claims;
+        let SignedProof {
+            claims,
+            jkt: proof_jkt,
+        } = SignedProof::verify(proof, |alg| self.algorithms.contains(&alg)).map_err(invalid)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let jti = text("jti")
             .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI)
@@ -306,7 +260,6 @@ impl ProofChecker {
         if text("ath") != Some(ath.as_str()) {
             return Err(invalid("the DPoP proof is for another access token"));
         }
-        let proof_jkt = thumbprint(jwk).map_err(|_| invalid("the DPoP proof's jwk is unusable"))?;
         if proof_jkt != jkt {
             return Err(invalid(
                 "the DPoP proof is signed by another key than the token is bound to",
@@ -347,15 +300,58 @@ impl ProofChecker {
     }
 }
 
-impl fmt::Debug for ProofChecker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProofChecker")
-            .field("required", &self.required)
-            .field("algs", &self.algs)
-            .field("lifetime", &self.lifetime)
-            .field("replay", &self.replay)
-            .field("nonces", &self.nonces.is_some())
-            .finish()
+/// A DPoP proof whose JWS holds (RFC 9449 §4.3, checks 2 to 6): a compact JWS with `typ`
+/// `dpop+jwt`, an accepted asymmetric `alg`, a public `jwk` that fits it, and a signature by
+/// that key. What the claims must say depends on who checks the proof (the layer, or the dev
+/// issuer's token endpoint), so they are left to the caller.
+pub(crate) struct SignedProof {
+    pub(crate) claims: Map<String, Value>,
+    /// The RFC 7638 thumbprint of the proof's `jwk`.
+    pub(crate) jkt: String,
+}
+
+impl SignedProof {
+    /// Checks the JWS of `proof`, signed with an algorithm `accepts` allows.
+    ///
+    /// # Errors
+    ///
+    /// The `error_description` of an `invalid_dpop_proof`.
+    pub(crate) fn verify(
+        proof: &str,
+        accepts: impl Fn(Algorithm) -> bool,
+    ) -> Result<Self, &'static str> {
+        let parsed = ParsedToken::parse(proof).map_err(|_| "the DPoP proof is malformed")?;
+        let header = &parsed.header;
+        let typ = header
+            .get("typ")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        if !typ.eq_ignore_ascii_case("dpop+jwt") {
+            return Err("the DPoP proof's typ is not dpop+jwt");
+        }
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(Algorithm::from_name)
+            .filter(|alg| alg.is_asymmetric() && accepts(*alg))
+            .ok_or("the DPoP proof's algorithm is not accepted")?;
+        let jwk = header
+            .get("jwk")
+            .and_then(Value::as_object)
+            .ok_or("the DPoP proof has no jwk")?;
+        let key = parse_jwk(&Value::Object(jwk.clone()))
+            .map_err(|_| "the DPoP proof's jwk is not a usable public key")?;
+        if !key.fits(alg) {
+            return Err("the DPoP proof's algorithm does not fit its key");
+        }
+        verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
+            .map_err(|_| "the DPoP proof's signature is invalid")?;
+        let jkt = thumbprint(jwk).map_err(|_| "the DPoP proof's jwk is unusable")?;
+        Ok(Self {
+            claims: parsed.claims,
+            jkt,
+        })
     }
 }
 
@@ -418,6 +414,15 @@ impl Nonces {
         [slot, slot.saturating_sub(1)]
             .into_iter()
             .any(|slot| *self.nonce_for(slot) == *nonce)
+    }
+}
+
+impl fmt::Debug for Nonces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret stays out.
+        f.debug_struct("Nonces")
+            .field("rotation", &self.rotation)
+            .finish_non_exhaustive()
     }
 }
 

@@ -2,7 +2,7 @@
 //! parsed and checked once, in [`McpAuthBuilder::build`], into an
 //! [`Authorizer`](crate::authorize::Authorizer).
 
-use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::{Map, Value};
 use tower_layer::Layer;
@@ -11,8 +11,9 @@ use tower_layer::Layer;
 use crate::dpop::Dpop;
 use crate::{
     ConfigError, McpAuthService, TokenVerifier,
-    authorize::{Authorizer, AuthorizerParts},
+    authorize::Authorizer,
     binding::CertificateBinding,
+    callback::Callback,
     challenge::{ChallengeParts, Challenger, DefaultOnRejection, OnRejection},
     dpop::ProofChecker,
     error::{nonzero_duration, nonzero_size},
@@ -27,7 +28,7 @@ use crate::{
 /// server.
 ///
 /// See the [crate docs](crate) for an example.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct McpAuth {
     authorizer: Arc<Authorizer>,
@@ -100,17 +101,10 @@ impl<S> Layer<S> for McpAuth {
     }
 }
 
-impl fmt::Debug for McpAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("McpAuth")
-            .field("authorizer", &self.authorizer)
-            .finish()
-    }
-}
-
 /// Configuration for [`McpAuth`]; see [`McpAuth::builder`].
 ///
 /// Nothing is checked until [`build`](Self::build), which validates everything once.
+#[derive(Debug)]
 #[must_use]
 pub struct McpAuthBuilder {
     resource: String,
@@ -134,7 +128,7 @@ pub struct McpAuthBuilder {
     max_token_size: usize,
     verify_timeout: Duration,
     retry_after: Duration,
-    on_rejection: Arc<dyn OnRejection>,
+    on_rejection: Callback<dyn OnRejection>,
     allow_http: bool,
     session_binding: bool,
     session_store: Option<Arc<dyn Store>>,
@@ -142,7 +136,7 @@ pub struct McpAuthBuilder {
     end_streams_at_expiry: bool,
     #[cfg(feature = "jwt")]
     dpop: Option<Dpop>,
-    certificate_binding: Option<Arc<dyn CertificateBinding>>,
+    certificate_binding: Option<Callback<dyn CertificateBinding>>,
 }
 
 impl McpAuthBuilder {
@@ -169,7 +163,7 @@ impl McpAuthBuilder {
             max_token_size: 8_192,
             verify_timeout: Duration::from_secs(10),
             retry_after: Duration::from_secs(5),
-            on_rejection: Arc::new(DefaultOnRejection),
+            on_rejection: Callback::new(Arc::new(DefaultOnRejection)),
             allow_http: false,
             session_binding: true,
             session_store: None,
@@ -190,17 +184,13 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Sets the verifier that checks tokens. Required.
-    pub fn verifier(mut self, verifier: impl TokenVerifier) -> Self {
-        self.verifier = Some(Arc::new(verifier));
-        self
-    }
+    setters! {
+        /// Sets the verifier that checks tokens. Required.
+        verifier(verifier: impl TokenVerifier) => verifier = Some(Arc::new(verifier));
 
-    /// Sets the verifier from an existing `Arc`, to share one verifier between layers.
-    /// Required (this or [`verifier`](Self::verifier)).
-    pub fn shared_verifier(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
-        self.verifier = Some(verifier);
-        self
+        /// Sets the verifier from an existing `Arc`, to share one verifier between layers.
+        /// Required (this or [`verifier`](Self::verifier)).
+        shared_verifier(verifier: Arc<dyn TokenVerifier>) => verifier = Some(verifier);
     }
 
     /// Adds scopes every request needs; a token without them gets `403 insufficient_scope`,
@@ -318,24 +308,17 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Sets the largest body the layer reads to apply per-operation rules; larger bodies get
-    /// `413`. Only used when such rules exist. Defaults to 1 MiB.
-    pub fn max_body_size(mut self, max: usize) -> Self {
-        self.max_body_size = max;
-        self
-    }
+    setters! {
+        /// Sets the largest body the layer reads to apply per-operation rules; larger bodies get
+        /// `413`. Only used when such rules exist. Defaults to 1 MiB.
+        max_body_size(max: usize) => max_body_size = max;
 
-    /// Sets how long the layer waits for a body it must read (see
-    /// [`tool_scopes`](Self::tool_scopes)); a slower one gets `408`. Defaults to 30 seconds.
-    pub fn body_timeout(mut self, timeout: Duration) -> Self {
-        self.body_timeout = timeout;
-        self
-    }
+        /// Sets how long the layer waits for a body it must read (see
+        /// [`tool_scopes`](Self::tool_scopes)); a slower one gets `408`. Defaults to 30 seconds.
+        body_timeout(timeout: Duration) => body_timeout = timeout;
 
-    /// Sets which scopes imply which. Defaults to an empty hierarchy.
-    pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
-        self.hierarchy = hierarchy;
-        self
+        /// Sets which scopes imply which. Defaults to an empty hierarchy.
+        scope_hierarchy(hierarchy: ScopeHierarchy) => hierarchy = hierarchy;
     }
 
     /// Accepts tokens whose audience is `audience` besides the resource itself (an alias
@@ -346,13 +329,12 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Refuses tokens meant for other resources too: every value of a token's `aud` must name
-    /// this resource or an [`audience`](Self::audience) alias, so a token issued for several
-    /// services at once cannot be replayed here. Defaults to `false` (one value naming this
-    /// resource is enough).
-    pub fn exclusive_audience(mut self, exclusive: bool) -> Self {
-        self.exclusive_audience = exclusive;
-        self
+    setters! {
+        /// Refuses tokens meant for other resources too: every value of a token's `aud` must name
+        /// this resource or an [`audience`](Self::audience) alias, so a token issued for several
+        /// services at once cannot be replayed here. Defaults to `false` (one value naming this
+        /// resource is enough).
+        exclusive_audience(exclusive: bool) => exclusive_audience = exclusive;
     }
 
     /// Allows these `Origin`s (`https://app.example.com`) besides the resource's own.
@@ -372,17 +354,16 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Turns the `Origin` check off: requests from any origin reach authentication.
-    ///
-    /// # Security
-    ///
-    /// The MCP transport requires servers to validate `Origin`. Without the check, a web page
-    /// on any site can make a browser send requests to this server (DNS rebinding against a
-    /// local server, or a confused browser client that holds a token). Only use this when a
-    /// proxy in front of the layer validates `Origin` itself. Defaults to `false`.
-    pub fn danger_allow_any_origin(mut self, allow: bool) -> Self {
-        self.allow_any_origin = allow;
-        self
+    setters! {
+        /// Turns the `Origin` check off: requests from any origin reach authentication.
+        ///
+        /// # Security
+        ///
+        /// The MCP transport requires servers to validate `Origin`. Without the check, a web page
+        /// on any site can make a browser send requests to this server (DNS rebinding against a
+        /// local server, or a confused browser client that holds a token). Only use this when a
+        /// proxy in front of the layer validates `Origin` itself. Defaults to `false`.
+        danger_allow_any_origin(allow: bool) => allow_any_origin = allow;
     }
 
     /// Lets requests for `path` (exact match, such as `/health`) through without a token.
@@ -392,16 +373,12 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Sets the metadata's `resource_name`. Defaults to none.
-    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
-        self.resource_name = Some(name.into());
-        self
-    }
+    setters! {
+        /// Sets the metadata's `resource_name`. Defaults to none.
+        resource_name(name: impl Into<String>) => resource_name = Some(name.into());
 
-    /// Sets the metadata's `resource_documentation` URL. Defaults to none.
-    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
-        self.resource_documentation = Some(url.into());
-        self
+        /// Sets the metadata's `resource_documentation` URL. Defaults to none.
+        resource_documentation(url: impl Into<String>) => resource_documentation = Some(url.into());
     }
 
     /// Adds a field to the metadata document; the fields this builder sets cannot be
@@ -411,105 +388,73 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Sets the `max-age` of the metadata's `Cache-Control`. Defaults to one hour.
-    pub fn metadata_max_age(mut self, max_age: Duration) -> Self {
-        self.metadata_max_age = max_age;
-        self
-    }
+    setters! {
+        /// Sets the `max-age` of the metadata's `Cache-Control`. Defaults to one hour.
+        metadata_max_age(max_age: Duration) => metadata_max_age = max_age;
 
-    /// Sets the largest token accepted, in bytes; larger ones get `401 invalid_token` before
-    /// any verification work. Defaults to `8192`.
-    pub fn max_token_size(mut self, max: usize) -> Self {
-        self.max_token_size = max;
-        self
-    }
+        /// Sets the largest token accepted, in bytes; larger ones get `401 invalid_token` before
+        /// any verification work. Defaults to `8192`.
+        max_token_size(max: usize) => max_token_size = max;
 
-    /// Sets how long a verification may take before the request gets `503`. A safety net
-    /// over the verifier's own network timeouts. Defaults to 10 seconds.
-    pub fn verify_timeout(mut self, timeout: Duration) -> Self {
-        self.verify_timeout = timeout;
-        self
-    }
+        /// Sets how long a verification may take before the request gets `503`. A safety net
+        /// over the verifier's own network timeouts. Defaults to 10 seconds.
+        verify_timeout(timeout: Duration) => verify_timeout = timeout;
 
-    /// Sets the `Retry-After` of a `503` when the verifier does not suggest one. Defaults to
-    /// 5 seconds.
-    pub fn retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = retry_after;
-        self
-    }
+        /// Sets the `Retry-After` of a `503` when the verifier does not suggest one. Defaults to
+        /// 5 seconds.
+        retry_after(retry_after: Duration) => retry_after = retry_after;
 
-    /// Sets how rejection bodies are made. Defaults to [`DefaultOnRejection`] (JSON).
-    pub fn on_rejection(mut self, on_rejection: impl OnRejection) -> Self {
-        self.on_rejection = Arc::new(on_rejection);
-        self
-    }
+        /// Sets how rejection bodies are made. Defaults to [`DefaultOnRejection`] (JSON).
+        on_rejection(on_rejection: impl OnRejection) =>
+            on_rejection = Callback::new(Arc::new(on_rejection));
 
-    /// Allows `http` URLs for the resource and the authorization servers on any host.
-    /// OAuth 2.1 requires TLS for everything that carries tokens, so only use this behind a
-    /// TLS-terminating proxy. `http` on loopback hosts is allowed without it. Defaults to
-    /// `false`.
-    pub fn danger_allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = allow;
-        self
-    }
+        /// Allows `http` URLs for the resource and the authorization servers on any host.
+        /// OAuth 2.1 requires TLS for everything that carries tokens, so only use this behind a
+        /// TLS-terminating proxy. `http` on loopback hosts is allowed without it. Defaults to
+        /// `false`.
+        danger_allow_http(allow: bool) => allow_http = allow;
 
-    /// Binds `Mcp-Session-Id`s to the caller: the layer remembers which principal the inner
-    /// service's response handed a new session id to, and a request that carries a session id
-    /// bound to another principal (or to none the layer knows) gets `404`, as if the session
-    /// did not exist: GET streams, POST and DELETE alike. A token's principal is its issuer
-    /// and subject, or, without a subject, its issuer and client id, or, without either, the
-    /// token itself.
-    ///
-    /// Turn it off only for a server that does not use sessions, or binds them to
-    /// [`AuthInfo::principal_key`](crate::AuthInfo::principal_key) itself. Defaults to `true`.
-    pub fn session_binding(mut self, enabled: bool) -> Self {
-        self.session_binding = enabled;
-        self
-    }
+        /// Binds `Mcp-Session-Id`s to the caller: the layer remembers which principal the inner
+        /// service's response handed a new session id to, and a request that carries a session id
+        /// bound to another principal (or to none the layer knows) gets `404`, as if the session
+        /// did not exist: GET streams, POST and DELETE alike. A token's principal is its issuer
+        /// and subject, or, without a subject, its issuer and client id, or, without either, the
+        /// token itself.
+        ///
+        /// Turn it off only for a server that does not use sessions, or binds them to
+        /// [`AuthInfo::principal_key`](crate::AuthInfo::principal_key) itself. Defaults to `true`.
+        session_binding(enabled: bool) => session_binding = enabled;
 
-    /// Sets where session bindings are kept. A store shared by several replicas (see
-    /// [`store`](crate::store)) lets a session created through one replica be used through
-    /// another. Defaults to a [`MemoryStore`] of `100_000` entries.
-    pub fn session_store(mut self, store: impl Store) -> Self {
-        self.session_store = Some(Arc::new(store));
-        self
-    }
+        /// Sets where session bindings are kept. A store shared by several replicas (see
+        /// [`store`](crate::store)) lets a session created through one replica be used through
+        /// another. Defaults to a [`MemoryStore`] of `100_000` entries.
+        session_store(store: impl Store) => session_store = Some(Arc::new(store));
 
-    /// Sets how long a session binding lives without use; every use renews it. Defaults to
-    /// one hour.
-    pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.session_idle_timeout = timeout;
-        self
-    }
+        /// Sets how long a session binding lives without use; every use renews it. Defaults to
+        /// one hour.
+        session_idle_timeout(timeout: Duration) => session_idle_timeout = timeout;
 
-    /// Ends an event stream (`text/event-stream` response) when the token that opened it
-    /// expires (`exp` plus 60 seconds of leeway), so the client reconnects with a fresh token
-    /// instead of streaming on an expired one. The stream ends cleanly, as if the server had
-    /// closed it. Defaults to `false`.
-    pub fn end_streams_at_token_expiry(mut self, enabled: bool) -> Self {
-        self.end_streams_at_expiry = enabled;
-        self
-    }
+        /// Ends an event stream (`text/event-stream` response) when the token that opened it
+        /// expires (`exp` plus 60 seconds of leeway), so the client reconnects with a fresh token
+        /// instead of streaming on an expired one. The stream ends cleanly, as if the server had
+        /// closed it. Defaults to `false`.
+        end_streams_at_token_expiry(enabled: bool) => end_streams_at_expiry = enabled;
 
-    /// Accepts DPoP-bound tokens (RFC 9449) with their proofs: [`Dpop::allowed`] (Bearer too)
-    /// or [`Dpop::required`] (DPoP only). Whatever this says, a token bound to a key is never
-    /// accepted as a plain bearer token. Defaults to DPoP off.
-    ///
-    /// [`Dpop::allowed`]: crate::dpop::Dpop::allowed
-    /// [`Dpop::required`]: crate::dpop::Dpop::required
-    #[cfg(feature = "jwt")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-    pub fn dpop(mut self, dpop: Dpop) -> Self {
-        self.dpop = Some(dpop);
-        self
-    }
+        /// Accepts DPoP-bound tokens (RFC 9449) with their proofs: [`Dpop::allowed`] (Bearer too)
+        /// or [`Dpop::required`] (DPoP only). Whatever this says, a token bound to a key is never
+        /// accepted as a plain bearer token. Defaults to DPoP off.
+        ///
+        /// [`Dpop::allowed`]: crate::dpop::Dpop::allowed
+        /// [`Dpop::required`]: crate::dpop::Dpop::required
+        #[cfg(feature = "jwt")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+        dpop(dpop: Dpop) => dpop = Some(dpop);
 
-    /// Says how to learn the client certificate of a request's connection, so that tokens
-    /// bound to a certificate (`cnf.x5t#S256`, RFC 8705) are accepted over that connection.
-    /// Defaults to none: such tokens are refused (`401`).
-    pub fn certificate_binding(mut self, binding: impl CertificateBinding) -> Self {
-        self.certificate_binding = Some(Arc::new(binding));
-        self
+        /// Says how to learn the client certificate of a request's connection, so that tokens
+        /// bound to a certificate (`cnf.x5t#S256`, RFC 8705) are accepted over that connection.
+        /// Defaults to none: such tokens are refused (`401`).
+        certificate_binding(binding: impl CertificateBinding) =>
+            certificate_binding = Some(Callback::new(Arc::new(binding)));
     }
 
     /// Validates the configuration and builds the layer.
@@ -694,13 +639,13 @@ impl McpAuthBuilder {
         });
         let well_known = [metadata::well_known_path(&resource), WELL_KNOWN.to_owned()];
         Ok(McpAuth {
-            authorizer: Arc::new(Authorizer::new(AuthorizerParts {
+            authorizer: Arc::new(Authorizer {
                 verifier,
                 audiences,
                 metadata,
                 well_known,
                 allowed_origins,
-                public_paths: self.public_paths,
+                public_paths: self.public_paths.into(),
                 required,
                 policy,
                 max_body_size: self.max_body_size,
@@ -713,24 +658,8 @@ impl McpAuthBuilder {
                 certificate_binding: self.certificate_binding,
                 end_streams_at_expiry: self.end_streams_at_expiry,
                 expiry_leeway: Duration::from_secs(60),
-            })),
+            }),
         })
-    }
-}
-
-impl fmt::Debug for McpAuthBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("McpAuthBuilder")
-            .field("resource", &self.resource)
-            .field("authorization_servers", &self.authorization_servers)
-            .field("verifier", &self.verifier)
-            .field("required_scopes", &self.required_scopes)
-            .field("hierarchy", &self.hierarchy)
-            .field("rules", &self.rules)
-            .field("audiences", &self.audiences)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("public_paths", &self.public_paths)
-            .finish_non_exhaustive()
     }
 }
 

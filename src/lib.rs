@@ -151,6 +151,7 @@ mod authorize;
 mod bearer;
 pub mod binding;
 pub mod body;
+mod callback;
 pub mod challenge;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]

@@ -29,7 +29,7 @@ use crate::resource::{Separators, normalize};
 /// assert!(!hierarchy.covers("read", "write"));
 /// assert!(!hierarchy.covers("files", "filesystem"));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
 #[must_use]
 pub struct ScopeHierarchy {
     implies: BTreeMap<String, BTreeSet<String>>,
@@ -98,15 +98,6 @@ impl ScopeHierarchy {
             .iter()
             .flat_map(|(k, v)| std::iter::once(k).chain(v))
             .map(String::as_str)
-    }
-}
-
-impl fmt::Debug for ScopeHierarchy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScopeHierarchy")
-            .field("implies", &self.implies)
-            .field("prefix_rule", &self.prefix_rule)
-            .finish()
     }
 }
 

@@ -83,6 +83,19 @@ pub(crate) fn without_userinfo(url: &str) -> String {
     }
 }
 
+/// A URL as configured, kept exactly as given (an issuer compares byte for byte). `Debug`
+/// shows it [without credentials](without_userinfo).
+#[cfg(feature = "introspection")]
+#[derive(Clone)]
+pub(crate) struct ConfiguredUrl(pub(crate) String);
+
+#[cfg(feature = "introspection")]
+impl std::fmt::Debug for ConfiguredUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&without_userinfo(&self.0), f)
+    }
+}
+
 /// A parsed canonical resource URI (RFC 8707 §2, MCP "canonical server URI").
 #[derive(Clone, Debug)]
 pub(crate) struct ResourceUri {
@@ -197,10 +210,6 @@ impl Audiences {
         };
         self.aliases.push(alias);
         Ok(())
-    }
-
-    pub(crate) fn resource(&self) -> &ResourceUri {
-        &self.resource
     }
 
     /// Whether a token with these audiences (`aud`) is meant for this resource: one of them

@@ -57,7 +57,7 @@ impl fmt::Debug for Owner {
 }
 
 /// The session bindings of one layer.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Sessions {
     store: Arc<dyn Store>,
     idle_timeout: Duration,
@@ -97,15 +97,6 @@ impl Sessions {
             .insert(&key(id), owner.0.clone(), self.idle_timeout)
             .await
             .map_err(unavailable)
-    }
-}
-
-impl fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sessions")
-            .field("store", &self.store)
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
     }
 }
 

@@ -17,7 +17,7 @@ use url::Url;
 use crate::{
     ConfigError,
     error::{nonzero_duration, nonzero_size},
-    resource::check_transport,
+    resource::{check_transport, parse_http_url, parse_issuer, without_userinfo},
 };
 
 /// Limits and policy for [`HttpClient`], set through the verifier builders.
@@ -39,7 +39,74 @@ impl HttpOptions {
             danger_allow_http: false,
         }
     }
+
+    /// A configured URL to fetch (an endpoint, a `jwks_uri`), checked by the
+    /// [transport rule](check_transport) under these options. The error names the URL without
+    /// credentials.
+    pub(crate) fn parse_url(&self, url: &str) -> Result<Url, ConfigError> {
+        parse_http_url(url, self.danger_allow_http).map_err(|message| ConfigError::InvalidUrl {
+            url: without_userinfo(url),
+            message,
+        })
+    }
+
+    /// A configured issuer identifier, checked like [`parse_url`](Self::parse_url) and as RFC
+    /// 8414 §2 asks (no query or fragment).
+    pub(crate) fn parse_issuer(&self, issuer: &str) -> Result<Url, ConfigError> {
+        parse_issuer(issuer, self.danger_allow_http).map_err(|message| ConfigError::InvalidIssuer {
+            issuer: without_userinfo(issuer),
+            message,
+        })
+    }
 }
+
+/// The HTTP settings of the verifier builders, written once: each builder has an `http:
+/// HttpOptions` field (checked by [`HttpClient::new`]) and invokes this macro in its `impl`
+/// block with what its requests fetch, the default response size limit, and what
+/// `danger_allow_http` risks for it.
+macro_rules! http_setters {
+    (
+        requests: $requests:literal,
+        responses: $responses:literal,
+        default_max_response_size: $max:literal,
+        plain_http: $plain:literal,
+        plain_http_risk: $risk:literal $(,)?
+    ) => {
+        #[doc = concat!("Sets the connect timeout for ", $requests, " (within the total")]
+        /// [`http_timeout`](Self::http_timeout)). Defaults to `3 s`.
+        pub fn http_connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.http.connect_timeout = timeout;
+            self
+        }
+
+        #[doc = concat!("Sets the total timeout (connect, headers and body) for ", $requests, ".")]
+        /// Keep it below the layer's [`verify_timeout`](crate::McpAuthBuilder::verify_timeout)
+        /// (10 s by default), so that discovery and one more request fit in it. Defaults to
+        /// `5 s`.
+        pub fn http_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.http.timeout = timeout;
+            self
+        }
+
+        #[doc = concat!("Sets the largest ", $responses, " read, in bytes.")]
+        #[doc = concat!("Defaults to `", $max, "`.")]
+        pub fn max_response_size(mut self, bytes: usize) -> Self {
+            self.http.max_response_size = bytes;
+            self
+        }
+
+        #[doc = concat!("Allows plain `http` ", $plain, " on hosts other than loopback.")]
+        ///
+        /// # Security
+        ///
+        #[doc = concat!($risk, " For local development only. Defaults to `false`.")]
+        pub fn danger_allow_http(mut self, allow: bool) -> Self {
+            self.http.danger_allow_http = allow;
+            self
+        }
+    };
+}
+pub(crate) use http_setters;
 
 /// The HTTP client shared by the verifiers. Cheap to clone.
 #[derive(Clone)]

@@ -113,27 +113,23 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-#[async_trait]
-impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
-    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        (**self).verify(token).await
-    }
+/// `Arc<V>` and `Box<V>` verify as `V` does, so shared and boxed verifiers (`Arc<dyn
+/// TokenVerifier>`) compose. Every method of the trait is forwarded here, once for both.
+macro_rules! forward_to_pointee {
+    ($($pointer:ident),+) => {$(
+        #[async_trait]
+        impl<T: TokenVerifier + ?Sized> TokenVerifier for $pointer<T> {
+            async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+                (**self).verify(token).await
+            }
 
-    fn authorization_servers(&self) -> Vec<String> {
-        (**self).authorization_servers()
-    }
+            fn authorization_servers(&self) -> Vec<String> {
+                (**self).authorization_servers()
+            }
+        }
+    )+};
 }
-
-#[async_trait]
-impl<T: TokenVerifier + ?Sized> TokenVerifier for Box<T> {
-    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        (**self).verify(token).await
-    }
-
-    fn authorization_servers(&self) -> Vec<String> {
-        (**self).authorization_servers()
-    }
-}
+forward_to_pointee!(Arc, Box);
 
 /// Why a [`TokenVerifier`] did not accept a token.
 ///
@@ -144,7 +140,7 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for Box<T> {
 /// The `Display` text and the source types are not stable API. The description is sent to the
 /// client as `error_description`, so it must never contain the token or a secret; build it from
 /// fixed text.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct VerifyError {
     kind: VerifyErrorKind,
     description: Cow<'static, str>,
@@ -263,17 +259,6 @@ impl StdError for VerifyError {
         self.source
             .as_ref()
             .map(|source| &**source as &(dyn StdError + 'static))
-    }
-}
-
-impl fmt::Debug for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyError")
-            .field("kind", &self.kind)
-            .field("description", &self.description)
-            .field("retry_after", &self.retry_after)
-            .field("source", &self.source)
-            .finish()
     }
 }
 

@@ -68,20 +68,19 @@ impl DevIssuerBuilder {
         }
     }
 
-    /// The address to listen on. The issuer URL is `http://<addr>` with the bound port.
-    /// Defaults to `127.0.0.1:0` (a free port).
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().addr(([127, 0, 0, 1], 0).into()).start().await?;
-    /// assert!(issuer.url().starts_with("http://127.0.0.1:"));
-    /// # Ok(()) }
-    /// ```
-    pub fn addr(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
-        self
+    setters! {
+        /// The address to listen on. The issuer URL is `http://<addr>` with the bound port.
+        /// Defaults to `127.0.0.1:0` (a free port).
+        ///
+        /// ```
+        /// # use mcp_auth::testing::DevIssuer;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder().addr(([127, 0, 0, 1], 0).into()).start().await?;
+        /// assert!(issuer.url().starts_with("http://127.0.0.1:"));
+        /// # Ok(()) }
+        /// ```
+        addr(addr: SocketAddr) => addr = addr;
     }
 
     /// A path for the issuer identifier, as multi-tenant authorization servers have
@@ -117,20 +116,19 @@ impl DevIssuerBuilder {
         self
     }
 
-    /// The algorithm of the generated signing keys (at start and on
-    /// [`DevIssuer::rotate_key`]). Defaults to `KeyAlgorithm::Es256`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::{DevIssuer, KeyAlgorithm};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().key_algorithm(KeyAlgorithm::EdDsa).start().await?;
-    /// assert_eq!(issuer.jwks()["keys"][0]["crv"], "Ed25519");
-    /// # Ok(()) }
-    /// ```
-    pub fn key_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
-        self.key_algorithm = algorithm;
-        self
+    setters! {
+        /// The algorithm of the generated signing keys (at start and on
+        /// [`DevIssuer::rotate_key`]). Defaults to `KeyAlgorithm::Es256`.
+        ///
+        /// ```
+        /// # use mcp_auth::testing::{DevIssuer, KeyAlgorithm};
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder().key_algorithm(KeyAlgorithm::EdDsa).start().await?;
+        /// assert_eq!(issuer.jwks()["keys"][0]["crv"], "Ed25519");
+        /// # Ok(()) }
+        /// ```
+        key_algorithm(algorithm: KeyAlgorithm) => key_algorithm = algorithm;
     }
 
     /// The initial signing key (its algorithm also becomes the rotation algorithm).
@@ -265,152 +263,139 @@ impl DevIssuerBuilder {
         self
     }
 
-    /// Whether token and authorization requests must carry an RFC 8707 `resource` (else
-    /// `invalid_target`). Defaults to `false`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().client("c", "s").require_resource(true).start().await?;
-    /// let response = reqwest::Client::new()
-    ///     .post(issuer.token_endpoint())
-    ///     .basic_auth("c", Some("s"))
-    ///     .form(&[("grant_type", "client_credentials")])
-    ///     .send()
-    ///     .await?;
-    /// assert_eq!(response.status(), 400);
-    /// assert_eq!(response.json::<serde_json::Value>().await?["error"], "invalid_target");
-    /// # Ok(()) }
-    /// ```
-    pub fn require_resource(mut self, require: bool) -> Self {
-        self.config.require_resource = require;
-        self
-    }
+    setters! {
+        /// Whether token and authorization requests must carry an RFC 8707 `resource` (else
+        /// `invalid_target`). Defaults to `false`.
+        ///
+        /// ```
+        /// # use mcp_auth::testing::DevIssuer;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder()
+        ///     .client("c", "s")
+        ///     .require_resource(true)
+        ///     .start()
+        ///     .await?;
+        /// let response = reqwest::Client::new()
+        ///     .post(issuer.token_endpoint())
+        ///     .basic_auth("c", Some("s"))
+        ///     .form(&[("grant_type", "client_credentials")])
+        ///     .send()
+        ///     .await?;
+        /// assert_eq!(response.status(), 400);
+        /// assert_eq!(response.json::<serde_json::Value>().await?["error"], "invalid_target");
+        /// # Ok(()) }
+        /// ```
+        require_resource(require: bool) => config.require_resource = require;
 
-    /// The audience of tokens whose request names no `resource` (and the `aud` of
-    /// [`DevIssuer::token`]). Defaults to none: such tokens have no `aud`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::{DevIssuer, decode_unverified};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().default_resource("http://r/mcp").start().await?;
-    /// assert_eq!(decode_unverified(&issuer.token().sign()).unwrap().1["aud"], "http://r/mcp");
-    /// # Ok(()) }
-    /// ```
-    pub fn default_resource(mut self, resource: impl Into<String>) -> Self {
-        self.config.default_resource = Some(resource.into());
-        self
-    }
+        /// The audience of tokens whose request names no `resource` (and the `aud` of
+        /// [`DevIssuer::token`]). Defaults to none: such tokens have no `aud`.
+        ///
+        /// ```
+        /// # use mcp_auth::testing::{DevIssuer, decode_unverified};
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder().default_resource("http://r/mcp").start().await?;
+        /// assert_eq!(decode_unverified(&issuer.token().sign()).unwrap().1["aud"], "http://r/mcp");
+        /// # Ok(()) }
+        /// ```
+        default_resource(resource: impl Into<String>) =>
+            config.default_resource = Some(resource.into());
 
-    /// The lifetime of access tokens from `/token`. Defaults to one hour
-    /// (`Duration::from_secs(3_600)`).
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder()
-    ///     .client("c", "s")
-    ///     .token_ttl(Duration::from_secs(60))
-    ///     .start()
-    ///     .await?;
-    /// let body: serde_json::Value = reqwest::Client::new()
-    ///     .post(issuer.token_endpoint())
-    ///     .basic_auth("c", Some("s"))
-    ///     .form(&[("grant_type", "client_credentials")])
-    ///     .send()
-    ///     .await?
-    ///     .json()
-    ///     .await?;
-    /// assert_eq!(body["expires_in"], 60);
-    /// # Ok(()) }
-    /// ```
-    pub fn token_ttl(mut self, ttl: Duration) -> Self {
-        self.config.token_ttl = ttl;
-        self
-    }
+        /// The lifetime of access tokens from `/token`. Defaults to one hour
+        /// (`Duration::from_secs(3_600)`).
+        ///
+        /// ```
+        /// # use std::time::Duration;
+        /// # use mcp_auth::testing::DevIssuer;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder()
+        ///     .client("c", "s")
+        ///     .token_ttl(Duration::from_secs(60))
+        ///     .start()
+        ///     .await?;
+        /// let body: serde_json::Value = reqwest::Client::new()
+        ///     .post(issuer.token_endpoint())
+        ///     .basic_auth("c", Some("s"))
+        ///     .form(&[("grant_type", "client_credentials")])
+        ///     .send()
+        ///     .await?
+        ///     .json()
+        ///     .await?;
+        /// assert_eq!(body["expires_in"], 60);
+        /// # Ok(()) }
+        /// ```
+        token_ttl(ttl: Duration) => config.token_ttl = ttl;
 
-    /// Whether `/token` issues opaque access tokens (only `/introspect` knows them) instead
-    /// of JWTs. Defaults to `false`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().client("c", "s").opaque_tokens(true).start().await?;
-    /// let body: serde_json::Value = reqwest::Client::new()
-    ///     .post(issuer.token_endpoint())
-    ///     .basic_auth("c", Some("s"))
-    ///     .form(&[("grant_type", "client_credentials")])
-    ///     .send()
-    ///     .await?
-    ///     .json()
-    ///     .await?;
-    /// assert!(!body["access_token"].as_str().unwrap().contains('.'));
-    /// # Ok(()) }
-    /// ```
-    pub fn opaque_tokens(mut self, opaque: bool) -> Self {
-        self.config.opaque_tokens = opaque;
-        self
-    }
+        /// Whether `/token` issues opaque access tokens (only `/introspect` knows them) instead
+        /// of JWTs. Defaults to `false`.
+        ///
+        /// ```
+        /// # use mcp_auth::testing::DevIssuer;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder().client("c", "s").opaque_tokens(true).start().await?;
+        /// let body: serde_json::Value = reqwest::Client::new()
+        ///     .post(issuer.token_endpoint())
+        ///     .basic_auth("c", Some("s"))
+        ///     .form(&[("grant_type", "client_credentials")])
+        ///     .send()
+        ///     .await?
+        ///     .json()
+        ///     .await?;
+        /// assert!(!body["access_token"].as_str().unwrap().contains('.'));
+        /// # Ok(()) }
+        /// ```
+        opaque_tokens(opaque: bool) => config.opaque_tokens = opaque;
 
-    /// Whether the `authorization_code` grant also returns a refresh token (rotated on each
-    /// use). `client_credentials` never does. Defaults to `true`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().refresh_tokens(false).start().await?;
-    /// # let _ = issuer;
-    /// # Ok(()) }
-    /// ```
-    pub fn refresh_tokens(mut self, issue: bool) -> Self {
-        self.config.refresh_tokens = issue;
-        self
-    }
+        /// Whether the `authorization_code` grant also returns a refresh token (rotated on each
+        /// use). `client_credentials` never does. Defaults to `true`.
+        ///
+        /// ```
+        /// # use mcp_auth::testing::DevIssuer;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder().refresh_tokens(false).start().await?;
+        /// # let _ = issuer;
+        /// # Ok(()) }
+        /// ```
+        refresh_tokens(issue: bool) => config.refresh_tokens = issue;
 
-    /// Whether `/register` (RFC 7591) is open and advertised. Defaults to `true`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().dynamic_registration(false).start().await?;
-    /// let metadata: serde_json::Value = reqwest::get(issuer.metadata_url()).await?.json().await?;
-    /// assert!(metadata.get("registration_endpoint").is_none());
-    /// let status = reqwest::Client::new()
-    ///     .post(issuer.registration_endpoint())
-    ///     .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1/cb"]}))
-    ///     .send()
-    ///     .await?
-    ///     .status();
-    /// assert_eq!(status, 404);
-    /// # Ok(()) }
-    /// ```
-    pub fn dynamic_registration(mut self, enable: bool) -> Self {
-        self.config.dynamic_registration = enable;
-        self
-    }
+        /// Whether `/register` (RFC 7591) is open and advertised. Defaults to `true`.
+        ///
+        /// ```
+        /// # use mcp_auth::testing::DevIssuer;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder().dynamic_registration(false).start().await?;
+        /// let metadata: serde_json::Value =
+        ///     reqwest::get(issuer.metadata_url()).await?.json().await?;
+        /// assert!(metadata.get("registration_endpoint").is_none());
+        /// let status = reqwest::Client::new()
+        ///     .post(issuer.registration_endpoint())
+        ///     .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1/cb"]}))
+        ///     .send()
+        ///     .await?
+        ///     .status();
+        /// assert_eq!(status, 404);
+        /// # Ok(()) }
+        /// ```
+        dynamic_registration(enable: bool) => config.dynamic_registration = enable;
 
-    /// The `sub` of tokens from the authorization-code flow (the user `/authorize` pretends
-    /// logged in). Client-credentials tokens have the client id as `sub`. Defaults to
-    /// `dev-user`.
-    ///
-    /// ```
-    /// # use mcp_auth::testing::DevIssuer;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), mcp_auth::BoxError> {
-    /// let issuer = DevIssuer::builder().subject("alice").start().await?;
-    /// # let _ = issuer;
-    /// # Ok(()) }
-    /// ```
-    pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.config.subject = subject.into();
-        self
+        /// The `sub` of tokens from the authorization-code flow (the user `/authorize` pretends
+        /// logged in). Client-credentials tokens have the client id as `sub`. Defaults to
+        /// `dev-user`.
+        ///
+        /// ```
+        /// # use mcp_auth::testing::DevIssuer;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), mcp_auth::BoxError> {
+        /// let issuer = DevIssuer::builder().subject("alice").start().await?;
+        /// # let _ = issuer;
+        /// # Ok(()) }
+        /// ```
+        subject(subject: impl Into<String>) => config.subject = subject.into();
     }
 
     /// Binds the port and starts serving in a background task.
@@ -455,6 +440,7 @@ impl DevIssuerBuilder {
 
 impl fmt::Debug for DevIssuerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Client ids only: the secrets stay out.
         let mut clients: Vec<&String> = self.clients.keys().collect();
         clients.sort();
         f.debug_struct("DevIssuerBuilder")
@@ -462,15 +448,7 @@ impl fmt::Debug for DevIssuerBuilder {
             .field("issuer_path", &self.issuer_path)
             .field("key_algorithm", &self.key_algorithm)
             .field("clients", &clients)
-            .field("allowed_scopes", &self.config.allowed_scopes)
-            .field("default_scopes", &self.config.default_scopes)
-            .field("require_resource", &self.config.require_resource)
-            .field("default_resource", &self.config.default_resource)
-            .field("token_ttl", &self.config.token_ttl)
-            .field("opaque_tokens", &self.config.opaque_tokens)
-            .field("refresh_tokens", &self.config.refresh_tokens)
-            .field("dynamic_registration", &self.config.dynamic_registration)
-            .field("subject", &self.config.subject)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }

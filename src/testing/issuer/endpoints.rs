@@ -24,12 +24,8 @@ use super::{
     switches::{Endpoint, IntrospectionRequest},
 };
 use crate::{
+    dpop::SignedProof,
     testing::encoding::{random_id, unix},
-    verifier::jwt::{
-        Algorithm,
-        keys::{parse_jwk, thumbprint, verify_signature},
-        token::ParsedToken,
-    },
 };
 
 /// How long an authorization code stays usable.
@@ -273,29 +269,7 @@ fn dpop_thumbprint(
         return Err(invalid("more than one DPoP header"));
     }
     let proof = proof.to_str().map_err(|_| invalid("not a compact JWS"))?;
-    let parsed = ParsedToken::parse(proof).map_err(|_| invalid("not a compact JWS"))?;
-    let header = &parsed.header;
-    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
-        return Err(invalid("typ is not dpop+jwt"));
-    }
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .and_then(Algorithm::from_name)
-        .filter(|alg| alg.is_asymmetric())
-        .ok_or_else(|| invalid("alg is not an accepted asymmetric algorithm"))?;
-    let jwk = header
-        .get("jwk")
-        .and_then(Value::as_object)
-        .ok_or_else(|| invalid("no jwk"))?;
-    let key =
-        parse_jwk(&Value::Object(jwk.clone())).map_err(|_| invalid("jwk is not a public key"))?;
-    if !key.fits(alg) {
-        return Err(invalid("alg does not fit the jwk"));
-    }
-    verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
-        .map_err(|_| invalid("bad signature"))?;
-    let claims = &parsed.claims;
+    let SignedProof { claims, jkt } = SignedProof::verify(proof, |_| true).map_err(invalid)?;
     if claims.get("htm").and_then(Value::as_str) != Some("POST")
         || claims.get("htu").and_then(Value::as_str) != Some(token_endpoint)
     {
@@ -308,9 +282,7 @@ fn dpop_thumbprint(
     if !fresh || claims.get("jti").and_then(Value::as_str).is_none() {
         return Err(invalid("iat is not recent, or jti is missing"));
     }
-    thumbprint(jwk)
-        .map(Some)
-        .map_err(|_| invalid("jwk has no thumbprint"))
+    Ok(Some(jkt))
 }
 
 async fn introspect(

@@ -320,20 +320,12 @@ mod tests {
     fn oauth_error_status_and_body() {
         let response = OAuthError::invalid_client("nope").into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let header = |name| response.headers().get(name).map(HeaderValue::as_bytes);
         assert_eq!(
-            response
-                .headers()
-                .get(header::WWW_AUTHENTICATE)
-                .map(HeaderValue::as_bytes),
+            header(header::WWW_AUTHENTICATE),
             Some(&b"Basic realm=\"dev-issuer\""[..])
         );
-        assert_eq!(
-            response
-                .headers()
-                .get(header::CACHE_CONTROL)
-                .map(HeaderValue::as_bytes),
-            Some(&b"no-store"[..])
-        );
+        assert_eq!(header(header::CACHE_CONTROL), Some(&b"no-store"[..]));
         let response = OAuthError::invalid_grant("used").into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }

@@ -24,7 +24,7 @@ use crate::testing::{
 };
 
 /// What the builder fixes for the lifetime of the issuer.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(super) struct Config {
     pub(super) allowed_scopes: Option<Vec<String>>,
     pub(super) default_scopes: Vec<String>,

@@ -196,10 +196,7 @@ impl IntrospectionRequest {
     /// ```
     #[must_use]
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.values(name).next()
     }
 
     /// Every value of the form parameter `name`, in order (empty when absent).
@@ -221,11 +218,15 @@ impl IntrospectionRequest {
     /// ```
     #[must_use]
     pub fn params(&self, name: &str) -> Vec<&str> {
+        self.values(name).collect()
+    }
+
+    /// The values of the form parameter `name`, in order.
+    fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
         self.params
             .iter()
-            .filter(|(n, _)| n == name)
+            .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
-            .collect()
     }
 
     /// The first value of the request header `name` (case-insensitive), if it is visible

@@ -90,7 +90,7 @@ use super::{
     http::{FetchError, HttpClient},
     shape::{Shape, shape},
 };
-use crate::{AuthInfo, ConfigError, observe, resource::without_userinfo};
+use crate::{AuthInfo, ConfigError, callback::Callback, observe, resource::without_userinfo};
 
 /// How long a verification waits for a free introspection slot before it answers `503`.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -207,7 +207,7 @@ struct Inner {
     /// The form parameter that carries the token (`token` in RFC 7662).
     token_parameter: String,
     /// Turns answers of an endpoint that does not speak RFC 7662 into RFC 7662 answers.
-    answer_mapper: Option<Arc<dyn AnswerMapper>>,
+    answer_mapper: Option<Callback<dyn AnswerMapper>>,
     /// Answers shared with other replicas.
     shared: Option<SharedAnswers>,
     max_concurrent_requests: usize,

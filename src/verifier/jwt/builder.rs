@@ -14,11 +14,11 @@ use super::{
 use crate::{
     ConfigError,
     error::{nonzero_duration, nonzero_size},
-    resource::{parse_http_url, parse_issuer, without_userinfo},
+    resource::without_userinfo,
     verifier::{
         cache::TokenCache,
         claims::{ClaimRules, claim_setters},
-        http::{HttpClient, HttpOptions},
+        http::{HttpClient, HttpOptions, http_setters},
     },
 };
 
@@ -253,6 +253,7 @@ impl fmt::Debug for TrustedIssuer {
 /// assert!(format!("{verifier:?}").contains("strict_token_type: true"));
 /// # Ok::<(), mcp_auth::ConfigError>(())
 /// ```
+#[derive(Debug)]
 #[must_use]
 pub struct JwtVerifierBuilder {
     issuers: Vec<TrustedIssuer>,
@@ -290,103 +291,58 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Sets the accepted signature algorithms. `HS*` entries only take effect for issuers
-    /// configured with [`TrustedIssuer::shared_secret`]. Defaults to every asymmetric
-    /// algorithm (`RS*`, `PS*`, `ES256`, `ES384`, `EdDSA`, and the RFC 9864 names `ESP256`,
-    /// `ESP384`, `Ed25519`), plus `HS256`/`HS384`/`HS512` when
-    /// a shared-secret issuer is configured.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
-        self
-    }
+    setters! {
+        /// Sets the accepted signature algorithms. `HS*` entries only take effect for issuers
+        /// configured with [`TrustedIssuer::shared_secret`]. Defaults to every asymmetric
+        /// algorithm (`RS*`, `PS*`, `ES256`, `ES384`, `EdDSA`, and the RFC 9864 names `ESP256`,
+        /// `ESP384`, `Ed25519`), plus `HS256`/`HS384`/`HS512` when
+        /// a shared-secret issuer is configured.
+        algorithms(algorithms: impl IntoIterator<Item = Algorithm>) =>
+            algorithms = Some(algorithms.into_iter().collect());
 
-    /// Requires the RFC 9068 header `typ: at+jwt` (or `application/at+jwt`); otherwise `JWT`
-    /// and a missing `typ` are accepted too. Defaults to `false`.
-    pub fn strict_token_type(mut self, strict: bool) -> Self {
-        self.strict_token_type = strict;
-        self
+        /// Requires the RFC 9068 header `typ: at+jwt` (or `application/at+jwt`); otherwise `JWT`
+        /// and a missing `typ` are accepted too. Defaults to `false`.
+        strict_token_type(strict: bool) => strict_token_type = strict;
     }
 
     claim_setters!();
 
-    /// Rejects tokens longer than this many bytes before decoding them. Defaults to `8192`.
-    pub fn max_token_size(mut self, bytes: usize) -> Self {
-        self.max_token_size = bytes;
-        self
+    setters! {
+        /// Rejects tokens longer than this many bytes before decoding them. Defaults to `8192`.
+        max_token_size(bytes: usize) => max_token_size = bytes;
+
+        /// Sets how many verified tokens are remembered; `0` turns the cache off. Defaults to
+        /// `10_000`.
+        token_cache_capacity(entries: u64) => token_cache_capacity = entries;
+
+        /// Sets the longest time a verified token is remembered (never past its `exp`), which
+        /// bounds how long a key removed from the issuer's set keeps working for tokens already
+        /// seen. Defaults to `5 min`.
+        token_cache_max_ttl(ttl: Duration) => token_cache_max_ttl = ttl;
+
+        /// Sets how long a fetched key set is used before it is refreshed when the response carries
+        /// no `Cache-Control: max-age`. Defaults to `5 min`.
+        jwks_refresh_interval(interval: Duration) => refresh.default_interval = interval;
+
+        /// Sets the minimum time between two key set fetches: the lower bound for `max-age`, and
+        /// the rate limit for refreshes caused by unknown `kid`s and for retries after failures.
+        /// Defaults to `30 s`.
+        jwks_min_refresh_interval(interval: Duration) => refresh.min_interval = interval;
+
+        /// Sets the upper bound for `Cache-Control: max-age` on key sets. Defaults to `24 h`.
+        jwks_max_refresh_interval(interval: Duration) => refresh.max_interval = interval;
+
+        /// Sets how long past its refresh time a key set is still used while refreshes fail.
+        /// After that, tokens get `503` until a fetch succeeds. Defaults to `1 h`.
+        jwks_max_staleness(staleness: Duration) => refresh.max_staleness = staleness;
     }
 
-    /// Sets how many verified tokens are remembered; `0` turns the cache off. Defaults to
-    /// `10_000`.
-    pub fn token_cache_capacity(mut self, entries: u64) -> Self {
-        self.token_cache_capacity = entries;
-        self
-    }
-
-    /// Sets the longest time a verified token is remembered (never past its `exp`), which bounds
-    /// how long a key removed from the issuer's set keeps working for tokens already seen.
-    /// Defaults to `5 min`.
-    pub fn token_cache_max_ttl(mut self, ttl: Duration) -> Self {
-        self.token_cache_max_ttl = ttl;
-        self
-    }
-
-    /// Sets how long a fetched key set is used before it is refreshed when the response carries
-    /// no `Cache-Control: max-age`. Defaults to `5 min`.
-    pub fn jwks_refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh.default_interval = interval;
-        self
-    }
-
-    /// Sets the minimum time between two key set fetches: the lower bound for `max-age`, and
-    /// the rate limit for refreshes caused by unknown `kid`s and for retries after failures.
-    /// Defaults to `30 s`.
-    pub fn jwks_min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh.min_interval = interval;
-        self
-    }
-
-    /// Sets the upper bound for `Cache-Control: max-age` on key sets. Defaults to `24 h`.
-    pub fn jwks_max_refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh.max_interval = interval;
-        self
-    }
-
-    /// Sets how long past its refresh time a key set is still used while refreshes fail.
-    /// After that, tokens get `503` until a fetch succeeds. Defaults to `1 h`.
-    pub fn jwks_max_staleness(mut self, staleness: Duration) -> Self {
-        self.refresh.max_staleness = staleness;
-        self
-    }
-
-    /// Sets the connect timeout for metadata and key set requests. Defaults to `3 s`.
-    pub fn http_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http.connect_timeout = timeout;
-        self
-    }
-
-    /// Sets the total timeout (connect, headers and body) for metadata and key set requests.
-    /// Defaults to `5 s`, so that discovery and a key fetch together fit in the layer's
-    /// default `verify_timeout` of 10 s.
-    pub fn http_timeout(mut self, timeout: Duration) -> Self {
-        self.http.timeout = timeout;
-        self
-    }
-
-    /// Sets the largest metadata or key set response read, in bytes. Defaults to `262_144`.
-    pub fn max_response_size(mut self, bytes: usize) -> Self {
-        self.http.max_response_size = bytes;
-        self
-    }
-
-    /// Allows plain `http` issuers and JWKS URLs on hosts other than loopback.
-    ///
-    /// # Security
-    ///
-    /// Anyone on the network path can then substitute their own keys. For local development
-    /// only. Defaults to `false`.
-    pub fn danger_allow_http(mut self, allow: bool) -> Self {
-        self.http.danger_allow_http = allow;
-        self
+    http_setters! {
+        requests: "metadata and key set requests",
+        responses: "metadata or key set response",
+        default_max_response_size: "262_144",
+        plain_http: "issuers and JWKS URLs",
+        plain_http_risk: "Anyone on the network path can then substitute their own keys.",
     }
 
     /// Checks the configuration and builds the verifier. Nothing is fetched yet: keys are
@@ -432,7 +388,7 @@ impl JwtVerifierBuilder {
         for trusted in self.issuers.into_iter().map(TrustedIssuer::resolve) {
             for trusted in trusted? {
                 let name = trusted.issuer.clone();
-                let keys = build_keys(trusted, &client, self.refresh, self.http.danger_allow_http)?;
+                let keys = build_keys(trusted, &client, self.refresh, &self.http)?;
                 if issuers.insert(name.clone(), Issuer { keys }).is_some() {
                     return Err(ConfigError::DuplicateIssuer { issuer: name });
                 }
@@ -459,34 +415,14 @@ impl JwtVerifierBuilder {
     }
 }
 
-impl fmt::Debug for JwtVerifierBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtVerifierBuilder")
-            .field("issuers", &self.issuers)
-            .field("algorithms", &self.algorithms)
-            .field("strict_token_type", &self.strict_token_type)
-            .field("claims", &self.claims)
-            .field("max_token_size", &self.max_token_size)
-            .field("token_cache_capacity", &self.token_cache_capacity)
-            .field("token_cache_max_ttl", &self.token_cache_max_ttl)
-            .field("refresh", &self.refresh)
-            .field("http", &self.http)
-            .finish_non_exhaustive()
-    }
-}
-
 fn build_keys(
     trusted: TrustedIssuer,
     client: &HttpClient,
     refresh: RefreshPolicy,
-    danger_allow_http: bool,
+    http: &HttpOptions,
 ) -> Result<KeySource, ConfigError> {
     let TrustedIssuer { issuer, keys, .. } = trusted;
-    let issuer_url =
-        parse_issuer(&issuer, danger_allow_http).map_err(|message| ConfigError::InvalidIssuer {
-            issuer: without_userinfo(&issuer),
-            message,
-        })?;
+    let issuer_url = http.parse_issuer(&issuer)?;
     let invalid_keys = |message: &str| ConfigError::InvalidKeys {
         issuer: issuer.clone(),
         message: message.to_owned(),
@@ -501,12 +437,7 @@ fn build_keys(
             refresh,
         ))),
         KeyConfig::JwksUri(uri) => {
-            let jwks_url = parse_http_url(&uri, danger_allow_http).map_err(|message| {
-                ConfigError::InvalidUrl {
-                    url: without_userinfo(&uri),
-                    message,
-                }
-            })?;
+            let jwks_url = http.parse_url(&uri)?;
             KeySource::Remote(Arc::new(RemoteKeys::new(
                 issuer.clone(),
                 issuer_url,

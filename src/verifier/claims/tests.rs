@@ -1,0 +1,289 @@
+//! Unit tests of the claim rules: the time window, scopes, clients, audiences.
+
+use serde_json::json;
+
+use super::*;
+
+fn claims(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("test claims are objects"),
+    }
+}
+
+/// Default rules with no leeway, changed by `f`.
+fn rules(f: impl FnOnce(&mut ClaimRules)) -> ClaimRules {
+    let mut rules = ClaimRules::default();
+    rules.set_leeway(Duration::ZERO);
+    f(&mut rules);
+    rules
+}
+
+#[test]
+fn time_window() {
+    let now = now_secs();
+    let strict = rules(|r| {
+        r.set_leeway(Duration::from_secs(60));
+        r.set_require_expiry(true);
+    });
+    let cases = [
+        ("valid", json!({"exp": now + 10.0}), Ok(())),
+        ("within leeway", json!({"exp": now - 30.0}), Ok(())),
+        (
+            "expired",
+            json!({"exp": now - 61.0}),
+            Err("token has expired"),
+        ),
+        ("no exp", json!({}), Err("token has no expiry")),
+        ("null exp", json!({"exp": null}), Err("token has no expiry")),
+        (
+            "negative exp",
+            json!({"exp": -1}),
+            Err("token expiry is malformed"),
+        ),
+        (
+            "string exp",
+            json!({"exp": "soon"}),
+            Err("token expiry is malformed"),
+        ),
+        (
+            "huge exp",
+            json!({"exp": 1e300}),
+            Err("token expiry is malformed"),
+        ),
+        (
+            "nbf later",
+            json!({"exp": now + 600.0, "nbf": now + 120.0}),
+            Err("token is not yet valid"),
+        ),
+        (
+            "nbf within leeway",
+            json!({"exp": now + 600.0, "nbf": now + 30.0}),
+            Ok(()),
+        ),
+        (
+            "iat in the future",
+            json!({"exp": now + 600.0, "iat": now + 120.0}),
+            Err("token is issued in the future"),
+        ),
+        (
+            "iat malformed",
+            json!({"exp": now + 600.0, "iat": true}),
+            Err("token issued-at is malformed"),
+        ),
+        (
+            "negative nbf",
+            json!({"exp": now + 600.0, "nbf": -5}),
+            Err("token not-before is malformed"),
+        ),
+    ];
+    for (name, value, want) in cases {
+        let got = strict.describe(claims(value), None).map(|_| ());
+        match (got, want) {
+            (Ok(()), Ok(())) => {}
+            (Err(err), Err(description)) => {
+                assert!(err.is_invalid_token(), "{name}");
+                assert_eq!(err.description(), description, "{name}");
+            }
+            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+    assert!(rules(|_| {}).describe(claims(json!({})), None).is_ok());
+}
+
+#[test]
+fn scopes_split_on_single_spaces_only() {
+    let cases = [
+        (json!("a b"), Ok(vec!["a", "b"])),
+        (json!(" a  b "), Ok(vec!["a", "b"])),
+        (json!(""), Ok(vec![])),
+        (json!(["a", "", "b"]), Ok(vec!["a", "b"])),
+        (json!("mcp:read\tnotes:write"), Err(())),
+        (json!("mcp:read\nnotes:write"), Err(())),
+        (json!("mcp:read\r\nnotes:write"), Err(())),
+        (json!("a\u{a0}b"), Err(())),
+        (json!("a \"b\""), Err(())),
+        (json!("a\\b"), Err(())),
+        (json!(["a b"]), Err(())),
+        (json!(["a", 1]), Err(())),
+        (json!({"a": 1}), Err(())),
+        (json!(5), Err(())),
+    ];
+    for (value, want) in cases {
+        let got = parse_scopes(&value).map_err(|err| {
+            assert!(err.is_invalid_token(), "{value}");
+        });
+        let want = want.map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>());
+        assert_eq!(got, want, "{value}");
+    }
+}
+
+#[test]
+fn token_is_described() {
+    let info = rules(|r| r.set_require_expiry(true))
+        .describe(
+            claims(json!({
+                "iss": "https://as.example.com", "sub": "alice", "azp": "c1",
+                "scp": ["a", "b"], "aud": ["r1", "r2"], "exp": 4_000_000_000_u64,
+                "jti": "j", "email": "alice@example.com",
+            })),
+            Some("https://as.example.com".into()),
+        )
+        .expect("accepted");
+    assert_eq!(info.issuer(), Some("https://as.example.com"));
+    assert_eq!(info.subject(), Some("alice"));
+    assert_eq!(info.client_id(), Some("c1"));
+    assert_eq!(info.scopes(), ["a", "b"]);
+    assert_eq!(info.audiences(), ["r1", "r2"]);
+    assert_eq!(info.token_id(), Some("j"));
+    assert_eq!(
+        info.expires_at(),
+        Some(UNIX_EPOCH + Duration::from_secs(4_000_000_000))
+    );
+    assert_eq!(info.claim("email"), Some(&json!("alice@example.com")));
+    for described in ["iss", "sub", "aud", "exp", "jti", "scp"] {
+        assert!(info.claim(described).is_none(), "{described}");
+    }
+    // `azp` names the client when `client_id` is absent, and stays readable as a claim.
+    assert_eq!(info.claim("azp"), Some(&json!("c1")));
+}
+
+#[test]
+fn scopes_from_several_claims_and_paths() {
+    let keycloak = rules(|r| {
+        r.set_scope_paths(vec![
+            ClaimPath::from("scope"),
+            ClaimPath::from("realm_access.roles"),
+            ClaimPath::segments(["resource_access", "mcp.example.com", "roles"]),
+        ]);
+    });
+    let info = keycloak
+        .describe(
+            claims(json!({
+                "scope": "openid mcp:read",
+                "realm_access": {"roles": ["admin"]},
+                "resource_access": {"mcp.example.com": {"roles": ["notes:write"]}},
+            })),
+            None,
+        )
+        .expect("accepted");
+    assert_eq!(
+        info.scopes(),
+        ["openid", "mcp:read", "admin", "notes:write"]
+    );
+    // Nested claims stay readable; the top-level scope claim is described by scopes().
+    assert!(info.claim("realm_access").is_some());
+    assert!(info.claim("scope").is_none());
+    // A malformed role is a malformed token.
+    assert!(
+        keycloak
+            .describe(claims(json!({"realm_access": {"roles": ["a b"]}})), None)
+            .is_err()
+    );
+    // A missing path is no scope, not an error.
+    assert!(
+        keycloak
+            .describe(claims(json!({"realm_access": 5})), None)
+            .expect("accepted")
+            .scopes()
+            .is_empty()
+    );
+}
+
+#[test]
+fn clients_and_required_values() {
+    let okta = rules(|r| r.set_allowed_clients(vec!["app-1".into()]));
+    assert!(okta.describe(claims(json!({"cid": "app-1"})), None).is_ok());
+    for refused in [json!({"cid": "app-2"}), json!({})] {
+        let err = okta
+            .describe(claims(refused.clone()), None)
+            .expect_err("refused");
+        assert!(err.is_invalid_token(), "{refused}");
+    }
+
+    let tenants = rules(|r| {
+        r.add_required_values(ClaimPath::from("tid"), vec![json!("t1"), json!("t2")]);
+        r.add_required_values(ClaimPath::from("amr"), vec![json!("mfa")]);
+    });
+    assert!(
+        tenants
+            .describe(claims(json!({"tid": "t2", "amr": ["pwd", "mfa"]})), None)
+            .is_ok()
+    );
+    for refused in [
+        json!({"tid": "t3", "amr": ["mfa"]}),
+        json!({"tid": "t1", "amr": ["pwd"]}),
+        json!({"tid": "t1"}),
+        json!({"tid": ["t9"], "amr": "mfa"}),
+    ] {
+        assert!(
+            tenants.describe(claims(refused.clone()), None).is_err(),
+            "{refused}"
+        );
+    }
+}
+
+#[test]
+fn malformed_claims_are_invalid_tokens() {
+    for value in [
+        json!({"aud": 5}),
+        json!({"aud": ["a", 5]}),
+        json!({"sub": 1}),
+        json!({"client_id": []}),
+        json!({"jti": {}}),
+        json!({"scope": {"a": 1}}),
+    ] {
+        let err = rules(|_| {})
+            .describe(claims(value.clone()), None)
+            .expect_err("malformed");
+        assert!(err.is_invalid_token(), "{value}");
+    }
+}
+
+#[test]
+fn audience_rules() {
+    let own = rules(|r| r.set_audiences(vec!["r".into()]));
+    assert!(
+        own.describe(claims(json!({"aud": ["x", "r"]})), None)
+            .is_ok()
+    );
+    assert!(own.describe(claims(json!({"aud": "x"})), None).is_err());
+
+    let assumed = rules(|r| r.set_assumed_audience("r".into(), None));
+    let info = assumed.describe(claims(json!({})), None).expect("accepted");
+    assert_eq!(info.audiences(), ["r"]);
+    let info = assumed
+        .describe(claims(json!({"aud": "x"})), None)
+        .expect("accepted");
+    assert_eq!(info.audiences(), ["x"], "an aud present is never replaced");
+
+    let cognito = rules(|r| r.set_assumed_audience("r".into(), Some(vec!["c1".into()])));
+    let of = |value: Value| cognito.describe(claims(value), None).expect("accepted");
+    assert_eq!(of(json!({"client_id": "c1"})).audiences(), ["r"]);
+    assert!(of(json!({"client_id": "c2"})).audiences().is_empty());
+    assert!(of(json!({})).audiences().is_empty());
+
+    let required = rules(|r| r.add_required_claims(vec!["sub".into()]));
+    assert!(required.describe(claims(json!({})), None).is_err());
+    assert!(required.describe(claims(json!({"sub": "a"})), None).is_ok());
+}
+
+#[test]
+fn settings_that_would_refuse_everything_are_refused() {
+    assert!(rules(|r| r.set_allowed_clients(vec![])).validate().is_err());
+    assert!(
+        rules(|r| r.set_assumed_audience("r".into(), Some(vec![])))
+            .validate()
+            .is_err()
+    );
+    assert!(
+        rules(|r| r.add_required_values("tid".into(), vec![]))
+            .validate()
+            .is_err()
+    );
+    assert!(
+        rules(|r| r.set_allowed_clients(vec!["c".into()]))
+            .validate()
+            .is_ok()
+    );
+}
