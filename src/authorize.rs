@@ -57,6 +57,28 @@ use crate::{
     verifier::VerifyErrorKind,
 };
 
+/// Which event streams end when the token that opened them expires, from
+/// [`McpAuthBuilder::stream_expiry`](crate::McpAuthBuilder::stream_expiry).
+///
+/// A stream opened with a token would otherwise go on as long as the server keeps it open,
+/// long after the token expired (or was revoked and expired). Ending it makes the client
+/// reconnect, and the reconnection is authorized with whatever token the client has then.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamExpiry {
+    /// No stream is ended.
+    Never,
+    /// The streams opened by `GET` (the server's stream for notifications and requests to the
+    /// client) end; the stream answering a `POST` runs until the server finishes it. rmcp's,
+    /// the Python SDK's and the TypeScript SDK's clients all reopen a `GET` stream with a fresh
+    /// token (`tests/stream_expiry.rs`, `tests/interop`), while the TypeScript SDK loses the
+    /// result of a call whose response stream ends early.
+    #[default]
+    GetStreams,
+    /// Every event stream ends, the responses to `POST` requests too.
+    All,
+}
+
 /// A request that may go on to the inner service, and what to do with its response.
 pub(crate) struct Authorized<B> {
     pub(crate) request: Request<RequestBody<B>>,
@@ -140,7 +162,7 @@ pub(crate) struct Authorizer {
     pub(crate) dpop: Option<ProofChecker>,
     /// How the client certificate of a connection is learned, for certificate-bound tokens.
     pub(crate) certificate_binding: Option<Callback<dyn CertificateBinding>>,
-    pub(crate) end_streams_at_expiry: bool,
+    pub(crate) stream_expiry: StreamExpiry,
     /// Added to a token's `exp` before its event streams end.
     pub(crate) expiry_leeway: Duration,
 }
@@ -290,11 +312,15 @@ impl Authorizer {
             Ok((data, trailers)) => RequestBody::buffered(data, trailers),
             Err(body) => RequestBody::inner(body),
         };
+        let ends_streams = match self.stream_expiry {
+            StreamExpiry::Never => false,
+            StreamExpiry::GetStreams => parts.method == Method::GET,
+            StreamExpiry::All => true,
+        };
         let mut req = Request::from_parts(parts, body);
         let after = AfterResponse {
             session,
-            stream_deadline: self
-                .end_streams_at_expiry
+            stream_deadline: ends_streams
                 .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
                 .flatten(),
         };

@@ -11,7 +11,7 @@ use tower_layer::Layer;
 use crate::dpop::Dpop;
 use crate::{
     ConfigError, McpAuthService, TokenVerifier,
-    authorize::Authorizer,
+    authorize::{Authorizer, StreamExpiry},
     binding::CertificateBinding,
     callback::Callback,
     challenge::{ChallengeParts, Challenger, DefaultOnRejection, OnRejection},
@@ -133,7 +133,7 @@ pub struct McpAuthBuilder {
     session_binding: bool,
     session_store: Option<Arc<dyn Store>>,
     session_idle_timeout: Duration,
-    end_streams_at_expiry: bool,
+    stream_expiry: StreamExpiry,
     #[cfg(feature = "jwt")]
     dpop: Option<Dpop>,
     certificate_binding: Option<Callback<dyn CertificateBinding>>,
@@ -168,7 +168,7 @@ impl McpAuthBuilder {
             session_binding: true,
             session_store: None,
             session_idle_timeout: Duration::from_secs(60 * 60),
-            end_streams_at_expiry: false,
+            stream_expiry: StreamExpiry::default(),
             #[cfg(feature = "jwt")]
             dpop: None,
             certificate_binding: None,
@@ -434,11 +434,11 @@ impl McpAuthBuilder {
         /// one hour.
         session_idle_timeout(timeout: Duration) => session_idle_timeout = timeout;
 
-        /// Ends an event stream (`text/event-stream` response) when the token that opened it
-        /// expires (`exp` plus 60 seconds of leeway), so the client reconnects with a fresh token
-        /// instead of streaming on an expired one. The stream ends cleanly, as if the server had
-        /// closed it. Defaults to `false`.
-        end_streams_at_token_expiry(enabled: bool) => end_streams_at_expiry = enabled;
+        /// Sets which event streams (`text/event-stream` responses) end when the token that
+        /// opened them expires (`exp` plus 60 seconds of leeway), so the client reconnects with
+        /// a fresh token instead of streaming on an expired one. A stream ends cleanly, as if
+        /// the server had closed it. Defaults to [`StreamExpiry::GetStreams`].
+        stream_expiry(policy: StreamExpiry) => stream_expiry = policy;
 
         /// Accepts DPoP-bound tokens (RFC 9449) with their proofs: [`Dpop::allowed`] (Bearer too)
         /// or [`Dpop::required`] (DPoP only). Whatever this says, a token bound to a key is never
@@ -656,7 +656,7 @@ impl McpAuthBuilder {
                 sessions,
                 dpop,
                 certificate_binding: self.certificate_binding,
-                end_streams_at_expiry: self.end_streams_at_expiry,
+                stream_expiry: self.stream_expiry,
                 expiry_leeway: Duration::from_secs(60),
             }),
         })

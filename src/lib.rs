@@ -217,6 +217,7 @@ pub mod testing;
 
 pub use self::{
     auth_info::{AuthInfo, AuthInfoBuilder},
+    authorize::StreamExpiry,
     error::ConfigError,
     layer::{McpAuth, McpAuthBuilder},
     service::McpAuthService,

@@ -82,6 +82,16 @@
 //! [`Dpop::required`](crate::dpop::Dpop::required) only DPoP-bound tokens do. A token bound to a
 //! key or a certificate is never accepted as a plain bearer token, whatever the setting.
 //!
+//! # Event streams and token expiry
+//!
+//! A stream opened with a token would go on long after the token expired. By default
+//! ([`StreamExpiry::GetStreams`](crate::StreamExpiry::GetStreams)) the layer ends the streams
+//! opened by `GET` at the token's `exp` plus 60 seconds: rmcp's, the Python SDK's and the
+//! TypeScript SDK's clients reopen them with a fresh token, tested with each. The stream
+//! answering a `POST` runs to its end, because it carries the result of a call made while the
+//! token was valid (and the TypeScript SDK loses that result when the stream ends early);
+//! [`StreamExpiry::All`](crate::StreamExpiry::All) ends those too.
+//!
 //! # Connections of rejected requests
 //!
 //! Every MCP client's first request carries a JSON-RPC body and no token. hyper closes an

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use axum::{Router, body::Body, routing::any};
 use http::{Method, Request, Response, StatusCode, header};
 use mcp_auth::{
-    AuthInfo, McpAuth,
+    AuthInfo, McpAuth, StreamExpiry,
     testing::{DevIssuer, Endpoint, StaticVerifier},
     verifier::{JwtVerifier, jwt::TrustedIssuer},
 };
@@ -297,9 +297,9 @@ impl http_body::Body for Ticks {
     }
 }
 
-/// With `end_streams_at_token_expiry`, an event stream opened with a token ends when the token
-/// expires (plus 60 s of leeway), so the client reconnects with a fresh one; without it, the
-/// stream goes on.
+/// An event stream opened with a token ends when the token expires (plus 60 s of leeway), so
+/// the client reconnects with a fresh one: by default the streams opened by `GET`, with
+/// `StreamExpiry::All` the responses to `POST` too; with `StreamExpiry::Never`, none.
 #[tokio::test]
 async fn event_streams_end_when_their_token_expires_if_asked() {
     use http_body_util::BodyExt;
@@ -312,28 +312,29 @@ async fn event_streams_end_when_their_token_expires_if_asked() {
             ))))
             .expect("response")
     };
-    // Expired 58 s ago: still within the verifier's 60 s of leeway, and its stream ends 2 s
-    // from now.
-    let exp = SystemTime::now() - Duration::from_secs(58);
-    let verifier = StaticVerifier::new().with_token(
-        "alice",
-        AuthInfo::builder()
-            .subject("alice")
-            .audience(RESOURCE)
-            .expires_at(exp)
-            .build(),
-    );
-    let build = |end: bool| {
-        let auth = McpAuth::builder(RESOURCE)
+    let build = |policy: Option<StreamExpiry>| {
+        // Expired 58 s ago: still within the verifier's 60 s of leeway, and its stream ends
+        // 2 s from now.
+        let exp = SystemTime::now() - Duration::from_secs(58);
+        let verifier = StaticVerifier::new().with_token(
+            "alice",
+            AuthInfo::builder()
+                .subject("alice")
+                .audience(RESOURCE)
+                .expires_at(exp)
+                .build(),
+        );
+        let mut auth = McpAuth::builder(RESOURCE)
             .authorization_server("http://127.0.0.1:9")
-            .verifier(verifier.clone())
-            .end_streams_at_token_expiry(end)
-            .build()
-            .expect("layer builds");
+            .verifier(verifier);
+        if let Some(policy) = policy {
+            auth = auth.stream_expiry(policy);
+        }
+        let auth = auth.build().expect("layer builds");
         Router::new().route("/mcp", any(stream)).layer(auth)
     };
-    let frames_within = |app: Router, limit: Duration| async move {
-        let res = send(&app, Method::GET, &[("authorization", "Bearer alice")]).await;
+    let frames_within = |app: Router, method: Method, limit: Duration| async move {
+        let res = send(&app, method, &[("authorization", "Bearer alice")]).await;
         assert_eq!(res.status(), StatusCode::OK);
         let mut body = res.into_body();
         let mut frames = 0_u32;
@@ -348,14 +349,31 @@ async fn event_streams_end_when_their_token_expires_if_asked() {
         (ended, frames)
     };
 
-    let (ended, frames) = frames_within(build(true), Duration::from_secs(6)).await;
-    assert!(ended, "the stream ended at the token's expiry");
-    assert!(frames >= 10, "it streamed until then: {frames} frames");
+    let ends = [
+        ("default, GET", None, Method::GET),
+        ("All, GET", Some(StreamExpiry::All), Method::GET),
+        ("All, POST", Some(StreamExpiry::All), Method::POST),
+    ];
+    for (name, policy, method) in ends {
+        let (ended, frames) = frames_within(build(policy), method, Duration::from_secs(6)).await;
+        assert!(ended, "{name}: the stream ended at the token's expiry");
+        assert!(
+            frames >= 10,
+            "{name}: it streamed until then: {frames} frames"
+        );
+    }
 
-    // Control: the same stream without the setting is still going after the same time.
-    let (ended, frames) = frames_within(build(false), Duration::from_secs(4)).await;
-    assert!(!ended, "without the setting the stream goes on");
-    assert!(frames >= 40, "{frames} frames");
+    // Controls: a POST response stream by default, and any stream with `Never`, are still
+    // going after the same time.
+    let goes_on = [
+        ("default, POST", None, Method::POST),
+        ("Never, GET", Some(StreamExpiry::Never), Method::GET),
+    ];
+    for (name, policy, method) in goes_on {
+        let (ended, frames) = frames_within(build(policy), method, Duration::from_secs(4)).await;
+        assert!(!ended, "{name}: the stream goes on");
+        assert!(frames >= 40, "{name}: {frames} frames");
+    }
 }
 
 /// A flood of distinct garbage tokens is not a flood of introspection calls: the calls in

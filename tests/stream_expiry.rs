@@ -1,5 +1,5 @@
 //! Issue 10.11: event streams that end when their token expires
-//! (`McpAuthBuilder::end_streams_at_token_expiry`), and what a real client does then.
+//! (`McpAuthBuilder::stream_expiry`), and what a real client does then.
 //!
 //! rmcp's streamable HTTP server behind [`McpAuth`] on a loopback port, the embedded
 //! [`DevIssuer`], and rmcp's own client. A token whose `exp` is [`LEEWAY`] − [`LEFT`] in the past
@@ -42,7 +42,7 @@ use axum::{
 use http::request::Parts;
 use http_body::Frame;
 use mcp_auth::{
-    AuthInfo, BoxError, McpAuth,
+    AuthInfo, BoxError, McpAuth, StreamExpiry,
     testing::{DevIssuer, TokenBuilder},
     verifier::JwtVerifier,
 };
@@ -404,7 +404,11 @@ impl Stack {
             .authorization_server(issuer.issuer())
             .verifier(JwtVerifier::discover(issuer.issuer())?)
             .required_scopes(["mcp:read"])
-            .end_streams_at_token_expiry(end_streams)
+            .stream_expiry(if end_streams {
+                StreamExpiry::All
+            } else {
+                StreamExpiry::Never
+            })
             .build()?;
 
         let config = StreamableHttpServerConfig::default()

@@ -896,7 +896,7 @@ async def cmd_auth_code(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------
 # Event streams that the server ends when their token expires (issue 10.11). The server is
 # tests/stream_expiry.rs `serve_for_interop`: rmcp behind McpAuth with
-# `end_streams_at_token_expiry(true)`, which also serves `GET /test/expiring-token` (a token
+# `stream_expiry(StreamExpiry::All)`, which also serves `GET /test/expiring-token` (a token
 # accepted for a few more seconds) and `GET /test/log` (every /mcp request it saw: method,
 # token, status, and when an event stream ended).
 

@@ -11,7 +11,7 @@
 # trusted by the quickstart through MCP_AUTH_ISSUER (discovery + JWKS). Scenario C: oidc-provider,
 # trusted by the quickstart (JWT access tokens, RFC 9068; DPoP) and by the introspection example
 # (opaque tokens, RFC 7662; revocation, RFC 7009). Scenario D: event streams that the layer ends
-# when their token expires (`end_streams_at_token_expiry`), served by tests/stream_expiry.rs
+# when their token expires (`stream_expiry`), served by tests/stream_expiry.rs
 # (ignored there, run here), and what the Python and TypeScript SDK clients do then.
 #
 # Installs what it needs (idempotently) into tests/interop/.venv and tests/interop/node_modules,

@@ -1,7 +1,7 @@
 // The official TypeScript MCP SDK (npm @modelcontextprotocol/sdk, pinned in package.json) against
 // an MCP server that ends event streams when their token expires (issue 10.11): the server is
 // tests/stream_expiry.rs `serve_for_interop` (rmcp behind McpAuth with
-// `end_streams_at_token_expiry(true)`), which also serves `GET /test/expiring-token` (a token
+// `stream_expiry(StreamExpiry::All)`), which also serves `GET /test/expiring-token` (a token
 // accepted for a few more seconds) and `GET /test/log` (every /mcp request it saw).
 //
 //   node stream_expiry.mjs --url URL --auth oauth --issuer ISS --client-id ID --client-secret S
