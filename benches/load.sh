@@ -5,6 +5,7 @@
 #   benches/load.sh --short         every case, about 1 s each (CI: does it work?)
 #   benches/load.sh --rss           the bare handler and 1,000,000 distinct valid tokens: peak RSS
 #   benches/load.sh --profile       also `perf record -g` the server and print its top symbols
+#   benches/load.sh --repeat 3      every case 3 times; the table shows each case's median run
 #   benches/load.sh --only bare,new-token --duration 10
 #
 # One axum server (examples/load_server.rs) answers `POST /mcp` with a fixed JSON-RPC result,
@@ -21,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=5
-short=0
+repeat=1
 rss=0
 profile=0
 only=""
@@ -37,8 +38,9 @@ usage() {
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --short) short=1; duration=1 ;;
+    --short) duration=1 ;;
     --duration) duration=$2; shift ;;
+    --repeat) repeat=$2; shift ;;
     --rss) rss=1 ;;
     --profile) profile=1 ;;
     --only) only=$2; shift ;;
@@ -158,12 +160,12 @@ statuses() { sed -n 's/^status_//p' "$1" | tr '\n' ' ' | sed 's/ $//'; }
 # busy_ticks: CPU time of the whole machine (every core) spent outside idle and iowait.
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 
-# wrk_run <result> <tokens> <limit> <max> <seconds> <cpus>; wrk's user+sys seconds go to
-# <result>.time.
+# wrk_run <result> <tokens> <limit> <skip> <max> <seconds> <cpus>; wrk's user+sys seconds go
+# to <result>.time.
 wrk_run() {
   local TIMEFORMAT='%U %S'
-  { time LOAD_OUT=$1 LOAD_TOKENS=$2 LOAD_LIMIT=$3 LOAD_MAX=$4 \
-    taskset -c "$6" wrk -t1 -c"$connections" -d"$5"s --latency -s "$lua" "$url" \
+  { time LOAD_OUT=$1 LOAD_TOKENS=$2 LOAD_LIMIT=$3 LOAD_SKIP=$4 LOAD_MAX=$5 \
+    taskset -c "$7" wrk -t1 -c"$connections" -d"$6"s --latency -s "$lua" "$url" \
     >"$1.wrk" 2>&1; } 2>"$1.time" || die "wrk failed: $(cat "$1.wrk")"
   [ -s "$1" ] || die "wrk wrote no results: $(cat "$1.wrk")"
 }
@@ -180,21 +182,19 @@ check_statuses() {
   fi
 }
 
-results=()
-
-# run_case <name> <server case> <workers> <placement> <tokens> <cycle> <status> <warm-up> <max>:
-# see the case table below.
+# run_case <run> <name> <server case> <workers> <placement> <tokens> <cycle> <status> <warm-up>
+#          <max>: see the case table below. The results go to $out/runs/<run>.
 run_case() {
-  local name=$1 kind=$2 workers=$3 placement=$4 file=$5 limit=$6 expected=$7 warm=$8 max=$9
-  local run=$out/runs/$1 keys scpus=$server_cpus wcpus=$wrk_cpus
-  local first code cpu0 cpu1 acc0 acc1 busy0 busy1 t0 t1 seconds
+  local run=$out/runs/$1 name=$2 kind=$3 workers=$4 placement=$5 file=$6 limit=$7 expected=$8
+  local warm=$9 max=${10} keys scpus=$server_cpus wcpus=$wrk_cpus
+  local first code cpu0 cpu1 acc0 acc1 busy0 busy1 t0 t1 seconds skip
   if [ "$placement" = shared ]; then
     scpus=$both_cpus
     wcpus=$both_cpus
   fi
   file=$out/$file
   keys=$(dirname "$file")/jwks.json
-  log "case $name"
+  log "case $name ($1)"
   rm -f "$run".*
   taskset -c "$scpus" "$bin" serve --case "$kind" --workers "$workers" \
     --addr "127.0.0.1:$port" --keys "$keys" --token-out "$run.token" \
@@ -217,7 +217,7 @@ run_case() {
     die "$name: the first request got $code, expected $expected: $(cat "$run.first")"
 
   if [ "$warm" -gt 0 ]; then
-    wrk_run "$run.warm" "$file" "$limit" "$warm" 600 "$wcpus"
+    wrk_run "$run.warm" "$file" "$limit" 0 "$warm" 600 "$wcpus"
     check_statuses "$name (warm-up)" "$run.warm" "$expected"
   fi
 
@@ -236,7 +236,10 @@ run_case() {
     perf_pid=$!
   fi
   sleep 0.2 # let perf attach
-  wrk_run "$run" "$file" "$limit" "$max" "$seconds" "$wcpus"
+  # Runs over the whole file skip the token checked above, so that every token is new.
+  skip=0
+  [ "$limit" = 0 ] && skip=1
+  wrk_run "$run" "$file" "$limit" "$skip" "$max" "$seconds" "$wcpus"
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
@@ -260,11 +263,15 @@ run_case() {
       echo "task_clock_ms=$(awk -F, '$3 ~ /task-clock/ { print $1 }' "$run.perfstat")"
     fi
   } >>"$run"
+  # The CPU time other processes took meanwhile, in cores: what makes a run unreliable.
+  awk -v b="$(kv "$run" busy_ticks)" -v t="$(kv "$run" cpu_ticks)" -v hz="$clk_tck" \
+    -v w="$(kv "$run" wrk_cpu_s)" -v wall="$(kv "$run" wall_s)" \
+    'BEGIN { o = (b / hz - t / hz - w) / wall; printf "other_cores=%.2f\n", (o < 0) ? 0 : o }' \
+    >>"$run"
   kill -TERM "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
   check_statuses "$name" "$run" "$expected"
-  results+=("$name")
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -281,26 +288,34 @@ selected() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 if [ "$rss" = 1 ]; then
   tokens "$out/tokens" "$valid_tokens" 2000
   tokens "$out/rss" "$rss_tokens" 1
+  # rss-1m: curl checks the first token, wrk sends each of the others once.
   cases="
-    bare            bare           0  apart   tokens/valid.txt  1      200  2000   0
-    rss-1m          jwt            0  apart   rss/valid.txt     0      200  0      $rss_tokens"
+    bare           bare          0 apart  tokens/valid.txt 1     200 2000  0
+    rss-1m         jwt           0 apart  rss/valid.txt    0     200 0     $((rss_tokens - 1))"
 else
   tokens "$out/tokens" "$valid_tokens" 2000
   cases="
-    bare            bare           0  apart   tokens/valid.txt  1      200  2000   0
-    same-token      jwt            0  apart   tokens/valid.txt  1      200  2000   0
-    rotate-10k      jwt            0  apart   tokens/valid.txt  10000  200  12000  0
-    new-token       jwt            0  apart   tokens/valid.txt  0      200  0      0
-    bad-signature   jwt            0  apart   tokens/bad.txt    0      401  2000   0
-    introspection   introspection  0  apart   -                 1      200  2000   0
-    same-token-mt1  jwt            1  shared  tokens/valid.txt  1      200  2000   0
-    same-token-mt2  jwt            2  shared  tokens/valid.txt  1      200  2000   0"
+    bare           bare          0 apart  tokens/valid.txt 1     200 2000  0
+    same-token     jwt           0 apart  tokens/valid.txt 1     200 2000  0
+    rotate-10k     jwt           0 apart  tokens/valid.txt 10000 200 12000 0
+    new-token      jwt           0 apart  tokens/valid.txt 0     200 0     0
+    bad-signature  jwt           0 apart  tokens/bad.txt   0     401 2000  0
+    introspection  introspection 0 apart  -                1     200 2000  0
+    same-token-mt1 jwt           1 shared tokens/valid.txt 1     200 2000  0
+    same-token-mt2 jwt           2 shared tokens/valid.txt 1     200 2000  0"
 fi
-while read -r name rest <&3; do
-  [ -n "$name" ] || continue
-  # shellcheck disable=SC2086 # the fields split on purpose
-  selected "$name" && run_case "$name" $rest
+results=()
+while read -r name _ <&3; do
+  [ -n "$name" ] && selected "$name" && results+=("$name")
 done 3<<<"$cases"
+[ "${#results[@]}" -gt 0 ] || die "no case selected by --only $only"
+for k in $(seq 1 "$repeat"); do
+  while read -r name rest <&3; do
+    [ -n "$name" ] && selected "$name" || continue
+    # shellcheck disable=SC2086 # the fields split on purpose
+    run_case "$name.$k" "$name" $rest
+  done 3<<<"$cases"
+done
 
 # ---------------------------------------------------------------------------------------------
 # The table.
@@ -310,20 +325,19 @@ cells=(%-15s %7s %6s %6s %10s %11s %6s %11s %8s %8s %5s %7s %6s %6s %8s)
 header_format="| $(printf '%s | ' "${cells[@]}")"
 header_format="${header_format% }\n"
 
-# row <run> <bare CPU us per request, or "">: one line of the table.
+# row <run> <bare CPU us per request, or ""> <name>: one line of the table.
 row() {
   local r=$1
-  awk -v name="$(basename "$r")" -v n="$(kv "$r" requests)" -v us="$(kv "$r" duration_us)" \
+  awk -v name="$3" -v n="$(kv "$r" requests)" -v us="$(kv "$r" duration_us)" \
     -v p50="$(kv "$r" p50_us)" -v p99="$(kv "$r" p99_us)" -v t="$(kv "$r" cpu_ticks)" \
     -v hz="$clk_tck" -v tc="$(kv "$r" task_clock_ms)" -v bare="$2" \
-    -v busy="$(kv "$r" busy_ticks)" -v wall="$(kv "$r" wall_s)" -v wrk="$(kv "$r" wrk_cpu_s)" \
+    -v other="$(kv "$r" other_cores)" -v wrk="$(kv "$r" wrk_cpu_s)" \
     -v closes="$(kv "$r" closes)" -v reconn="$(kv "$r" reconnects)" \
     -v hwm="$(kv "$r" vm_hwm_kb)" -v format="$header_format" \
     -v ok="$(sed -n 's/^status_2[0-9][0-9]=//p' "$r" | awk '{ s += $1 } END { print s + 0 }')" '
     BEGIN {
       secs = us / 1e6
       cpu = t * 1e6 / hz / n
-      other = (busy / hz - t / hz - wrk) / wall
       delta = cpu - bare
       if (delta > -0.005 && delta < 0.005) delta = 0
       printf format, name, sprintf("%.0f", n / secs), p50, p99, sprintf("%.2f", cpu),
@@ -331,24 +345,38 @@ row() {
         (bare == "") ? "-" : sprintf("%.2f", cpu / bare),
         (bare == "") ? "-" : sprintf("%+.2f", delta),
         sprintf("%.0f%%", t / hz / secs * 100), sprintf("%.0f%%", wrk / secs * 100),
-        sprintf("%.2f", (other < 0) ? 0 : other), n - ok, closes, reconn,
+        other, n - ok, closes, reconn,
         sprintf("%.0f MB", hwm / 1024)
     }'
 }
 
+# cpu_per_request <run>: server CPU us per request.
+cpu_per_request() {
+  awk -v t="$(kv "$1" cpu_ticks)" -v n="$(kv "$1" requests)" -v hz="$clk_tck" \
+    'BEGIN { printf "%.10g\n", t * 1e6 / hz / n }'
+}
+
+# median_run <name>: the run of that case with the median CPU per request.
+median_run() {
+  local k
+  for k in $(seq 1 "$repeat"); do
+    echo "$(cpu_per_request "$out/runs/$1.$k") $out/runs/$1.$k"
+  done | sort -g | awk '{ runs[NR] = $2 } END { print runs[int((NR + 1) / 2)] }'
+}
+
 bare_cpu=""
 if [[ " ${results[*]} " == *" bare "* ]]; then
-  r=$out/runs/bare
-  bare_cpu=$(awk -v t="$(kv "$r" cpu_ticks)" -v n="$(kv "$r" requests)" -v hz="$clk_tck" \
-    'BEGIN { printf "%.10g", t * 1e6 / hz / n }')
+  bare_cpu=$(cpu_per_request "$(median_run bare)")
 fi
 
 model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
 echo
+runs="one run a case"
+[ "$repeat" -gt 1 ] && runs="median of $repeat runs by CPU per request"
 echo "mcp-auth load benchmark, $(date -u +%Y-%m-%dT%H:%MZ): wrk -t1 -c$connections," \
-  "${duration} s a case; $cores cores (${model:-unknown}); server on core $server_cpus" \
-  "(current-thread runtime), wrk on core $wrk_cpus; mt1/mt2: multi-thread runtime with 1/2" \
-  "workers, server and wrk sharing cores $both_cpus"
+  "${duration} s a case, $runs; $cores cores (${model:-unknown}); server on core" \
+  "$server_cpus (current-thread runtime), wrk on core $wrk_cpus; mt1/mt2: multi-thread runtime" \
+  "with 1/2 workers, server and wrk sharing cores $both_cpus"
 echo
 # shellcheck disable=SC2059 # the format is built above
 header=$(printf "$header_format" case 'req/s' 'p50 us' 'p99 us' 'CPU us/req' 'perf us/req' \
@@ -365,9 +393,10 @@ echo "$header" | awk -F'|' '{
   print line
 }'
 notes=()
+busy=()
 for name in "${results[@]}"; do
-  r=$out/runs/$name
-  row "$r" "$bare_cpu"
+  r=$(median_run "$name")
+  row "$r" "$bare_cpu" "$name"
   note="$name: $(kv "$r" requests) responses ($(statuses "$r")), $(kv "$r" sent) requests sent"
   note="$note, socket errors: connect $(kv "$r" errors_connect), read $(kv "$r" errors_read)"
   note="$note, write $(kv "$r" errors_write), timeout $(kv "$r" errors_timeout)"
@@ -382,18 +411,28 @@ for name in "${results[@]}"; do
       ;;
   esac
   notes+=("$note")
+  for k in $(seq 1 "$repeat"); do
+    other=$(kv "$out/runs/$name.$k" other_cores)
+    awk -v o="$other" 'BEGIN { exit !(o > 0.1) }' && busy+=("$name.$k: $other cores")
+  done
 done
 echo
 printf '%s\n' "${notes[@]}"
+if [ "${#busy[@]}" -gt 0 ]; then
+  echo
+  echo "WARNING: other processes used the cores during these runs ($(printf '%s; ' "${busy[@]}" |
+    sed 's/; $//')):" \
+    "rates and latencies are not reliable, CPU per request less so. Run again on a quiet machine."
+fi
 
 if [ "$profile" = 1 ]; then
   for name in "${results[@]}"; do
-    data=$out/runs/$name.perf.data
+    data=$(median_run "$name").perf.data
     [ -s "$data" ] || continue
     echo
     echo "perf record -g, $name: top 15 symbols by self time ($data)"
     perf report -i "$data" --no-children --sort symbol -g none --stdio 2>/dev/null |
-      grep -E '^ +[0-9.]+%' | head -n 15
+      grep -E '^ +[0-9.]+%' | sed -E 's/[ -]*$//' | head -n 15
   done
   echo
   echo "(--profile: the figures above were taken with perf record attached)"

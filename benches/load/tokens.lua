@@ -3,6 +3,8 @@
 --
 --   LOAD_TOKENS  the token file (required)
 --   LOAD_LIMIT   cycle over the first N tokens of the file (0: the whole file)
+--   LOAD_SKIP    start after the first N tokens of the file (the one the script checked
+--                with curl); a later pass over the file starts at its first line
 --   LOAD_MAX     stop after N requests have been sent (0: run for wrk's -d duration)
 --   LOAD_OUT     where done() writes its key=value results (required)
 --
@@ -12,6 +14,7 @@
 
 local path = assert(os.getenv("LOAD_TOKENS"), "LOAD_TOKENS is not set")
 local limit = tonumber(os.getenv("LOAD_LIMIT") or "0") or 0
+local skip = tonumber(os.getenv("LOAD_SKIP") or "0") or 0
 local max = tonumber(os.getenv("LOAD_MAX") or "0") or 0
 local out = assert(os.getenv("LOAD_OUT"), "LOAD_OUT is not set")
 
@@ -21,6 +24,7 @@ local body = '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'
 local file
 local prefix, suffix
 local line = 0
+local last
 sent = 0
 wraps = 0
 closes = 0
@@ -43,6 +47,12 @@ function init(args)
       .. "Content-Length: " .. #body .. "\r\n"
       .. "Authorization: Bearer "
    suffix = "\r\n\r\n" .. body
+   for _ = 1, skip do
+      if file:read("*l") == nil then
+         break
+      end
+      line = line + 1
+   end
 end
 
 local function rewind()
@@ -76,11 +86,16 @@ local function finish()
 end
 
 function request()
+   if max > 0 and sent >= max then
+      -- Stopping: wrk may still ask for a request or two; they never count as tokens used.
+      return last
+   end
    sent = sent + 1
    if max > 0 and sent == max then
       finish()
    end
-   return prefix .. next_token() .. suffix
+   last = prefix .. next_token() .. suffix
+   return last
 end
 
 function response(status, headers, body)
