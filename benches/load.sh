@@ -152,7 +152,8 @@ status_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 accepted() { curl -s "http://127.0.0.1:$port/load-stats" | sed -n 's/^accepted=//p'; }
 
-kv() { sed -n "s/^$2=//p" "$1" | head -n 1; }
+# kv <file> <key>: the value of the first `key=value` line.
+kv() { awk -v k="$2=" 'index($0, k) == 1 { print substr($0, length(k) + 1); exit }' "$1"; }
 
 # statuses <result>: "200=123 401=4" from a run's results.
 statuses() { sed -n 's/^status_//p' "$1" | tr '\n' ' ' | sed 's/ $//'; }
@@ -431,8 +432,11 @@ if [ "$profile" = 1 ]; then
     [ -s "$data" ] || continue
     echo
     echo "perf record -g, $name: top 15 symbols by self time ($data)"
-    perf report -i "$data" --no-children --sort symbol -g none --stdio 2>/dev/null |
-      grep -E '^ +[0-9.]+%' | sed -E 's/[ -]*$//' | head -n 15
+    # (awk reads to the end: `head` would close the pipe early, a failure under pipefail.)
+    if ! perf report -i "$data" --no-children --sort symbol -g none --stdio 2>/dev/null |
+      grep -E '^ +[0-9.]+%' | sed -E 's/[ -]*$//' | awk 'NR <= 15'; then
+      echo "(perf report failed on $data)"
+    fi
   done
   echo
   echo "(--profile: the figures above were taken with perf record attached)"
