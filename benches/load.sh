@@ -6,7 +6,9 @@
 #   benches/load.sh --rss           the bare handler and 1,000,000 distinct valid tokens: peak RSS
 #   benches/load.sh --profile       also `perf record -g` the server and print its top symbols
 #   benches/load.sh --repeat 3      every case 3 times; the table shows each case's median run
-#   benches/load.sh --only bare,new-token --duration 10
+#   benches/load.sh --only bare,new-token --duration 10 --port 8787
+#
+# Environment: LOAD_PORT (8787), LOAD_VALID_TOKENS (200000), LOAD_RSS_TOKENS (1000000).
 #
 # One axum server (examples/load_server.rs) answers `POST /mcp` with a fixed JSON-RPC result,
 # bare or behind McpAuth. It is built once with `cargo build --profile bench` (the release
@@ -15,7 +17,8 @@
 # `wrk -t1 -c32` runs pinned to core 1 over loopback. Tokens are RS256-2048 JWTs of about 800
 # bytes, generated once into $CARGO_TARGET_DIR/load/ and reused while valid. The script prints
 # one table (PERF_SECTION.md says what each column means). It never asserts a timing: it fails
-# only when a case answers with an unexpected status or a tool is missing.
+# only when a case answers with an unexpected status, the server does not start, or a tool is
+# missing.
 #
 # Installs wrk with apt-get when it is missing and we are root; uses perf when it works.
 set -euo pipefail
