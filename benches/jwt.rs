@@ -1,5 +1,9 @@
 //! The JWT verify path: a token seen for the first time (full parse, key lookup, signature and
-//! claim checks) against a token already verified (hash + cache lookup).
+//! claim checks) against a token already verified (hash + cache lookup) and a token with a
+//! forged signature, next to the raw signature check alone: one verification done directly with
+//! aws-lc-rs, with the public key parsed once (`ParsedPublicKey`) and, for comparison, parsed on
+//! every call (`UnparsedPublicKey`, what a verifier that keeps only key bytes pays). So a new
+//! token costs "raw verification + k": `first_sight` minus `raw_verify/<alg>/parsed_once`.
 //!
 //! `cargo bench --bench jwt`
 
@@ -10,7 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::{
     rand::SystemRandom,
     rsa::KeySize,
-    signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents},
+    signature::{
+        self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair,
+        RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm,
+    },
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -37,8 +44,34 @@ fn token(alg: &str, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
     format!("{input}.{}", b64(&sig))
 }
 
-/// (name, JWK, token) for RS256, ES256 and EdDSA.
-fn cases() -> Vec<(&'static str, Value, String)> {
+/// One algorithm's key and tokens.
+struct Case {
+    name: &'static str,
+    jwk: Value,
+    token: String,
+    /// `token` with its signature's first byte flipped.
+    forged: String,
+    /// The aws-lc-rs algorithm and public key bytes, for the raw check.
+    algorithm: &'static dyn VerificationAlgorithm,
+    public_key: Vec<u8>,
+}
+
+/// Flips the first byte of a compact JWS's signature.
+fn forge(token: &str) -> String {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    sig[0] ^= 0x01;
+    format!("{input}.{}", b64(&sig))
+}
+
+/// The signing input and the decoded signature of a compact JWS.
+fn split(token: &str) -> (&[u8], Vec<u8>) {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    (input.as_bytes(), URL_SAFE_NO_PAD.decode(sig).unwrap())
+}
+
+/// RS256, ES256 and EdDSA.
+fn cases() -> Vec<Case> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -73,9 +106,31 @@ fn cases() -> Vec<(&'static str, Value, String)> {
     let ed_token = token("EdDSA", &claims, |m| ed.sign(m).as_ref().to_vec());
 
     vec![
-        ("RS256", rsa_jwk, rsa_token),
-        ("ES256", ec_jwk, ec_token),
-        ("EdDSA", ed_jwk, ed_token),
+        Case {
+            name: "RS256",
+            jwk: rsa_jwk,
+            forged: forge(&rsa_token),
+            token: rsa_token,
+            algorithm: &signature::RSA_PKCS1_2048_8192_SHA256,
+            // PKCS#1 RSAPublicKey DER.
+            public_key: rsa.public_key().as_ref().to_vec(),
+        },
+        Case {
+            name: "ES256",
+            jwk: ec_jwk,
+            forged: forge(&ec_token),
+            token: ec_token,
+            algorithm: &signature::ECDSA_P256_SHA256_FIXED,
+            public_key: point.to_vec(),
+        },
+        Case {
+            name: "EdDSA",
+            jwk: ed_jwk,
+            forged: forge(&ed_token),
+            token: ed_token,
+            algorithm: &signature::ED25519,
+            public_key: ed.public_key().as_ref().to_vec(),
+        },
     ]
 }
 
@@ -95,18 +150,47 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    let cases = cases();
     let mut group = c.benchmark_group("jwt_verify");
-    for (name, jwk, token) in cases() {
-        let first_sight = verifier(&jwk, false);
-        assert!(rt.block_on(first_sight.verify(&token)).is_ok());
+    for case in &cases {
+        let (name, token) = (case.name, &case.token);
+        let first_sight = verifier(&case.jwk, false);
+        assert!(rt.block_on(first_sight.verify(token)).is_ok());
         group.bench_function(format!("{name}/first_sight"), |b| {
-            b.to_async(&rt).iter(|| first_sight.verify(&token));
+            b.to_async(&rt).iter(|| first_sight.verify(token));
         });
 
-        let cached = verifier(&jwk, true);
-        assert!(rt.block_on(cached.verify(&token)).is_ok());
+        let cached = verifier(&case.jwk, true);
+        assert!(rt.block_on(cached.verify(token)).is_ok());
         group.bench_function(format!("{name}/cached"), |b| {
-            b.to_async(&rt).iter(|| cached.verify(&token));
+            b.to_async(&rt).iter(|| cached.verify(token));
+        });
+
+        // With the cache on, as deployed: a forged token is never cached, so each one costs
+        // a full verification.
+        let forged = &case.forged;
+        let err = rt.block_on(cached.verify(forged)).unwrap_err();
+        assert!(err.is_invalid_token(), "{name}: {err:?}");
+        group.bench_function(format!("{name}/forged_signature"), |b| {
+            b.to_async(&rt).iter(|| cached.verify(forged));
+        });
+    }
+    group.finish();
+
+    // The raw signature check the targets of issue #12 refer to.
+    let mut group = c.benchmark_group("raw_verify");
+    for case in &cases {
+        let (message, sig) = split(&case.token);
+        let parsed = ParsedPublicKey::new(case.algorithm, &case.public_key).unwrap();
+        assert!(parsed.verify_sig(message, &sig).is_ok());
+        assert!(parsed.verify_sig(b"other", &sig).is_err());
+        group.bench_function(format!("{}/parsed_once", case.name), |b| {
+            b.iter(|| parsed.verify_sig(message, &sig).unwrap());
+        });
+        let unparsed = UnparsedPublicKey::new(case.algorithm, &case.public_key);
+        assert!(unparsed.verify(message, &sig).is_ok());
+        group.bench_function(format!("{}/unparsed", case.name), |b| {
+            b.iter(|| unparsed.verify(message, &sig).unwrap());
         });
     }
     group.finish();

@@ -1,44 +1,103 @@
 //! What the layer costs per request, next to the inner service alone: the authorized path with
-//! a cheap verifier, the same with the per-tool body peek on a typical `tools/call`, and the
-//! cheapest rejection. Compare ratios taken in one run; absolute numbers depend on the machine.
+//! a cheap verifier, the same with the per-tool body peek on a typical `tools/call`, the header
+//! extraction of a short and of an ~800-byte token (a verifier that ignores the token, so the
+//! difference is the layer's per-byte work), the rejections (no token, malformed header,
+//! invalid token), and the layer with a real `JwtVerifier` (RS256: a cached token, a forged
+//! signature). Compare ratios taken in one run; absolute numbers depend on the machine.
+//! `benches/load.sh` measures the same paths over HTTP.
 //!
 //! `cargo bench --bench layer`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
+use std::{convert::Infallible, time::Duration};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use mcp_auth::{AuthInfo, McpAuth, testing::StaticVerifier};
+use mcp_auth::{
+    AuthInfo, McpAuth, VerifyError,
+    testing::{FnVerifier, SigningKey, StaticVerifier, TokenBuilder},
+    verifier::{JwtVerifier, jwt::TrustedIssuer},
+};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 const RESOURCE: &str = "https://mcp.example.com/mcp";
+const ISSUER: &str = "https://auth.example.com";
+/// Two tokens in one header: `400 invalid_request` before any verification.
+const MALFORMED: &str = "Bearer abc def";
 const BODY: &str = r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"add_note","arguments":{"title":"Groceries","text":"milk, eggs, bread, coffee, apples","tags":["home","weekly"]},"_meta":{"progressToken":"p-42"}}}"#;
 
 fn verifier() -> StaticVerifier {
-    StaticVerifier::new().with_token(
-        "tok",
-        AuthInfo::builder()
-            .issuer("https://auth.example.com")
-            .subject("alice")
-            .audience(RESOURCE)
-            .scopes(["mcp:read", "notes:write"])
-            .build(),
-    )
+    StaticVerifier::new().with_token("tok", info())
 }
 
 fn request(token: Option<&str>) -> Request<Full<Bytes>> {
+    match token {
+        Some(token) => request_with(Some(&format!("Bearer {token}"))),
+        None => request_with(None),
+    }
+}
+
+fn request_with(authorization: Option<&str>) -> Request<Full<Bytes>> {
     let mut req = Request::post("/mcp")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream");
-    if let Some(token) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(value) = authorization {
+        req = req.header(header::AUTHORIZATION, value);
     }
     req.body(Full::new(Bytes::from_static(BODY.as_bytes())))
         .unwrap()
+}
+
+fn info() -> AuthInfo {
+    AuthInfo::builder()
+        .issuer(ISSUER)
+        .subject("alice")
+        .audience(RESOURCE)
+        .scopes(["mcp:read", "notes:write"])
+        .build()
+}
+
+/// A layer whose verifier accepts every token except `bad` without looking at it, so the
+/// layer's own work on the header is what varies with the token.
+fn accept_all() -> McpAuth {
+    let info = info();
+    McpAuth::builder(RESOURCE)
+        .authorization_server(ISSUER)
+        .verifier(FnVerifier::new(move |token: &str| match token {
+            "bad" => Err(VerifyError::invalid_token("bad token")),
+            _ => Ok(info.clone()),
+        }))
+        .required_scopes(["mcp:read"])
+        .build()
+        .unwrap()
+}
+
+/// A layer with a `JwtVerifier` trusting `key` (static key set, default token cache).
+fn jwt_layer(key: &SigningKey) -> McpAuth {
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::jwk_set(ISSUER, key.jwks().to_string()))
+        .build()
+        .unwrap();
+    McpAuth::builder(RESOURCE)
+        .verifier(verifier)
+        .required_scopes(["mcp:read"])
+        .build()
+        .unwrap()
+}
+
+/// An RS256 access token for `RESOURCE` of about 800 bytes, like those of `benches/load.sh`.
+fn jwt(key: &SigningKey) -> TokenBuilder {
+    key.token()
+        .issuer(ISSUER)
+        .subject("user-0000001")
+        .client_id("load-client")
+        .scopes(["mcp:read", "mcp:write"])
+        .audience(RESOURCE)
+        .claim("email", "user-0000001@load.example")
+        .expires_in(Duration::from_secs(3_600))
 }
 
 /// An inner service that reads the whole body, as an MCP server does.
@@ -56,19 +115,27 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let plain = McpAuth::builder(RESOURCE)
-        .authorization_server("https://auth.example.com")
+        .authorization_server(ISSUER)
         .verifier(verifier())
         .required_scopes(["mcp:read"])
         .build()
         .unwrap();
     let per_tool = McpAuth::builder(RESOURCE)
-        .authorization_server("https://auth.example.com")
+        .authorization_server(ISSUER)
         .verifier(verifier())
         .required_scopes(["mcp:read"])
         .tool_scopes("add_note", ["notes:write"])
         .tool_scopes("delete_note", ["notes:admin"])
         .build()
         .unwrap();
+
+    let any = accept_all();
+    // The size of an RS256 access token with the usual claims (`benches/load.sh` sends these).
+    let long_token = "a".repeat(782);
+    let key = SigningKey::rs256();
+    let rs256 = jwt_layer(&key);
+    let good = jwt(&key).sign();
+    let forged = jwt(&key).tamper_signature().sign();
 
     // Sanity: every path answers as expected before it is measured.
     rt.block_on(async {
@@ -84,6 +151,32 @@ fn bench(c: &mut Criterion) {
         assert_eq!(ok.unwrap().status(), StatusCode::OK);
         let no = plain.layer(service_fn(inner)).oneshot(request(None)).await;
         assert_eq!(no.unwrap().status(), StatusCode::UNAUTHORIZED);
+        for (token, status) in [
+            ("t", StatusCode::OK),
+            (long_token.as_str(), StatusCode::OK),
+            ("bad", StatusCode::UNAUTHORIZED),
+        ] {
+            let res = any
+                .layer(service_fn(inner))
+                .oneshot(request(Some(token)))
+                .await;
+            assert_eq!(res.unwrap().status(), status, "{token}");
+        }
+        let res = any
+            .layer(service_fn(inner))
+            .oneshot(request_with(Some(MALFORMED)))
+            .await;
+        assert_eq!(res.unwrap().status(), StatusCode::BAD_REQUEST);
+        let res = rs256
+            .layer(service_fn(inner))
+            .oneshot(request(Some(&good)))
+            .await;
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+        let res = rs256
+            .layer(service_fn(inner))
+            .oneshot(request(Some(&forged)))
+            .await;
+        assert_eq!(res.unwrap().status(), StatusCode::UNAUTHORIZED);
     });
 
     let mut group = c.benchmark_group("layer");
@@ -115,6 +208,38 @@ fn bench(c: &mut Criterion) {
             async move { fut.await.unwrap() }
         });
     });
+    for (name, token) in [
+        ("extract, 1-byte token", "t"),
+        ("extract, 782-byte token", long_token.as_str()),
+        ("rejected, invalid token (401)", "bad"),
+    ] {
+        group.bench_function(name, |b| {
+            let mut svc = any.layer(service_fn(inner));
+            b.to_async(&rt).iter(|| {
+                let fut = svc.call(request(Some(token)));
+                async move { fut.await.unwrap() }
+            });
+        });
+    }
+    group.bench_function("rejected, malformed header (400)", |b| {
+        let mut svc = any.layer(service_fn(inner));
+        b.to_async(&rt).iter(|| {
+            let fut = svc.call(request_with(Some(MALFORMED)));
+            async move { fut.await.unwrap() }
+        });
+    });
+    for (name, token) in [
+        ("JwtVerifier RS256, cached token", good.as_str()),
+        ("JwtVerifier RS256, forged signature (401)", forged.as_str()),
+    ] {
+        group.bench_function(name, |b| {
+            let mut svc = rs256.layer(service_fn(inner));
+            b.to_async(&rt).iter(|| {
+                let fut = svc.call(request(Some(token)));
+                async move { fut.await.unwrap() }
+            });
+        });
+    }
     group.finish();
 }
 
