@@ -195,17 +195,16 @@ pub mod rfc3986 {
                 && let Some(hex) = b.get(i + 1..i + 3)
                 && hex.iter().all(u8::is_ascii_hexdigit)
                 && let Ok(hex) = std::str::from_utf8(hex)
+                && let Ok(byte) = u8::from_str_radix(hex, 16)
             {
-                if let Ok(byte) = u8::from_str_radix(hex, 16) {
-                    if is_unreserved(byte) {
-                        out.push(byte);
-                    } else {
-                        out.push(b'%');
-                        out.extend(hex.to_ascii_uppercase().bytes());
-                    }
-                    i += 3;
-                    continue;
+                if is_unreserved(byte) {
+                    out.push(byte);
+                } else {
+                    out.push(b'%');
+                    out.extend(hex.to_ascii_uppercase().bytes());
                 }
+                i += 3;
+                continue;
             }
             out.push(b[i]);
             i += 1;
