@@ -36,7 +36,7 @@ pub const ERROR_KINDS: [AuthErrorKind; 13] = [
     AuthErrorKind::VerifierUnavailable,
 ];
 
-/// The credentials [`bearer`] extracted.
+/// The credentials `bearer` extracted.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Credentials {
@@ -74,7 +74,7 @@ pub fn bearer(
     )
 }
 
-/// One JSON-RPC message as [`jsonrpc_peek`] read it.
+/// One JSON-RPC message as `jsonrpc_peek` read it.
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Call {
@@ -182,7 +182,7 @@ pub struct Rejection<'a> {
 }
 
 /// The rejection response the layer writes for `rejection`, and the `WWW-Authenticate` values
-/// alone (as [`Challenger::www_authenticate`] builds them).
+/// alone (as `Challenger::www_authenticate` builds them).
 #[must_use]
 pub fn reject(rejection: &Rejection<'_>) -> (Response<Bytes>, Vec<HeaderValue>) {
     let challenger = Challenger::new(ChallengeParts {
@@ -235,7 +235,7 @@ mod jwt {
         },
     };
 
-    /// The resource the DPoP checks of [`dpop_check`] are for.
+    /// The resource the DPoP checks of `dpop_check` are for.
     pub const DPOP_RESOURCE: &str = "https://mcp.example.com/mcp";
 
     /// A compact JWS, as the strict parser read it.
@@ -267,7 +267,7 @@ mod jwt {
         })
     }
 
-    /// What [`KeySet::select`] found.
+    /// What `KeySet::select` found.
     #[derive(Debug, PartialEq, Eq)]
     #[non_exhaustive]
     pub enum Selection {
@@ -363,7 +363,7 @@ mod jwt {
         keys::thumbprint(jwk)
     }
 
-    /// The DPoP proof check of a layer for [`DPOP_RESOURCE`] (`lifetime` either side of now,
+    /// The DPoP proof check of a layer for `DPOP_RESOURCE` (`lifetime` either side of now,
     /// every default algorithm), run twice on the same proof with a fresh replay store: the
     /// second result is the replay's. `None` when `method` is not an HTTP method.
     pub async fn dpop_check(

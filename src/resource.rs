@@ -284,8 +284,17 @@ pub(crate) fn normalize(uri: &str, separators: Separators) -> String {
     let path = remove_dot_segments(&decode_unreserved(&rest[..path_end], folded), folded);
     // Without an authority a path cannot start with `//` (RFC 3986 §3.3): one that dot
     // segments made so (`https:/.//host`) keeps a `/.` in front, or it would read as one.
+    // Likewise, without a scheme a first segment with a `:` keeps a `./` (§4.2).
     if !authority && path.starts_with("//") {
         out.push_str("/.");
+    } else if scheme.is_none()
+        && !authority
+        && path
+            .split('/')
+            .next()
+            .is_some_and(|first| first.contains(':'))
+    {
+        out.push_str("./");
     }
     out.push_str(&path);
     out.push_str(&decode_unreserved(&rest[path_end..], false));
@@ -844,6 +853,38 @@ mod tests {
         );
         // Control: with an authority, the same dot segments still resolve.
         assert!(resource.matches("https://mcp.example.com/./mcp"));
+        assert!(resource.matches("https://mcp.example.com/x/../mcp"));
+    }
+
+    #[test]
+    fn a_relative_reference_never_becomes_a_uri() {
+        // Found by the `resource` fuzz target (`./S:` normalised to `S:`, which has a scheme):
+        // removing dot segments from a reference without a scheme could leave a first segment
+        // that reads as one, so `http/../https://mcp.example.com/mcp` (no scheme, no
+        // authority) named `https://mcp.example.com/mcp`. DPoP's `htu` is compared the same way.
+        let resource = ResourceUri::parse("https://mcp.example.com/mcp", false).expect("parses");
+        for audience in [
+            "http/../https://mcp.example.com/mcp",
+            "HTTP/./../https://mcp.example.com/mcp",
+            "https/x/../../https://mcp.example.com/mcp",
+        ] {
+            assert!(!resource.matches(audience), "{audience}");
+            assert_ne!(
+                canonical_http(audience),
+                canonical_http("https://mcp.example.com/mcp"),
+                "{audience}"
+            );
+        }
+        for uri in ["./S:", "a/../b:c/d", "x/../s://h/p"] {
+            let once = normalize(uri, Separators::Exact);
+            assert_eq!(normalize(&once, Separators::Exact), once, "{uri}");
+            let once = canonical_http(uri);
+            assert_eq!(canonical_http(&once), once, "{uri}");
+        }
+        assert_eq!(normalize("a/../b:c/d", Separators::Exact), "./b:c/d");
+        // Control: references whose first segment has no colon, and URIs, are as before.
+        assert_eq!(normalize("a/../b/c", Separators::Exact), "b/c");
+        assert_eq!(normalize("urn:x:Y", Separators::Folded), "urn:x:Y");
         assert!(resource.matches("https://mcp.example.com/x/../mcp"));
     }
 

@@ -809,11 +809,12 @@ enum Spelling {
     EncodedSlash,
     DoubleSlash,
     AuthorityInPath,
+    SchemeInPath,
     LeadingZeroPort,
     NumericHost,
 }
 
-const SPELLINGS: [Spelling; 22] = [
+const SPELLINGS: [Spelling; 23] = [
     Spelling::UpperScheme,
     Spelling::UpperHost,
     Spelling::DefaultPort,
@@ -834,6 +835,7 @@ const SPELLINGS: [Spelling; 22] = [
     Spelling::EncodedSlash,
     Spelling::DoubleSlash,
     Spelling::AuthorityInPath,
+    Spelling::SchemeInPath,
     Spelling::LeadingZeroPort,
     Spelling::NumericHost,
 ];
@@ -852,6 +854,7 @@ fn respell(resource: &Resource, spellings: &[Spelling]) -> String {
     let mut suffix = String::new();
     let mut root_slash = false;
     let mut authority_in_path = false;
+    let mut scheme_in_path = false;
     for spelling in spellings {
         match spelling {
             Spelling::UpperScheme => scheme = scheme.to_ascii_uppercase(),
@@ -902,6 +905,7 @@ fn respell(resource: &Resource, spellings: &[Spelling]) -> String {
             }
             Spelling::DoubleSlash => segments.insert(0, String::new()),
             Spelling::AuthorityInPath => authority_in_path = true,
+            Spelling::SchemeInPath => scheme_in_path = true,
             Spelling::LeadingZeroPort => {
                 port = Some(format!("0{}", port.as_deref().unwrap_or(default_port)));
             }
@@ -917,11 +921,17 @@ fn respell(resource: &Resource, spellings: &[Spelling]) -> String {
     if path.is_empty() && root_slash {
         path.push('/');
     }
-    if authority_in_path {
+    let uri = if authority_in_path {
         // No authority: a path that starts with what looks like one.
         format!("{scheme}:/.//{userinfo}{host}{port}{path}{suffix}")
     } else {
         format!("{scheme}://{userinfo}{host}{port}{path}{suffix}")
+    };
+    if scheme_in_path {
+        // No scheme: a relative reference whose dot segments leave what looks like one.
+        format!("{}/../{uri}", resource.scheme)
+    } else {
+        uri
     }
 }
 

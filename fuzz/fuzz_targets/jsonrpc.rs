@@ -49,9 +49,15 @@ fuzz_target!(|data: &[u8]| {
     );
     let value = match serde_json::from_slice::<Value>(data) {
         Ok(value) => value,
-        // The peek walks skipped values without recursion; the server's parser may refuse a
-        // body nested that deep, which is no harm.
-        Err(err) if err.to_string().contains("recursion limit") => return,
+        // Limits of this parser, not of JSON: the peek walks skipped values without recursion
+        // and does not convert skipped numbers (`1e400` is JSON; `Value` has no `f64` for it).
+        // A server that refuses such a body does no harm.
+        Err(err)
+            if err.to_string().contains("recursion limit")
+                || err.to_string().contains("number out of range") =>
+        {
+            return;
+        }
         Err(err) => panic!("the peek accepted a body that is not JSON: {err}"),
     };
     let messages: Vec<&Value> = match (&value, batch) {
