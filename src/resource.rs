@@ -356,7 +356,17 @@ fn decode_unreserved(s: &str, folded: bool) -> String {
             let byte = hex.iter().fold(0u8, |acc, &h| {
                 acc * 16 + (h as char).to_digit(16).unwrap_or(0) as u8
             });
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            // A hex digit decoded after a stray `%` (and perhaps one hex digit) would make a
+            // new escape: it stays encoded, so that the result is normal itself.
+            let tail = out.as_bytes();
+            let makes_escape = byte.is_ascii_hexdigit()
+                && (tail.last() == Some(&b'%')
+                    || tail.len() >= 2
+                        && tail[tail.len() - 2] == b'%'
+                        && tail[tail.len() - 1].is_ascii_hexdigit());
+            if (byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+                && !makes_escape
+            {
                 out.push(char::from(byte));
             } else if folded && matches!(byte, b'/' | b'\\') {
                 out.push('/');
@@ -886,6 +896,35 @@ mod tests {
         assert_eq!(normalize("a/../b/c", Separators::Exact), "b/c");
         assert_eq!(normalize("urn:x:Y", Separators::Folded), "urn:x:Y");
         assert!(resource.matches("https://mcp.example.com/x/../mcp"));
+    }
+
+    #[test]
+    fn decoding_never_makes_a_new_escape() {
+        // Found by the `resource` fuzz target: after a stray `%`, a decoded hex digit made a
+        // new escape (`%4%32` became `%42`, then `B`), so normal forms were not fixed points.
+        for uri in [
+            "https%4%32Fb",
+            "https://h.example/%4%32",
+            "https://h.example/%%34%31",
+            "file:///a%%32%46b",
+        ] {
+            for separators in [Separators::Exact, Separators::Folded] {
+                let once = normalize(uri, separators);
+                assert_eq!(normalize(&once, separators), once, "{uri}");
+            }
+            let once = canonical_http(uri);
+            assert_eq!(canonical_http(&once), once, "{uri}");
+        }
+        assert_eq!(
+            normalize("https://h.example/%4%32", Separators::Exact),
+            "https://h.example/%4%32"
+        );
+        // Control: escapes of unreserved characters are still decoded, after a stray `%` too
+        // when they are not hex digits.
+        assert_eq!(
+            normalize("https://h.example/%41%4%47%42", Separators::Exact),
+            "https://h.example/A%4GB"
+        );
     }
 
     /// URI-like strings with what normalisation acts on: case, escapes, dot and empty
