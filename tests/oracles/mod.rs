@@ -90,6 +90,14 @@ pub mod rfc3986 {
     /// `None` when `s` is not one.
     #[must_use]
     pub fn parse(s: &str) -> Option<Uri> {
+        split(s, true)
+    }
+
+    /// Splits `s` into the components of an absolute URI (Appendix B), checking the structure
+    /// (a scheme; an authority only after `//`; no path starting with `//` without one) and,
+    /// when `strict`, the characters of every component (§3).
+    #[must_use]
+    pub fn split(s: &str, strict: bool) -> Option<Uri> {
         // Appendix B: ^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?
         let colon = s.find(':')?;
         let scheme = &s[..colon];
@@ -128,7 +136,8 @@ pub mod rfc3986 {
                     Some(i) => (Some(&a[..i]), &a[i + 1..]),
                     None => (None, a),
                 };
-                if let Some(u) = userinfo
+                if strict
+                    && let Some(u) = userinfo
                     && !chars_ok(u, |b| is_unreserved(b) || is_sub_delim(b) || b == b':')
                 {
                     return None;
@@ -146,10 +155,11 @@ pub mod rfc3986 {
                         None => (hostport, None),
                     }
                 };
-                if !valid_host(host) {
+                if strict && !valid_host(host) {
                     return None;
                 }
-                if let Some(port) = port
+                if strict
+                    && let Some(port) = port
                     && !port.bytes().all(|b| b.is_ascii_digit())
                 {
                     return None;
@@ -168,11 +178,11 @@ pub mod rfc3986 {
         if authority.is_none() && path.starts_with("//") {
             return None;
         }
-        if !chars_ok(path, |b| is_pchar(b) || b == b'/') {
+        if strict && !chars_ok(path, |b| is_pchar(b) || b == b'/') {
             return None;
         }
         for part in [query, fragment].into_iter().flatten() {
-            if !chars_ok(part, |b| is_pchar(b) || b == b'/' || b == b'?') {
+            if strict && !chars_ok(part, |b| is_pchar(b) || b == b'/' || b == b'?') {
                 return None;
             }
         }
@@ -258,7 +268,8 @@ pub mod rfc3986 {
             host: percent_normalize(&a.host).to_ascii_lowercase(),
             port: a
                 .port
-                .clone()
+                .as_deref()
+                .map(percent_normalize)
                 .filter(|p| !p.is_empty() && Some(p.as_str()) != default_port),
         });
         let mut path = remove_dot_segments(&percent_normalize(&uri.path));
@@ -274,12 +285,17 @@ pub mod rfc3986 {
         }
     }
 
-    /// Whether `a` and `b` are the same resource: byte for byte, or both valid URIs with the
-    /// same normal form.
+    /// Whether `a` and `b` are the same resource: byte for byte, or both absolute URIs with
+    /// the same normal form.
+    ///
+    /// Only the structure is required: characters that RFC 3986 does not allow in a
+    /// component are compared as they are (URL parsers escape them and resolve the same
+    /// way), so `https://h/%01/../x` is `https://h/x`. The crate is not a URI validator; what
+    /// matters is that no string names another resource, and no path an authority.
     #[must_use]
     pub fn equivalent(a: &str, b: &str) -> bool {
         a == b
-            || match (parse(a), parse(b)) {
+            || match (split(a, false), split(b, false)) {
                 (Some(x), Some(y)) => normalize(&x) == normalize(&y),
                 _ => false,
             }
