@@ -448,7 +448,9 @@ impl Challenger {
         if err.kind == AuthErrorKind::VerifierUnavailable {
             let retry = err.retry_after.unwrap_or(self.default_retry_after);
             // Whole seconds, at least one: `Retry-After: 0` would invite a hot loop.
-            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+            let secs = retry
+                .as_secs()
+                .saturating_add(u64::from(retry.subsec_nanos() > 0));
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         crate::observe::rejected(&err);
@@ -599,6 +601,33 @@ mod tests {
         let res = challenger.response(unavailable.with_retry_after(Duration::from_millis(1500)));
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn retry_after_of_the_longest_delay_does_not_overflow() {
+        // Found by the `challenge` fuzz target: `u64::MAX` seconds and a fraction overflowed
+        // the rounding up (a panic with overflow checks, `Retry-After: 1` without).
+        let challenger = |default: Duration| {
+            Challenger::new(ChallengeParts {
+                metadata_url: "https://h.example/prm",
+                global_scope: None,
+                bearer: true,
+                dpop_algs: None,
+                default_retry_after: default,
+                on_rejection: Arc::new(DefaultOnRejection),
+            })
+        };
+        let down = || AuthError::new(AuthErrorKind::VerifierUnavailable, "down");
+        let longest = u64::MAX.to_string();
+        let res = challenger(Duration::MAX).response(down());
+        assert_eq!(res.headers()[header::RETRY_AFTER], longest.as_str());
+        let suggested = down().with_retry_after(Duration::new(u64::MAX, 1));
+        let res = challenger(Duration::from_secs(5)).response(suggested);
+        assert_eq!(res.headers()[header::RETRY_AFTER], longest.as_str());
+        // Control: a fraction still rounds up below the limit.
+        let suggested = down().with_retry_after(Duration::new(u64::MAX - 1, 1));
+        let res = challenger(Duration::from_secs(5)).response(suggested);
+        assert_eq!(res.headers()[header::RETRY_AFTER], longest.as_str());
     }
 
     #[test]

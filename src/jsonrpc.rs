@@ -8,7 +8,7 @@ use std::{borrow::Cow, fmt};
 
 use serde::{
     Deserialize, Deserializer,
-    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
+    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor, value::MapAccessDeserializer},
 };
 
 /// One JSON-RPC message, as far as the policy is concerned.
@@ -69,18 +69,28 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
 
 /// Why a body could not be read as JSON-RPC.
 #[derive(Debug)]
-pub(crate) struct PeekError(serde_json::Error);
+pub(crate) enum PeekError {
+    Json(serde_json::Error),
+    Utf8(std::str::Utf8Error),
+}
 
 impl fmt::Display for PeekError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Category and position only: the message could quote the body.
-        write!(
-            f,
-            "the request body is not a valid JSON-RPC message ({:?} error at line {}, column {})",
-            self.0.classify(),
-            self.0.line(),
-            self.0.column()
-        )
+        match self {
+            Self::Json(err) => write!(
+                f,
+                "the request body is not a valid JSON-RPC message ({:?} error at line {}, column {})",
+                err.classify(),
+                err.line(),
+                err.column()
+            ),
+            Self::Utf8(err) => write!(
+                f,
+                "the request body is not valid UTF-8 (at byte {})",
+                err.valid_up_to()
+            ),
+        }
     }
 }
 
@@ -103,7 +113,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut calls = Vec::new();
-                while let Some(call) = seq.next_element::<Call<'de>>()? {
+                while let Some(Message(call)) = seq.next_element::<Message<'de>>()? {
                     if calls.len() == MAX_BATCH {
                         return Err(de::Error::custom("too many messages in the batch"));
                     }
@@ -113,6 +123,28 @@ impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
             }
         }
         deserializer.deserialize_seq(BatchVisitor(std::marker::PhantomData))
+    }
+}
+
+/// One message of a batch: a JSON object. (A derived struct also reads an array, by
+/// position; a server reads no call from one, so the layer must not either.)
+struct Message<'a>(Call<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Message<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MessageVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for MessageVisitor<'a> {
+            type Value = Message<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC message (an object)")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Call::deserialize(MapAccessDeserializer::new(map)).map(Message)
+            }
+        }
+        deserializer.deserialize_map(MessageVisitor(std::marker::PhantomData))
     }
 }
 
@@ -126,12 +158,16 @@ pub(crate) struct Messages<'a> {
 
 /// Reads the messages of a body: one message, or a batch.
 pub(crate) fn peek(body: &[u8]) -> Result<Messages<'_>, PeekError> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        let Batch(calls) = serde_json::from_slice::<Batch<'_>>(body).map_err(PeekError)?;
+    // JSON text is UTF-8 (RFC 8259 §8.1). `serde_json` checks the strings it builds, not the
+    // ones it skips, so the whole body is checked first: a server refuses (or decodes its own
+    // way) a body that is not, and the layer must not read it.
+    let body = std::str::from_utf8(body).map_err(PeekError::Utf8)?;
+    let first = body.bytes().find(|b| !b.is_ascii_whitespace());
+    if first == Some(b'[') {
+        let Batch(calls) = serde_json::from_str::<Batch<'_>>(body).map_err(PeekError::Json)?;
         Ok(Messages { calls, batch: true })
     } else {
-        let call = serde_json::from_slice::<Call<'_>>(body).map_err(PeekError)?;
+        let call = serde_json::from_str::<Call<'_>>(body).map_err(PeekError::Json)?;
         Ok(Messages {
             calls: vec![call],
             batch: false,
@@ -212,6 +248,30 @@ mod tests {
     }
 
     #[test]
+    fn batch_messages_must_be_objects() {
+        // Found by the `jsonrpc` fuzz target: a derived struct also reads a JSON array, by
+        // position, so `[["tools/call",{"name":"x"}]]` was a call of `x` to the layer and no
+        // call at all to a server.
+        for body in [
+            r#"[["tools/call",{"name":"delete_file"}]]"#,
+            "[[]]",
+            r#"[{"method":"tools/list"},["tools/call"]]"#,
+        ] {
+            assert!(peek(body.as_bytes()).is_err(), "{body}");
+        }
+        // Control: the same calls as objects.
+        let messages = peek(
+            br#"[{"method":"tools/call","params":{"name":"delete_file"}},{"method":"tools/list"}]"#,
+        )
+        .unwrap();
+        assert_eq!(messages.calls.len(), 2);
+        assert_eq!(
+            messages.calls[0].params.as_ref().unwrap().name.as_deref(),
+            Some("delete_file")
+        );
+    }
+
+    #[test]
     fn batches_are_bounded() {
         let at_limit = format!("[{}]", vec!["{}"; MAX_BATCH].join(","));
         assert_eq!(peek(at_limit.as_bytes()).unwrap().calls.len(), MAX_BATCH);
@@ -253,6 +313,29 @@ mod tests {
             "]".repeat(10_000)
         );
         assert!(peek(nested.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf_8_are_errors() {
+        // Found by the `jsonrpc` fuzz target: invalid UTF-8 in a member the peek skips was
+        // accepted, though JSON text is UTF-8 (RFC 8259 §8.1) and a server's parser refuses
+        // the body, or, if lenient, decodes it its own way.
+        for body in [
+            &b"{\"\":{\"\xff\":true}}"[..],
+            b"{\"method\":\"tools/list\",\"x\":\"\xc3\"}",
+            b"[{\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"p\":\"\xed\xa0\x80\"}}}]",
+        ] {
+            assert!(peek(body).is_err(), "{body:?}");
+        }
+        // Control: the same bodies in valid UTF-8.
+        for body in [
+            "{\"\":{\"\u{ff}\":true}}",
+            "{\"method\":\"tools/list\",\"x\":\"\u{c3}\"}",
+        ] {
+            assert!(peek(body.as_bytes()).is_ok(), "{body:?}");
+        }
+        let err = peek(b"{\"method\":\"secret\xff\"}").unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 
     #[test]

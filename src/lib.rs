@@ -199,6 +199,9 @@ mod dpop {
 }
 mod error;
 pub mod future;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod jsonrpc;
 mod layer;
 pub mod manual;

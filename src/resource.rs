@@ -277,6 +277,7 @@ pub(crate) fn normalize(uri: &str, separators: Separators) -> String {
         out.push(':');
     }
     let mut rest = rest;
+    let authority = rest.starts_with("//");
     if let Some(after) = rest.strip_prefix("//") {
         let ends: &[char] = if folded {
             &['/', '\\', '?', '#']
@@ -289,10 +290,22 @@ pub(crate) fn normalize(uri: &str, separators: Separators) -> String {
         rest = &after[end..];
     }
     let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
-    out.push_str(&remove_dot_segments(
-        &decode_unreserved(&rest[..path_end], folded),
-        folded,
-    ));
+    let path = remove_dot_segments(&decode_unreserved(&rest[..path_end], folded), folded);
+    // Without an authority a path cannot start with `//` (RFC 3986 §3.3): one that dot
+    // segments made so (`https:/.//host`) keeps a `/.` in front, or it would read as one.
+    // Likewise, without a scheme a first segment with a `:` keeps a `./` (§4.2).
+    if !authority && path.starts_with("//") {
+        out.push_str("/.");
+    } else if scheme.is_none()
+        && !authority
+        && path
+            .split('/')
+            .next()
+            .is_some_and(|first| first.contains(':'))
+    {
+        out.push_str("./");
+    }
+    out.push_str(&path);
     out.push_str(&decode_unreserved(&rest[path_end..], false));
     out
 }
@@ -313,13 +326,21 @@ pub(crate) fn canonical_http(uri: &str) -> String {
         .find(['/', '?', '#'])
         .map_or(out.len(), |i| authority_start + i);
     let authority = &out[authority_start..authority_end];
-    // `host:` with an empty port is the host alone (RFC 3986 §6.2.3).
-    let drop = if authority.ends_with(default_port) {
-        default_port.len()
-    } else if authority.ends_with(':') {
-        1
-    } else {
-        0
+    // `host:` with an empty port is the host alone (RFC 3986 §6.2.3). Only the port of a
+    // `host:port` authority is dropped (the host an IP literal, or without `:`), so that the
+    // result is canonical itself.
+    let drop = match authority.rsplit_once(':') {
+        Some((host, port)) if port.is_empty() || port == &default_port[1..] => {
+            let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+            let well_formed = match host.strip_prefix('[') {
+                Some(literal) => literal
+                    .strip_suffix(']')
+                    .is_some_and(|inner| !inner.contains(['[', ']'])),
+                None => !host.contains([':', '[', ']']),
+            };
+            if well_formed { port.len() + 1 } else { 0 }
+        }
+        _ => 0,
     };
     out.replace_range(authority_end - drop..authority_end, "");
     let authority_end = authority_end - drop;
@@ -344,7 +365,17 @@ fn decode_unreserved(s: &str, folded: bool) -> String {
             let byte = hex.iter().fold(0u8, |acc, &h| {
                 acc * 16 + (h as char).to_digit(16).unwrap_or(0) as u8
             });
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            // A hex digit decoded after a stray `%` (and perhaps one hex digit) would make a
+            // new escape: it stays encoded, so that the result is normal itself.
+            let tail = out.as_bytes();
+            let makes_escape = byte.is_ascii_hexdigit()
+                && (tail.last() == Some(&b'%')
+                    || tail.len() >= 2
+                        && tail[tail.len() - 2] == b'%'
+                        && tail[tail.len() - 1].is_ascii_hexdigit());
+            if (byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+                && !makes_escape
+            {
                 out.push(char::from(byte));
             } else if folded && matches!(byte, b'/' | b'\\') {
                 out.push('/');
@@ -401,7 +432,8 @@ fn remove_dot_segments(path: &str, folded: bool) -> String {
         out.push('/');
     }
     out.push_str(&segments.join("/"));
-    if trailing_slash && !out.ends_with('/') {
+    // After a last segment, even an empty one (`//.` is `//`), the slash is needed.
+    if trailing_slash && (!segments.is_empty() || !out.ends_with('/')) {
         out.push('/');
     }
     out
@@ -758,6 +790,206 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(normalize(input, Separators::Exact), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn canonical_forms_are_fixed_points() {
+        // Found by the `resource` fuzz target: an empty port was dropped from authorities that
+        // are not `host:port`, one `:` per pass (`http://::` → `http://:` → `http://`).
+        for uri in [
+            "http://::",
+            "http://[::?]:8080/a/b",
+            "http://[:",
+            "https://h.example::/mcp",
+            "https://h.example:443:/mcp",
+            "https://h.example:443:443/mcp",
+            "https://[::1:443",
+            "https://u:p@h.example:443/mcp",
+        ] {
+            let once = canonical_http(uri);
+            assert_eq!(canonical_http(&once), once, "{uri}");
+        }
+        // Control: default and empty ports after a host are still dropped.
+        let cases = [
+            ("https://h.example:443/mcp", "https://h.example/mcp"),
+            ("https://h.example:/mcp", "https://h.example/mcp"),
+            ("http://[::1]:80/", "http://[::1]"),
+            ("http://[::1]:/x", "http://[::1]/x"),
+            ("https://u:p@h.example:443/mcp", "https://u:p@h.example/mcp"),
+            ("https://h.example:8443/mcp", "https://h.example:8443/mcp"),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(canonical_http(uri), want, "{uri}");
+        }
+    }
+
+    #[test]
+    fn empty_segments_before_a_dot_segment_are_kept() {
+        // Found by the audience property test: `//.` lost its empty segment, so
+        // `https://h.example//.` (path `//`) named the root and `/mcp//.` named `/mcp/`.
+        assert_eq!(
+            normalize("https://h.example//.", Separators::Exact),
+            "https://h.example//"
+        );
+        assert_eq!(
+            normalize("https://h.example/a//./b/..", Separators::Exact),
+            "https://h.example/a//"
+        );
+        let root = ResourceUri::parse("https://h.example", false).expect("parses");
+        assert!(!root.matches("https://h.example//."));
+        let slash = ResourceUri::parse("https://h.example/mcp/", false).expect("parses");
+        assert!(!slash.matches("https://h.example/mcp//."));
+        // Control: dot segments without an empty one still resolve.
+        assert!(root.matches("https://h.example/."));
+        assert!(slash.matches("https://h.example/mcp/."));
+        assert!(slash.matches("https://h.example/mcp/x/.."));
+        // Folded, empty segments are dropped anyway.
+        assert_eq!(normalize("file:///a//.", Separators::Folded), "file:///a/");
+    }
+
+    #[test]
+    fn a_path_never_becomes_an_authority() {
+        // Found by the audience property test: `https:/.//mcp.example.com/mcp` has no
+        // authority (its path is `/.//mcp.example.com/mcp`), but removing the dot segment
+        // made it `https://mcp.example.com/mcp`. DPoP's `htu` is compared the same way.
+        let resource = ResourceUri::parse("https://mcp.example.com/mcp", false).expect("parses");
+        for audience in [
+            "https:/.//mcp.example.com/mcp",
+            "https:/x/..//mcp.example.com/mcp",
+            "HTTPS:/.//MCP.example.com:443/mcp",
+        ] {
+            assert!(!resource.matches(audience), "{audience}");
+            assert_ne!(
+                canonical_http(audience),
+                canonical_http("https://mcp.example.com/mcp"),
+                "{audience}"
+            );
+        }
+        assert_eq!(
+            normalize("https:/.//h.example/mcp", Separators::Exact),
+            "https:/.//h.example/mcp"
+        );
+        // Control: with an authority, the same dot segments still resolve.
+        assert!(resource.matches("https://mcp.example.com/./mcp"));
+        assert!(resource.matches("https://mcp.example.com/x/../mcp"));
+    }
+
+    #[test]
+    fn a_relative_reference_never_becomes_a_uri() {
+        // Found by the `resource` fuzz target (`./S:` normalised to `S:`, which has a scheme):
+        // removing dot segments from a reference without a scheme could leave a first segment
+        // that reads as one, so `http/../https://mcp.example.com/mcp` (no scheme, no
+        // authority) named `https://mcp.example.com/mcp`. DPoP's `htu` is compared the same way.
+        let resource = ResourceUri::parse("https://mcp.example.com/mcp", false).expect("parses");
+        for audience in [
+            "http/../https://mcp.example.com/mcp",
+            "HTTP/./../https://mcp.example.com/mcp",
+            "https/x/../../https://mcp.example.com/mcp",
+        ] {
+            assert!(!resource.matches(audience), "{audience}");
+            assert_ne!(
+                canonical_http(audience),
+                canonical_http("https://mcp.example.com/mcp"),
+                "{audience}"
+            );
+        }
+        for uri in ["./S:", "a/../b:c/d", "x/../s://h/p"] {
+            let once = normalize(uri, Separators::Exact);
+            assert_eq!(normalize(&once, Separators::Exact), once, "{uri}");
+            let once = canonical_http(uri);
+            assert_eq!(canonical_http(&once), once, "{uri}");
+        }
+        assert_eq!(normalize("a/../b:c/d", Separators::Exact), "./b:c/d");
+        // Control: references whose first segment has no colon, and URIs, are as before.
+        assert_eq!(normalize("a/../b/c", Separators::Exact), "b/c");
+        assert_eq!(normalize("urn:x:Y", Separators::Folded), "urn:x:Y");
+        assert!(resource.matches("https://mcp.example.com/x/../mcp"));
+    }
+
+    #[test]
+    fn decoding_never_makes_a_new_escape() {
+        // Found by the `resource` fuzz target: after a stray `%`, a decoded hex digit made a
+        // new escape (`%4%32` became `%42`, then `B`), so normal forms were not fixed points.
+        for uri in [
+            "https%4%32Fb",
+            "https://h.example/%4%32",
+            "https://h.example/%%34%31",
+            "file:///a%%32%46b",
+        ] {
+            for separators in [Separators::Exact, Separators::Folded] {
+                let once = normalize(uri, separators);
+                assert_eq!(normalize(&once, separators), once, "{uri}");
+            }
+            let once = canonical_http(uri);
+            assert_eq!(canonical_http(&once), once, "{uri}");
+        }
+        assert_eq!(
+            normalize("https://h.example/%4%32", Separators::Exact),
+            "https://h.example/%4%32"
+        );
+        // Control: escapes of unreserved characters are still decoded, after a stray `%` too
+        // when they are not hex digits.
+        assert_eq!(
+            normalize("https://h.example/%41%4%47%42", Separators::Exact),
+            "https://h.example/A%4GB"
+        );
+    }
+
+    /// URI-like strings with what normalisation acts on: case, escapes, dot and empty
+    /// segments, ports, separators that fold.
+    fn uri_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let prefix = proptest::sample::select(vec![
+            "https://h.example",
+            "HTTP://H.Example",
+            "https://h.example:",
+            "https://h.example:443",
+            "https://h.example::443:",
+            "http://[::1]:80",
+            "http://[",
+            "https:",
+            "https:/",
+            "file://",
+            "x:",
+            "",
+        ]);
+        let segment = proptest::sample::select(vec![
+            "", ".", "..", "%2E", "%2e%2E", "a", "B", "%41", "%7e", "%2F", "%5C", "\\", "é", "%",
+            "%4", ":", "@",
+        ]);
+        let suffix = proptest::sample::select(vec!["", "?", "?q=%41/..", "#f", "#%2F"]);
+        (
+            prefix,
+            proptest::collection::vec(segment, 0..6),
+            any::<bool>(),
+            suffix,
+        )
+            .prop_map(|(prefix, segments, absolute, suffix)| {
+                let path = segments.join("/");
+                let slash = if absolute { "/" } else { "" };
+                format!("{prefix}{slash}{path}{suffix}")
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 512,
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// Canonical and normal forms are fixed points, for URI-like and arbitrary input.
+        #[test]
+        fn canonical_and_normal_forms_are_fixed_points(
+            uri in proptest::prop_oneof![uri_like(), ".{0,24}"],
+        ) {
+            let canonical = canonical_http(&uri);
+            proptest::prop_assert_eq!(canonical_http(&canonical), canonical);
+            for separators in [Separators::Exact, Separators::Folded] {
+                let normal = normalize(&uri, separators);
+                proptest::prop_assert_eq!(normalize(&normal, separators), normal);
+            }
         }
     }
 
