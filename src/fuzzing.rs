@@ -191,7 +191,7 @@ pub fn reject(rejection: &Rejection<'_>) -> (Response<Bytes>, Vec<HeaderValue>) 
         bearer: rejection.bearer,
         dpop_algs: rejection.dpop_algs,
         default_retry_after: rejection.default_retry_after,
-        on_rejection: std::sync::Arc::new(DefaultOnRejection),
+        on_rejection: crate::callback::Callback::new(std::sync::Arc::new(DefaultOnRejection)),
     });
     let mut err = AuthError::new(rejection.kind, rejection.description.to_owned())
         .with_scheme(rejection.scheme);
@@ -341,7 +341,7 @@ mod jwt {
             signature: &str,
         ) -> bool {
             let key = self.0.key_at(index);
-            keys::verify_signature(alg, key.decoding_key(), message, signature).is_ok()
+            keys::verify_signature(alg, key, message, signature).is_ok()
         }
     }
 

@@ -277,7 +277,7 @@ pub(crate) fn normalize(uri: &str, separators: Separators) -> String {
         out.push(':');
     }
     let mut rest = rest;
-    let authority = rest.starts_with("//");
+    let mut authority = rest.starts_with("//");
     if let Some(after) = rest.strip_prefix("//") {
         let ends: &[char] = if folded {
             &['/', '\\', '?', '#']
@@ -285,12 +285,25 @@ pub(crate) fn normalize(uri: &str, separators: Separators) -> String {
             &['/', '?', '#']
         };
         let end = after.find(ends).unwrap_or(after.len());
+        let host = decode_unreserved(&after[..end], false).to_ascii_lowercase();
         out.push_str("//");
-        out.push_str(&decode_unreserved(&after[..end], false).to_ascii_lowercase());
+        // RFC 8089 §2: `file://localhost/p` is `file:///p`.
+        if !(folded
+            && scheme.is_some_and(|s| s.eq_ignore_ascii_case("file"))
+            && host == "localhost")
+        {
+            out.push_str(&host);
+        }
         rest = &after[end..];
     }
     let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
     let path = remove_dot_segments(&decode_unreserved(&rest[..path_end], folded), folded);
+    // `file:/p` and `file:///p` name one file (RFC 8089 §2), and a server may read any `x:/p`
+    // as `x:///p`: for rules, no authority and an empty one are the same.
+    if folded && scheme.is_some() && !authority && path.starts_with('/') {
+        out.push_str("//");
+        authority = true;
+    }
     // Without an authority a path cannot start with `//` (RFC 3986 §3.3): one that dot
     // segments made so (`https:/.//host`) keeps a `/.` in front, or it would read as one.
     // Likewise, without a scheme a first segment with a `:` keeps a `./` (§4.2).
@@ -769,6 +782,15 @@ mod tests {
             ("file:///public%2F..%2Fprivate/x", "file:///private/x"),
             ("file:///public%5c..%5cprivate/x", "file:///private/x"),
             ("file:///public\\..\\private/x", "file:///private/x"),
+            // One file, however the authority is spelt (RFC 8089 §2).
+            ("file:/private/x", "file:///private/x"),
+            ("file://localhost/private/x", "file:///private/x"),
+            ("FILE://LocalHost/private/x", "file:///private/x"),
+            ("file:/public/../private/x", "file:///private/x"),
+            ("notes:/a", "notes:///a"),
+            ("file://other/private/x", "file://other/private/x"),
+            ("notes://localhost/a", "notes://localhost/a"),
+            ("file:private/x", "file:private/x"),
             (
                 "https://h.example/a%2Fb?x=%2F",
                 "https://h.example/a/b?x=%2F",
