@@ -614,7 +614,7 @@ mod tests {
                 bearer: true,
                 dpop_algs: None,
                 default_retry_after: default,
-                on_rejection: crate::callback::Callback::new(Arc::new(DefaultOnRejection)),
+                on_rejection: Callback::new(Arc::new(DefaultOnRejection)),
             })
         };
         let down = || AuthError::new(AuthErrorKind::VerifierUnavailable, "down");
