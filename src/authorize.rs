@@ -30,7 +30,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use base64::{
@@ -391,7 +391,7 @@ impl Authorizer {
 
     /// Step 6: the verifier's answer, within `verify_timeout`.
     async fn verify(&self, token: &str) -> Result<AuthInfo, AuthError> {
-        let started = Instant::now();
+        let timer = observe::Timer::start();
         let verified = tokio::time::timeout(self.verify_timeout, self.verifier.verify(token));
         let verified = verified.await;
         let result = match &verified {
@@ -399,7 +399,7 @@ impl Authorizer {
             Ok(Err(err)) if !err.is_unavailable() => "invalid",
             _ => "unavailable",
         };
-        observe::verification(result, started.elapsed());
+        observe::verification(result, timer);
         match verified {
             Ok(Ok(info)) => Ok(info),
             Ok(Err(err)) => {

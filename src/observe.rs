@@ -119,10 +119,23 @@ pub(crate) fn rejected(err: &AuthError) {
 }
 
 /// How a verification ended, and how long it took.
-pub(crate) fn verification(result: &'static str, elapsed: Duration) {
+pub(crate) fn verification(result: &'static str, timer: Timer) {
     #[cfg(feature = "metrics")]
-    metrics::histogram!("mcp_auth_verify_seconds", "result" => result).record(elapsed);
-    let _ = (result, elapsed);
+    metrics::histogram!("mcp_auth_verify_seconds", "result" => result).record(timer.0.elapsed());
+    let _ = (result, timer);
+}
+
+/// When a verification started, for the latency histogram; nothing (no clock read) without
+/// the `metrics` feature.
+pub(crate) struct Timer(#[cfg(feature = "metrics")] std::time::Instant);
+
+impl Timer {
+    pub(crate) fn start() -> Self {
+        Self(
+            #[cfg(feature = "metrics")]
+            std::time::Instant::now(),
+        )
+    }
 }
 
 /// A lookup in a verifier's token cache.

@@ -165,6 +165,8 @@ pub(crate) struct TokenCache {
     negative_ttl: Duration,
     /// The verifier it serves, for metrics.
     verifier: &'static str,
+    /// Whether concurrent misses on one token share one verification.
+    single_flight: bool,
 }
 
 impl TokenCache {
@@ -191,7 +193,15 @@ impl TokenCache {
             max_ttl,
             negative_ttl,
             verifier,
+            single_flight: true,
         }
+    }
+
+    /// Concurrent misses on one token each verify it, instead of waiting for one
+    /// verification: for a verifier that works locally, sharing costs more than it saves.
+    pub(crate) fn without_single_flight(mut self) -> Self {
+        self.single_flight = false;
+        self
     }
 
     /// The cached verdict on the token hashed to `key`, or the one `verify` reaches. Concurrent
@@ -216,6 +226,13 @@ impl TokenCache {
             cache.invalidate(&key).await;
         }
         crate::observe::token_cache(self.verifier, false);
+        if !self.single_flight {
+            let verdict = verify().await?;
+            if !self.ttl(&verdict).is_zero() {
+                cache.insert(key, verdict.clone()).await;
+            }
+            return verdict.into_result();
+        }
         cache
             .try_get_with(key, verify())
             .await
@@ -224,7 +241,6 @@ impl TokenCache {
     }
 
     /// How long `verdict` is kept.
-    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     pub(crate) fn ttl(&self, verdict: &Verdict) -> Duration {
         VerdictExpiry {
             max_ttl: self.max_ttl,

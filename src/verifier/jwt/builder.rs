@@ -409,7 +409,8 @@ impl JwtVerifierBuilder {
                     self.token_cache_capacity,
                     self.token_cache_max_ttl,
                     Duration::ZERO,
-                ),
+                )
+                .without_single_flight(),
             }),
         })
     }

@@ -176,8 +176,27 @@ impl JwtVerifier {
 
     async fn verify_uncached(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         let inner = &*self.inner;
-        let parsed = ParsedToken::parse(token)?;
+        let parsed = match ParsedToken::parse(token) {
+            Ok(parsed) => parsed,
+            // Foreign unless it is shaped like a JWT from a trusted issuer; then malformed.
+            Err(malformed) => {
+                self.check_issuer(token)?;
+                return Err(malformed);
+            }
+        };
         let header = &parsed.header;
+        // What `check_issuer` decides, read from the parsed token: anything but a JWT naming a
+        // trusted issuer is foreign, before any other check.
+        let trusted_issuer = match parsed.claims.get("iss") {
+            Some(Value::String(iss)) => inner.issuers.get_key_value(iss.as_str()),
+            _ => None,
+        };
+        if !matches!(header.get("alg"), Some(Value::String(_))) {
+            return Err(VerifyError::foreign_token("token is not a JWT"));
+        }
+        let Some((issuer, trusted)) = trusted_issuer else {
+            return Err(VerifyError::foreign_token("token issuer is not trusted"));
+        };
 
         // Header checks, before looking at any key.
         let alg = match header.get("alg") {
@@ -202,16 +221,8 @@ impl JwtVerifier {
             Some(_) => return Err(VerifyError::invalid_token("token key id is malformed")),
         };
 
-        // The unverified `iss` picks the issuer: unknown issuers cost no fetch.
+        // The unverified `iss` picked the issuer: unknown issuers cost no fetch.
         let claims = &parsed.claims;
-        let issuer = match claims.get("iss") {
-            Some(Value::String(iss)) => iss.as_str(),
-            Some(_) => return Err(VerifyError::invalid_token("token issuer is malformed")),
-            None => return Err(VerifyError::invalid_token("token issuer is missing")),
-        };
-        let Some(trusted) = inner.issuers.get(issuer) else {
-            return Err(VerifyError::invalid_token("token issuer is not trusted"));
-        };
 
         // The latest time the token can have been signed, if it says (unverified, and only
         // used to tell "key not published yet" from "unknown key").
@@ -241,7 +252,6 @@ impl TokenVerifier for JwtVerifier {
         self.inner
             .cache
             .get_or_verify(TokenHash::of(token), || async {
-                self.check_issuer(token)?;
                 Verdict::from_result(self.verify_uncached(token).await)
             })
             .await

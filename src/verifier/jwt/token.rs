@@ -31,7 +31,7 @@ impl<'a> ParsedToken<'a> {
         let claims = strict_object(&b64_decode(claims_b64).ok_or_else(malformed)?)?;
         // The signature is decoded again by the crypto backend; check its form here so that
         // only canonical encodings are accepted.
-        if signature.is_empty() || b64_decode(signature).is_none() {
+        if signature.is_empty() || !is_canonical_b64(signature) {
             return Err(malformed());
         }
         Ok(Self {
@@ -48,6 +48,17 @@ fn b64_decode(part: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
         .ok()
+}
+
+/// Whether `part` is canonical, unpadded base64url, without keeping what it decodes to (a
+/// signature of up to 1 KiB, RSA-8192's, is decoded on the stack).
+fn is_canonical_b64(part: &str) -> bool {
+    let mut buf = [0_u8; 1024];
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(part, &mut buf) {
+        Ok(_) => true,
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => b64_decode(part).is_some(),
+        Err(base64::DecodeSliceError::DecodeError(_)) => false,
+    }
 }
 
 /// Parses a JSON object, rejecting duplicate member names at every level (serde_json keeps
