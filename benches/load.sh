@@ -200,6 +200,10 @@ run_case() {
   keys=$(dirname "$file")/jwks.json
   log "case $name ($1)"
   rm -f "$run".*
+  # Another server on the port (another load.sh?) would answer in place of ours.
+  if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+    die "something already listens on 127.0.0.1:$port; stop it or pick another --port"
+  fi
   taskset -c "$scpus" "$bin" serve --case "$kind" --workers "$workers" \
     --addr "127.0.0.1:$port" --keys "$keys" --token-out "$run.token" \
     >"$run.server" 2>&1 &
