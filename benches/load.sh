@@ -16,7 +16,7 @@
 # case the server starts afresh, pinned to core 0 with a current-thread Tokio runtime, and
 # `wrk -t1 -c32` runs pinned to core 1 over loopback. Tokens are RS256-2048 JWTs of about 800
 # bytes, generated once into $CARGO_TARGET_DIR/load/ and reused while valid. The script prints
-# one table (PERF_SECTION.md says what each column means). It never asserts a timing: it fails
+# one table (docs/performance.md says what each column means). It never asserts a timing: it fails
 # only when a case answers with an unexpected status, the server does not start, or a tool is
 # missing.
 #
