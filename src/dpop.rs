@@ -126,7 +126,7 @@ impl Dpop {
 }
 
 /// The algorithms accepted by default: asymmetric, and common for proof keys.
-const DEFAULT_ALGORITHMS: [Algorithm; 8] = [
+pub(crate) const DEFAULT_ALGORITHMS: [Algorithm; 8] = [
     Algorithm::Es256,
     Algorithm::Es384,
     Algorithm::EdDsa,

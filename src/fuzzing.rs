@@ -237,6 +237,8 @@ mod jwt {
 
     /// The resource the DPoP checks of `dpop_check` are for.
     pub const DPOP_RESOURCE: &str = "https://mcp.example.com/mcp";
+    /// The proof algorithms `Dpop` accepts by default.
+    pub const DPOP_ALGORITHMS: [Algorithm; 8] = crate::dpop::DEFAULT_ALGORITHMS;
 
     /// A compact JWS, as the strict parser read it.
     #[derive(Debug)]

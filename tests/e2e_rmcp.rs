@@ -11,6 +11,8 @@
 
 #![cfg(feature = "testing")]
 
+mod rmcp_support;
+
 use std::{
     collections::BTreeMap,
     sync::{
@@ -32,18 +34,23 @@ use mcp_auth::{
 };
 use reqwest::{StatusCode, header, redirect::Policy};
 use rmcp::{
-    RoleClient, ServiceError, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult, ClientConfig},
-    service::{ClientInitializeError, RunningService},
+    RoleClient, ServiceExt,
+    model::{CallToolRequestParams, ClientConfig},
+    service::RunningService,
     transport::{
         StreamableHttpClientTransport,
         auth::{AuthClient, AuthorizationRequest, ClientCredentialsConfig, OAuthState},
-        streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError},
+        streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use url::Url;
+
+use rmcp_support::{
+    auth_required_challenge, challenge_params, insufficient_scope_challenge, query, text_of,
+    tool_names,
+};
 
 /// The MCP server of the examples, served here on an ephemeral port.
 #[allow(dead_code)]
@@ -248,7 +255,7 @@ async fn narrow_token_gets_403_step_up_and_succeeds_after_scope_upgrade() -> Tes
     assert_ne!(wide_token, narrow_token);
 
     let added = client.service.call_tool(add_note).await?;
-    assert_eq!(text(&added)?, "note 1 added");
+    assert_eq!(text_of(&added)?, "note 1 added");
     assert_eq!(stack.add_note_calls(), 1);
     assert_eq!(
         call_json(&client.service, "list_notes").await?,
@@ -362,7 +369,7 @@ async fn client_credentials_step_up_with_a_new_wider_token() -> TestResult {
             ),
         )
         .await?;
-    assert_eq!(text(&added)?, "note 1 added");
+    assert_eq!(text_of(&added)?, "note 1 added");
     assert_eq!(stack.add_note_calls(), 1);
     assert_eq!(call_json(&wide, "list_notes").await?, json!(["m2m"]));
     wide.cancel().await?;
@@ -847,33 +854,10 @@ async fn guard(add_note_calls: Arc<AtomicUsize>, request: Request, next: Next) -
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-async fn tool_names(client: &McpClient) -> Result<Vec<String>, BoxError> {
-    let mut names: Vec<String> = client
-        .list_all_tools()
-        .await?
-        .into_iter()
-        .map(|tool| tool.name.into_owned())
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 /// Calls `tool` and parses its single text content as JSON.
 async fn call_json(client: &McpClient, tool: &'static str) -> Result<Value, BoxError> {
     let result = client.call_tool(CallToolRequestParams::new(tool)).await?;
-    Ok(serde_json::from_str(&text(&result)?)?)
-}
-
-fn text(result: &CallToolResult) -> Result<String, BoxError> {
-    assert_ne!(result.is_error, Some(true), "tool failed: {result:?}");
-    match result.content.as_slice() {
-        [content] => Ok(content
-            .as_text()
-            .ok_or("tool result is not text")?
-            .text
-            .clone()),
-        other => Err(format!("expected one content block, got {other:?}").into()),
-    }
+    Ok(serde_json::from_str(&text_of(&result)?)?)
 }
 
 fn tools_call_add_note() -> String {
@@ -900,69 +884,4 @@ async fn approve(authorization_url: &str) -> Result<BTreeMap<String, String>, Bo
     assert_eq!(params["state"], query(authorization_url)?["state"]);
     assert!(!params["code"].is_empty());
     Ok(params)
-}
-
-fn query(url: &str) -> Result<BTreeMap<String, String>, BoxError> {
-    Ok(Url::parse(url)?.query_pairs().into_owned().collect())
-}
-
-/// The rmcp transport error behind a failed call.
-fn transport_error(err: &ServiceError) -> Option<&StreamableHttpError<reqwest::Error>> {
-    match err {
-        ServiceError::TransportSend(err) => err.error.downcast_ref(),
-        _ => None,
-    }
-}
-
-fn insufficient_scope_challenge(err: &ServiceError) -> Result<String, BoxError> {
-    match transport_error(err) {
-        Some(StreamableHttpError::InsufficientScope(scope)) => {
-            Ok(scope.www_authenticate_header.clone())
-        }
-        _ => Err(format!("expected an insufficient-scope error, got {err:?}").into()),
-    }
-}
-
-fn auth_required_challenge(err: &ClientInitializeError) -> Result<String, BoxError> {
-    if let ClientInitializeError::TransportError { error, .. } = err
-        && let Some(StreamableHttpError::<reqwest::Error>::AuthRequired(required)) =
-            error.error.downcast_ref()
-    {
-        return Ok(required.www_authenticate_header.clone());
-    }
-    Err(format!("expected a 401 challenge, got {err:?}").into())
-}
-
-/// The `name="value"` parameters of a `Bearer` challenge (RFC 9110 quoted strings).
-fn challenge_params(challenge: &str) -> BTreeMap<String, String> {
-    let mut params = BTreeMap::new();
-    let mut rest = challenge
-        .strip_prefix("Bearer")
-        .unwrap_or(challenge)
-        .trim_start();
-    while let Some((name, after)) = rest.split_once('=') {
-        let name = name.trim().trim_start_matches(',').trim().to_owned();
-        let Some(quoted) = after.strip_prefix('"') else {
-            panic!("unquoted parameter {name} in {challenge}");
-        };
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
-        let mut end = quoted.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => value.extend(chars.next().map(|(_, c)| c)),
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        assert!(
-            params.insert(name, value).is_none(),
-            "repeated parameter: {challenge}"
-        );
-        rest = quoted[end..].trim_start();
-    }
-    params
 }

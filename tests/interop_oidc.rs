@@ -14,20 +14,27 @@
 //! sent through oidc-provider's headless login and consent by a user agent that keeps
 //! cookies, as a browser does. rmcp checks `state` and the RFC 9207 `iss` of the redirect.
 
+mod rmcp_support;
+
 use std::collections::BTreeMap;
 
 use reqwest::{StatusCode, header, redirect::Policy};
 use rmcp::{
-    RoleClient, ServiceError, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult, ClientConfig},
-    service::{ClientInitializeError, RunningService},
+    RoleClient, ServiceExt,
+    model::{CallToolRequestParams, ClientConfig},
+    service::RunningService,
     transport::{
         StreamableHttpClientTransport,
         auth::{AuthClient, AuthorizationRequest, ClientCredentialsConfig, OAuthState},
-        streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError},
+        streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
 use serde_json::{Value, json};
+
+use rmcp_support::{
+    auth_required_challenge, challenge_params, insufficient_scope_challenge, query, text_of,
+    tool_names,
+};
 use url::Url;
 
 /// The MCP endpoint of the quickstart under test.
@@ -307,90 +314,8 @@ impl CookieJar {
     }
 }
 
-async fn tool_names(client: &McpClient) -> Result<Vec<String>, BoxError> {
-    let mut names: Vec<String> = client
-        .list_all_tools()
-        .await?
-        .into_iter()
-        .map(|tool| tool.name.into_owned())
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 /// Calls a tool and parses its single text content as JSON.
 async fn call_json(client: &McpClient, call: CallToolRequestParams) -> Result<Value, BoxError> {
     let result = client.call_tool(call).await?;
     Ok(serde_json::from_str(&text_of(&result)?)?)
-}
-
-fn text_of(result: &CallToolResult) -> Result<String, BoxError> {
-    assert_ne!(result.is_error, Some(true), "tool failed: {result:?}");
-    match result.content.as_slice() {
-        [content] => Ok(content
-            .as_text()
-            .ok_or("tool result is not text")?
-            .text
-            .clone()),
-        other => Err(format!("expected one content block, got {other:?}").into()),
-    }
-}
-
-fn query(url: &str) -> Result<BTreeMap<String, String>, BoxError> {
-    Ok(Url::parse(url)?.query_pairs().into_owned().collect())
-}
-
-fn insufficient_scope_challenge(err: &ServiceError) -> Result<String, BoxError> {
-    if let ServiceError::TransportSend(err) = err
-        && let Some(StreamableHttpError::<reqwest::Error>::InsufficientScope(scope)) =
-            err.error.downcast_ref()
-    {
-        return Ok(scope.www_authenticate_header.clone());
-    }
-    Err(format!("expected an insufficient-scope error, got {err:?}").into())
-}
-
-fn auth_required_challenge(err: &ClientInitializeError) -> Result<String, BoxError> {
-    if let ClientInitializeError::TransportError { error, .. } = err
-        && let Some(StreamableHttpError::<reqwest::Error>::AuthRequired(required)) =
-            error.error.downcast_ref()
-    {
-        return Ok(required.www_authenticate_header.clone());
-    }
-    Err(format!("expected a 401 challenge, got {err:?}").into())
-}
-
-/// The `name="value"` parameters of the first challenge (RFC 9110 quoted strings); a second
-/// challenge in the same value (`, DPoP algs=…`) ends it.
-fn challenge_params(challenge: &str) -> BTreeMap<String, String> {
-    let mut params = BTreeMap::new();
-    let mut rest = challenge
-        .strip_prefix("Bearer")
-        .unwrap_or(challenge)
-        .trim_start();
-    while let Some((name, after)) = rest.split_once('=') {
-        let name = name.trim().trim_start_matches(',').trim().to_owned();
-        if name.contains(' ') {
-            break;
-        }
-        let Some(quoted) = after.strip_prefix('"') else {
-            panic!("unquoted parameter {name} in {challenge}");
-        };
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
-        let mut end = quoted.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => value.extend(chars.next().map(|(_, c)| c)),
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        params.insert(name, value);
-        rest = quoted[end..].trim_start();
-    }
-    params
 }

@@ -19,6 +19,8 @@
 
 #![cfg(feature = "testing")]
 
+mod rmcp_support;
+
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     env,
@@ -48,8 +50,7 @@ use mcp_auth::{
 };
 use reqwest::{StatusCode, header, redirect::Policy};
 use rmcp::{
-    ClientHandler, ErrorData, Peer, RoleClient, RoleServer, ServerHandler, ServiceError,
-    ServiceExt,
+    ClientHandler, ErrorData, Peer, RoleClient, RoleServer, ServerHandler, ServiceExt,
     handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters},
     model::{
         CallToolRequestParams, CallToolResult, ClientConfig, ContentBlock, ProtocolVersion,
@@ -70,6 +71,8 @@ use rmcp::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+use rmcp_support::{text_of, transport_error};
 use url::Url;
 
 /// The leeway the JWT verifier grants past `exp`, which the layer also adds to a stream's end.
@@ -251,7 +254,7 @@ async fn rmcp_resumes_a_tool_call_whose_response_stream_ended_at_expiry() -> Tes
     let result = tokio::time::timeout(Duration::from_secs(30), client.call_tool(call))
         .await
         .map_err(|_| "the slow tool call hung")??;
-    assert_eq!(text(&result)?, format!("slept {seconds} s"));
+    assert_eq!(text_of(&result)?, format!("slept {seconds} s"));
 
     let log = stack.log();
     let requests: Vec<Entry> = log
@@ -835,31 +838,11 @@ fn whoami() -> CallToolRequestParams {
 }
 
 async fn call_text(client: &McpClient, tool: &'static str) -> Result<String, BoxError> {
-    text(&client.call_tool(CallToolRequestParams::new(tool)).await?)
+    text_of(&client.call_tool(CallToolRequestParams::new(tool)).await?)
 }
 
 async fn call_json(client: &McpClient, tool: &'static str) -> Result<Value, BoxError> {
     Ok(serde_json::from_str(&call_text(client, tool).await?)?)
-}
-
-fn text(result: &CallToolResult) -> Result<String, BoxError> {
-    assert_ne!(result.is_error, Some(true), "tool failed: {result:?}");
-    match result.content.as_slice() {
-        [content] => Ok(content
-            .as_text()
-            .ok_or("tool result is not text")?
-            .text
-            .clone()),
-        other => Err(format!("expected one content block, got {other:?}").into()),
-    }
-}
-
-/// The rmcp transport error behind a failed call.
-fn transport_error(err: &ServiceError) -> Option<&StreamableHttpError<reqwest::Error>> {
-    match err {
-        ServiceError::TransportSend(err) => err.error.downcast_ref(),
-        _ => None,
-    }
 }
 
 /// Plays the user agent at the auto-approving dev `/authorize`: one GET, no redirects

@@ -22,16 +22,6 @@ use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "fuzz-access-token";
 const ORIGIN: &str = "https://mcp.example.com";
-const DPOP_ALGORITHMS: [Algorithm; 8] = [
-    Algorithm::Es256,
-    Algorithm::Es384,
-    Algorithm::EdDsa,
-    Algorithm::Ed25519,
-    Algorithm::Esp256,
-    Algorithm::Esp384,
-    Algorithm::Rs256,
-    Algorithm::Ps256,
-];
 
 fn ath() -> String {
     b64(&Sha256::digest(TOKEN.as_bytes()))
@@ -55,7 +45,7 @@ fn check_accepted(proof: &str, method: &str, path: &str, jkt: &str, lifetime: Du
     let typ = header["typ"].as_str().expect("typ").to_ascii_lowercase();
     assert!(typ == "dpop+jwt" || typ == "application/dpop+jwt", "{typ}");
     let alg: Algorithm = header["alg"].as_str().expect("alg").parse().expect("alg");
-    assert!(DPOP_ALGORITHMS.contains(&alg), "{alg:?}");
+    assert!(fuzzing::DPOP_ALGORITHMS.contains(&alg), "{alg:?}");
     let jwk = header["jwk"].as_object().expect("a jwk object");
     for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
         assert!(!jwk.contains_key(private), "{private}");
