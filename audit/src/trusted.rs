@@ -266,44 +266,61 @@ async fn insufficient_scope(run: &mut Run<'_>, issuer: &TrustedIssuer, scopes: &
         );
         return;
     }
+    let Some((challenge, mut problems)) = step_up_challenge(run, id, "", &exchange) else {
+        return;
+    };
+    if challenge.param("scope").is_none_or(str::is_empty) {
+        problems.push("no scope parameter: the client cannot tell what to ask for".to_owned());
+    }
+    let summary = format!("403, {}", shorten(&challenge.to_string(), 200));
+    if problems.is_empty() {
+        run.pass(id, summary);
+    } else {
+        run.fail(id, format!("{summary}: {}", problems.join(", ")));
+    }
+}
+
+/// The challenge of a `403` that should ask for more scope, with what is wrong with its
+/// `error` and `resource_metadata`; `None` once the check has failed because the answer is
+/// not a `403` with a Bearer challenge. `lacking` (empty, or ending in `: `) starts every
+/// message.
+fn step_up_challenge(
+    run: &mut Run<'_>,
+    id: &'static str,
+    lacking: &str,
+    exchange: &Exchange,
+) -> Option<(challenge::Challenge, Vec<String>)> {
     if exchange.status != 403 {
         let why = if exchange.status == 401 {
-            ": a valid token that lacks a scope is not an invalid token"
+            ": a valid token that lacks a scope is not an invalid token; clients would throw it away instead of stepping up"
         } else {
             ""
         };
         run.fail(
             id,
-            format!("expected 403, got {}{why}", describe(&exchange)),
+            format!("{lacking}expected 403, got {}{why}", describe(exchange)),
         );
-        return;
+        return None;
     }
     let www = exchange.header(&header::WWW_AUTHENTICATE);
-    match challenge::bearer(www.as_deref()) {
-        Err(err) => run.fail(id, format!("403, {err}")),
-        Ok(challenge) => {
-            let mut problems = Vec::new();
-            if challenge.param("error") != Some("insufficient_scope") {
-                problems.push(format!(
-                    "error is {:?}, not insufficient_scope",
-                    challenge.param("error")
-                ));
-            }
-            if challenge.param("scope").is_none_or(str::is_empty) {
-                problems
-                    .push("no scope parameter: the client cannot tell what to ask for".to_owned());
-            }
-            if challenge.param("resource_metadata").is_none() {
-                problems.push("no resource_metadata".to_owned());
-            }
-            let summary = format!("403, {}", shorten(&challenge.to_string(), 200));
-            if problems.is_empty() {
-                run.pass(id, summary);
-            } else {
-                run.fail(id, format!("{summary}: {}", problems.join(", ")));
-            }
+    let challenge = match challenge::bearer(www.as_deref()) {
+        Ok(challenge) => challenge,
+        Err(err) => {
+            run.fail(id, format!("{lacking}403, {err}"));
+            return None;
         }
+    };
+    let mut problems = Vec::new();
+    if challenge.param("error") != Some("insufficient_scope") {
+        problems.push(format!(
+            "error is {:?}, not insufficient_scope",
+            challenge.param("error")
+        ));
     }
+    if challenge.param("resource_metadata").is_none() {
+        problems.push("no resource_metadata".to_owned());
+    }
+    Some((challenge, problems))
 }
 
 /// `trusted.step-up`: the narrow token calls the tool (403 expected), then the wide one (the
@@ -377,33 +394,10 @@ async fn step_up(run: &mut Run<'_>, issuer: &TrustedIssuer, scopes: &[String]) {
         }
         return;
     }
-    if exchange.status != 403 {
-        let why = if exchange.status == 401 {
-            ": a token that lacks a scope is not invalid, clients would throw it away instead of stepping up"
-        } else {
-            ""
-        };
-        run.fail(
-            id,
-            format!("{lacking}: expected 403, got {}{why}", describe(&exchange)),
-        );
+    let prefix = format!("{lacking}: ");
+    let Some((challenge, mut problems)) = step_up_challenge(run, id, &prefix, &exchange) else {
         return;
-    }
-    let www = exchange.header(&header::WWW_AUTHENTICATE);
-    let challenge = match challenge::bearer(www.as_deref()) {
-        Ok(challenge) => challenge,
-        Err(err) => {
-            run.fail(id, format!("{lacking}: 403, {err}"));
-            return;
-        }
     };
-    let mut problems = Vec::new();
-    if challenge.param("error") != Some("insufficient_scope") {
-        problems.push(format!(
-            "error is {:?}, not insufficient_scope",
-            challenge.param("error")
-        ));
-    }
     let challenged: Vec<String> = challenge
         .param("scope")
         .unwrap_or_default()
@@ -420,9 +414,6 @@ async fn step_up(run: &mut Run<'_>, issuer: &TrustedIssuer, scopes: &[String]) {
         .collect();
     if !missing.is_empty() {
         problems.push(format!("scope does not name {missing:?}"));
-    }
-    if challenge.param("resource_metadata").is_none() {
-        problems.push("no resource_metadata".to_owned());
     }
     let summary = format!("{lacking}: 403, {}", shorten(&challenge.to_string(), 200));
     if !problems.is_empty() {
