@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod layer_support;
+
 use std::{
     collections::VecDeque,
     convert::Infallible,
@@ -27,6 +29,8 @@ use tokio::{
     net::TcpStream,
 };
 use tower::{Layer, ServiceExt, service_fn};
+
+use layer_support::Stalled;
 
 const RESOURCE: &str = "http://127.0.0.1/mcp";
 const JSON: &[u8] =
@@ -54,21 +58,6 @@ fn auth(per_tool: bool) -> McpAuth {
         builder = builder.tool_scopes("add_note", ["notes:write"]);
     }
     builder.build().unwrap()
-}
-
-/// A body whose bytes never arrive.
-struct Stalled;
-
-impl Body for Stalled {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Pending
-    }
 }
 
 type TestBody = BoxBody<Bytes, Infallible>;

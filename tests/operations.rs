@@ -1,6 +1,8 @@
 //! Per-operation scopes: the bounded body peek and the 403 step-up, through the real `Service`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod layer_support;
+
 use std::{
     collections::VecDeque,
     convert::Infallible,
@@ -17,6 +19,8 @@ use mcp_auth::{
 };
 use serde_json::Value;
 use tower::{Layer, ServiceExt, service_fn};
+
+use layer_support::Stalled;
 
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 const PRM: &str =
@@ -648,21 +652,6 @@ async fn json_content_type_variants_are_read() {
             StatusCode::FORBIDDEN,
             "{content_type}"
         );
-    }
-}
-
-/// A body that never finishes.
-struct Stalled;
-
-impl Body for Stalled {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Pending
     }
 }
 

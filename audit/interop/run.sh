@@ -18,6 +18,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-auth-audit-interop.XXXXXX")
 PIDS=()
+# shellcheck source=../../tests/interop/common.sh
+source "$ROOT/tests/interop/common.sh"
 
 cleanup() {
   local pid
@@ -36,29 +38,6 @@ die() {
 }
 section() { printf '\n=== %s\n' "$*"; }
 
-# free_ports N: N distinct free loopback ports.
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
-
-# wait_for FILE REGEX PID SECONDS: until FILE has a line matching REGEX (PID must live).
-wait_for() {
-  local file=$1 regex=$2 pid=$3 deadline=$((SECONDS + $4))
-  until grep -Eq "$regex" "$file" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { sed 's/^/    /' "$file" >&2; return 1; }
-    [ "$SECONDS" -lt "$deadline" ] || { sed 's/^/    /' "$file" >&2; return 1; }
-    sleep 0.2
-  done
-}
-
 # ---------------------------------------------------------------------------------------------
 section "install: the Python MCP SDK (audit/interop/.venv)"
 for tool in python3 curl cargo sha256sum; do
@@ -66,13 +45,7 @@ for tool in python3 curl cargo sha256sum; do
 done
 VENV="$HERE/.venv"
 PY="$VENV/bin/python"
-want=$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)
-if [ ! -x "$PY" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$want" ]; then
-  [ -x "$PY" ] || python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt" \
-    || die "pip install -r audit/interop/requirements.txt failed"
-  echo "$want" >"$VENV/.installed"
-fi
+python_venv "$VENV" "$HERE/requirements.txt"
 "$PY" -c 'import importlib.metadata as m, sys; print("python", sys.version.split()[0], "mcp", m.version("mcp"), "PyJWT", m.version("PyJWT"))' \
   || die "the venv has no usable mcp package"
 
@@ -93,7 +66,7 @@ section "start: the Python SDK server at $URL, trusting $ISSUER"
 "$PY" "$HERE/python_server.py" --port "$PORT_MCP" --issuer "$ISSUER" >"$WORK/server.log" 2>&1 &
 PIDS+=("$!")
 SERVER=$!
-wait_for "$WORK/server.log" '^python-sdk-interop:' "$SERVER" 60 \
+wait_for_line "$WORK/server.log" '^python-sdk-interop:' "$SERVER" 60 \
   || die "the Python server did not start"
 deadline=$((SECONDS + 60))
 until curl -s -o /dev/null "$URL" 2>/dev/null; do
@@ -112,7 +85,7 @@ exec 3<>"$WORK/enter" # held open read-write, so that neither side blocks on ope
   <"$WORK/enter" >"$WORK/trusted.out" 2>"$WORK/trusted.err" &
 TRUSTED=$!
 PIDS+=("$TRUSTED")
-wait_for "$WORK/trusted.err" 'Press Enter' "$TRUSTED" 60 || die "the trusted-mode audit did not start its issuer"
+wait_for_line "$WORK/trusted.err" 'Press Enter' "$TRUSTED" 60 || die "the trusted-mode audit did not start its issuer"
 sed 's/^/    /' "$WORK/trusted.err"
 
 # ---------------------------------------------------------------------------------------------

@@ -626,12 +626,7 @@ pub(crate) fn plausible(run: &Run<'_>, key: &SigningKey, issuer: &str) -> TokenB
 
 /// Tokens any server must refuse: garbage, `alg: none`, expired, forged.
 pub(crate) async fn tokens(run: &mut Run<'_>) {
-    let issuer = run
-        .facts
-        .authorization_servers
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "https://issuer.invalid".to_owned());
+    let issuer = run.first_issuer();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_nanos())

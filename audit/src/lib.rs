@@ -99,11 +99,6 @@ pub async fn run(config: &Config, issuer: Option<&TrustedIssuer>) -> Report {
 
 /// A token with a good token's claims for the metadata's first issuer, signed by a random key.
 fn forged_token(run: &runner::Run<'_>) -> String {
-    let issuer = run
-        .facts
-        .authorization_servers
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "https://issuer.invalid".to_owned());
+    let issuer = run.first_issuer();
     blackbox::plausible(run, &mcp_auth::testing::SigningKey::es256(), &issuer).sign()
 }

@@ -197,6 +197,16 @@ impl<'a> Run<'a> {
             .collect()
     }
 
+    /// The issuer tokens of this server would name: the metadata's first authorization
+    /// server, else a name that resolves nowhere (`.invalid`, RFC 2606).
+    pub(crate) fn first_issuer(&self) -> String {
+        self.facts
+            .authorization_servers
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "https://issuer.invalid".to_owned())
+    }
+
     pub(crate) fn into_report(mut self, issuer: Option<String>) -> Report {
         let findings = CHECKS
             .iter()

@@ -149,7 +149,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(answer) = serde_json::from_slice::<Value>(rest) else {
         return;
     };
-    let stored = json!({ "answer": answer }).to_string();
+    // Stored as a replica shares it: the answer and when that replica forgets it (in a minute).
+    let until = (mcp_auth_fuzz::now() * 1000.0) as u64 + 60_000;
+    let stored = json!({ "answer": answer, "until": until }).to_string();
     *answers().0.lock().expect("not poisoned") = Some(Bytes::from(stored));
     let strict = flags & 1 == 1;
     let verifier = &verifiers()[usize::from(strict)];

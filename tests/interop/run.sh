@@ -27,6 +27,8 @@ PASSED=0
 FAILED=0
 FAILED_NAMES=()
 PIDS=()
+# shellcheck source=common.sh
+source "$HERE/common.sh"
 
 section() { printf '\n=== %s   [%ss]\n' "$*" "$SECONDS"; }
 summary() {
@@ -79,35 +81,6 @@ check() {
   fi
 }
 
-# free_ports N: N distinct free loopback ports, space-separated.
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
-
-# wait_for_line FILE REGEX PID SECONDS: until FILE has a line matching REGEX.
-wait_for_line() {
-  local file=$1 regex=$2 pid=$3 deadline=$((SECONDS + $4))
-  until grep -Eq "$regex" "$file" 2>/dev/null; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      sed 's/^/    /' "$file" >&2
-      return 1
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      sed 's/^/    /' "$file" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-}
-
 # wait_for_port PORT PID SECONDS: until 127.0.0.1:PORT accepts connections.
 wait_for_port() {
   local port=$1 pid=$2 deadline=$((SECONDS + $3))
@@ -118,8 +91,6 @@ wait_for_port() {
   done
 }
 
-hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
-
 # ---------------------------------------------------------------------------------------------
 section "install: Python MCP SDK (tests/interop/.venv)"
 for tool in python3 curl timeout sha256sum; do
@@ -127,25 +98,7 @@ for tool in python3 curl timeout sha256sum; do
 done
 VENV="$HERE/.venv"
 PY="$VENV/bin/python"
-want=$(hash_of "$HERE/requirements.txt")
-if [ ! -x "$PY" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$want" ]; then
-  if [ ! -x "$PY" ]; then
-        if ! python3 -m venv "$VENV"; then
-      rm -rf "$VENV"
-      # Debian splits venv out of python3; install it when we may.
-      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null \
-          || die "apt-get install python3-venv failed"
-        python3 -m venv "$VENV" || die "python3 -m venv failed"
-      else
-        die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-      fi
-    fi
-  fi
-  "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt" \
-    || die "pip install -r tests/interop/requirements.txt failed"
-  echo "$want" >"$VENV/.installed"
-fi
+python_venv "$VENV" "$HERE/requirements.txt"
 "$PY" -c 'import importlib.metadata as m; print("python", __import__("sys").version.split()[0], "mcp", m.version("mcp"))' \
   || die "the venv has no usable mcp package"
 

@@ -133,3 +133,18 @@ pub fn assert_unavailable(res: &Response<Bytes>) {
     assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
     assert_eq!(body_error(res).as_deref(), Some("temporarily_unavailable"));
 }
+
+/// A request body whose bytes never arrive.
+pub struct Stalled;
+
+impl http_body::Body for Stalled {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Pending
+    }
+}
