@@ -27,6 +27,7 @@
 
 use std::{
     borrow::Cow,
+    fmt,
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -119,12 +120,22 @@ pub(crate) enum Route {
 }
 
 /// The credentials of a request, taken out of its headers.
-#[derive(Debug)]
 pub(crate) struct Credentials {
     scheme: Scheme,
     token: String,
     /// The DPoP proof, for the `DPoP` scheme.
     proof: Option<String>,
+}
+
+/// Never the token or the proof: only their sizes.
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("scheme", &self.scheme)
+            .field("token_len", &self.token.len())
+            .field("proof_len", &self.proof.as_ref().map(String::len))
+            .finish()
+    }
 }
 
 impl Credentials {
@@ -502,13 +513,9 @@ impl Authorizer {
         let mut requirements = vec![&self.required];
         for call in &messages.calls {
             if let Some(method) = call.method.as_deref() {
-                let params = call.params.as_ref();
-                self.policy.collect(
-                    method,
-                    params.and_then(|p| p.name.as_deref()),
-                    params.and_then(|p| p.uri.as_deref()),
-                    &mut requirements,
-                );
+                self.policy
+                    .collect(method, call.params.as_ref(), &mut requirements)
+                    .map_err(|missing| AuthError::new(AuthErrorKind::InvalidRequest, missing))?;
             }
         }
         self.check_scopes(info, &requirements)

@@ -1,18 +1,30 @@
 //! `Authorization: Bearer <token>` extraction (RFC 6750 §2.1, RFC 9110 §11), and `DPoP
 //! <token>` with its `DPoP` proof header (RFC 9449 §7).
 
+use std::fmt;
+
 use http::{HeaderMap, Uri, header};
 
 use crate::challenge::{AuthError, AuthErrorKind, Scheme};
 
 /// The credentials of a request: its access token, the scheme it came with, and for `DPoP`
 /// the proof.
-#[derive(Debug)]
 pub(crate) struct Credentials<'a> {
     pub(crate) scheme: Scheme,
     pub(crate) token: &'a str,
     /// The `DPoP` header, for the `DPoP` scheme.
     pub(crate) proof: Option<&'a str>,
+}
+
+/// Never the token or the proof: only their sizes.
+impl fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("scheme", &self.scheme)
+            .field("token_len", &self.token.len())
+            .field("proof_len", &self.proof.map(str::len))
+            .finish()
+    }
 }
 
 /// Finds the access token of a request, or the reason there is none.

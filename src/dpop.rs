@@ -120,7 +120,9 @@ impl Dpop {
 
         /// Sets where seen proof ids (`jti`) are remembered. A store shared by several replicas
         /// catches a proof replayed to another replica. Defaults to a [`MemoryStore`] of
-        /// `100_000` entries.
+        /// `100_000` entries; a store that is full (or cannot answer) makes new proofs `503`
+        /// with `Retry-After`, never forgets a `jti` it holds. Size it for the proofs of
+        /// twice the proof lifetime at peak (100,000 covers ~80 DPoP requests a second).
         replay_store(store: impl Store) => replay_store = Some(Arc::new(store));
     }
 }

@@ -84,6 +84,9 @@ pub struct Call {
     pub name: Option<String>,
     /// `params.uri`.
     pub uri: Option<String>,
+    /// `params.ref.type`, `params.ref.name` and `params.ref.uri`, when `params.ref` is an
+    /// object.
+    pub reference: Option<[Option<String>; 3]>,
 }
 
 /// The JSON-RPC body peek: whether the body is a batch, and its messages.
@@ -102,6 +105,9 @@ pub fn jsonrpc_peek(body: &[u8]) -> Result<(bool, Vec<Call>), String> {
                 method: call.method.map(Into::into),
                 name: params.name.map(Into::into),
                 uri: params.uri.map(Into::into),
+                reference: params
+                    .reference
+                    .map(|r| [r.kind, r.name, r.uri].map(|m| m.map(Into::into))),
             }
         })
         .collect();

@@ -1,8 +1,10 @@
-//! A bounded, minimal peek at JSON-RPC request bodies: `method`, `params.name`, `params.uri`.
+//! A bounded, minimal peek at JSON-RPC request bodies: `method`, `params.name`, `params.uri`
+//! and `completion/complete`'s `params.ref`.
 //!
 //! Only what the per-operation policy needs is extracted; everything else is skipped without
 //! being built. The parse is strict where leniency could let the layer and the MCP server read
-//! one body two ways: duplicate keys and non-string `method`/`name`/`uri` are errors.
+//! one body two ways: duplicate keys and non-string `method`/`name`/`uri` (in `params` and in
+//! an object `params.ref`) are errors.
 
 use std::{borrow::Cow, fmt};
 
@@ -20,11 +22,91 @@ pub(crate) struct Call<'a> {
     pub(crate) params: Option<Params<'a>>,
 }
 
-/// `params.name` and `params.uri`, when `params` is an object.
+/// `params.name`, `params.uri` and `params.ref`, when `params` is an object.
 #[derive(Debug, Default)]
 pub(crate) struct Params<'a> {
     pub(crate) name: Option<Cow<'a, str>>,
     pub(crate) uri: Option<Cow<'a, str>>,
+    /// `params.ref` when it is an object: what a `completion/complete` completes.
+    pub(crate) reference: Option<Reference<'a>>,
+}
+
+/// `completion/complete`'s `params.ref`: `{"type": "ref/prompt", "name"}` or
+/// `{"type": "ref/resource", "uri"}` (a URI template).
+#[derive(Debug, Default)]
+pub(crate) struct Reference<'a> {
+    pub(crate) kind: Option<Cow<'a, str>>,
+    pub(crate) name: Option<Cow<'a, str>>,
+    pub(crate) uri: Option<Cow<'a, str>>,
+}
+
+/// `params.ref`: a [`Reference`] when it is an object, nothing when it is any other value
+/// (only `completion/complete` gives it a meaning).
+struct MaybeReference<'a>(Option<Reference<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeReference<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ReferenceVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ReferenceVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ReferenceVisitor<'a> {
+    type Value = MaybeReference<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut reference = Reference::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let slot = match &*key {
+                "type" => &mut reference.kind,
+                "name" => &mut reference.name,
+                "uri" => &mut reference.uri,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            *slot = Some(map.next_value::<Cow<'de, str>>()?);
+        }
+        Ok(MaybeReference(Some(reference)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(MaybeReference(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(MaybeReference(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(MaybeReference(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(MaybeReference(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(MaybeReference(None))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(MaybeReference(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(MaybeReference(None))
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
@@ -44,10 +126,20 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut params = Params::default();
+        let mut seen_ref = false;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let slot = match &*key {
                 "name" => &mut params.name,
                 "uri" => &mut params.uri,
+                "ref" => {
+                    let MaybeReference(reference) = map.next_value()?;
+                    if seen_ref {
+                        return Err(de::Error::custom("duplicate field `ref`"));
+                    }
+                    seen_ref = true;
+                    params.reference = reference;
+                    continue;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -189,6 +281,47 @@ mod tests {
             params.name.map(Cow::into_owned),
             params.uri.map(Cow::into_owned),
         )
+    }
+
+    #[test]
+    fn reads_a_completion_reference_when_it_is_an_object() {
+        let reference = |body: &str| {
+            let calls = peek(body.as_bytes()).map(|m| m.calls);
+            calls.map(|calls| {
+                let params = calls.into_iter().next().unwrap().params.unwrap();
+                params
+                    .reference
+                    .map(|r| [r.kind, r.name, r.uri].map(|m| m.map(Cow::into_owned)))
+            })
+        };
+        let prompt = r#"{"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p","x":[1]},"argument":{"name":"a","value":"b"}}}"#;
+        assert_eq!(
+            reference(prompt).unwrap(),
+            Some([Some("ref/prompt".into()), Some("p".into()), None])
+        );
+        let template = r#"{"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"file:///{p}"}}}"#;
+        assert_eq!(
+            reference(template).unwrap(),
+            Some([
+                Some("ref/resource".into()),
+                None,
+                Some("file:///{p}".into())
+            ])
+        );
+        // Any other value of `ref` means nothing here.
+        for other in [r#""s""#, "1", "-1", "1.5", "true", "null", "[1,{}]"] {
+            let body = format!(r#"{{"method":"x","params":{{"ref":{other}}}}}"#);
+            assert_eq!(reference(&body).unwrap(), None, "{other}");
+        }
+        // Strict where it counts: a non-string member, a duplicate member or `ref`.
+        for bad in [
+            r#"{"method":"x","params":{"ref":{"type":1}}}"#,
+            r#"{"method":"x","params":{"ref":{"name":"a","name":"b"}}}"#,
+            r#"{"method":"x","params":{"ref":{},"ref":{}}}"#,
+            r#"{"method":"x","params":{"ref":1,"ref":{"name":"b"}}}"#,
+        ] {
+            assert!(reference(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

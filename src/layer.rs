@@ -427,7 +427,8 @@ impl McpAuthBuilder {
 
         /// Sets where session bindings are kept. A store shared by several replicas (see
         /// [`store`](crate::store)) lets a session created through one replica be used through
-        /// another. Defaults to a [`MemoryStore`] of `100_000` entries.
+        /// another. Defaults to a [`MemoryStore`] of `100_000` entries; a full store refuses
+        /// new sessions (`503`) rather than forget a live one.
         session_store(store: impl Store) => session_store = Some(Arc::new(store));
 
         /// Sets how long a session binding lives without use; every use renews it. Defaults to

@@ -11,7 +11,7 @@ use std::{
     sync::Arc,
 };
 
-use crate::resource::{Separators, normalize};
+use crate::{jsonrpc::Params, resource::rule_readings};
 
 /// Which scopes imply which.
 ///
@@ -189,17 +189,29 @@ impl OperationPolicy {
         rules: &BTreeMap<(OperationKind, String), Vec<String>>,
         hierarchy: &ScopeHierarchy,
     ) -> Self {
-        let mut policy = Self::default();
+        // Resource rules match every reading of a URI (`..`, `%70`, upper-case scheme, a
+        // default port...), so that the layer and the server cannot read one URI two ways.
+        // Two rules that name one resource in different spellings both apply: their scopes
+        // merge, as the scopes of one rule given twice do.
+        let mut merged: BTreeMap<(OperationKind, String), Vec<&str>> = BTreeMap::new();
         for ((target, key), scopes) in rules {
-            let requirement = Requirement::new(scopes.iter().map(String::as_str), hierarchy);
-            // Resource rules match normalised URIs, so that the layer and the server cannot
-            // read one URI two ways (`..`, `%70`, upper-case scheme).
-            let key = match target {
+            let keys = match target {
                 OperationKind::Resource | OperationKind::ResourcePrefix => {
-                    normalize(key, Separators::Folded)
+                    let (rfc, whatwg) = rule_readings(key);
+                    vec![Some(rfc), whatwg]
                 }
-                _ => key.clone(),
+                _ => vec![Some(key.clone())],
             };
+            for key in keys.into_iter().flatten() {
+                merged
+                    .entry((*target, key))
+                    .or_default()
+                    .extend(scopes.iter().map(String::as_str));
+            }
+        }
+        let mut policy = Self::default();
+        for ((target, key), scopes) in merged {
+            let requirement = Requirement::new(scopes, hierarchy);
             match target {
                 OperationKind::Method => drop(policy.methods.insert(key, requirement)),
                 OperationKind::Tool => drop(policy.tools.insert(key, requirement)),
@@ -222,35 +234,99 @@ impl OperationPolicy {
             && self.resource_prefixes.is_empty()
     }
 
-    /// Adds the requirements that apply to one JSON-RPC call to `out`.
+    /// Adds the requirements that apply to one JSON-RPC call to `out`: those of its method,
+    /// and those of the tool, prompt or resource it names. A `completion/complete` needs what
+    /// the prompt or resource (template) it completes an argument of needs.
+    ///
+    /// # Errors
+    ///
+    /// What is missing, when rules could apply to the call but it does not say what it calls
+    /// (`params` not an object, or without its string `name`, `uri` or `ref`, as MCP
+    /// requires): a server that read such a call some other way (by position, say) would
+    /// dodge the rules.
     pub(crate) fn collect<'p>(
         &'p self,
         method: &str,
-        name: Option<&str>,
-        uri: Option<&str>,
+        params: Option<&Params<'_>>,
         out: &mut Vec<&'p Requirement>,
-    ) {
+    ) -> Result<(), &'static str> {
         out.extend(self.methods.get(method));
+        let name = params.and_then(|p| p.name.as_deref());
+        let uri = params.and_then(|p| p.uri.as_deref());
         match method {
-            "tools/call" => out.extend(name.and_then(|n| self.tools.get(n))),
-            "prompts/get" => out.extend(name.and_then(|n| self.prompts.get(n))),
+            "tools/call" => out.extend(named(&self.tools, name, "tools/call needs params.name")?),
+            "prompts/get" => {
+                out.extend(named(&self.prompts, name, "prompts/get needs params.name")?);
+            }
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                if let Some(uri) = uri
-                    && !(self.resources.is_empty() && self.resource_prefixes.is_empty())
-                {
-                    let uri = normalize(uri, Separators::Folded);
-                    let uri = uri.as_str();
-                    out.extend(self.resources.get(uri));
-                    out.extend(
-                        self.resource_prefixes
-                            .iter()
-                            .filter(|(prefix, _)| uri.starts_with(prefix.as_str()))
-                            .map(|(_, requirement)| requirement),
-                    );
+                self.collect_resource(uri, "resource requests need params.uri", out)?;
+            }
+            "completion/complete" => {
+                let reference = params.and_then(|p| p.reference.as_ref());
+                match reference.and_then(|r| r.kind.as_deref()) {
+                    Some("ref/prompt") => out.extend(named(
+                        &self.prompts,
+                        reference.and_then(|r| r.name.as_deref()),
+                        "completion/complete needs params.ref.name",
+                    )?),
+                    Some("ref/resource") => self.collect_resource(
+                        reference.and_then(|r| r.uri.as_deref()),
+                        "completion/complete needs params.ref.uri",
+                        out,
+                    )?,
+                    _ if self.prompts.is_empty() && !self.has_resource_rules() => {}
+                    _ => return Err("completion/complete needs params.ref with its type"),
                 }
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    fn has_resource_rules(&self) -> bool {
+        !(self.resources.is_empty() && self.resource_prefixes.is_empty())
+    }
+
+    /// The rules for a resource URI (or a URI template, matched as written: prefix rules
+    /// cover the templates under their prefix), in every reading of it.
+    fn collect_resource<'p>(
+        &'p self,
+        uri: Option<&str>,
+        missing: &'static str,
+        out: &mut Vec<&'p Requirement>,
+    ) -> Result<(), &'static str> {
+        if !self.has_resource_rules() {
+            return Ok(());
+        }
+        let uri = uri.ok_or(missing)?;
+        let (rfc, whatwg) = rule_readings(uri);
+        for uri in [Some(rfc), whatwg].iter().flatten() {
+            let exact = self.resources.get(uri);
+            let prefixes = self
+                .resource_prefixes
+                .iter()
+                .filter(|(prefix, _)| uri.starts_with(prefix.as_str()))
+                .map(|(_, requirement)| requirement);
+            for requirement in exact.into_iter().chain(prefixes) {
+                if !out.iter().any(|seen| std::ptr::eq(*seen, requirement)) {
+                    out.push(requirement);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rule for `name` among `rules`; an error when there are rules but no name.
+fn named<'p>(
+    rules: &'p HashMap<String, Requirement>,
+    name: Option<&str>,
+    missing: &'static str,
+) -> Result<Option<&'p Requirement>, &'static str> {
+    match name {
+        Some(name) => Ok(rules.get(name)),
+        None if rules.is_empty() => Ok(None),
+        None => Err(missing),
     }
 }
 

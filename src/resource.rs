@@ -255,6 +255,21 @@ pub(crate) enum Separators {
     Folded,
 }
 
+/// The readings of a resource URI that access rules must cover, so that no spelling a server
+/// resolves to a protected URI dodges its rule: the RFC 3986 one ([`normalize`], folded) and,
+/// where it differs, a WHATWG URL parser's. That is how servers on the TypeScript SDK
+/// (`new URL`) and on the Python SDK (pydantic, built on the `url` crate used here) read a
+/// URI: without default ports, tabs, newlines or surrounding spaces, with `\` as `/`,
+/// `https:host/p` as `https://host/p`, hosts mapped (IDNA) and non-ASCII percent-encoded.
+pub(crate) fn rule_readings(uri: &str) -> (String, Option<String>) {
+    let rfc = normalize(uri, Separators::Folded);
+    let whatwg = Url::parse(uri)
+        .ok()
+        .map(|url| normalize(url.as_str(), Separators::Folded))
+        .filter(|whatwg| *whatwg != rfc);
+    (rfc, whatwg)
+}
+
 /// Normalises a URI (RFC 3986 §6.2.2): scheme and host in lower case, percent-encoded
 /// unreserved characters decoded and other escapes in upper-case hex, dot segments removed.
 /// Anything it does not understand is kept as it is.

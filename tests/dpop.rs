@@ -10,6 +10,7 @@ use http::{Request, Response, StatusCode, header};
 use mcp_auth::{
     AuthInfo, McpAuth,
     dpop::Dpop,
+    store::MemoryStore,
     testing::{DpopProof, SigningKey, key_thumbprint},
     verifier::{
         JwtVerifier,
@@ -347,6 +348,57 @@ async fn a_replayed_proof_is_refused_and_a_fresh_one_accepted() {
         ("dpop", setup.proof(&token).sign()),
     ];
     assert_eq!(send(&app, &fresh).await.status(), StatusCode::OK);
+}
+
+/// A replay store that fills up (an attacker's own valid proofs, or heavy traffic) never
+/// forgets a proof within its lifetime: the captured proof stays refused, and new proofs get
+/// `503` with `Retry-After` (replay detection cannot answer), never a pass.
+#[tokio::test]
+async fn a_full_replay_store_fails_closed_and_still_refuses_replays() {
+    let setup = Setup::new();
+    let app = setup.app(Some(Dpop::allowed().replay_store(MemoryStore::new(100))));
+    let victim = setup.token(Some(&setup.client_key));
+    let captured = vec![
+        ("authorization", format!("DPoP {victim}")),
+        ("dpop", setup.proof(&victim).sign()),
+    ];
+    assert_eq!(send(&app, &captured).await.status(), StatusCode::OK);
+
+    let attacker_key = SigningKey::es256();
+    let attacker = setup.token(Some(&attacker_key));
+    let attack = || {
+        vec![
+            ("authorization", format!("DPoP {attacker}")),
+            (
+                "dpop",
+                DpopProof::new(&attacker_key, "POST", RESOURCE)
+                    .access_token(&attacker)
+                    .sign(),
+            ),
+        ]
+    };
+    let mut accepted = 0;
+    let mut unavailable = 0;
+    for _ in 0..300 {
+        let res = send(&app, &attack()).await;
+        match res.status() {
+            StatusCode::OK => accepted += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                unavailable += 1;
+                let retry = res.headers().get(header::RETRY_AFTER).expect("Retry-After");
+                assert!(retry.to_str().expect("ASCII").parse::<u64>().is_ok());
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // The store holds 100 proofs: the victim's and 99 of the attacker's.
+    assert_eq!((accepted, unavailable), (99, 201));
+    let replay = send(&app, &captured).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        param(&dpop_challenge(&replay), "error").as_deref(),
+        Some("invalid_dpop_proof")
+    );
 }
 
 #[tokio::test]

@@ -459,6 +459,83 @@ async fn operation_table() {
             None,
         ),
         case(
+            "tools/call by position cannot dodge tool rules",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["delete_file",{"path":"/x"}]}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "tools/call without a name",
+            "all",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "tools/call without params",
+            "all",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "prompts/get by position cannot dodge prompt rules",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":["secret_prompt"]}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "resources/read without a uri",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{}}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "completing a protected prompt's argument needs the prompt's scopes",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"secret_prompt"},"argument":{"name":"a","value":"b"}}}"#,
+            S::FORBIDDEN,
+            Some("mcp:read prompts:secret"),
+        ),
+        case(
+            "completing a protected prompt's argument, with the scopes",
+            "all",
+            r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"secret_prompt"},"argument":{"name":"a","value":"b"}}}"#,
+            S::OK,
+            None,
+        ),
+        case(
+            "completing an open prompt's argument",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"open_prompt"},"argument":{"name":"a","value":"b"}}}"#,
+            S::OK,
+            None,
+        ),
+        case(
+            "completing a template under a protected prefix",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"file:///private/{name}"},"argument":{"name":"name","value":"a"}}}"#,
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "a completion that does not say what it completes",
+            "all",
+            r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":"secret_prompt"}}"#,
+            S::BAD_REQUEST,
+            None,
+        ),
+        case(
+            "a call with no rule of its kind needs no name",
+            "base",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":["x"]}"#,
+            S::OK,
+            None,
+        ),
+        case(
             "batch over the limit",
             "all",
             format!("[{}]", vec!["{}"; 101].join(",")),
@@ -511,6 +588,118 @@ async fn operation_table() {
             );
         }
     }
+}
+
+/// A server on the TypeScript SDK (`new URL`) or the Python SDK (pydantic, on the `url`
+/// crate) reads a resource URI as a WHATWG URL parser does. Every spelling such a parser
+/// resolves to a protected URI needs that URI's scopes: default ports, missing or extra
+/// slashes, backslashes, surrounding spaces, tabs and newlines, raw non-ASCII, IDNA hosts.
+#[tokio::test]
+async fn resource_rules_cover_what_a_whatwg_parser_resolves() {
+    let verifier = StaticVerifier::new()
+        .with_token("base", info(&["mcp:read"]))
+        .with_token("root", info(&["mcp:read", "root", "private:read"]));
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(verifier)
+        .required_scopes(["mcp:read"])
+        .resource_scopes("file:///etc/passwd", ["root"])
+        .resource_scopes("https://api.example.com/secret", ["root"])
+        .resource_scopes("file:///caf%C3%A9", ["root"])
+        .resource_prefix_scopes("file:///private/", ["private:read"])
+        .build()
+        .unwrap();
+    let read = |uri: &str| {
+        let params = serde_json::json!({ "uri": uri });
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{params}}}"#)
+    };
+    let spellings = [
+        ("file:///etc/passwd", "file:///etc/passwd"),
+        (
+            "https://api.example.com/secret",
+            "https://api.example.com/secret",
+        ),
+        ("file:///private/x", "file:///private/x"),
+        ("file:///caf%C3%A9", "file:///caf%C3%A9"),
+        (
+            "https://api.example.com:443/secret",
+            "https://api.example.com/secret",
+        ),
+        ("file:etc/passwd", "file:///etc/passwd"),
+        (" file:///etc/passwd", "file:///etc/passwd"),
+        ("file:///etc/pass\twd", "file:///etc/passwd"),
+        ("file:///pri\nvate/x", "file:///private/x"),
+        ("file:///café", "file:///caf%C3%A9"),
+        (
+            "https://\u{ff41}pi.example.com/secret",
+            "https://api.example.com/secret",
+        ),
+        (
+            "https:api.example.com/secret",
+            "https://api.example.com/secret",
+        ),
+        (
+            "https:/api.example.com/secret",
+            "https://api.example.com/secret",
+        ),
+        (
+            "https:///api.example.com/secret",
+            "https://api.example.com/secret",
+        ),
+        (
+            "https:\\\\api.example.com\\secret",
+            "https://api.example.com/secret",
+        ),
+    ];
+    for (spelling, protected) in spellings {
+        // The oracle: what a WHATWG parser makes of it.
+        assert_eq!(
+            url::Url::parse(spelling).unwrap().as_str(),
+            protected,
+            "{spelling:?}"
+        );
+        let denied = send(&auth, post("base", Chunks::one(read(spelling)))).await;
+        assert_eq!(denied.status, StatusCode::FORBIDDEN, "{spelling:?}");
+        assert!(denied.received.is_none(), "{spelling:?}");
+        // Control: with the scopes, the same request passes, body untouched.
+        let allowed = send(&auth, post("root", Chunks::one(read(spelling)))).await;
+        assert_eq!(allowed.status, StatusCode::OK, "{spelling:?}");
+        assert_eq!(allowed.received.unwrap().0, read(spelling).as_bytes());
+    }
+    // An unprotected resource stays open.
+    let open = send(
+        &auth,
+        post("base", Chunks::one(read("https://api.example.com/public"))),
+    )
+    .await;
+    assert_eq!(open.status, StatusCode::OK);
+}
+
+/// Two rules that name one resource in different spellings both apply; neither replaces the
+/// other.
+#[tokio::test]
+async fn rules_for_spellings_of_one_resource_merge() {
+    let verifier = StaticVerifier::new()
+        .with_token("root", info(&["mcp:read", "root"]))
+        .with_token("both", info(&["mcp:read", "root", "audit"]));
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(verifier)
+        .required_scopes(["mcp:read"])
+        .resource_scopes("file:///etc/passwd", ["root"])
+        .resource_scopes("FILE:///etc/%70asswd", ["audit"])
+        .build()
+        .unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}"#;
+    let denied = send(&auth, post("root", Chunks::one(body))).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let challenge = denied.challenge.unwrap();
+    assert!(
+        challenge.contains(r#"scope="mcp:read audit root""#),
+        "{challenge}"
+    );
+    let allowed = send(&auth, post("both", Chunks::one(body))).await;
+    assert_eq!(allowed.status, StatusCode::OK);
 }
 
 #[tokio::test]

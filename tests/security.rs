@@ -93,6 +93,47 @@ async fn a_rotated_key_is_undecidable_until_the_next_fetch_not_invalid() {
         .sign();
     let res = send(&app, Method::POST, &[("authorization", &bearer(&forged))]).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // So is one whose own claims refuse it, whatever key signed it: an unknown kid with an
+    // `iat` after the fetch buys no 503 when the token is expired or dated in the future.
+    let day = Duration::from_secs(86_400);
+    for (what, forged) in [
+        (
+            "issued now, expired an hour ago",
+            issuer
+                .token()
+                .subject("mallory")
+                .kid("forged")
+                .issued_at(SystemTime::now())
+                .expires_at(SystemTime::now() - Duration::from_secs(3_600)),
+        ),
+        (
+            "issued tomorrow, expired an hour ago",
+            issuer
+                .token()
+                .subject("mallory")
+                .kid("forged")
+                .issued_at(SystemTime::now() + day)
+                .expires_at(SystemTime::now() - Duration::from_secs(3_600)),
+        ),
+        (
+            "issued tomorrow",
+            issuer
+                .token()
+                .subject("mallory")
+                .kid("forged")
+                .issued_at(SystemTime::now() + day)
+                .expires_at(SystemTime::now() + day + day),
+        ),
+    ] {
+        let res = send(
+            &app,
+            Method::POST,
+            &[("authorization", &bearer(&forged.sign()))],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(error_code(&res).as_deref(), Some("invalid_token"), "{what}");
+    }
     assert_eq!(
         issuer.requests(Endpoint::Jwks),
         1,

@@ -1,6 +1,6 @@
 //! The JSON-RPC body peek against `serde_json::Value`, the reading an MCP server makes: every
-//! method, tool name and resource URI the peek reports is the one the JSON holds, and nothing
-//! is reported for a message that has none.
+//! method, tool name, resource URI and completion reference the peek reports is the one the
+//! JSON holds, and nothing is reported for a message that has none.
 //!
 //! Input: the request body.
 
@@ -15,17 +15,28 @@ fn string_member<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> 
     object.get(name).and_then(Value::as_str)
 }
 
-type Reading<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+type Reading<'a> = (
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<[Option<&'a str>; 3]>,
+);
 
-/// The message as a server reads it: `method`, and `params.name` / `params.uri` when `params`
-/// is an object. `None` for a message that is not an object.
+/// The message as a server reads it: `method`, and `params.name` / `params.uri` /
+/// `params.ref`'s `type`, `name` and `uri` when `params` (and `ref`) are objects. `None` for
+/// a message that is not an object.
 fn server_reading(message: &Value) -> Option<Reading<'_>> {
     let object = message.as_object()?;
     let params = object.get("params").and_then(Value::as_object);
+    let reference = params
+        .and_then(|p| p.get("ref"))
+        .and_then(Value::as_object)
+        .map(|r| ["type", "name", "uri"].map(|member| string_member(r, member)));
     Some((
         string_member(object, "method"),
         params.and_then(|p| string_member(p, "name")),
         params.and_then(|p| string_member(p, "uri")),
+        reference,
     ))
 }
 
@@ -34,6 +45,9 @@ fn peek_reading(call: &Call) -> Reading<'_> {
         call.method.as_deref(),
         call.name.as_deref(),
         call.uri.as_deref(),
+        call.reference
+            .as_ref()
+            .map(|r| [r[0].as_deref(), r[1].as_deref(), r[2].as_deref()]),
     )
 }
 

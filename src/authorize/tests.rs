@@ -173,6 +173,10 @@ fn route_table() {
             Ok(Route::PassThrough) => Pass,
             Ok(Route::Authenticate(credentials)) => {
                 assert_eq!(credentials.token(), "reader", "{name}");
+                // Debug output never shows the token (nor a proof).
+                let debug = format!("{:?}", Route::Authenticate(credentials));
+                assert!(!debug.contains("reader"), "{name}: {debug}");
+                assert!(debug.contains("token_len: 6"), "{name}: {debug}");
                 Token("reader")
             }
             Err(err) => Reject(err.kind()),

@@ -7,11 +7,16 @@
 //! Keys are namespaced and hashed ([`StoreKey`]): a session id, a token or a proof never
 //! appears in a store, only its SHA-256. Every entry has a lifetime, and values are small.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
+    fmt,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::BoxError;
@@ -34,7 +39,7 @@ pub use self::redis::RedisStore;
 /// assert!(!key.as_str().contains("3f2a"));
 /// assert_eq!(key.as_str().len(), "mcp-auth:session:".len() + 64);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StoreKey(Arc<str>);
 
 impl StoreKey {
@@ -151,37 +156,126 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
-/// The default [`Store`]: in process memory, bounded (the least recently used entries go
-/// first when it is full), every entry with its own lifetime. Cheap to clone.
+/// The default [`Store`]: in process memory, bounded, every entry with its own lifetime.
+/// Cheap to clone; the clones share the entries.
+///
+/// It never forgets a live entry to make room, because what the layer keeps here decides
+/// requests: a forgotten DPoP `jti` would let its proof be replayed. When it holds `capacity`
+/// live entries, writing a new key fails with [`StoreError`] (and what depends on it fails
+/// closed, `503` with `Retry-After`) until entries expire. Above 16,384 entries it is split
+/// in 16 shards by key, each holding a sixteenth, so it refuses writes when one shard is full
+/// (on average a little before `capacity`).
 #[derive(Clone)]
 pub struct MemoryStore {
-    entries: Cache<StoreKey, Entry>,
+    shards: Arc<[Mutex<Shard>]>,
+    shard_capacity: usize,
 }
 
-#[derive(Clone)]
+#[derive(Default)]
+struct Shard {
+    entries: HashMap<StoreKey, Entry>,
+    /// Exactly one deadline per key of `entries` (the key's, or an earlier one: a deadline
+    /// that comes due for a renewed entry is put back with the entry's current one).
+    deadlines: BinaryHeap<Reverse<(Instant, StoreKey)>>,
+}
+
 struct Entry {
     value: Bytes,
-    ttl: Duration,
+    expires: Instant,
 }
 
 impl MemoryStore {
-    /// A store of at most `capacity` entries.
+    /// A store of at most `capacity` live entries.
     #[must_use]
     pub fn new(capacity: u64) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+        let shards = if capacity >= 16 * 1024 { 16 } else { 1 };
         Self {
-            entries: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(EntryExpiry)
-                .build(),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            shard_capacity: capacity.div_ceil(shards),
         }
     }
+
+    fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
+        // The key ends in hex digits of a SHA-256: uniform, so the last one picks the shard.
+        let nibble = match key.0.as_bytes().last() {
+            Some(&digit @ b'0'..=b'9') => digit - b'0',
+            Some(&digit @ b'a'..=b'f') => digit - b'a' + 10,
+            _ => 0,
+        };
+        let index = usize::from(nibble) % self.shards.len();
+        // A panic elsewhere cannot leave a shard inconsistent: each write is one map update.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Shard {
+    /// Drops the entries whose lifetime has passed.
+    fn purge(&mut self, now: Instant) {
+        while let Some(Reverse((due, _))) = self.deadlines.peek()
+            && *due <= now
+        {
+            let Some(Reverse((_, key))) = self.deadlines.pop() else {
+                break;
+            };
+            match self.entries.get(&key) {
+                Some(entry) if entry.expires > now => {
+                    self.deadlines.push(Reverse((entry.expires, key)));
+                }
+                Some(_) => {
+                    self.entries.remove(&key);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Writes `key`; with `only_if_absent`, leaves a live entry alone. Whether it wrote.
+    fn write(
+        &mut self,
+        key: &StoreKey,
+        value: Bytes,
+        ttl: Duration,
+        only_if_absent: bool,
+        capacity: usize,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        self.purge(now);
+        let expires = deadline(now, ttl);
+        if let Some(entry) = self.entries.get_mut(key) {
+            if only_if_absent && entry.expires > now {
+                return Ok(false);
+            }
+            *entry = Entry { value, expires };
+            return Ok(true);
+        }
+        if self.entries.len() >= capacity {
+            return Err(StoreError::new("the memory store is full of live entries"));
+        }
+        self.entries.insert(key.clone(), Entry { value, expires });
+        self.deadlines.push(Reverse((expires, key.clone())));
+        Ok(true)
+    }
+}
+
+/// `now + ttl`, or a century from now for a lifetime too long to add.
+fn deadline(now: Instant, ttl: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    now.checked_add(ttl.min(CENTURY)).unwrap_or(now)
 }
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries: usize = self
+            .shards
+            .iter()
+            .map(|shard| shard.lock().map_or(0, |shard| shard.entries.len()))
+            .sum();
         f.debug_struct("MemoryStore")
-            .field("capacity", &self.entries.policy().max_capacity())
-            .field("entries", &self.entries.entry_count())
+            .field("capacity", &(self.shard_capacity * self.shards.len()))
+            .field("entries", &entries)
             .finish()
     }
 }
@@ -193,24 +287,22 @@ impl Store for MemoryStore {
         key: &StoreKey,
         renew: Option<Duration>,
     ) -> Result<Option<Bytes>, StoreError> {
-        let Some(entry) = self.entries.get(key) else {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        let Some(entry) = shard.entries.get_mut(key).filter(|e| e.expires > now) else {
             return Ok(None);
         };
         if let Some(ttl) = renew {
-            self.entries.insert(
-                key.clone(),
-                Entry {
-                    value: entry.value.clone(),
-                    ttl,
-                },
-            );
+            entry.expires = deadline(now, ttl);
         }
-        Ok(Some(entry.value))
+        Ok(Some(entry.value.clone()))
     }
 
     async fn insert(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
-        self.entries.insert(key.clone(), Entry { value, ttl });
-        Ok(())
+        let capacity = self.shard_capacity;
+        self.shard(key)
+            .write(key, value, ttl, false, capacity)
+            .map(drop)
     }
 
     async fn insert_if_absent(
@@ -219,35 +311,8 @@ impl Store for MemoryStore {
         value: Bytes,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let entry = self
-            .entries
-            .entry(key.clone())
-            .or_insert_with(|| Entry { value, ttl });
-        Ok(entry.is_fresh())
-    }
-}
-
-/// Each entry lives for its own `ttl`, counted again from every write.
-struct EntryExpiry;
-
-impl moka::Expiry<StoreKey, Entry> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &StoreKey,
-        value: &Entry,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &StoreKey,
-        value: &Entry,
-        _updated_at: std::time::Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.ttl)
+        let capacity = self.shard_capacity;
+        self.shard(key).write(key, value, ttl, true, capacity)
     }
 }
 
@@ -299,6 +364,115 @@ mod tests {
             stored += usize::from(task.await.expect("joins").expect("answers"));
         }
         assert_eq!(stored, 1);
+    }
+
+    /// A full store refuses new keys (the layer fails closed) and never forgets a live entry
+    /// to make room: a remembered DPoP `jti` stays remembered for its whole lifetime.
+    #[tokio::test]
+    async fn a_full_store_refuses_new_keys_and_keeps_live_ones() {
+        let store = MemoryStore::new(100);
+        let one = Bytes::from_static(b"1");
+        let short = Duration::from_millis(100);
+        let long = Duration::from_secs(600);
+        let victim = StoreKey::new("dpop-jti", b"victim");
+        assert!(
+            store
+                .insert_if_absent(&victim, one.clone(), long)
+                .await
+                .unwrap()
+        );
+        for i in 0..99u32 {
+            let key = StoreKey::new("dpop-jti", &i.to_be_bytes());
+            assert!(
+                store
+                    .insert_if_absent(&key, one.clone(), short)
+                    .await
+                    .unwrap()
+            );
+        }
+        // Full: a 101st key is refused, by both writes; the victim's entry is still there.
+        for i in 100..110u32 {
+            let key = StoreKey::new("dpop-jti", &i.to_be_bytes());
+            assert!(
+                store
+                    .insert_if_absent(&key, one.clone(), long)
+                    .await
+                    .is_err()
+            );
+            assert!(store.insert(&key, one.clone(), long).await.is_err());
+        }
+        assert!(
+            !store
+                .insert_if_absent(&victim, one.clone(), long)
+                .await
+                .unwrap()
+        );
+        // A key already present may still be written.
+        store.insert(&victim, one.clone(), long).await.unwrap();
+        // Control: once the short-lived entries expire, there is room again.
+        tokio::time::sleep(short + Duration::from_millis(20)).await;
+        for i in 100..199u32 {
+            let key = StoreKey::new("dpop-jti", &i.to_be_bytes());
+            assert!(
+                store
+                    .insert_if_absent(&key, one.clone(), long)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(
+            !store
+                .insert_if_absent(&victim, one.clone(), long)
+                .await
+                .unwrap()
+        );
+        assert!(format!("{store:?}").contains("entries: 100"));
+    }
+
+    /// An entry renewed past its first deadline survives that deadline's purge.
+    #[tokio::test]
+    async fn renewed_entries_survive_the_purge_of_their_first_deadline() {
+        let store = MemoryStore::new(10);
+        let one = Bytes::from_static(b"1");
+        let key = StoreKey::new("session", b"s");
+        store
+            .insert(&key, one.clone(), Duration::from_millis(50))
+            .await
+            .unwrap();
+        store
+            .get(&key, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // A write purges what is due: the renewed entry is not.
+        store
+            .insert(
+                &StoreKey::new("session", b"t"),
+                one,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert!(store.get(&key, None).await.unwrap().is_some());
+    }
+
+    /// Large stores are sharded: every shard is used, so the whole capacity is.
+    #[tokio::test]
+    async fn a_large_store_holds_about_its_capacity() {
+        let store = MemoryStore::new(32_768);
+        let one = Bytes::from_static(b"1");
+        let mut stored = 0u32;
+        for i in 0..40_000u32 {
+            let key = StoreKey::new("t", &i.to_be_bytes());
+            if store
+                .insert(&key, one.clone(), Duration::from_secs(60))
+                .await
+                .is_ok()
+            {
+                stored += 1;
+            }
+        }
+        assert_eq!(stored, 32_768);
     }
 
     #[test]

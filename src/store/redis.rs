@@ -24,6 +24,11 @@ use crate::ConfigError;
 /// Keys are [`StoreKey`]s (namespaced SHA-256 digests, never a token, proof or session id),
 /// behind an optional [`key_prefix`](Self::key_prefix); every entry has a TTL.
 ///
+/// Run Redis with `maxmemory-policy noeviction` (or a `volatile-*` policy only if nothing else
+/// shares the server): a Redis that evicts entries to make room would forget DPoP `jti`s and
+/// session bindings before their TTL. With `noeviction`, a full Redis refuses writes, and
+/// the checks that need them fail closed.
+///
 /// # Example
 ///
 /// ```

@@ -230,7 +230,17 @@ impl JwtVerifier {
             .get("iat")
             .and_then(|iat| numeric_date(iat, "").ok())
             .map(|iat| UNIX_EPOCH + Duration::from_secs_f64(iat) + inner.claims.leeway());
-        let selected = trusted.keys.select(kid, alg, signed_by).await?;
+        let selected = match trusted.keys.select(kid, alg, signed_by).await {
+            Ok(selected) => selected,
+            // No key to decide with now (its set cannot be fetched, or a key published after
+            // our last fetch): still a refusal when the token's own claims refuse it, so an
+            // expired or future-dated forgery cannot buy a 503 with an unknown `kid`.
+            Err(err) if err.is_unavailable() => {
+                inner.claims.describe(parsed.claims.clone(), None)?;
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
         verify_signature(
             alg,
             selected.key(),
