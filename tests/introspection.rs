@@ -169,6 +169,34 @@ async fn answer_rules_through_the_layer() {
             INVALID,
         ),
         (
+            "refresh token by token_use (Ory Hydra)",
+            active_with(|a| {
+                a.insert("token_use".into(), json!("refresh_token"));
+            }),
+            INVALID,
+        ),
+        (
+            "access token by token_use (Ory Hydra)",
+            active_with(|a| {
+                a.insert("token_use".into(), json!("access_token"));
+            }),
+            OK,
+        ),
+        (
+            "ID token by token_use",
+            active_with(|a| {
+                a.insert("token_use".into(), json!("id"));
+            }),
+            INVALID,
+        ),
+        (
+            "malformed token_use",
+            active_with(|a| {
+                a.insert("token_use".into(), json!(1));
+            }),
+            INVALID,
+        ),
+        (
             "dpop-bound token",
             active_with(|a| {
                 a.insert("token_type".into(), json!("DPoP"));

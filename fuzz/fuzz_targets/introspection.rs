@@ -1,9 +1,9 @@
 //! RFC 7662 introspection answers through `IntrospectionVerifier::verify`: the answer comes
 //! from the shared-answer store (as another replica would have left it), so no network is
 //! involved and every answer check runs. An accepted token had an answer that says so
-//! (`active: true`, trusted issuer, an access-token type, current times), and the verifier
-//! reports its claims faithfully; an answer without a boolean `active` is "cannot tell"
-//! (`503`), never a verdict.
+//! (`active: true`, trusted issuer, an access-token type and use, current times), and the
+//! verifier reports its claims faithfully; an answer without a boolean `active` is "cannot
+//! tell" (`503`), never a verdict.
 //!
 //! Input: a flags byte (bit 0 picks the stricter verifier), then the answer (JSON).
 
@@ -105,6 +105,11 @@ fn check_accepted(answer: &Value, strict: bool, info: &mcp_auth::AuthInfo) {
             "{t}"
         ),
         Some(other) => panic!("token_type {other}"),
+    }
+    match answer.get("token_use") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(used)) => assert!(used == "access_token" || used == "access", "{used}"),
+        Some(other) => panic!("token_use {other}"),
     }
     let now = mcp_auth_fuzz::now();
     match answer.get("exp") {

@@ -20,8 +20,9 @@
 //!   the future, each with [`leeway`]; [`require_expiry`] makes `exp` mandatory;
 //! - `iss`, when an issuer is configured (or discovered), must equal it when present;
 //! - `token_type`, when present, must name an access token (`Bearer`, `DPoP`, `access_token`
-//!   or `urn:ietf:params:oauth:token-type:access_token`); a `cnf` binding is reported, and the
-//!   layer accepts a bound token only with its proof;
+//!   or `urn:ietf:params:oauth:token-type:access_token`), and so must `token_use` (`access_token`
+//!   or `access`), which some servers send instead (Ory Hydra); a `cnf` binding is reported,
+//!   and the layer accepts a bound token only with its proof;
 //! - `aud` (a string or an array of strings) is reported in [`AuthInfo::audiences`], and the
 //!   layer requires it to name the protected resource. An answer **without** `aud` is
 //!   therefore refused, unless [`danger_assume_audience`] says otherwise;
@@ -483,6 +484,13 @@ impl IntrospectionVerifier {
         match claims.get("token_type") {
             None | Some(Value::Null) => {}
             Some(Value::String(token_type)) if is_access_token_type(token_type) => {}
+            Some(_) => return Ok(refused("token is not an access token")),
+        }
+        // Not RFC 7662, but some servers say it instead of `token_type` (Ory Hydra:
+        // `access_token` or `refresh_token`; Cognito-style `access` or `id`).
+        match claims.get("token_use") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(used)) if used == "access_token" || used == "access" => {}
             Some(_) => return Ok(refused("token is not an access token")),
         }
         Verdict::from_result(inner.claims.describe(claims, issuer))
