@@ -40,6 +40,23 @@ pub(crate) struct Reference<'a> {
     pub(crate) uri: Option<Cow<'a, str>>,
 }
 
+/// The value of member `key` into `slot`: a string, and the member's first occurrence.
+fn read_string<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    key: &str,
+    slot: &mut Option<Cow<'de, str>>,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(duplicate(key));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+fn duplicate<E: de::Error>(key: &str) -> E {
+    E::custom(format_args!("duplicate field `{key}`"))
+}
+
 /// `params.ref`: a [`Reference`] when it is an object, nothing when it is any other value
 /// (only `completion/complete` gives it a meaning).
 struct MaybeReference<'a>(Option<Reference<'a>>);
@@ -62,19 +79,14 @@ impl<'de: 'a, 'a> Visitor<'de> for ReferenceVisitor<'a> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut reference = Reference::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let slot = match &*key {
-                "type" => &mut reference.kind,
-                "name" => &mut reference.name,
-                "uri" => &mut reference.uri,
+            match &*key {
+                "type" => read_string(&mut map, &key, &mut reference.kind)?,
+                "name" => read_string(&mut map, &key, &mut reference.name)?,
+                "uri" => read_string(&mut map, &key, &mut reference.uri)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                    continue;
                 }
-            };
-            if slot.is_some() {
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
             }
-            *slot = Some(map.next_value::<Cow<'de, str>>()?);
         }
         Ok(MaybeReference(Some(reference)))
     }
@@ -128,27 +140,20 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
         let mut params = Params::default();
         let mut seen_ref = false;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let slot = match &*key {
-                "name" => &mut params.name,
-                "uri" => &mut params.uri,
+            match &*key {
+                "name" => read_string(&mut map, &key, &mut params.name)?,
+                "uri" => read_string(&mut map, &key, &mut params.uri)?,
                 "ref" => {
-                    let MaybeReference(reference) = map.next_value()?;
                     if seen_ref {
-                        return Err(de::Error::custom("duplicate field `ref`"));
+                        return Err(duplicate(&key));
                     }
                     seen_ref = true;
-                    params.reference = reference;
-                    continue;
+                    params.reference = map.next_value::<MaybeReference<'de>>()?.0;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                    continue;
                 }
-            };
-            if slot.is_some() {
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
             }
-            *slot = Some(map.next_value::<Cow<'de, str>>()?);
         }
         Ok(params)
     }
