@@ -296,6 +296,18 @@ fn write_fuzz_seeds() {
                 "params": {"name": "summarise", "arguments": {"topic": "x"}}}),
         ),
         (
+            "completion-prompt",
+            json!({"jsonrpc": "2.0", "id": 8, "method": "completion/complete", "params": {
+                "ref": {"type": "ref/prompt", "name": "summarise"},
+                "argument": {"name": "topic", "value": "se"}}}),
+        ),
+        (
+            "completion-resource",
+            json!({"jsonrpc": "2.0", "id": 9, "method": "completion/complete", "params": {
+                "ref": {"type": "ref/resource", "uri": "file:///private/{name}"},
+                "argument": {"name": "name", "value": "no"}}}),
+        ),
+        (
             "result",
             json!({"jsonrpc": "2.0", "id": 5, "result": {"name": "not a call"}}),
         ),
