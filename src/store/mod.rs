@@ -458,7 +458,7 @@ mod tests {
 
     /// Large stores are sharded: every shard is used, so the whole capacity is.
     #[tokio::test]
-    async fn a_large_store_holds_about_its_capacity() {
+    async fn a_large_store_uses_every_shard() {
         let store = MemoryStore::new(32_768);
         let one = Bytes::from_static(b"1");
         let mut stored = 0u32;
