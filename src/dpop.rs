@@ -285,7 +285,7 @@ impl ProofChecker {
             .insert_if_absent(
                 &StoreKey::new("dpop-jti", &id),
                 Bytes::from_static(b"1"),
-                self.lifetime * 2,
+                self.lifetime.saturating_mul(2),
             )
             .await
             .map_err(|_| {

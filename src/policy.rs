@@ -196,13 +196,10 @@ impl OperationPolicy {
         let mut merged: BTreeMap<(OperationKind, String), Vec<&str>> = BTreeMap::new();
         for ((target, key), scopes) in rules {
             let keys = match target {
-                OperationKind::Resource | OperationKind::ResourcePrefix => {
-                    let (rfc, whatwg) = rule_readings(key);
-                    vec![Some(rfc), whatwg]
-                }
-                _ => vec![Some(key.clone())],
+                OperationKind::Resource | OperationKind::ResourcePrefix => rule_readings(key),
+                _ => vec![key.clone()],
             };
-            for key in keys.into_iter().flatten() {
+            for key in keys {
                 merged
                     .entry((*target, key))
                     .or_default()
@@ -299,8 +296,7 @@ impl OperationPolicy {
             return Ok(());
         }
         let uri = uri.ok_or(missing)?;
-        let (rfc, whatwg) = rule_readings(uri);
-        for uri in [Some(rfc), whatwg].iter().flatten() {
+        for uri in &rule_readings(uri) {
             let exact = self.resources.get(uri);
             let prefixes = self
                 .resource_prefixes

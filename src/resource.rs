@@ -256,18 +256,27 @@ pub(crate) enum Separators {
 }
 
 /// The readings of a resource URI that access rules must cover, so that no spelling a server
-/// resolves to a protected URI dodges its rule: the RFC 3986 one ([`normalize`], folded) and,
-/// where it differs, a WHATWG URL parser's. That is how servers on the TypeScript SDK
-/// (`new URL`) and on the Python SDK (pydantic, built on the `url` crate used here) read a
-/// URI: without default ports, tabs, newlines or surrounding spaces, with `\` as `/`,
-/// `https:host/p` as `https://host/p`, hosts mapped (IDNA) and non-ASCII percent-encoded.
-pub(crate) fn rule_readings(uri: &str) -> (String, Option<String>) {
-    let rfc = normalize(uri, Separators::Folded);
-    let whatwg = Url::parse(uri)
-        .ok()
-        .map(|url| normalize(url.as_str(), Separators::Folded))
-        .filter(|whatwg| *whatwg != rfc);
-    (rfc, whatwg)
+/// resolves to a protected URI dodges its rule: the URI as written and as a WHATWG URL parser
+/// reads it, each normalised both ways ([`Separators`]), without repeats.
+///
+/// The WHATWG reading is how servers on the TypeScript SDK (`new URL`) and on the Python SDK
+/// (pydantic, built on the `url` crate used here) read a URI: without default ports, tabs,
+/// newlines or surrounding spaces, with `\` as `/`, `https:host/p` as `https://host/p`, hosts
+/// mapped (IDNA) and non-ASCII percent-encoded. The exact reading keeps `..%2F` one segment,
+/// as such servers do (a template `file:///secret/{name}` matches it); the folded one reads it
+/// as a step up, as a server that decodes before it resolves paths does.
+pub(crate) fn rule_readings(uri: &str) -> Vec<String> {
+    let whatwg = Url::parse(uri).ok();
+    let mut readings = Vec::with_capacity(4);
+    for spelling in std::iter::once(uri).chain(whatwg.as_ref().map(Url::as_str)) {
+        for separators in [Separators::Folded, Separators::Exact] {
+            let reading = normalize(spelling, separators);
+            if !readings.contains(&reading) {
+                readings.push(reading);
+            }
+        }
+    }
+    readings
 }
 
 /// Normalises a URI (RFC 3986 §6.2.2): scheme and host in lower case, percent-encoded

@@ -431,6 +431,27 @@ async fn operation_table() {
             Some("mcp:read private:read"),
         ),
         case(
+            "an encoded step up stays under the prefix, as the server reads it",
+            "base",
+            resource("file:///private/%2E%2E%2Fx"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "..%2F is one segment to the server",
+            "base",
+            resource("file:///private/..%2Fx"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
+            "..%5C is one segment to the server",
+            "base",
+            resource("file:///private/..%5Cx"),
+            S::FORBIDDEN,
+            Some("mcp:read private:read"),
+        ),
+        case(
             "file: without an authority names the same file (RFC 8089)",
             "base",
             resource("file:/private/x"),

@@ -11,7 +11,10 @@ use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap},
     fmt,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -162,37 +165,47 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 /// It never forgets a live entry to make room, because what the layer keeps here decides
 /// requests: a forgotten DPoP `jti` would let its proof be replayed. When it holds `capacity`
 /// live entries, writing a new key fails with [`StoreError`] (and what depends on it fails
-/// closed, `503` with `Retry-After`) until entries expire. Above 16,384 entries it is split
-/// in 16 shards by key, each holding a sixteenth, so it refuses writes when one shard is full
-/// (on average a little before `capacity`).
+/// closed, `503` with `Retry-After`) until entries expire. The capacity counts the whole
+/// store, whichever keys fill it.
 #[derive(Clone)]
 pub struct MemoryStore {
-    shards: Arc<[Mutex<Shard>]>,
-    shard_capacity: usize,
+    inner: Arc<Inner>,
 }
+
+struct Inner {
+    /// Locked one at a time, by key, so that requests do not wait on each other.
+    shards: Box<[Mutex<Shard>]>,
+    capacity: usize,
+    /// Entries in all shards, expired ones not yet purged included.
+    len: AtomicUsize,
+}
+
+const SHARDS: usize = 16;
 
 #[derive(Default)]
 struct Shard {
     entries: HashMap<StoreKey, Entry>,
-    /// Exactly one deadline per key of `entries` (the key's, or an earlier one: a deadline
-    /// that comes due for a renewed entry is put back with the entry's current one).
+    /// When to look at a key again. Each entry has exactly one deadline here that is its
+    /// `scheduled` one (at or before its expiry); others for the same key are stale.
     deadlines: BinaryHeap<Reverse<(Instant, StoreKey)>>,
 }
 
 struct Entry {
     value: Bytes,
     expires: Instant,
+    scheduled: Instant,
 }
 
 impl MemoryStore {
     /// A store of at most `capacity` live entries.
     #[must_use]
     pub fn new(capacity: u64) -> Self {
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-        let shards = if capacity >= 16 * 1024 { 16 } else { 1 };
         Self {
-            shards: (0..shards).map(|_| Mutex::default()).collect(),
-            shard_capacity: capacity.div_ceil(shards),
+            inner: Arc::new(Inner {
+                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+                len: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -203,64 +216,125 @@ impl MemoryStore {
             Some(&digit @ b'a'..=b'f') => digit - b'a' + 10,
             _ => 0,
         };
-        let index = usize::from(nibble) % self.shards.len();
-        // A panic elsewhere cannot leave a shard inconsistent: each write is one map update.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Shard {
-    /// Drops the entries whose lifetime has passed.
-    fn purge(&mut self, now: Instant) {
-        while let Some(Reverse((due, _))) = self.deadlines.peek()
-            && *due <= now
-        {
-            let Some(Reverse((_, key))) = self.deadlines.pop() else {
-                break;
-            };
-            match self.entries.get(&key) {
-                Some(entry) if entry.expires > now => {
-                    self.deadlines.push(Reverse((entry.expires, key)));
-                }
-                Some(_) => {
-                    self.entries.remove(&key);
-                }
-                None => {}
-            }
-        }
+        lock(&self.inner.shards[usize::from(nibble) % SHARDS])
     }
 
     /// Writes `key`; with `only_if_absent`, leaves a live entry alone. Whether it wrote.
     fn write(
-        &mut self,
+        &self,
         key: &StoreKey,
         value: Bytes,
         ttl: Duration,
         only_if_absent: bool,
-        capacity: usize,
     ) -> Result<bool, StoreError> {
         let now = Instant::now();
-        self.purge(now);
         let expires = deadline(now, ttl);
-        if let Some(entry) = self.entries.get_mut(key) {
+        let mut shard = self.shard(key);
+        self.forget(shard.purge(now));
+        let Shard { entries, deadlines } = &mut *shard;
+        if let Some(entry) = entries.get_mut(key) {
             if only_if_absent && entry.expires > now {
                 return Ok(false);
             }
-            *entry = Entry { value, expires };
+            entry.value = value;
+            entry.set_expiry(key, expires, deadlines);
             return Ok(true);
         }
-        if self.entries.len() >= capacity {
-            return Err(StoreError::new("the memory store is full of live entries"));
+        if !self.reserve() {
+            // Other shards may hold expired entries: purge those not busy, then try again.
+            for other in self.inner.shards.iter() {
+                if let Ok(mut other) = other.try_lock() {
+                    self.forget(other.purge(now));
+                }
+            }
+            if !self.reserve() {
+                return Err(StoreError::new("the memory store is full of live entries"));
+            }
         }
-        self.entries.insert(key.clone(), Entry { value, expires });
-        self.deadlines.push(Reverse((expires, key.clone())));
+        entries.insert(
+            key.clone(),
+            Entry {
+                value,
+                expires,
+                scheduled: expires,
+            },
+        );
+        deadlines.push(Reverse((expires, key.clone())));
         Ok(true)
+    }
+
+    /// Counts one more entry, unless the store is full.
+    fn reserve(&self) -> bool {
+        let capacity = self.inner.capacity;
+        self.inner
+            .len
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
+                (len < capacity).then_some(len + 1)
+            })
+            .is_ok()
+    }
+
+    fn forget(&self, removed: usize) {
+        if removed > 0 {
+            self.inner.len.fetch_sub(removed, Ordering::AcqRel);
+        }
     }
 }
 
-/// `now + ttl`, or a century from now for a lifetime too long to add.
+/// A shard, also when a panic elsewhere poisoned its lock: every change to a shard is one map
+/// update and one heap push, which a panic cannot leave half done.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shard {
+    /// Drops the entries whose lifetime has passed; how many.
+    fn purge(&mut self, now: Instant) -> usize {
+        let mut removed = 0;
+        while let Some(Reverse((due, _))) = self.deadlines.peek()
+            && *due <= now
+        {
+            let Some(Reverse((due, key))) = self.deadlines.pop() else {
+                break;
+            };
+            match self.entries.get_mut(&key) {
+                // A deadline replaced by an earlier one, or of an earlier entry of this key.
+                Some(entry) if entry.scheduled != due => {}
+                Some(entry) if entry.expires <= now => {
+                    self.entries.remove(&key);
+                    removed += 1;
+                }
+                // Renewed since: look again when the renewed lifetime ends.
+                Some(entry) => {
+                    entry.scheduled = entry.expires;
+                    self.deadlines.push(Reverse((entry.expires, key)));
+                }
+                None => {}
+            }
+        }
+        removed
+    }
+}
+
+impl Entry {
+    /// Sets when the entry expires; a deadline earlier than the scheduled one is scheduled,
+    /// so that an entry whose lifetime was shortened stops counting when it ends.
+    fn set_expiry(
+        &mut self,
+        key: &StoreKey,
+        expires: Instant,
+        deadlines: &mut BinaryHeap<Reverse<(Instant, StoreKey)>>,
+    ) {
+        self.expires = expires;
+        if expires < self.scheduled {
+            self.scheduled = expires;
+            deadlines.push(Reverse((expires, key.clone())));
+        }
+    }
+}
+
+/// `now + ttl`, or a century from now for a lifetime too long to add (`Instant` reaches far
+/// beyond on every supported platform, so the last fallback is never taken).
 fn deadline(now: Instant, ttl: Duration) -> Instant {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
     now.checked_add(ttl.min(CENTURY)).unwrap_or(now)
@@ -268,14 +342,9 @@ fn deadline(now: Instant, ttl: Duration) -> Instant {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entries: usize = self
-            .shards
-            .iter()
-            .map(|shard| shard.lock().map_or(0, |shard| shard.entries.len()))
-            .sum();
         f.debug_struct("MemoryStore")
-            .field("capacity", &(self.shard_capacity * self.shards.len()))
-            .field("entries", &entries)
+            .field("capacity", &self.inner.capacity)
+            .field("entries", &self.inner.len.load(Ordering::Acquire))
             .finish()
     }
 }
@@ -287,22 +356,20 @@ impl Store for MemoryStore {
         key: &StoreKey,
         renew: Option<Duration>,
     ) -> Result<Option<Bytes>, StoreError> {
-        let now = Instant::now();
         let mut shard = self.shard(key);
-        let Some(entry) = shard.entries.get_mut(key).filter(|e| e.expires > now) else {
+        let now = Instant::now();
+        let Shard { entries, deadlines } = &mut *shard;
+        let Some(entry) = entries.get_mut(key).filter(|e| e.expires > now) else {
             return Ok(None);
         };
         if let Some(ttl) = renew {
-            entry.expires = deadline(now, ttl);
+            entry.set_expiry(key, deadline(now, ttl), deadlines);
         }
         Ok(Some(entry.value.clone()))
     }
 
     async fn insert(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
-        let capacity = self.shard_capacity;
-        self.shard(key)
-            .write(key, value, ttl, false, capacity)
-            .map(drop)
+        self.write(key, value, ttl, false).map(drop)
     }
 
     async fn insert_if_absent(
@@ -311,8 +378,7 @@ impl Store for MemoryStore {
         value: Bytes,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let capacity = self.shard_capacity;
-        self.shard(key).write(key, value, ttl, true, capacity)
+        self.write(key, value, ttl, true)
     }
 }
 
@@ -426,7 +492,7 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(format!("{store:?}").contains("entries: 100"));
+        assert!(format!("{store:?}").contains("entries: 100"), "{store:?}");
     }
 
     /// An entry renewed past its first deadline survives that deadline's purge.
@@ -456,9 +522,9 @@ mod tests {
         assert!(store.get(&key, None).await.unwrap().is_some());
     }
 
-    /// Large stores are sharded: every shard is used, so the whole capacity is.
+    /// The capacity is the whole store's, whichever shards the keys fall in.
     #[tokio::test]
-    async fn a_large_store_uses_every_shard() {
+    async fn the_capacity_counts_the_whole_store() {
         let store = MemoryStore::new(32_768);
         let one = Bytes::from_static(b"1");
         let mut stored = 0u32;
@@ -473,6 +539,62 @@ mod tests {
             }
         }
         assert_eq!(stored, 32_768);
+        // Keys chosen to fall in one shard (as a client choosing `jti`s could) fill it no
+        // sooner than others would.
+        let store = MemoryStore::new(100);
+        let mut stored = 0;
+        for i in 0..10_000u32 {
+            let key = StoreKey::new("t", &i.to_be_bytes());
+            if key.as_str().ends_with('0') {
+                assert!(
+                    store
+                        .insert(&key, one.clone(), Duration::from_secs(60))
+                        .await
+                        .is_ok()
+                );
+                stored += 1;
+                if stored == 100 {
+                    break;
+                }
+            }
+        }
+        assert_eq!(stored, 100);
+    }
+
+    /// An entry whose lifetime was shortened (by a write or a renewal) stops taking room
+    /// when the shorter lifetime ends, not the longer one.
+    #[tokio::test]
+    async fn a_shortened_entry_frees_its_room_when_it_expires() {
+        let one = Bytes::from_static(b"1");
+        let long = Duration::from_secs(600);
+        let short = Duration::from_millis(10);
+        for renew in [false, true] {
+            let store = MemoryStore::new(1);
+            let a = StoreKey::new("session", b"a");
+            store.insert(&a, one.clone(), long).await.unwrap();
+            if renew {
+                store.get(&a, Some(short)).await.unwrap();
+            } else {
+                store.insert(&a, one.clone(), short).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(
+                store.get(&a, None).await.unwrap().is_none(),
+                "renew={renew}"
+            );
+            let b = StoreKey::new("session", b"b");
+            store.insert(&b, one.clone(), long).await.unwrap();
+            assert!(format!("{store:?}").contains("entries: 1"), "renew={renew}");
+            // And an entry lengthened again after a shortening lives its longer lifetime.
+            store.insert(&b, one.clone(), short).await.unwrap();
+            store.insert(&b, one.clone(), long).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            store.insert(&a, one.clone(), long).await.unwrap_err();
+            assert!(
+                store.get(&b, None).await.unwrap().is_some(),
+                "renew={renew}"
+            );
+        }
     }
 
     #[test]
