@@ -21,16 +21,6 @@ PIDS=()
 # shellcheck source=../../tests/interop/common.sh
 source "$ROOT/tests/interop/common.sh"
 
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
 trap cleanup EXIT
 die() {
   printf '\ninterop: FATAL: %s\n' "$*" >&2

@@ -1,5 +1,19 @@
 # Shell helpers shared by the interop scripts (tests/interop/run.sh, audit/interop/run.sh).
-# Sourced, never run; the script that sources it defines `die MESSAGE` (report and exit).
+# Sourced, never run; the script that sources it defines `die MESSAGE` (report and exit),
+# `WORK` (its scratch directory) and `PIDS` (the processes it starts), and traps EXIT with
+# `cleanup`.
+
+# cleanup: stops every process of PIDS, waits for them, removes WORK.
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
 
 # free_ports N: N distinct free loopback ports, space-separated.
 free_ports() {
