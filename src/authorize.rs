@@ -31,6 +31,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
+    task::Poll,
     time::{Duration, SystemTime},
 };
 
@@ -54,7 +55,7 @@ use crate::{
     observe,
     policy::{self, OperationPolicy, Requirement},
     resource::Audiences,
-    session::{Owner, SESSION_ID, Sessions},
+    session::{LazyOwner, SESSION_ID, Sessions},
     verifier::VerifyErrorKind,
 };
 
@@ -90,7 +91,7 @@ pub(crate) struct Authorized<B> {
 #[derive(Debug)]
 pub(crate) struct AfterResponse {
     /// The caller, and the session id the request presented (if any), when sessions are bound.
-    session: Option<(Owner, Option<HeaderValue>)>,
+    session: Option<(LazyOwner, Option<HeaderValue>)>,
     /// When an event stream in the response must end (the token's expiry and leeway).
     stream_deadline: Option<SystemTime>,
 }
@@ -304,10 +305,14 @@ impl Authorizer {
         let token = credentials.token.as_str();
         let session = match &self.sessions {
             Some(sessions) => {
-                let owner = Owner::of(&info, token);
-                let checked = match single_header(&parts.headers, SESSION_ID) {
-                    Ok(Some(id)) => sessions.check(&id, &owner).await.map(|()| Some(id)),
-                    other => other,
+                let owner = LazyOwner::new(&info, token);
+                let (owner, checked) = match single_header(&parts.headers, SESSION_ID) {
+                    Ok(Some(id)) => {
+                        let owner = owner.resolve();
+                        let checked = sessions.check(&id, &owner).await.map(|()| Some(id));
+                        (LazyOwner::Known(owner), checked)
+                    }
+                    other => (owner, other),
                 };
                 match (checked, body) {
                     (Ok(presented), body) => (Some((owner, presented)), body),
@@ -387,7 +392,7 @@ impl Authorizer {
             let this = Arc::clone(self);
             let bind: BindFuture = Box::pin(async move {
                 match &this.sessions {
-                    Some(sessions) => sessions.bind(&issued, &owner).await,
+                    Some(sessions) => sessions.bind(&issued, &owner.resolve()).await,
                     None => Ok(()),
                 }
             });
@@ -403,8 +408,13 @@ impl Authorizer {
     /// Step 6: the verifier's answer, within `verify_timeout`.
     async fn verify(&self, token: &str) -> Result<AuthInfo, AuthError> {
         let timer = observe::Timer::start();
-        let verified = tokio::time::timeout(self.verify_timeout, self.verifier.verify(token));
-        let verified = verified.await;
+        let mut verify = self.verifier.verify(token);
+        // A cached token is answered at the first poll: no timer (and no clock read) for it.
+        let verified = match std::future::poll_fn(|cx| Poll::Ready(verify.as_mut().poll(cx))).await
+        {
+            Poll::Ready(verified) => Ok(verified),
+            Poll::Pending => tokio::time::timeout(self.verify_timeout, verify).await,
+        };
         let result = match &verified {
             Ok(Ok(_)) => "valid",
             Ok(Err(err)) if !err.is_unavailable() => "invalid",

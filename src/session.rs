@@ -33,6 +33,16 @@ pub(crate) struct Owner(Bytes);
 impl Owner {
     /// The owner of sessions created by a request with `info` (verified from `token`).
     pub(crate) fn of(info: &AuthInfo, token: &str) -> Self {
+        Self::of_principal(info).unwrap_or_else(|| {
+            let mut hasher = Sha256::new();
+            hasher.update(b"token\0");
+            hasher.update(token.as_bytes());
+            Self(Bytes::copy_from_slice(&hasher.finalize()))
+        })
+    }
+
+    /// The owner named by `info` alone: its principal, or its issuer and client.
+    fn of_principal(info: &AuthInfo) -> Option<Self> {
         let mut hasher = Sha256::new();
         if let Some(principal) = info.principal_key() {
             hasher.update(b"principal\0");
@@ -43,10 +53,36 @@ impl Owner {
             hasher.update(b"\0");
             hasher.update(client.as_bytes());
         } else {
-            hasher.update(b"token\0");
-            hasher.update(token.as_bytes());
+            return None;
         }
-        Self(Bytes::copy_from_slice(&hasher.finalize()))
+        Some(Self(Bytes::copy_from_slice(&hasher.finalize())))
+    }
+}
+
+/// The owner of a request's sessions, worked out when a session is checked or bound rather
+/// than on every request: most requests present a session the server does not renew.
+#[derive(Debug)]
+pub(crate) enum LazyOwner {
+    Known(Owner),
+    /// Named by the principal in this `AuthInfo` (so the token is not needed later).
+    Principal(AuthInfo),
+}
+
+impl LazyOwner {
+    pub(crate) fn new(info: &AuthInfo, token: &str) -> Self {
+        if info.principal_key().is_some() || info.client_id().is_some() {
+            Self::Principal(info.clone())
+        } else {
+            Self::Known(Owner::of(info, token))
+        }
+    }
+
+    pub(crate) fn resolve(self) -> Owner {
+        match self {
+            Self::Known(owner) => owner,
+            // `new` checked that the principal names an owner; the token is not needed.
+            Self::Principal(info) => Owner::of(&info, ""),
+        }
     }
 }
 

@@ -85,7 +85,7 @@ use self::{
 
 use super::{
     TokenVerifier, VerifyError,
-    cache::{TokenCache, TokenHash, Verdict},
+    cache::{TokenCache, Verdict},
     claims::ClaimRules,
     discovery::discover,
     http::{FetchError, HttpClient},
@@ -524,7 +524,7 @@ impl TokenVerifier for IntrospectionVerifier {
         }
         self.inner
             .cache
-            .get_or_verify(TokenHash::of(token), || self.verify_uncached(token))
+            .get_or_verify(token, || self.verify_uncached(token))
             .await
     }
 

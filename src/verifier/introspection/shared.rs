@@ -15,10 +15,9 @@ use std::{
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::{
-    store::{Store, StoreKey},
-    verifier::cache::TokenHash,
-};
+use sha2::{Digest, Sha256};
+
+use crate::store::{Store, StoreKey};
 
 /// What the authorization server said about a token.
 #[derive(Clone, Debug)]
@@ -40,11 +39,13 @@ impl SharedAnswers {
         Self { store }
     }
 
-    /// The key of `token`'s answer from the server named by `scope`.
+    /// The key of `token`'s answer from the server named by `scope`: the same on every
+    /// replica, so it holds the token's SHA-256 (never the token), not the per-process keyed
+    /// hash of the local cache.
     pub(crate) fn key(&self, scope: &str, token: &str) -> StoreKey {
         let mut id = scope.as_bytes().to_vec();
         id.push(0);
-        id.extend_from_slice(TokenHash::of(token).as_bytes());
+        id.extend_from_slice(&Sha256::digest(token.as_bytes()));
         StoreKey::new("introspection", &id)
     }
 

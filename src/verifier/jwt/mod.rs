@@ -71,7 +71,7 @@ use self::{
 };
 use super::{
     TokenVerifier, VerifyError,
-    cache::{TokenCache, TokenHash, Verdict},
+    cache::{TokenCache, Verdict},
     claims::{ClaimRules, numeric_date},
     discovery::AuthorizationServerMetadata,
     shape::{Shape, shape},
@@ -261,7 +261,7 @@ impl TokenVerifier for JwtVerifier {
         }
         self.inner
             .cache
-            .get_or_verify(TokenHash::of(token), || async {
+            .get_or_verify(token, || async {
                 Verdict::from_result(self.verify_uncached(token).await)
             })
             .await
