@@ -8,7 +8,8 @@
 #   benches/load.sh --repeat 3      every case 3 times; the table shows each case's median run
 #   benches/load.sh --only bare,new-token --duration 10 --port 8787
 #
-# Environment: LOAD_PORT (8787), LOAD_VALID_TOKENS (200000), LOAD_RSS_TOKENS (1000000).
+# Environment: LOAD_PORT (8787), LOAD_VALID_TOKENS (200000), LOAD_RSS_TOKENS (1000000),
+# LOAD_PERF_RECORD (`-g`; `--call-graph dwarf` for whole call stacks with --profile).
 #
 # One axum server (examples/load_server.rs) answers `POST /mcp` with a fixed JSON-RPC result,
 # bare or behind McpAuth. It is built once with `cargo build --profile bench` (the release
@@ -237,7 +238,8 @@ run_case() {
   t0=$EPOCHREALTIME
   perf_pid=""
   if [ "$profile" = 1 ]; then
-    perf record -g -q -o "$run.perf.data" -p "$server_pid" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086 # LOAD_PERF_RECORD splits into flags on purpose
+    perf record ${LOAD_PERF_RECORD:--g} -q -o "$run.perf.data" -p "$server_pid" >/dev/null 2>&1 &
     perf_pid=$!
   elif [ "$perf_ok" = 1 ]; then
     perf stat -e task-clock -x, -o "$run.perfstat" -p "$server_pid" >/dev/null 2>&1 &
@@ -287,7 +289,7 @@ run_case() {
 
 selected() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
-# Each case: its name; the server (`bare`, `jwt`, `introspection`); Tokio workers (0: the
+# Each case: its name; the server (`bare`, `raw-rs256`, `jwt`, `introspection`); Tokio workers (0: the
 # current-thread runtime); placement (`apart`: server on one core, wrk on the other; `shared`:
 # both may use every core); the token file under $out (`-`: the introspection server's own
 # opaque token); how many of its tokens to cycle through (0: all); the status every response
@@ -304,6 +306,7 @@ else
   tokens "$out/tokens" "$valid_tokens" 2000
   cases="
     bare           bare          0 apart  tokens/valid.txt 1     200 2000  0
+    raw-rs256      raw-rs256     0 apart  tokens/valid.txt 10000 200 0     0
     same-token     jwt           0 apart  tokens/valid.txt 1     200 2000  0
     rotate-10k     jwt           0 apart  tokens/valid.txt 10000 200 12000 0
     new-token      jwt           0 apart  tokens/valid.txt 0     200 0     0
@@ -426,6 +429,38 @@ for name in "${results[@]}"; do
 done
 echo
 printf '%s\n' "${notes[@]}"
+
+# The targets of issue #12, from the medians above (a report, never a failure).
+# cpu_of <name>: the median CPU per request of a case that ran, or nothing.
+cpu_of() {
+  [[ " ${results[*]} " == *" $1 "* ]] && cpu_per_request "$(median_run "$1")"
+}
+raw_cpu=$(cpu_of raw-rs256 || true)
+targets=()
+if [ -n "$bare_cpu" ]; then
+  for pair in same-token:1.10 rotate-10k:1.15 introspection:1.10; do
+    name=${pair%%:*} limit=${pair#*:}
+    cpu=$(cpu_of "$name" || true)
+    [ -n "$cpu" ] || continue
+    targets+=("$(awk -v n="$name" -v c="$cpu" -v b="$bare_cpu" -v l="$limit" 'BEGIN {
+      printf "%-14s %.2f x bare (target <= %.2f): %s", n, c / b, l, (c / b <= l) ? "met" : "not met" }')")
+  done
+  if [ -n "$raw_cpu" ]; then
+    for name in new-token bad-signature; do
+      cpu=$(cpu_of "$name" || true)
+      [ -n "$cpu" ] || continue
+      targets+=("$(awk -v n="$name" -v c="$cpu" -v b="$bare_cpu" -v r="$raw_cpu" 'BEGIN {
+        add = c - b; one = r - b
+        printf "%-14s bare %+.2f us = %.2f x one RS256 check (raw-rs256 - bare = %.2f us; target <= 1.20): %s",
+          n, add, add / one, one, (add <= 1.2 * one) ? "met" : "not met" }')")
+    done
+  fi
+fi
+if [ "${#targets[@]}" -gt 0 ]; then
+  echo
+  echo "Targets of issue #12 (server CPU per request, medians of this run):"
+  printf '  %s\n' "${targets[@]}"
+fi
 if [ "${#busy[@]}" -gt 0 ]; then
   echo
   echo "WARNING: other processes used the cores during these runs ($(printf '%s; ' "${busy[@]}" |

@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! load_server gen --dir <dir> --valid <n> --bad <n>
-//! load_server serve --case bare|jwt|introspection [--addr 127.0.0.1:8787] [--workers 0]
+//! load_server serve --case bare|raw-rs256|jwt|introspection [--addr 127.0.0.1:8787] [--workers 0]
 //!                   [--keys <dir>/jwks.json] [--token-out <file>]
 //! ```
 //!
@@ -19,6 +19,10 @@
 //! server does:
 //!
 //! - `bare`: the handler alone;
+//! - `raw-rs256`: the handler after one RS256 signature check of the bearer token with a
+//!   public key parsed once (aws-lc-rs `ParsedPublicKey`, from `--keys`), `401` when it fails:
+//!   the physical floor of a layer that must check a new token's signature, nothing else
+//!   (no claims, no cache);
 //! - `jwt`: behind [`McpAuth`] with a [`JwtVerifier`] that trusts the key set in `--keys` (no
 //!   network), default cache sizes, required scope `mcp:read`;
 //! - `introspection`: behind [`McpAuth`] with an [`IntrospectionVerifier`] asking a
@@ -46,14 +50,17 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use axum::{
     Router,
     body::Bytes,
-    http::header,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
     response::IntoResponse,
     routing::{get, post},
     serve::ListenerExt,
 };
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use mcp_auth::{
     BoxError, McpAuth,
     testing::{DevIssuer, SigningKey},
@@ -82,7 +89,7 @@ fn main() -> Result<(), BoxError> {
         Some("serve") => serve(Options::parse(&args[1..])?),
         _ => Err(
             "usage: load_server gen --dir <dir> --valid <n> --bad <n>\n       \
-             load_server serve --case bare|jwt|introspection [--addr <addr>] [--workers <n>] \
+             load_server serve --case bare|raw-rs256|jwt|introspection [--addr <addr>] [--workers <n>] \
              [--keys <jwks.json>] [--token-out <file>]"
                 .into(),
         ),
@@ -239,6 +246,16 @@ async fn run(options: Options) -> Result<(), BoxError> {
     let handler = Router::new().route("/mcp", post(answer));
     let app = match options.case.as_str() {
         "bare" => handler,
+        "raw-rs256" => {
+            let keys = options
+                .keys
+                .as_ref()
+                .ok_or("--case raw-rs256 needs --keys")?;
+            let key = parsed_rs256_key(&fs::read_to_string(keys)?)?;
+            Router::new()
+                .route("/mcp", post(raw_answer))
+                .with_state(Arc::new(key))
+        }
         "jwt" => {
             let keys = options.keys.as_ref().ok_or("--case jwt needs --keys")?;
             let verifier = JwtVerifier::builder()
@@ -320,6 +337,44 @@ async fn run(options: Options) -> Result<(), BoxError> {
 async fn answer(body: Bytes) -> impl IntoResponse {
     drop(body);
     ([(header::CONTENT_TYPE, "application/json")], ANSWER)
+}
+
+/// The `raw-rs256` handler: one signature check of the bearer token, then [`answer`].
+async fn raw_answer(
+    State(key): State<Arc<ParsedPublicKey>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+    let checked = token.and_then(|token| {
+        let dot = token.iter().rposition(|&b| b == b'.')?;
+        let mut signature = [0_u8; 512];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(&token[dot + 1..], &mut signature)
+            .ok()?;
+        key.verify_sig(&token[..dot], &signature[..len]).ok()
+    });
+    match checked {
+        Some(()) => answer(body).await.into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+/// The RS256 public key of a one-key JWKS, parsed for aws-lc-rs.
+fn parsed_rs256_key(jwks: &str) -> Result<ParsedPublicKey, BoxError> {
+    let jwks: serde_json::Value = serde_json::from_str(jwks)?;
+    let component = |name: &str| -> Result<Vec<u8>, BoxError> {
+        let value = jwks["keys"][0][name]
+            .as_str()
+            .ok_or_else(|| format!("the key set has no {name}"))?;
+        Ok(URL_SAFE_NO_PAD.decode(value)?)
+    };
+    let (n, e) = (component("n")?, component("e")?);
+    RsaPublicKeyComponents { n, e }
+        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+        .map_err(|err| format!("the key does not parse: {err}").into())
 }
 
 /// Resolves on `SIGTERM` or Ctrl-C.

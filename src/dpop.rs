@@ -350,10 +350,9 @@ impl SignedProof {
         verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
             .map_err(|_| "the DPoP proof's signature is invalid")?;
         let jkt = thumbprint(jwk).map_err(|_| "the DPoP proof's jwk is unusable")?;
-        Ok(Self {
-            claims: parsed.claims,
-            jkt,
-        })
+        // Parsed once the signature holds.
+        let claims = parsed.claims().map_err(|_| "the DPoP proof is malformed")?;
+        Ok(Self { claims, jkt })
     }
 }
 

@@ -267,9 +267,10 @@ mod jwt {
     /// The parser's refusal.
     pub fn jws_parse(token: &str) -> Result<Jws, VerifyError> {
         let parsed = ParsedToken::parse(token)?;
+        let claims = parsed.claims()?;
         Ok(Jws {
             header: parsed.header,
-            claims: parsed.claims,
+            claims,
             signing_input: parsed.signing_input.to_owned(),
             signature: parsed.signature.to_owned(),
         })

@@ -249,6 +249,41 @@ async fn attacks_and_malformed_tokens_are_rejected() {
 }
 
 #[tokio::test]
+async fn claims_are_parsed_only_once_the_signature_holds() {
+    let key = TestKey::rsa();
+    let (issuer, verifier) = setup(&key).await;
+    let iss = issuer.issuer();
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"}).to_string();
+    // Claims the strict parser refuses (a second `scope`) behind a trusted `iss`.
+    let payload = format!(
+        r#"{{"iss":"{iss}","aud":"{AUD}","exp":{},"scope":"mcp:read","scope":"admin"}}"#,
+        now() + 300
+    );
+    // Signed: the signature holds, then the claims are refused.
+    let err = verifier
+        .verify(&key.sign_raw(&header, &payload))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.description(), "token has a duplicate member");
+    // Forged: refused for its signature; the claims were never parsed.
+    let err = verifier
+        .verify(&TestKey::rsa().sign_raw(&header, &payload))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.description(), "token signature is invalid");
+    // A second `iss` names no issuer: not this verifier's token, before any key is looked at.
+    let two_issuers = format!(r#"{{"iss":"{iss}","iss":"{iss}","exp":{}}}"#, now() + 300);
+    let err = verifier
+        .verify(&key.sign_raw(&header, &two_issuers))
+        .await
+        .expect_err("refused");
+    assert!(err.is_foreign_token(), "{err:?}");
+    // Control: the same header with ordinary claims passes.
+    let good = claims(iss, AUD);
+    assert!(verifier.verify(&key.sign(Some("k1"), &good)).await.is_ok());
+}
+
+#[tokio::test]
 async fn claim_rules_go_beyond_jsonwebtoken_defaults() {
     let key = TestKey::es256();
     let (issuer, verifier) = setup(&key).await;

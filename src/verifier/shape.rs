@@ -6,8 +6,14 @@
 //!
 //! [`VerifyError::foreign_token`]: super::VerifyError::foreign_token
 
+use std::fmt;
+
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use serde::Deserialize;
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, IgnoredAny, MapAccess, Visitor},
+};
+use serde_json::Value;
 
 /// The shape of a token.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,10 +33,6 @@ pub(crate) fn shape(token: &str) -> Shape {
         #[serde(borrow)]
         alg: Option<&'a str>,
     }
-    #[derive(Deserialize)]
-    struct Claims {
-        iss: Option<serde_json::Value>,
-    }
     let mut parts = token.split('.');
     let (Some(header), Some(claims), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -46,12 +48,95 @@ pub(crate) fn shape(token: &str) -> Shape {
     let issuer = URL_SAFE_NO_PAD
         .decode(claims)
         .ok()
-        .and_then(|claims| serde_json::from_slice::<Claims>(&claims).ok())
-        .and_then(|claims| match claims.iss {
-            Some(serde_json::Value::String(iss)) => Some(iss),
-            _ => None,
-        });
+        .and_then(|claims| RoutingClaims::read(&claims))
+        .and_then(|claims| claims.issuer().map(str::to_owned));
     Shape::Jwt { issuer }
+}
+
+/// What is read from a JWT's claims before anything about it is verified: `iss` (who can
+/// have issued it, so whose keys check it) and `iat` (to tell a key published since the last
+/// fetch of the issuer's set from an unknown one). The rest of the claims is skipped, not
+/// parsed: it is parsed once the signature holds.
+#[derive(Debug, Default)]
+pub(crate) struct RoutingClaims {
+    pub(crate) iss: Option<Value>,
+    pub(crate) iat: Option<Value>,
+}
+
+impl RoutingClaims {
+    /// Reads them from the decoded claims: `None` unless they are a JSON object with at most
+    /// one `iss` and one `iat`.
+    pub(crate) fn read(json: &[u8]) -> Option<Self> {
+        serde_json::from_slice(json).ok()
+    }
+
+    /// The `iss`, when it is a string.
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.iss.as_ref().and_then(Value::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for RoutingClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RoutingVisitor)
+    }
+}
+
+struct RoutingVisitor;
+
+impl<'de> Visitor<'de> for RoutingVisitor {
+    type Value = RoutingClaims;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RoutingClaims, A::Error> {
+        let mut claims = RoutingClaims::default();
+        while let Some(name) = access.next_key::<Name>()? {
+            let slot = match name {
+                Name::Iss => &mut claims.iss,
+                Name::Iat => &mut claims.iat,
+                Name::Other => {
+                    access.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.replace(access.next_value()?).is_some() {
+                return Err(de::Error::custom("duplicate member"));
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// A member name of the claims, without allocating it.
+enum Name {
+    Iss,
+    Iat,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = Name;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+
+            fn visit_str<E>(self, name: &str) -> Result<Name, E> {
+                Ok(match name {
+                    "iss" => Name::Iss,
+                    "iat" => Name::Iat,
+                    _ => Name::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -89,6 +174,29 @@ mod tests {
                 "jwt with unreadable claims",
                 jwt(&header, "%%%"),
                 Shape::Jwt { issuer: None },
+            ),
+            (
+                "jwt with two iss",
+                jwt(
+                    &header,
+                    &b64(r#"{"iss":"https://as.example.com","iss":"x"}"#),
+                ),
+                Shape::Jwt { issuer: None },
+            ),
+            (
+                "jwt whose claims are an array",
+                jwt(&header, &b64(r#"["https://as.example.com"]"#)),
+                Shape::Jwt { issuer: None },
+            ),
+            (
+                "jwt with an escaped iss name",
+                jwt(
+                    &header,
+                    &b64(r#"{"i\u0073s":"https://as.example.com","x":[{"y":1}]}"#),
+                ),
+                Shape::Jwt {
+                    issuer: Some("https://as.example.com".into()),
+                },
             ),
             ("opaque", "dev-at-abcdef".to_owned(), Shape::Opaque),
             ("google style", "ya29.a0AfH6SMB".to_owned(), Shape::Opaque),

@@ -74,7 +74,7 @@ use super::{
     cache::{TokenCache, Verdict},
     claims::{ClaimRules, numeric_date},
     discovery::AuthorizationServerMetadata,
-    shape::{Shape, shape},
+    shape::{RoutingClaims, Shape, shape},
 };
 use crate::{AuthInfo, ConfigError};
 
@@ -185,12 +185,20 @@ impl JwtVerifier {
             }
         };
         let header = &parsed.header;
+        // Only `iss` and `iat` are read before the signature is checked; claims that are not
+        // a JSON object with one of each are malformed (and foreign, when `check_issuer` says).
+        let Some(routing) = RoutingClaims::read(&parsed.payload) else {
+            self.check_issuer(token)?;
+            return Err(parsed
+                .claims()
+                .err()
+                .unwrap_or_else(|| VerifyError::invalid_token("token is malformed")));
+        };
         // What `check_issuer` decides, read from the parsed token: anything but a JWT naming a
         // trusted issuer is foreign, before any other check.
-        let trusted_issuer = match parsed.claims.get("iss") {
-            Some(Value::String(iss)) => inner.issuers.get_key_value(iss.as_str()),
-            _ => None,
-        };
+        let trusted_issuer = routing
+            .issuer()
+            .and_then(|iss| inner.issuers.get_key_value(iss));
         if !matches!(header.get("alg"), Some(Value::String(_))) {
             return Err(VerifyError::foreign_token("token is not a JWT"));
         }
@@ -222,12 +230,11 @@ impl JwtVerifier {
         };
 
         // The unverified `iss` picked the issuer: unknown issuers cost no fetch.
-        let claims = &parsed.claims;
-
         // The latest time the token can have been signed, if it says (unverified, and only
         // used to tell "key not published yet" from "unknown key").
-        let signed_by = claims
-            .get("iat")
+        let signed_by = routing
+            .iat
+            .as_ref()
             .and_then(|iat| numeric_date(iat, "").ok())
             .map(|iat| UNIX_EPOCH + Duration::from_secs_f64(iat) + inner.claims.leeway());
         let selected = match trusted.keys.select(kid, alg, signed_by).await {
@@ -236,7 +243,7 @@ impl JwtVerifier {
             // our last fetch): still a refusal when the token's own claims refuse it, so an
             // expired or future-dated forgery cannot buy a 503 with an unknown `kid`.
             Err(err) if err.is_unavailable() => {
-                inner.claims.describe(parsed.claims.clone(), None)?;
+                inner.claims.describe(parsed.claims()?, None)?;
                 return Err(err);
             }
             Err(err) => return Err(err),
@@ -248,8 +255,10 @@ impl JwtVerifier {
             parsed.signature,
         )?;
 
+        // The signature holds: now the claims are parsed, strictly. Both readings of `iss`
+        // agree: they come from the same bytes, and neither admits a second `iss`.
         let issuer = issuer.to_owned();
-        inner.claims.describe(parsed.claims, Some(issuer))
+        inner.claims.describe(parsed.claims()?, Some(issuer))
     }
 }
 

@@ -9,10 +9,16 @@ use serde_json::{Map, Number, Value};
 
 use crate::verifier::VerifyError;
 
-/// The three parts of a compact JWS, decoded and parsed.
+/// The three parts of a compact JWS: the header parsed, the claims decoded but not yet
+/// parsed, the signature checked for form.
+///
+/// The claims are parsed by [`claims`](Self::claims) once the signature is verified: until
+/// then only what picks the key is read from them ([`routing_claims`]). A forged token's
+/// payload is never parsed in full, and costs no more than its signature check.
 pub(crate) struct ParsedToken<'a> {
     pub(crate) header: Map<String, Value>,
-    pub(crate) claims: Map<String, Value>,
+    /// The decoded claims (JSON, not yet parsed).
+    pub(crate) payload: Vec<u8>,
     pub(crate) signing_input: &'a str,
     pub(crate) signature: &'a str,
 }
@@ -28,7 +34,7 @@ impl<'a> ParsedToken<'a> {
         };
         let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
         let header = strict_object(&b64_decode(header_b64).ok_or_else(malformed)?)?;
-        let claims = strict_object(&b64_decode(claims_b64).ok_or_else(malformed)?)?;
+        let payload = b64_decode(claims_b64).ok_or_else(malformed)?;
         // The signature is decoded again by the crypto backend; check its form here so that
         // only canonical encodings are accepted.
         if signature.is_empty() || !is_canonical_b64(signature) {
@@ -36,10 +42,15 @@ impl<'a> ParsedToken<'a> {
         }
         Ok(Self {
             header,
-            claims,
+            payload,
             signing_input,
             signature,
         })
+    }
+
+    /// The claims, parsed strictly (a JSON object without duplicate members).
+    pub(crate) fn claims(&self) -> Result<Map<String, Value>, VerifyError> {
+        strict_object(&self.payload)
     }
 }
 
@@ -50,14 +61,36 @@ fn b64_decode(part: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// Whether `part` is canonical, unpadded base64url, without keeping what it decodes to (a
-/// signature of up to 1 KiB, RSA-8192's, is decoded on the stack).
+/// Whether `part` is canonical, unpadded base64url, without decoding it (the crypto backend
+/// decodes the signature once, when it checks it): every character in the alphabet, a length
+/// that is not 1 modulo 4, and the unused low bits of the last character zero.
 fn is_canonical_b64(part: &str) -> bool {
-    let mut buf = [0_u8; 1024];
-    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(part, &mut buf) {
-        Ok(_) => true,
-        Err(base64::DecodeSliceError::OutputSliceTooSmall) => b64_decode(part).is_some(),
-        Err(base64::DecodeSliceError::DecodeError(_)) => false,
+    let bytes = part.as_bytes();
+    let Some(&last) = bytes.last() else {
+        return true;
+    };
+    // Comparisons folded without an early exit, so the compiler checks many bytes at a time.
+    let alphabet = bytes
+        .iter()
+        .fold(true, |ok, &b| ok & b64url_value(b).is_some());
+    let unused_bits = match bytes.len() % 4 {
+        0 => 0,
+        2 => 0b1111,
+        3 => 0b11,
+        _ => return false,
+    };
+    alphabet && b64url_value(last).is_some_and(|value| value & unused_bits == 0)
+}
+
+/// The 6-bit value of a base64url character.
+fn b64url_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'-' => Some(62),
+        b'_' => Some(63),
+        _ => None,
     }
 }
 
@@ -213,6 +246,41 @@ mod tests {
     fn deep_nesting_is_rejected_not_overflowed() {
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(strict_object(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_canonical_form_check_agrees_with_decoding() {
+        // Every string of up to 3 characters over a few of each kind, and longer ones around
+        // the last character: canonical exactly when the strict decoder accepts it.
+        let chars = [
+            "A", "Q", "B", "g", "w", "_", "-", "9", "=", "+", "/", " ", "é",
+        ];
+        let mut cases = vec![String::new()];
+        for len in 1..=3 {
+            let shorter: Vec<String> = cases
+                .iter()
+                .filter(|c| c.chars().count() == len - 1)
+                .cloned()
+                .collect();
+            for prefix in shorter {
+                for c in chars {
+                    cases.push(format!("{prefix}{c}"));
+                }
+            }
+        }
+        for prefix in ["", "AAAA", "AAAAAAAAA"] {
+            for c in chars {
+                cases.push(format!("{prefix}A{c}"));
+                cases.push(format!("{prefix}AA{c}"));
+            }
+        }
+        for case in cases {
+            assert_eq!(
+                is_canonical_b64(&case),
+                b64_decode(&case).is_some(),
+                "{case:?}"
+            );
+        }
     }
 
     #[test]
