@@ -25,7 +25,7 @@ use std::{
         Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use siphasher::sip128::{Hasher128, SipHasher13};
@@ -97,8 +97,8 @@ impl TokenCache {
             .then(|| Arc::new(Store::new(usize::try_from(capacity).unwrap_or(usize::MAX))));
         Self {
             store,
-            max_ttl,
-            negative_ttl,
+            max_ttl: max_ttl.min(LONGEST_TTL),
+            negative_ttl: negative_ttl.min(LONGEST_TTL),
             verifier,
             single_flight: true,
         }
@@ -126,7 +126,7 @@ impl TokenCache {
             return verify().await?.into_result();
         };
         let key = store.key(token);
-        if let Some(verdict) = store.get(key, SystemTime::now()) {
+        if let Some(verdict) = store.get(key) {
             crate::observe::token_cache(self.verifier, true);
             return verdict.into_result();
         }
@@ -138,10 +138,10 @@ impl TokenCache {
         }
         let flight = Flight::join(store, key);
         let shared = flight
-            .result
+            .cell()
             .get_or_init(|| async {
                 // The flight before this one may have just landed.
-                if let Some(verdict) = store.get(key, SystemTime::now()) {
+                if let Some(verdict) = store.get(key) {
                     return Ok(verdict);
                 }
                 let verified = verify().await;
@@ -158,10 +158,14 @@ impl TokenCache {
 
     /// Keeps `verdict` for as long as [`ttl`](Self::ttl) says, if at all.
     fn insert(&self, store: &Store, key: TokenKey, verdict: &Verdict) {
-        let now = SystemTime::now();
-        let ttl = self.ttl_at(verdict, now);
+        let ttl = self.ttl_at(verdict, SystemTime::now());
         if !ttl.is_zero() {
-            store.insert(key, verdict.clone(), now + ttl, now);
+            let deadline = Deadline {
+                // `ttl` is at most `LONGEST_TTL`: no overflow.
+                at: Instant::now() + ttl,
+                wall: wall_limit(verdict),
+            };
+            store.insert(key, verdict.clone(), deadline);
         }
     }
 
@@ -190,9 +194,7 @@ impl TokenCache {
     /// The number of entries that have not expired (for tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.store
-            .as_ref()
-            .map_or(0, |store| store.live(SystemTime::now()))
+        self.store.as_ref().map_or(0, |store| store.live())
     }
 }
 
@@ -203,6 +205,36 @@ impl fmt::Debug for TokenCache {
             .field("max_ttl", &self.max_ttl)
             .field("negative_ttl", &self.negative_ttl)
             .finish()
+    }
+}
+
+/// The longest an entry is kept, whatever the settings say (so that no deadline overflows).
+const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// The latest wall-clock time `verdict` may be used: the token's `exp`, and the time another
+/// replica forgets it.
+fn wall_limit(verdict: &Verdict) -> Option<SystemTime> {
+    match verdict {
+        Verdict::Accepted(info) => info.expires_at(),
+        Verdict::Refused(_) => None,
+        Verdict::Until(verdict, until) => {
+            Some(wall_limit(verdict).map_or(*until, |limit| limit.min(*until)))
+        }
+    }
+}
+
+/// When an entry stops being used: a TTL on the monotonic clock (`max_ttl`, `negative_ttl`:
+/// a step of the system clock neither shortens nor stretches them), and the wall-clock times
+/// the token itself names (`exp`, checked against the clock that `exp` is read against).
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    wall: Option<SystemTime>,
+}
+
+impl Deadline {
+    fn passed(&self, now: Instant) -> bool {
+        self.at <= now || self.wall.is_some_and(|wall| wall <= SystemTime::now())
     }
 }
 
@@ -289,8 +321,8 @@ struct Shard {
 struct Entry {
     key: TokenKey,
     verdict: Verdict,
-    /// When the entry stops being used: `exp`, or sooner.
-    deadline: SystemTime,
+    /// When the entry stops being used.
+    deadline: Deadline,
     /// Set by each hit; cleared by the clock hand passing: an entry the hand finds clear has
     /// not been used for a whole turn, and is the next to give way.
     referenced: AtomicBool,
@@ -326,14 +358,15 @@ impl Store {
         &self.shards[high % self.shards.len()]
     }
 
-    /// The verdict kept under `key`, unless it expired by `now`.
-    fn get(&self, key: TokenKey, now: SystemTime) -> Option<Verdict> {
+    /// The verdict kept under `key`, unless it expired.
+    fn get(&self, key: TokenKey) -> Option<Verdict> {
+        let now = Instant::now();
         let shard = self
             .shard(key)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         let entry = &shard.entries[*shard.index.get(&key)?];
-        if entry.deadline <= now {
+        if entry.deadline.passed(now) {
             return None;
         }
         // Written only when it changes: hits on a hot entry leave its cache line alone.
@@ -346,12 +379,12 @@ impl Store {
     /// Keeps `verdict` under `key` until `deadline`. When the cache is full it takes the place
     /// of an entry of the same shard that has expired or was not used for a turn of the
     /// clock hand.
-    fn insert(&self, key: TokenKey, verdict: Verdict, deadline: SystemTime, now: SystemTime) {
+    fn insert(&self, key: TokenKey, verdict: Verdict, deadline: Deadline) {
         let mut guard = self
             .shard(key)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let replaced = self.insert_locked(&mut guard, key, verdict, deadline, now);
+        let replaced = self.insert_locked(&mut guard, key, verdict, deadline);
         // What a replaced entry holds is freed after the lock is released.
         drop(guard);
         drop(replaced);
@@ -363,8 +396,7 @@ impl Store {
         shard: &mut Shard,
         key: TokenKey,
         verdict: Verdict,
-        deadline: SystemTime,
-        now: SystemTime,
+        deadline: Deadline,
     ) -> Option<Verdict> {
         if let Some(&slot) = shard.index.get(&key) {
             let entry = &mut shard.entries[slot];
@@ -390,7 +422,7 @@ impl Store {
         }
         // Full, and nothing in this shard to replace (the other shards hold the capacity):
         // the verdict is not kept.
-        let slot = shard.victim(now)?;
+        let slot = shard.victim(Instant::now())?;
         let old = mem::replace(&mut shard.entries[slot], entry);
         shard.index.remove(&old.key);
         shard.index.insert(key, slot);
@@ -398,12 +430,17 @@ impl Store {
     }
 
     #[cfg(test)]
-    fn live(&self, now: SystemTime) -> usize {
+    fn live(&self) -> usize {
+        let now = Instant::now();
         self.shards
             .iter()
             .map(|shard| {
                 let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
-                shard.entries.iter().filter(|e| e.deadline > now).count()
+                shard
+                    .entries
+                    .iter()
+                    .filter(|e| !e.deadline.passed(now))
+                    .count()
             })
             .sum()
     }
@@ -412,14 +449,14 @@ impl Store {
 impl Shard {
     /// The slot the clock hand picks: the first expired entry or entry without its reference
     /// bit, clearing the bits it passes. Two turns at most: after one, every bit is clear.
-    fn victim(&mut self, now: SystemTime) -> Option<usize> {
+    fn victim(&mut self, now: Instant) -> Option<usize> {
         let len = self.entries.len();
         for _ in 0..2 * len {
             let slot = self.hand % len;
             self.hand = slot + 1;
             let entry = &mut self.entries[slot];
             let referenced = mem::take(entry.referenced.get_mut());
-            if entry.deadline <= now || !referenced {
+            if !referenced || entry.deadline.passed(now) {
                 return Some(slot);
             }
         }
@@ -427,21 +464,35 @@ impl Shard {
     }
 }
 
-/// A caller's part in the shared verification of one token. The last one to leave (having
-/// its answer, or cancelled) takes the verification off the list, so the list holds only
-/// verifications someone waits for, and a later caller starts afresh (after an error) or
-/// finds the cache filled.
+/// A caller's part in the shared verification of one token.
+///
+/// A verification that has ended is never joined: a caller that finds one listed starts a
+/// new one (its answer may be an error, which is not kept, or older than the cache entry it
+/// made, since gone). The last participant to leave (with its answer, or cancelled) takes the
+/// verification off the list, so the list holds only verifications someone waits for.
 struct Flight<'a> {
     store: &'a Store,
     key: TokenKey,
-    result: Arc<OnceCell<Shared>>,
+    /// Ours until we leave; given back under the list's lock.
+    result: Option<Arc<OnceCell<Shared>>>,
 }
 
 impl<'a> Flight<'a> {
     fn join(store: &'a Store, key: TokenKey) -> Self {
         let mut flights = store.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = Arc::clone(flights.entry(key).or_default());
+        let listed = flights.entry(key).or_default();
+        if listed.initialized() {
+            *listed = Arc::default();
+        }
+        let result = Some(Arc::clone(listed));
         Flight { store, key, result }
+    }
+
+    fn cell(&self) -> &OnceCell<Shared> {
+        // Taken only by `drop`.
+        self.result
+            .as_deref()
+            .expect("a flight's cell lives until it is dropped")
     }
 }
 
@@ -452,13 +503,15 @@ impl Drop for Flight<'_> {
             .flights
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Every participant holds a clone, taken under this lock: the list's and ours are the
-        // last two.
-        if Arc::strong_count(&self.result) == 2
-            && flights
-                .get(&self.key)
-                .is_some_and(|listed| Arc::ptr_eq(listed, &self.result))
-        {
+        let Some(ours) = self.result.take() else {
+            return;
+        };
+        let listed = flights.get(&self.key);
+        let ours_listed = listed.is_some_and(|listed| Arc::ptr_eq(listed, &ours));
+        // Every clone is taken and given back under this lock, so once ours is gone the count
+        // says exactly whether anyone else still takes part.
+        drop(ours);
+        if ours_listed && listed.is_some_and(|listed| Arc::strong_count(listed) == 1) {
             flights.remove(&self.key);
         }
     }
@@ -683,7 +736,7 @@ mod tests {
                 .store
                 .as_ref()
                 .unwrap()
-                .get(cache.store.as_ref().unwrap().key(token), SystemTime::now())
+                .get(cache.store.as_ref().unwrap().key(token))
                 .is_some()
         };
         assert!(kept("long") && kept("new") && !kept("short"));
@@ -754,6 +807,105 @@ mod tests {
             .get_or_verify("t", || async { Ok(accepted_until(None)) })
             .await;
         assert!(ok.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_ended_verification_is_not_joined() {
+        // The flight ends with "cannot decide"; its woken waiter has not run yet when a new
+        // caller comes: the new caller verifies afresh (the error is not kept).
+        let cache = cache(100);
+        let gate = tokio::sync::Notify::new();
+        let mut leader = Box::pin(cache.get_or_verify("t", || async {
+            gate.notified().await;
+            Err(VerifyError::unavailable("down"))
+        }));
+        let mut waiter = Box::pin(cache.get_or_verify("t", || async { unreachable!() }));
+        std::future::poll_fn(|cx| {
+            assert!(leader.as_mut().poll(cx).is_pending());
+            assert!(waiter.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        gate.notify_waiters();
+        assert!(leader.await.unwrap_err().is_unavailable());
+        let calls = AtomicUsize::new(0);
+        let later = cache
+            .get_or_verify("t", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(accepted_until(None))
+            })
+            .await;
+        assert!(later.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // The waiter still gets the answer of the flight it joined.
+        assert!(waiter.await.unwrap_err().is_unavailable());
+        assert!(
+            cache
+                .store
+                .as_ref()
+                .unwrap()
+                .flights
+                .lock()
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ended_verifications_acceptance_does_not_outlive_exp() {
+        let cache = cache(100);
+        let exp = SystemTime::now() + Duration::from_millis(100);
+        let mut leader = Box::pin(cache.get_or_verify("t", || async {
+            tokio::task::yield_now().await;
+            Ok(accepted_until(Some(exp)))
+        }));
+        let mut waiter = Box::pin(cache.get_or_verify("t", || async { unreachable!() }));
+        std::future::poll_fn(|cx| {
+            assert!(leader.as_mut().poll(cx).is_pending());
+            assert!(waiter.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        assert!(leader.await.is_ok());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Past `exp`, with the waiter not yet run: the token is verified again, and refused.
+        let later = cache
+            .get_or_verify("t", || async {
+                Ok(Verdict::Refused(VerifyError::invalid_token(
+                    "token has expired",
+                )))
+            })
+            .await;
+        assert!(later.is_err(), "{later:?}");
+        drop(waiter);
+    }
+
+    #[test]
+    fn the_last_participant_to_leave_takes_the_verification_off_the_list() {
+        let store = Store::new(100);
+        let key = store.key("t");
+        let (a, b) = (Flight::join(&store, key), Flight::join(&store, key));
+        let _ = a.cell().set(Ok(accepted_until(None)));
+        drop(a);
+        assert_eq!(store.flights.lock().unwrap().len(), 1, "b still takes part");
+        // A caller coming now does not join the ended verification: it starts a new one.
+        let c = Flight::join(&store, key);
+        assert!(!c.cell().initialized());
+        drop(b);
+        assert_eq!(store.flights.lock().unwrap().len(), 1, "c still takes part");
+        drop(c);
+        assert!(store.flights.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn settings_beyond_any_clock_are_kept_for_a_long_time_not_a_panic() {
+        let cache = TokenCache::new("test", 10, Duration::MAX, Duration::MAX);
+        let refuse = || async { Ok(Verdict::Refused(VerifyError::invalid_token("no"))) };
+        assert!(cache.get_or_verify("bad", refuse).await.is_err());
+        let accept = || async { Ok(accepted_until(None)) };
+        assert!(cache.get_or_verify("good", accept).await.is_ok());
+        assert_eq!(cache.len(), 2, "both kept");
+        assert_eq!(cache.ttl(&accepted_until(None)), LONGEST_TTL);
     }
 
     /// Polls every future until each waits on `gate`, then opens it and collects the results.

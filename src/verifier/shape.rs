@@ -48,7 +48,7 @@ pub(crate) fn shape(token: &str) -> Shape {
     let issuer = URL_SAFE_NO_PAD
         .decode(claims)
         .ok()
-        .and_then(|claims| RoutingClaims::read(&claims))
+        .and_then(|claims| RoutingClaims::read_issuer(&claims))
         .and_then(|claims| claims.issuer().map(str::to_owned));
     Shape::Jwt { issuer }
 }
@@ -67,7 +67,20 @@ impl RoutingClaims {
     /// Reads them from the decoded claims: `None` unless they are a JSON object with at most
     /// one `iss` and one `iat`.
     pub(crate) fn read(json: &[u8]) -> Option<Self> {
-        serde_json::from_slice(json).ok()
+        Self::read_with(json, true)
+    }
+
+    /// Only the `iss` (for [`shape`]: whatever else the claims hold is the verifier's to
+    /// judge).
+    fn read_issuer(json: &[u8]) -> Option<Self> {
+        Self::read_with(json, false)
+    }
+
+    fn read_with(json: &[u8], iat: bool) -> Option<Self> {
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let claims = deserializer.deserialize_map(RoutingVisitor { iat }).ok()?;
+        deserializer.end().ok()?;
+        Some(claims)
     }
 
     /// The `iss`, when it is a string.
@@ -76,13 +89,10 @@ impl RoutingClaims {
     }
 }
 
-impl<'de> Deserialize<'de> for RoutingClaims {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(RoutingVisitor)
-    }
+/// Reads `iss`, and `iat` when asked to.
+struct RoutingVisitor {
+    iat: bool,
 }
-
-struct RoutingVisitor;
 
 impl<'de> Visitor<'de> for RoutingVisitor {
     type Value = RoutingClaims;
@@ -96,8 +106,8 @@ impl<'de> Visitor<'de> for RoutingVisitor {
         while let Some(name) = access.next_key::<Name>()? {
             let slot = match name {
                 Name::Iss => &mut claims.iss,
-                Name::Iat => &mut claims.iat,
-                Name::Other => {
+                Name::Iat if self.iat => &mut claims.iat,
+                Name::Iat | Name::Other => {
                     access.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -148,6 +158,19 @@ mod tests {
     }
 
     #[test]
+    fn the_verifier_reads_iss_and_iat_once_each() {
+        let read = |json: &str| RoutingClaims::read(json.as_bytes());
+        let claims = read(r#"{"iss":"a","iat":5,"x":{"y":[1,{"z":2}]}}"#).expect("reads");
+        assert_eq!(claims.issuer(), Some("a"));
+        assert_eq!(claims.iat, Some(5.into()));
+        assert!(read(r#"{"iss":"a","iat":5,"iat":6}"#).is_none());
+        assert!(read(r#"{"iss":"a","iss":"a"}"#).is_none());
+        assert!(read(r#"["a",5]"#).is_none());
+        assert!(read(r#"{"iss":"a"} {}"#).is_none(), "trailing data");
+        assert!(read(r#"{"iss":"a","x":"#).is_none());
+    }
+
+    #[test]
     fn shapes() {
         let header = b64(r#"{"alg":"RS256"}"#);
         let claims = b64(r#"{"iss":"https://as.example.com","sub":"a"}"#);
@@ -193,6 +216,16 @@ mod tests {
                 jwt(
                     &header,
                     &b64(r#"{"i\u0073s":"https://as.example.com","x":[{"y":1}]}"#),
+                ),
+                Shape::Jwt {
+                    issuer: Some("https://as.example.com".into()),
+                },
+            ),
+            (
+                "jwt with two iat (the verifier's to refuse)",
+                jwt(
+                    &header,
+                    &b64(r#"{"iss":"https://as.example.com","iat":1,"iat":2}"#),
                 ),
                 Shape::Jwt {
                     issuer: Some("https://as.example.com".into()),

@@ -13,8 +13,9 @@ use crate::verifier::VerifyError;
 /// parsed, the signature checked for form.
 ///
 /// The claims are parsed by [`claims`](Self::claims) once the signature is verified: until
-/// then only what picks the key is read from them ([`routing_claims`]). A forged token's
-/// payload is never parsed in full, and costs no more than its signature check.
+/// then only what picks the key is read from them (`RoutingClaims`). A forged token's
+/// payload is parsed in full only when no key can decide now (the `503` path), so that a
+/// token its own claims refute is still a `401`.
 pub(crate) struct ParsedToken<'a> {
     pub(crate) header: Map<String, Value>,
     /// The decoded claims (JSON, not yet parsed).
