@@ -10,10 +10,10 @@
 //!
 //! The cache is this crate's own rather than a general-purpose one (moka, which the crate used
 //! before), because it sits on every request: a hit is one read lock on one of 16 shards, one
-//! lookup and two clock reads (monotonic for the TTL, wall for `exp`), with no bookkeeping queue to feed, and a new entry is one write
-//! lock. When the cache is full, a new entry takes the place of an expired one or of one not
-//! used since the clock hand last passed it (CLOCK, an approximation of least recently used):
-//! a token in use stays, one seen once goes first.
+//! lookup and two clock reads (monotonic for the TTL, wall for `exp`), with no bookkeeping
+//! queue to feed, and a new entry is one write lock. When the cache is full, a new entry takes
+//! the place of an expired one or of one not used since the clock hand last passed it (CLOCK,
+//! an approximation of least recently used): a token in use stays, one seen once goes first.
 
 use std::{
     collections::{HashMap, hash_map::RandomState},
