@@ -765,16 +765,7 @@ mod tests {
                 .all(|r| r.as_ref().is_err_and(VerifyError::is_unavailable))
         );
         // Not kept, and the flight is off the list: the next caller verifies afresh.
-        assert!(
-            cache
-                .store
-                .as_ref()
-                .unwrap()
-                .flights
-                .lock()
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(flights_listed(&cache), 0);
         let ok = cache
             .get_or_verify("t", || async { Ok(accepted_until(None)) })
             .await;
@@ -793,16 +784,7 @@ mod tests {
         let cancelled =
             tokio::time::timeout(Duration::from_millis(20), cache.get_or_verify("t", never)).await;
         assert!(cancelled.is_err());
-        assert!(
-            cache
-                .store
-                .as_ref()
-                .unwrap()
-                .flights
-                .lock()
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(flights_listed(&cache), 0);
         let ok = cache
             .get_or_verify("t", || async { Ok(accepted_until(None)) })
             .await;
@@ -820,12 +802,7 @@ mod tests {
             Err(VerifyError::unavailable("down"))
         }));
         let mut waiter = Box::pin(cache.get_or_verify("t", || async { unreachable!() }));
-        std::future::poll_fn(|cx| {
-            assert!(leader.as_mut().poll(cx).is_pending());
-            assert!(waiter.as_mut().poll(cx).is_pending());
-            std::task::Poll::Ready(())
-        })
-        .await;
+        both_wait(leader.as_mut(), waiter.as_mut()).await;
         gate.notify_waiters();
         assert!(leader.await.unwrap_err().is_unavailable());
         let calls = AtomicUsize::new(0);
@@ -839,16 +816,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // The waiter still gets the answer of the flight it joined.
         assert!(waiter.await.unwrap_err().is_unavailable());
-        assert!(
-            cache
-                .store
-                .as_ref()
-                .unwrap()
-                .flights
-                .lock()
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(flights_listed(&cache), 0);
     }
 
     #[tokio::test]
@@ -860,12 +828,7 @@ mod tests {
             Ok(accepted_until(Some(exp)))
         }));
         let mut waiter = Box::pin(cache.get_or_verify("t", || async { unreachable!() }));
-        std::future::poll_fn(|cx| {
-            assert!(leader.as_mut().poll(cx).is_pending());
-            assert!(waiter.as_mut().poll(cx).is_pending());
-            std::task::Poll::Ready(())
-        })
-        .await;
+        both_wait(leader.as_mut(), waiter.as_mut()).await;
         assert!(leader.await.is_ok());
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Past `exp`, with the waiter not yet run: the token is verified again, and refused.
@@ -906,6 +869,27 @@ mod tests {
         assert!(cache.get_or_verify("good", accept).await.is_ok());
         assert_eq!(cache.len(), 2, "both kept");
         assert_eq!(cache.ttl(&accepted_until(None)), LONGEST_TTL);
+    }
+
+    /// Verifications under way, listed for callers to join.
+    fn flights_listed(cache: &TokenCache) -> usize {
+        cache
+            .store
+            .as_ref()
+            .map_or(0, |store| store.flights.lock().unwrap().len())
+    }
+
+    /// Polls a leader and a waiter of one flight once each: both must wait.
+    async fn both_wait<A: Future, B: Future>(
+        mut leader: std::pin::Pin<&mut A>,
+        mut waiter: std::pin::Pin<&mut B>,
+    ) {
+        std::future::poll_fn(|cx| {
+            assert!(leader.as_mut().poll(cx).is_pending());
+            assert!(waiter.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
     }
 
     /// Polls every future until each waits on `gate`, then opens it and collects the results.
