@@ -80,8 +80,10 @@ impl LazyOwner {
     pub(crate) fn resolve(self) -> Owner {
         match self {
             Self::Known(owner) => owner,
-            // `new` checked that the principal names an owner; the token is not needed.
-            Self::Principal(info) => Owner::of(&info, ""),
+            // `new` checked that the principal names an owner (and `AuthInfo` is immutable).
+            Self::Principal(info) => {
+                Owner::of_principal(&info).expect("the principal was checked by `LazyOwner::new`")
+            }
         }
     }
 }
