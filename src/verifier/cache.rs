@@ -158,7 +158,7 @@ impl TokenCache {
 
     /// Keeps `verdict` for as long as [`ttl`](Self::ttl) says, if at all.
     fn insert(&self, store: &Store, key: TokenKey, verdict: &Verdict) {
-        let ttl = self.ttl_at(verdict, SystemTime::now());
+        let ttl = self.ttl(verdict);
         if !ttl.is_zero() {
             let deadline = Deadline {
                 // `ttl` is at most `LONGEST_TTL`: no overflow.
@@ -172,10 +172,7 @@ impl TokenCache {
     /// How long `verdict` is kept: accepted tokens until `exp` and at most `max_ttl`,
     /// refusals `negative_ttl`, a verdict from another replica no longer than it says.
     pub(crate) fn ttl(&self, verdict: &Verdict) -> Duration {
-        self.ttl_at(verdict, SystemTime::now())
-    }
-
-    fn ttl_at(&self, verdict: &Verdict, now: SystemTime) -> Duration {
+        let now = SystemTime::now();
         match verdict {
             Verdict::Accepted(info) => match info.expires_at() {
                 Some(exp) => exp
@@ -186,7 +183,7 @@ impl TokenCache {
             },
             Verdict::Refused(_) => self.negative_ttl,
             Verdict::Until(verdict, until) => self
-                .ttl_at(verdict, now)
+                .ttl(verdict)
                 .min(until.duration_since(now).unwrap_or(Duration::ZERO)),
         }
     }
