@@ -1,6 +1,10 @@
 //! The verified principal: [`AuthInfo`].
 
-use std::{fmt, sync::Arc, time::SystemTime};
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+    time::SystemTime,
+};
 
 use serde_json::{Map, Value};
 
@@ -29,13 +33,13 @@ use serde_json::{Map, Value};
 /// ```
 ///
 /// [`TokenVerifier`]: crate::TokenVerifier
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AuthInfo {
     inner: Arc<Inner>,
 }
 
 /// The fields of an [`AuthInfo`], filled in by its builder.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     subject: Option<String>,
     client_id: Option<String>,
@@ -47,7 +51,8 @@ struct Inner {
     key_thumbprint: Option<String>,
     certificate_thumbprint: Option<String>,
     claims: Claims,
-    principal_key: Option<String>,
+    /// Written on first use: most requests never ask for it.
+    principal_key: OnceLock<Option<String>>,
 }
 
 /// The claims without a dedicated accessor. `Debug` shows their names only: their values may
@@ -153,7 +158,39 @@ impl AuthInfo {
     /// token itself.)
     #[must_use]
     pub fn principal_key(&self) -> Option<&str> {
-        self.inner.principal_key.as_deref()
+        let inner = &*self.inner;
+        inner
+            .principal_key
+            .get_or_init(|| {
+                let sub = inner.subject.as_deref()?;
+                let iss = inner.issuer.as_deref().unwrap_or("");
+                Some(Value::Array(vec![Value::from(iss), Value::from(sub)]).to_string())
+            })
+            .as_deref()
+    }
+}
+
+impl fmt::Debug for AuthInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `principal_key` is left out: it is made of the issuer and subject shown here.
+        f.debug_struct("AuthInfo")
+            .field("subject", &self.subject)
+            .field("client_id", &self.client_id)
+            .field("issuer", &self.issuer)
+            .field("scopes", &self.scopes)
+            .field("audiences", &self.audiences)
+            .field("expires_at", &self.expires_at)
+            .field("token_id", &self.token_id)
+            .field("key_thumbprint", &self.key_thumbprint)
+            .field("certificate_thumbprint", &self.certificate_thumbprint)
+            .field("claims", &self.claims)
+            .finish()
     }
 }
 
@@ -190,10 +227,24 @@ impl AuthInfoBuilder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        for scope in scopes {
-            let scope = scope.into();
-            if !scope.is_empty() && !self.inner.scopes.contains(&scope) {
-                self.inner.scopes.push(scope);
+        let scopes = scopes.into_iter().map(Into::into);
+        let kept = &mut self.inner.scopes;
+        if kept.is_empty() {
+            // Collected in place when `scopes` is a `Vec<String>`, then filtered.
+            *kept = scopes.collect();
+            let mut len = 0;
+            for i in 0..kept.len() {
+                if !kept[i].is_empty() && !kept[..len].contains(&kept[i]) {
+                    kept.swap(len, i);
+                    len += 1;
+                }
+            }
+            kept.truncate(len);
+        } else {
+            for scope in scopes {
+                if !scope.is_empty() && !kept.contains(&scope) {
+                    kept.push(scope);
+                }
             }
         }
         self
@@ -216,9 +267,13 @@ impl AuthInfoBuilder {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.inner
-            .audiences
-            .extend(audiences.into_iter().map(Into::into));
+        let audiences = audiences.into_iter().map(Into::into);
+        if self.inner.audiences.is_empty() {
+            // Collected in place when `audiences` is a `Vec<String>`.
+            self.inner.audiences = audiences.collect();
+        } else {
+            self.inner.audiences.extend(audiences);
+        }
         self
     }
 
@@ -251,12 +306,7 @@ impl AuthInfoBuilder {
 
     /// Finishes the [`AuthInfo`].
     #[must_use]
-    pub fn build(mut self) -> AuthInfo {
-        let inner = &mut self.inner;
-        inner.principal_key = inner.subject.as_ref().map(|sub| {
-            let iss = inner.issuer.as_deref().unwrap_or("");
-            Value::Array(vec![Value::from(iss), Value::from(sub.as_str())]).to_string()
-        });
+    pub fn build(self) -> AuthInfo {
         AuthInfo {
             inner: Arc::new(self.inner),
         }
@@ -311,6 +361,14 @@ mod tests {
     fn scopes_are_deduplicated_and_empty_ones_dropped() {
         let info = AuthInfo::builder().scope_string("a  b a").build();
         assert_eq!(info.scopes(), ["a", "b"]);
+        let info = AuthInfo::builder()
+            .scopes(["", "c", "c", "a"])
+            .scopes(["b", "a", "", "b"])
+            .audiences(["r1"])
+            .audiences(vec!["r2".to_owned()])
+            .build();
+        assert_eq!(info.scopes(), ["c", "a", "b"]);
+        assert_eq!(info.audiences(), ["r1", "r2"]);
     }
 
     #[test]

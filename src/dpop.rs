@@ -323,7 +323,9 @@ impl SignedProof {
         accepts: impl Fn(Algorithm) -> bool,
     ) -> Result<Self, &'static str> {
         let parsed = ParsedToken::parse(proof).map_err(|_| "the DPoP proof is malformed")?;
-        let header = &parsed.header;
+        let header = &parsed
+            .header_object()
+            .map_err(|_| "the DPoP proof is malformed")?;
         let typ = header
             .get("typ")
             .and_then(Value::as_str)

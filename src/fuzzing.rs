@@ -267,9 +267,19 @@ mod jwt {
     /// The parser's refusal.
     pub fn jws_parse(token: &str) -> Result<Jws, VerifyError> {
         let parsed = ParsedToken::parse(token)?;
+        let header = parsed.header_object()?;
+        // What the token verifier reads agrees with the whole header.
+        let read = parsed.header()?;
+        assert_eq!(read.alg.as_str(), header.get("alg").and_then(Value::as_str));
+        assert_eq!(read.kid.as_str(), header.get("kid").and_then(Value::as_str));
+        assert_eq!(read.typ.as_str(), header.get("typ").and_then(Value::as_str));
+        assert_eq!(
+            read.critical,
+            header.contains_key("crit") || header.contains_key("b64")
+        );
         let claims = parsed.claims()?;
         Ok(Jws {
-            header: parsed.header,
+            header,
             claims,
             signing_input: parsed.signing_input.to_owned(),
             signature: parsed.signature.to_owned(),

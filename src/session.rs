@@ -70,7 +70,8 @@ pub(crate) enum LazyOwner {
 
 impl LazyOwner {
     pub(crate) fn new(info: &AuthInfo, token: &str) -> Self {
-        if info.principal_key().is_some() || info.client_id().is_some() {
+        // `principal_key` is `Some` exactly when there is a subject; asked only when needed.
+        if info.subject().is_some() || info.client_id().is_some() {
             Self::Principal(info.clone())
         } else {
             Self::Known(Owner::of(info, token))

@@ -228,16 +228,14 @@ impl ClaimRules {
         mut claims: Map<String, Value>,
         issuer: Option<String>,
     ) -> Result<AuthInfo, VerifyError> {
+        // Every claim is checked in place first; the described ones are moved out of the map
+        // at the end, once the token is known to be acceptable.
         let exp = self.check_time(&claims)?;
 
-        let mut audiences = match claims.get("aud") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(values)) => values
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| invalid("token audience is malformed"))?,
+        let audiences = match optional(&claims, "aud") {
+            None => &[][..],
+            Some(aud @ Value::String(_)) => std::slice::from_ref(aud),
+            Some(Value::Array(values)) if values.iter().all(Value::is_string) => values,
             Some(_) => return Err(invalid("token audience is malformed")),
         };
         if self
@@ -262,36 +260,45 @@ impl ClaimRules {
             }
         }
 
-        let subject = string_claim(&claims, "sub", "token subject is malformed")?;
-        let mut client_id = None;
+        string_claim(&claims, "sub", "token subject is malformed")?;
+        let mut client = None;
         for name in &self.client_claims {
             if let Some(id) = string_claim(&claims, name, "token client id is malformed")? {
-                client_id = Some(id);
+                client = Some((name.as_str(), id));
                 break;
             }
         }
+        let client_id = client.map(|(_, id)| id);
         if let Some(allowed) = &self.allowed_clients
-            && !client_id.as_ref().is_some_and(|id| allowed.contains(id))
+            && !client_id.is_some_and(|id| allowed.iter().any(|a| a == id))
         {
             return Err(VerifyError::invalid_token(
                 "token was issued to a client that is not allowed",
             ));
         }
-        if audiences.is_empty()
-            && let Some(assumed) = &self.assumed_audience
-            && assumed
-                .clients
-                .as_ref()
-                .is_none_or(|clients| client_id.as_ref().is_some_and(|id| clients.contains(id)))
+        let assumed = match &self.assumed_audience {
+            Some(assumed)
+                if audiences.is_empty()
+                    && assumed.clients.as_ref().is_none_or(|clients| {
+                        client_id.is_some_and(|id| clients.iter().any(|c| c == id))
+                    }) =>
+            {
+                Some(&assumed.audience)
+            }
+            _ => None,
+        };
+        if !self.audiences.is_empty()
+            && !audiences
+                .iter()
+                .filter_map(Value::as_str)
+                .chain(assumed.map(String::as_str))
+                .any(|a| self.audiences.iter().any(|own| own == a))
         {
-            audiences.push(assumed.audience.clone());
-        }
-        if !self.audiences.is_empty() && !audiences.iter().any(|a| self.audiences.contains(a)) {
             return Err(VerifyError::invalid_token(
                 "token is not meant for this resource",
             ));
         }
-        let token_id = string_claim(&claims, "jti", "token id is malformed")?;
+        string_claim(&claims, "jti", "token id is malformed")?;
         // Confirmation (RFC 7800): the key (RFC 9449) or certificate (RFC 8705) the token is
         // bound to. The layer refuses a bound token without its proof.
         let (jkt, x5t) = match optional(&claims, "cnf") {
@@ -309,36 +316,56 @@ impl ClaimRules {
             }
         }
 
-        let used_scope_claims = self.scope_paths.iter().filter_map(ClaimPath::top_level);
-        for name in DESCRIBED.iter().copied().chain(used_scope_claims) {
-            claims.remove(name);
-        }
-        let mut info = AuthInfo::builder()
-            .audiences(audiences)
-            .scopes(scopes)
-            .claims(claims);
-        if let Some(issuer) = issuer {
-            info = info.issuer(issuer);
-        }
-        if let Some(subject) = subject {
-            info = info.subject(subject);
-        }
-        if let Some(client_id) = client_id {
-            info = info.client_id(client_id);
-        }
-        if let Some(token_id) = token_id {
-            info = info.token_id(token_id);
-        }
+        // Acceptable: build the description, moving what it keeps out of the claims.
+        let mut info = AuthInfo::builder().scopes(scopes);
         if let Some(jkt) = jkt {
             info = info.key_thumbprint(jkt);
         }
         if let Some(x5t) = x5t {
             info = info.certificate_thumbprint(x5t);
         }
+        // `client_id` has an accessor of its own and leaves the claims (whether or not it is
+        // the one read); another client claim (`azp`) stays among them.
+        let client_id = match client {
+            Some(("client_id", _)) => claims.remove("client_id").and_then(|v| match v {
+                Value::String(id) => Some(id),
+                _ => None,
+            }),
+            client => client.map(|(_, id)| id.to_owned()),
+        };
+        let assumed = assumed.cloned();
+        let audiences = match claims.remove("aud") {
+            Some(Value::String(aud)) => vec![aud],
+            Some(Value::Array(values)) => values
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::String(aud) => Some(aud),
+                    _ => None,
+                })
+                .collect(),
+            _ => assumed.into_iter().collect(),
+        };
+        info = info.audiences(audiences);
+        if let Some(Value::String(subject)) = claims.remove("sub") {
+            info = info.subject(subject);
+        }
+        if let Some(client_id) = client_id {
+            info = info.client_id(client_id);
+        }
+        if let Some(Value::String(token_id)) = claims.remove("jti") {
+            info = info.token_id(token_id);
+        }
+        if let Some(issuer) = issuer {
+            info = info.issuer(issuer);
+        }
         if let Some(exp) = exp {
             info = info.expires_at(exp);
         }
-        Ok(info.build())
+        let used_scope_claims = self.scope_paths.iter().filter_map(ClaimPath::top_level);
+        for name in DESCRIBED.iter().copied().chain(used_scope_claims) {
+            claims.remove(name);
+        }
+        Ok(info.claims(claims).build())
     }
 
     /// `exp` (required or not), `nbf` and `iat`, each with the leeway. Returns `exp`.
@@ -378,14 +405,14 @@ fn optional<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value>
 }
 
 /// A string claim, `None` when absent; any other JSON type is malformed.
-fn string_claim(
-    claims: &Map<String, Value>,
+fn string_claim<'c>(
+    claims: &'c Map<String, Value>,
     name: &str,
     what: &'static str,
-) -> Result<Option<String>, VerifyError> {
+) -> Result<Option<&'c str>, VerifyError> {
     match optional(claims, name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(invalid(what)),
     }
 }

@@ -224,6 +224,54 @@ fn clients_and_required_values() {
 }
 
 #[test]
+fn the_client_is_read_only_from_the_configured_claims() {
+    let both = json!({"client_id": "c1", "azp": "c2"});
+    // `client_id` first by default; `azp` stays a claim, `client_id` leaves the claims.
+    let info = rules(|_| {})
+        .describe(claims(both.clone()), None)
+        .expect("ok");
+    assert_eq!(info.client_id(), Some("c1"));
+    assert_eq!(info.claim("azp"), Some(&json!("c2")));
+    assert!(info.claim("client_id").is_none());
+    // Only `azp` configured: `client_id` is not the client, and still not a claim.
+    let azp = rules(|r| r.set_client_claims(vec!["azp".into()]));
+    let info = azp.describe(claims(both), None).expect("ok");
+    assert_eq!(info.client_id(), Some("c2"));
+    assert!(info.claim("client_id").is_none());
+    let info = azp
+        .describe(claims(json!({"client_id": "c1"})), None)
+        .expect("ok");
+    assert_eq!(info.client_id(), None);
+    // `azp` after `client_id`: the first present wins.
+    let later = rules(|r| r.set_client_claims(vec!["azp".into(), "client_id".into()]));
+    let info = later
+        .describe(claims(json!({"client_id": "c1"})), None)
+        .expect("ok");
+    assert_eq!(info.client_id(), Some("c1"));
+}
+
+#[test]
+fn described_values_are_moved_not_changed() {
+    let info = rules(|_| {})
+        .describe(
+            claims(json!({
+                "aud": "r", "sub": "s", "jti": "j", "scope": "b a b  c",
+                "cnf": {"jkt": "k"}, "iat": 1,
+            })),
+            None,
+        )
+        .expect("ok");
+    assert_eq!(info.audiences(), ["r"]);
+    assert_eq!(info.subject(), Some("s"));
+    assert_eq!(info.token_id(), Some("j"));
+    assert_eq!(info.scopes(), ["b", "a", "c"]);
+    assert_eq!(info.key_thumbprint(), Some("k"));
+    assert_eq!(info.claim("cnf"), Some(&json!({"jkt": "k"})));
+    assert_eq!(info.claim("iat"), Some(&json!(1)));
+    assert_eq!(info.claims().len(), 2);
+}
+
+#[test]
 fn malformed_claims_are_invalid_tokens() {
     for value in [
         json!({"aud": 5}),

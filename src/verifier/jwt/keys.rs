@@ -5,8 +5,9 @@
 //! key, a private key, a small RSA key, an unknown key type such as a post-quantum one, or bad
 //! material) is skipped with a warning instead of failing the whole set. Each usable key is
 //! turned into a `DecodingKey` once, when the set is loaded; with the aws-lc-rs backend it is
-//! also parsed into an aws-lc-rs public key on its first use with each algorithm and kept, so
-//! that no signature check rebuilds the key (for RSA, its Montgomery context).
+//! also parsed into an aws-lc-rs key (a public key, or an HMAC key for a shared secret) on its
+//! first use with each algorithm and kept, so that no signature check rebuilds the key (for
+//! RSA, its Montgomery context).
 
 use std::fmt;
 
@@ -405,6 +406,11 @@ pub(crate) fn verify_signature(
     signature: &str,
 ) -> Result<(), VerifyError> {
     let invalid = || VerifyError::invalid_token("token signature is invalid");
+    // Callers pick a key that fits; checked here too, so that no key is ever used with an
+    // algorithm of another family (an HMAC key made of a public key's bytes, say).
+    if !key.fits(alg) {
+        return Err(invalid());
+    }
     #[cfg(feature = "jwt-aws-lc-rs")]
     if let Some(verified) = parsed::verify(key, alg, message, signature) {
         return verified.map_err(|()| invalid());
@@ -424,7 +430,10 @@ pub(crate) fn verify_signature(
 mod parsed {
     use std::sync::OnceLock;
 
-    use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, VerificationAlgorithm};
+    use aws_lc_rs::{
+        hmac,
+        signature::{self, ParsedPublicKey, RsaParameters, VerificationAlgorithm},
+    };
     use base64::Engine as _;
     use jsonwebtoken::DecodingKeyKind;
 
@@ -433,18 +442,24 @@ mod parsed {
     /// The longest signature accepted: RSA-8192.
     const MAX_SIGNATURE: usize = 1024;
 
-    /// One slot per algorithm a key family can verify (RSA has six); `None` in a slot when
-    /// aws-lc-rs refused the key for that algorithm.
+    /// One slot per algorithm a key family can verify (RSA has six, a shared secret three);
+    /// `None` in a slot when aws-lc-rs refused the key for that algorithm.
     #[derive(Default)]
-    pub(super) struct ParsedKeys([OnceLock<Option<ParsedPublicKey>>; 6]);
+    pub(super) struct ParsedKeys([OnceLock<Option<Parsed>>; 6]);
+
+    enum Parsed {
+        Public(ParsedPublicKey),
+        /// Boxed: an aws-lc-rs HMAC key holds its precomputed state (over 1 KiB).
+        Hmac(Box<hmac::Key>),
+    }
 
     enum Params {
         Rsa(&'static RsaParameters),
         Other(&'static dyn VerificationAlgorithm),
+        Hmac(hmac::Algorithm),
     }
 
-    /// The slot and aws-lc-rs algorithm for `alg`, or `None` for the ones left to
-    /// jsonwebtoken (HMAC).
+    /// The slot and aws-lc-rs algorithm for `alg`.
     fn params(alg: Algorithm) -> Option<(usize, Params)> {
         use Algorithm::*;
         Some(match alg {
@@ -457,19 +472,25 @@ mod parsed {
             Es256 | Esp256 => (0, Params::Other(&signature::ECDSA_P256_SHA256_FIXED)),
             Es384 | Esp384 => (0, Params::Other(&signature::ECDSA_P384_SHA384_FIXED)),
             EdDsa | Ed25519 => (0, Params::Other(&signature::ED25519)),
-            Hs256 | Hs384 | Hs512 => return None,
+            Hs256 => (0, Params::Hmac(hmac::HMAC_SHA256)),
+            Hs384 => (1, Params::Hmac(hmac::HMAC_SHA384)),
+            Hs512 => (2, Params::Hmac(hmac::HMAC_SHA512)),
         })
     }
 
-    fn parse(decoding: &jsonwebtoken::DecodingKey, params: Params) -> Option<ParsedPublicKey> {
+    fn parse(decoding: &jsonwebtoken::DecodingKey, params: Params) -> Option<Parsed> {
         match (decoding.kind(), params) {
             (DecodingKeyKind::RsaModulusExponent { n, e }, Params::Rsa(params)) => {
                 signature::RsaPublicKeyComponents { n, e }
                     .to_parsed_public_key(params)
                     .ok()
+                    .map(Parsed::Public)
             }
             (DecodingKeyKind::SecretOrDer(bytes), Params::Other(params)) => {
-                ParsedPublicKey::new(params, bytes).ok()
+                ParsedPublicKey::new(params, bytes).ok().map(Parsed::Public)
+            }
+            (DecodingKeyKind::SecretOrDer(secret), Params::Hmac(algorithm)) => {
+                Some(Parsed::Hmac(Box::new(hmac::Key::new(algorithm, secret))))
             }
             _ => None,
         }
@@ -493,7 +514,12 @@ mod parsed {
         else {
             return Some(Err(()));
         };
-        Some(parsed.verify_sig(message, &bytes[..len]).map_err(|_| ()))
+        let signature = &bytes[..len];
+        Some(match parsed {
+            Parsed::Public(key) => key.verify_sig(message, signature).map_err(|_| ()),
+            // Compared in constant time.
+            Parsed::Hmac(key) => hmac::verify(key, message, signature).map_err(|_| ()),
+        })
     }
 }
 

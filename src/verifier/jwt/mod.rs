@@ -58,7 +58,6 @@ use std::{
 };
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 pub use self::{
     algorithm::{Algorithm, UnknownAlgorithm},
@@ -67,7 +66,7 @@ pub use self::{
 use self::{
     jwks::KeySource,
     keys::verify_signature,
-    token::{ParsedToken, check_typ},
+    token::{Member, ParsedToken, check_typ},
 };
 use super::{
     TokenVerifier, VerifyError,
@@ -184,7 +183,13 @@ impl JwtVerifier {
                 return Err(malformed);
             }
         };
-        let header = &parsed.header;
+        let header = match parsed.header() {
+            Ok(header) => header,
+            Err(malformed) => {
+                self.check_issuer(token)?;
+                return Err(malformed);
+            }
+        };
         // Only `iss` and `iat` are read before the signature is checked; claims that are not
         // a JSON object with one of each are malformed (and foreign, when `check_issuer` says).
         let Some(routing) = RoutingClaims::read(&parsed.payload) else {
@@ -199,34 +204,31 @@ impl JwtVerifier {
         let trusted_issuer = routing
             .issuer()
             .and_then(|iss| inner.issuers.get_key_value(iss));
-        if !matches!(header.get("alg"), Some(Value::String(_))) {
+        let Some(alg) = header.alg.as_str() else {
             return Err(VerifyError::foreign_token("token is not a JWT"));
-        }
+        };
         let Some((issuer, trusted)) = trusted_issuer else {
             return Err(VerifyError::foreign_token("token issuer is not trusted"));
         };
 
         // Header checks, before looking at any key.
-        let alg = match header.get("alg") {
-            Some(Value::String(name)) => Algorithm::from_name(name)
-                .ok_or_else(|| VerifyError::invalid_token("token algorithm is not accepted"))?,
-            _ => return Err(VerifyError::invalid_token("token algorithm is missing")),
-        };
+        let alg = Algorithm::from_name(alg)
+            .ok_or_else(|| VerifyError::invalid_token("token algorithm is not accepted"))?;
         if !inner.algorithms.contains(&alg) {
             return Err(VerifyError::invalid_token(
                 "token algorithm is not accepted",
             ));
         }
-        if header.contains_key("crit") || header.contains_key("b64") {
+        if header.critical {
             return Err(VerifyError::invalid_token(
                 "token has an unsupported critical header",
             ));
         }
-        check_typ(header.get("typ"), inner.strict_token_type)?;
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return Err(VerifyError::invalid_token("token key id is malformed")),
+        check_typ(&header.typ, inner.strict_token_type)?;
+        let kid = match &header.kid {
+            Member::Absent => None,
+            Member::Str(kid) => Some(&**kid),
+            Member::Other => return Err(VerifyError::invalid_token("token key id is malformed")),
         };
 
         // The unverified `iss` picked the issuer: unknown issuers cost no fetch.

@@ -1,7 +1,7 @@
 //! The compact JWS: parsing a token into header, claims and signature, strictly (canonical
 //! base64url, JSON objects without duplicate members), and the RFC 9068 `typ` rule.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use base64::Engine as _;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -9,15 +9,18 @@ use serde_json::{Map, Number, Value};
 
 use crate::verifier::VerifyError;
 
-/// The three parts of a compact JWS: the header parsed, the claims decoded but not yet
-/// parsed, the signature checked for form.
+/// The three parts of a compact JWS: header and claims decoded but not yet parsed, the
+/// signature checked for form.
 ///
-/// The claims are parsed by [`claims`](Self::claims) once the signature is verified: until
-/// then only what picks the key is read from them (`RoutingClaims`). A forged token's
-/// payload is parsed in full only when no key can decide now (the `503` path), so that a
-/// token its own claims refute is still a `401`.
+/// The header is read by [`header`](Self::header) (the members the verifier uses, without
+/// building a map) or [`header_object`](Self::header_object). The claims are parsed by
+/// [`claims`](Self::claims) once the signature is verified: until then only what picks the key
+/// is read from them (`RoutingClaims`). A forged token's payload is parsed in full only when
+/// no key can decide now (the `503` path), so that a token its own claims refute is still a
+/// `401`.
 pub(crate) struct ParsedToken<'a> {
-    pub(crate) header: Map<String, Value>,
+    /// The decoded header (JSON, not yet parsed).
+    header: Vec<u8>,
     /// The decoded claims (JSON, not yet parsed).
     pub(crate) payload: Vec<u8>,
     pub(crate) signing_input: &'a str,
@@ -34,7 +37,7 @@ impl<'a> ParsedToken<'a> {
             return Err(malformed());
         };
         let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
-        let header = strict_object(&b64_decode(header_b64).ok_or_else(malformed)?)?;
+        let header = b64_decode(header_b64).ok_or_else(malformed)?;
         let payload = b64_decode(claims_b64).ok_or_else(malformed)?;
         // The signature is decoded again by the crypto backend; check its form here so that
         // only canonical encodings are accepted.
@@ -49,9 +52,195 @@ impl<'a> ParsedToken<'a> {
         })
     }
 
+    /// The header members a token verifier reads, checked as strictly as
+    /// [`header_object`](Self::header_object) checks the whole header (a JSON object without
+    /// duplicate members at any level), without building it.
+    pub(crate) fn header(&self) -> Result<JwsHeader<'_>, VerifyError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(&self.header);
+        let header = deserializer
+            .deserialize_map(HeaderVisitor)
+            .and_then(|header| deserializer.end().map(|()| header));
+        header.map_err(|err| strict_error(&err))
+    }
+
+    /// The header as a JSON object, parsed strictly.
+    pub(crate) fn header_object(&self) -> Result<Map<String, Value>, VerifyError> {
+        strict_object(&self.header)
+    }
+
     /// The claims, parsed strictly (a JSON object without duplicate members).
     pub(crate) fn claims(&self) -> Result<Map<String, Value>, VerifyError> {
         strict_object(&self.payload)
+    }
+}
+
+/// A header member the verifier reads: absent, a string, or any other JSON value.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) enum Member<'a> {
+    #[default]
+    Absent,
+    Str(Cow<'a, str>),
+    Other,
+}
+
+impl Member<'_> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) => Some(s),
+            Self::Absent | Self::Other => None,
+        }
+    }
+}
+
+/// What a token verifier reads from a JWS header.
+#[derive(Debug, Default)]
+pub(crate) struct JwsHeader<'a> {
+    pub(crate) alg: Member<'a>,
+    pub(crate) kid: Member<'a>,
+    pub(crate) typ: Member<'a>,
+    /// `crit` or `b64` is present: no extension is understood.
+    pub(crate) critical: bool,
+}
+
+/// Reads a [`JwsHeader`], refusing duplicate members at every level as [`strict_object`]
+/// does, and borrowing its strings from the decoded header.
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = JwsHeader<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut header = JwsHeader::default();
+        let mut names = Names::default();
+        while let Some(Text(name)) = access.next_key()? {
+            let slot = match &*name {
+                "alg" => &mut header.alg,
+                "kid" => &mut header.kid,
+                "typ" => &mut header.typ,
+                other => {
+                    header.critical |= other == "crit" || other == "b64";
+                    access.next_value::<Checked<'_>>()?;
+                    names.add(name)?;
+                    continue;
+                }
+            };
+            *slot = access.next_value::<Checked<'_>>()?.0;
+            names.add(name)?;
+        }
+        Ok(header)
+    }
+}
+
+/// A JSON value checked for duplicate members at every level and not kept, except a string,
+/// which is borrowed when it has no escapes.
+struct Checked<'a>(Member<'a>);
+
+impl<'de> serde::Deserialize<'de> for Checked<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Other))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Other))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Other))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Other))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Other))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Str(Cow::Borrowed(v))))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Str(Cow::Owned(v.to_owned()))))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Checked(Member::Str(Cow::Owned(v))))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Checked<'_>>()?.is_some() {}
+        Ok(Checked(Member::Other))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut names = Names::default();
+        while let Some(Text(name)) = access.next_key()? {
+            access.next_value::<Checked<'_>>()?;
+            names.add(name)?;
+        }
+        Ok(Checked(Member::Other))
+    }
+}
+
+/// A member name, borrowed when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_str(CheckedVisitor)?.0 {
+            Member::Str(text) => Ok(Self(text)),
+            Member::Absent | Member::Other => Err(de::Error::custom("expected a string")),
+        }
+    }
+}
+
+/// The member names of one object, to refuse a duplicate (compared after unescaping, as
+/// `serde_json` compares them).
+#[derive(Default)]
+struct Names<'a>(Vec<Cow<'a, str>>);
+
+impl<'a> Names<'a> {
+    fn add<E: de::Error>(&mut self, name: Cow<'a, str>) -> Result<(), E> {
+        // Headers have a handful of members; past that, a sorted list keeps a hostile one with
+        // thousands from costing a quadratic scan.
+        const SCAN: usize = 16;
+        let names = &mut self.0;
+        if names.len() < SCAN {
+            if names.contains(&name) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            names.push(name);
+            if names.len() == SCAN {
+                names.sort_unstable();
+            }
+            return Ok(());
+        }
+        match names.binary_search(&name) {
+            Ok(_) => Err(de::Error::custom(DUPLICATE)),
+            Err(at) => {
+                names.insert(at, name);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -102,10 +291,16 @@ fn strict_object(bytes: &[u8]) -> Result<Map<String, Value>, VerifyError> {
     match serde_json::from_slice::<StrictValue>(bytes) {
         Ok(StrictValue(Value::Object(map))) => Ok(map),
         Ok(_) => Err(VerifyError::invalid_token("token is malformed")),
-        Err(err) if err.to_string().starts_with(DUPLICATE) => {
-            Err(VerifyError::invalid_token("token has a duplicate member"))
-        }
-        Err(_) => Err(VerifyError::invalid_token("token is malformed")),
+        Err(err) => Err(strict_error(&err)),
+    }
+}
+
+/// The refusal for a header or claims that did not parse.
+fn strict_error(err: &serde_json::Error) -> VerifyError {
+    if err.to_string().starts_with(DUPLICATE) {
+        VerifyError::invalid_token("token has a duplicate member")
+    } else {
+        VerifyError::invalid_token("token is malformed")
     }
 }
 
@@ -178,13 +373,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 /// RFC 9068 §2.1 / RFC 8725 §3.11: `at+jwt` always; `JWT` or no `typ` unless strict. Media
 /// types compare case-insensitively, and the `application/` prefix may be left out.
-pub(crate) fn check_typ(typ: Option<&Value>, strict: bool) -> Result<(), VerifyError> {
+pub(crate) fn check_typ(typ: &Member<'_>, strict: bool) -> Result<(), VerifyError> {
     let rejected = || VerifyError::invalid_token("token type is not accepted");
     let typ = match typ {
-        None if strict => return Err(rejected()),
-        None => return Ok(()),
-        Some(Value::String(typ)) => typ.as_str(),
-        Some(_) => return Err(rejected()),
+        Member::Absent if strict => return Err(rejected()),
+        Member::Absent => return Ok(()),
+        Member::Str(typ) => &**typ,
+        Member::Other => return Err(rejected()),
     };
     let bare = match typ.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
@@ -203,29 +398,101 @@ mod tests {
 
     #[test]
     fn typ_rules_follow_rfc_9068() {
-        let v = |s: &str| Value::String(s.to_owned());
+        let v = |s: &'static str| Member::Str(Cow::Borrowed(s));
         let cases = [
-            (None, false, true),
-            (None, true, false),
-            (Some(v("at+jwt")), true, true),
-            (Some(v("AT+JWT")), true, true),
-            (Some(v("application/at+jwt")), true, true),
-            (Some(v("Application/At+Jwt")), true, true),
-            (Some(v("JWT")), false, true),
-            (Some(v("application/jwt")), false, true),
-            (Some(v("JWT")), true, false),
-            (Some(v("dpop+jwt")), false, false),
-            (Some(v("JOSE")), false, false),
-            (Some(v("application/")), false, false),
-            (Some(Value::Bool(true)), false, false),
+            (Member::Absent, false, true),
+            (Member::Absent, true, false),
+            (v("at+jwt"), true, true),
+            (v("AT+JWT"), true, true),
+            (v("application/at+jwt"), true, true),
+            (v("Application/At+Jwt"), true, true),
+            (v("JWT"), false, true),
+            (v("application/jwt"), false, true),
+            (v("JWT"), true, false),
+            (v("dpop+jwt"), false, false),
+            (v("JOSE"), false, false),
+            (v("application/"), false, false),
+            (Member::Other, false, false),
         ];
         for (typ, strict, ok) in cases {
             assert_eq!(
-                check_typ(typ.as_ref(), strict).is_ok(),
+                check_typ(&typ, strict).is_ok(),
                 ok,
                 "{typ:?} strict={strict}"
             );
         }
+    }
+
+    fn header_of(json: &str) -> Result<JwsHeader<'static>, VerifyError> {
+        let token = format!("{}.e30.c2ln", b64(json));
+        let parsed = ParsedToken::parse(&token).expect("parts");
+        // Owned, so the test can return it.
+        let own = |m: Member<'_>| match m {
+            Member::Str(s) => Member::Str(Cow::Owned(s.into_owned())),
+            Member::Absent => Member::Absent,
+            Member::Other => Member::Other,
+        };
+        parsed.header().map(|h| JwsHeader {
+            alg: own(h.alg),
+            kid: own(h.kid),
+            typ: own(h.typ),
+            critical: h.critical,
+        })
+    }
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+
+    #[test]
+    fn the_header_is_read_as_strictly_as_the_whole_object() {
+        let h =
+            header_of(r#"{"alg":"RS256","kid":"k\u0031","typ":5,"x":{"y":[1]}}"#).expect("parses");
+        assert_eq!(h.alg.as_str(), Some("RS256"));
+        assert_eq!(h.kid.as_str(), Some("k1"), "escapes are read");
+        assert_eq!(h.typ, Member::Other);
+        assert!(!h.critical);
+        assert!(
+            header_of(r#"{"alg":"RS256","crit":["exp"]}"#)
+                .expect("ok")
+                .critical
+        );
+        assert!(
+            header_of(r#"{"alg":"RS256","b64":false}"#)
+                .expect("ok")
+                .critical
+        );
+        assert_eq!(header_of(r#"{"kid":null}"#).expect("ok").kid, Member::Other);
+        assert_eq!(header_of("{}").expect("ok").alg, Member::Absent);
+
+        // Wherever `strict_object` refuses a header, so does `header`, with the same reason.
+        let wide: String = (0..40).map(|i| format!(r#""m{i}":{i},"#)).collect();
+        for json in [
+            r#"{"alg":"RS256","alg":"none"}"#,
+            r#"{"alg":"RS256","al\u0067":"none"}"#,
+            r#"{"x":1,"x":2}"#,
+            r#"{"jwk":{"kty":"EC","kty":"RSA"}}"#,
+            r#"{"a":[{"x":1,"x":2}]}"#,
+            &format!(r#"{{{wide}"m7":0}}"#),
+            &format!(r#"{{{wide}"m39":0}}"#),
+            &format!(r#"{{{wide}"m40":0}}"#),
+            r#"["alg"]"#,
+            r#"{"alg":"RS256"} {}"#,
+            r#"{"alg":"RS256""#,
+            "",
+        ] {
+            let token = format!("{}.e30.c2ln", b64(json));
+            let parsed = ParsedToken::parse(&token).expect("parts");
+            let whole = parsed.header_object().map(|_| ());
+            let read = parsed.header().map(|_| ());
+            assert_eq!(
+                read.as_ref().map_err(VerifyError::description),
+                whole.as_ref().map_err(VerifyError::description),
+                "{json}"
+            );
+        }
+        assert!(header_of(&format!(r#"{{{wide}"m40":0}}"#)).is_ok());
+        assert!(header_of(&format!(r#"{{{wide}"m39":0}}"#)).is_err());
     }
 
     #[test]

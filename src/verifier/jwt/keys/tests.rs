@@ -152,7 +152,8 @@ fn crypto_backend_is_present_or_reported() {
     #[cfg(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto"))]
     {
         let verifier = built.expect("builds with a backend");
-        // A real signature check through jsonwebtoken: would panic without a provider.
+        // A real signature check (through jsonwebtoken with the RustCrypto backend alone):
+        // would panic without a provider.
         let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
         let input = format!("{header}.e30");
         let mac = aws_lc_rs::hmac::sign(
@@ -168,4 +169,45 @@ fn crypto_backend_is_present_or_reported() {
     }
     #[cfg(not(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
     assert_eq!(built.unwrap_err(), ConfigError::MissingCryptoBackend);
+}
+
+#[cfg(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto"))]
+#[test]
+fn shared_secrets_verify_each_hmac_and_no_key_crosses_families() {
+    use aws_lc_rs::{
+        hmac,
+        rand::SystemRandom,
+        signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
+    };
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let input = b"header.claims";
+    let secret = [9_u8; 64];
+    let set = KeySet::single(KeyFamily::Hmac, DecodingKey::from_secret(&secret));
+    let key = set.key_at(0);
+    for (alg, mac) in [
+        (Algorithm::Hs256, hmac::HMAC_SHA256),
+        (Algorithm::Hs384, hmac::HMAC_SHA384),
+        (Algorithm::Hs512, hmac::HMAC_SHA512),
+    ] {
+        let tag = hmac::sign(&hmac::Key::new(mac, &secret), input);
+        let sig = b64(tag.as_ref());
+        // Twice: the second check uses the key kept from the first.
+        for _ in 0..2 {
+            assert!(verify_signature(alg, key, input, &sig).is_ok(), "{alg:?}");
+        }
+        assert!(verify_signature(alg, key, b"header.other", &sig).is_err());
+        let mut short = tag.as_ref().to_vec();
+        short.pop();
+        assert!(verify_signature(alg, key, input, &b64(&short)).is_err());
+        assert!(verify_signature(Algorithm::Rs256, key, input, &sig).is_err());
+    }
+    // An HS256 "signature" made with a public key's bytes as the secret: refused, whatever
+    // the backend would make of those bytes.
+    let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("generates");
+    let point = ec.public_key().as_ref();
+    let set = KeySet::single(KeyFamily::EcP256, DecodingKey::from_ec_der(point));
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, point), input);
+    assert!(verify_signature(Algorithm::Hs256, set.key_at(0), input, &b64(tag.as_ref())).is_err());
+    let sig = ec.sign(&SystemRandom::new(), input).expect("signs");
+    assert!(verify_signature(Algorithm::Es256, set.key_at(0), input, &b64(sig.as_ref())).is_ok());
 }
