@@ -324,8 +324,9 @@ impl SignedProof {
     ) -> Result<Self, &'static str> {
         let parsed = ParsedToken::parse(proof).map_err(|_| "the DPoP proof is malformed")?;
         let header = &parsed
-            .header_object()
-            .map_err(|_| "the DPoP proof is malformed")?;
+            .header()
+            .map_err(|_| "the DPoP proof is malformed")?
+            .into_map();
         let typ = header
             .get("typ")
             .and_then(Value::as_str)
@@ -353,7 +354,10 @@ impl SignedProof {
             .map_err(|_| "the DPoP proof's signature is invalid")?;
         let jkt = thumbprint(jwk).map_err(|_| "the DPoP proof's jwk is unusable")?;
         // Parsed once the signature holds.
-        let claims = parsed.claims().map_err(|_| "the DPoP proof is malformed")?;
+        let claims = parsed
+            .claims()
+            .map_err(|_| "the DPoP proof is malformed")?
+            .into_map();
         Ok(Self { claims, jkt })
     }
 }

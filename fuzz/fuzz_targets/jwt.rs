@@ -84,6 +84,18 @@ fn check_parse(token: &str) {
     }
 }
 
+/// The strict JSON reader against `serde_json`: the same object when it accepts; when it
+/// refuses as malformed, so does `serde_json` (or it is not an object); when it refuses a
+/// duplicate member, `serde_json` (which keeps the last one) reads it.
+fn check_json(json: &[u8]) {
+    let lenient = serde_json::from_slice::<Value>(json);
+    match fuzzing::json_object(json) {
+        Ok(strict) => assert_eq!(lenient.expect("lenient JSON"), Value::Object(strict)),
+        Err("duplicate member") => assert!(lenient.is_ok(), "a duplicate in JSON serde_json refuses"),
+        Err(_) => assert!(!lenient.is_ok_and(|v| v.is_object()), "an object refused"),
+    }
+}
+
 /// What an accepted token must be.
 fn check_accepted(token: &str, verifier: &Verifier, info: &mcp_auth::AuthInfo) {
     let jws = fuzzing::jws_parse(token).expect("an accepted token parses strictly");
@@ -170,6 +182,9 @@ fuzz_target!(|data: &[u8]| {
         }
     } else {
         let parts = mcp_auth_fuzz::fields(rest, 2);
+        for part in &parts {
+            check_json(part);
+        }
         mcp_auth_fuzz::sign(parts[0], parts.get(1).copied().unwrap_or_default())
     };
     check_parse(&token);

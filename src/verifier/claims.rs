@@ -20,9 +20,12 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::VerifyError;
+use super::{
+    VerifyError,
+    json::{Json, Object},
+};
 use crate::{AuthInfo, ConfigError, policy::is_scope_token};
 
 /// The largest NumericDate accepted (about year 33658): beyond it a value is a mistake, and
@@ -64,11 +67,14 @@ impl ClaimPath {
     }
 
     /// The value at this path, if every step is an object member.
-    fn find<'c>(&self, claims: &'c Map<String, Value>) -> Option<&'c Value> {
+    fn find<'c, 'j>(&self, claims: &'c Object<'j>) -> Option<&'c Json<'j>> {
         let (first, rest) = self.0.split_first()?;
         let mut value = claims.get(first)?;
         for segment in rest {
-            value = value.as_object()?.get(segment)?;
+            match value {
+                Json::Object(object) => value = object.get(segment)?,
+                _ => return None,
+            }
         }
         (!value.is_null()).then_some(value)
     }
@@ -225,17 +231,15 @@ impl ClaimRules {
     /// [`VerifyError::invalid_token`] when a claim makes the token unacceptable.
     pub(crate) fn describe(
         &self,
-        mut claims: Map<String, Value>,
+        claims: Object<'_>,
         issuer: Option<String>,
     ) -> Result<AuthInfo, VerifyError> {
-        // Every claim is checked in place first; the described ones are moved out of the map
-        // at the end, once the token is known to be acceptable.
         let exp = self.check_time(&claims)?;
 
         let audiences = match optional(&claims, "aud") {
             None => &[][..],
-            Some(aud @ Value::String(_)) => std::slice::from_ref(aud),
-            Some(Value::Array(values)) if values.iter().all(Value::is_string) => values,
+            Some(aud @ Json::String(_)) => std::slice::from_ref(aud),
+            Some(Json::Array(values)) if values.iter().all(Json::is_string) => values,
             Some(_) => return Err(invalid("token audience is malformed")),
         };
         if self
@@ -247,9 +251,9 @@ impl ClaimRules {
         }
         for (path, allowed) in &self.required_values {
             let found = path.find(&claims);
-            let matches = |value: &Value| allowed.contains(value);
+            let matches = |value: &Json<'_>| allowed.iter().any(|a| value.eq_value(a));
             let ok = match found {
-                Some(Value::Array(items)) => items.iter().any(matches),
+                Some(Json::Array(items)) => items.iter().any(matches),
                 Some(value) => matches(value),
                 None => false,
             };
@@ -260,15 +264,14 @@ impl ClaimRules {
             }
         }
 
-        string_claim(&claims, "sub", "token subject is malformed")?;
-        let mut client = None;
+        let subject = string_claim(&claims, "sub", "token subject is malformed")?;
+        let mut client_id = None;
         for name in &self.client_claims {
             if let Some(id) = string_claim(&claims, name, "token client id is malformed")? {
-                client = Some((name.as_str(), id));
+                client_id = Some(id);
                 break;
             }
         }
-        let client_id = client.map(|(_, id)| id);
         if let Some(allowed) = &self.allowed_clients
             && !client_id.is_some_and(|id| allowed.iter().any(|a| a == id))
         {
@@ -283,27 +286,24 @@ impl ClaimRules {
                         client_id.is_some_and(|id| clients.iter().any(|c| c == id))
                     }) =>
             {
-                Some(&assumed.audience)
+                Some(assumed.audience.as_str())
             }
             _ => None,
         };
+        let audiences = || audiences.iter().filter_map(Json::as_str).chain(assumed);
         if !self.audiences.is_empty()
-            && !audiences
-                .iter()
-                .filter_map(Value::as_str)
-                .chain(assumed.map(String::as_str))
-                .any(|a| self.audiences.iter().any(|own| own == a))
+            && !audiences().any(|a| self.audiences.iter().any(|own| own == a))
         {
             return Err(VerifyError::invalid_token(
                 "token is not meant for this resource",
             ));
         }
-        string_claim(&claims, "jti", "token id is malformed")?;
+        let token_id = string_claim(&claims, "jti", "token id is malformed")?;
         // Confirmation (RFC 7800): the key (RFC 9449) or certificate (RFC 8705) the token is
         // bound to. The layer refuses a bound token without its proof.
         let (jkt, x5t) = match optional(&claims, "cnf") {
             None => (None, None),
-            Some(Value::Object(cnf)) => (
+            Some(Json::Object(cnf)) => (
                 string_claim(cnf, "jkt", "token confirmation is malformed")?,
                 string_claim(cnf, "x5t#S256", "token confirmation is malformed")?,
             ),
@@ -316,60 +316,40 @@ impl ClaimRules {
             }
         }
 
-        // Acceptable: build the description, moving what it keeps out of the claims.
-        let mut info = AuthInfo::builder().scopes(scopes);
+        // Acceptable: the description, and the claims it has no accessor for.
+        let mut info = AuthInfo::builder()
+            .scopes(scopes)
+            .audiences(audiences().map(str::to_owned).collect::<Vec<_>>());
+        if let Some(issuer) = issuer {
+            info = info.issuer(issuer);
+        }
+        if let Some(subject) = subject {
+            info = info.subject(subject);
+        }
+        if let Some(client_id) = client_id {
+            info = info.client_id(client_id);
+        }
+        if let Some(token_id) = token_id {
+            info = info.token_id(token_id);
+        }
         if let Some(jkt) = jkt {
             info = info.key_thumbprint(jkt);
         }
         if let Some(x5t) = x5t {
             info = info.certificate_thumbprint(x5t);
         }
-        // `client_id` has an accessor of its own and leaves the claims (whether or not it is
-        // the one read); another client claim (`azp`) stays among them.
-        let client_id = match client {
-            Some(("client_id", _)) => claims.remove("client_id").and_then(|v| match v {
-                Value::String(id) => Some(id),
-                _ => None,
-            }),
-            client => client.map(|(_, id)| id.to_owned()),
-        };
-        let assumed = assumed.cloned();
-        let audiences = match claims.remove("aud") {
-            Some(Value::String(aud)) => vec![aud],
-            Some(Value::Array(values)) => values
-                .into_iter()
-                .filter_map(|v| match v {
-                    Value::String(aud) => Some(aud),
-                    _ => None,
-                })
-                .collect(),
-            _ => assumed.into_iter().collect(),
-        };
-        info = info.audiences(audiences);
-        if let Some(Value::String(subject)) = claims.remove("sub") {
-            info = info.subject(subject);
-        }
-        if let Some(client_id) = client_id {
-            info = info.client_id(client_id);
-        }
-        if let Some(Value::String(token_id)) = claims.remove("jti") {
-            info = info.token_id(token_id);
-        }
-        if let Some(issuer) = issuer {
-            info = info.issuer(issuer);
-        }
         if let Some(exp) = exp {
             info = info.expires_at(exp);
         }
         let used_scope_claims = self.scope_paths.iter().filter_map(ClaimPath::top_level);
-        for name in DESCRIBED.iter().copied().chain(used_scope_claims) {
-            claims.remove(name);
-        }
-        Ok(info.claims(claims).build())
+        let others = claims.into_map_filtered(|name| {
+            !DESCRIBED.contains(&name) && !used_scope_claims.clone().any(|used| used == name)
+        });
+        Ok(info.claims(others).build())
     }
 
     /// `exp` (required or not), `nbf` and `iat`, each with the leeway. Returns `exp`.
-    fn check_time(&self, claims: &Map<String, Value>) -> Result<Option<SystemTime>, VerifyError> {
+    fn check_time(&self, claims: &Object<'_>) -> Result<Option<SystemTime>, VerifyError> {
         let now = now_secs();
         let leeway = self.leeway.as_secs_f64();
         let exp = optional(claims, "exp")
@@ -400,19 +380,19 @@ impl ClaimRules {
 }
 
 /// A claim's value, with JSON `null` read as absent (introspection answers use it so).
-fn optional<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+fn optional<'c, 'j>(claims: &'c Object<'j>, name: &str) -> Option<&'c Json<'j>> {
     claims.get(name).filter(|v| !v.is_null())
 }
 
 /// A string claim, `None` when absent; any other JSON type is malformed.
 fn string_claim<'c>(
-    claims: &'c Map<String, Value>,
+    claims: &'c Object<'_>,
     name: &str,
     what: &'static str,
 ) -> Result<Option<&'c str>, VerifyError> {
     match optional(claims, name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Json::String(s)) => Ok(Some(s)),
         Some(_) => Err(invalid(what)),
     }
 }
@@ -573,7 +553,7 @@ pub(crate) use claim_setters;
 
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds since the epoch, not negative, at most
 /// [`MAX_NUMERIC_DATE`].
-pub(crate) fn numeric_date(value: &Value, what: &'static str) -> Result<f64, VerifyError> {
+pub(crate) fn numeric_date(value: &Json<'_>, what: &'static str) -> Result<f64, VerifyError> {
     match value.as_f64() {
         Some(secs) if (0.0..=MAX_NUMERIC_DATE).contains(&secs) => Ok(secs),
         _ => Err(invalid(what)),
@@ -587,7 +567,7 @@ pub(crate) fn numeric_date(value: &Value, what: &'static str) -> Result<f64, Ver
 /// token with a character outside `%x21 / %x23-5B / %x5D-7E` (a tab, a newline, a quote)
 /// makes the whole claim malformed: a scope is never granted by splitting one the
 /// authorization server did not write.
-pub(crate) fn parse_scopes(value: &Value) -> Result<Vec<String>, VerifyError> {
+pub(crate) fn parse_scopes(value: &Json<'_>) -> Result<Vec<String>, VerifyError> {
     let check = |token: &str| {
         if is_scope_token(token) {
             Ok(token.to_owned())
@@ -596,8 +576,8 @@ pub(crate) fn parse_scopes(value: &Value) -> Result<Vec<String>, VerifyError> {
         }
     };
     match value {
-        Value::String(s) => s.split(' ').filter(|t| !t.is_empty()).map(check).collect(),
-        Value::Array(items) => items
+        Json::String(s) => s.split(' ').filter(|t| !t.is_empty()).map(check).collect(),
+        Json::Array(items) => items
             .iter()
             .filter(|item| item.as_str() != Some(""))
             .map(|item| {
@@ -606,7 +586,7 @@ pub(crate) fn parse_scopes(value: &Value) -> Result<Vec<String>, VerifyError> {
                     .and_then(check)
             })
             .collect(),
-        Value::Null => Ok(Vec::new()),
+        Json::Null => Ok(Vec::new()),
         _ => Err(invalid("token scope is malformed")),
     }
 }

@@ -30,6 +30,8 @@ mod claims;
 pub mod discovery;
 #[cfg(feature = "http-client")]
 mod http;
+#[cfg(feature = "http-client")]
+pub(crate) mod json;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;

@@ -8,12 +8,12 @@
 
 use std::fmt;
 
+use super::json::Json;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{
     Deserialize, Deserializer,
     de::{self, IgnoredAny, MapAccess, Visitor},
 };
-use serde_json::Value;
 
 /// The shape of a token.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,11 +45,9 @@ pub(crate) fn shape(token: &str) -> Shape {
     if !serde_json::from_slice::<Header<'_>>(&header).is_ok_and(|h| h.alg.is_some()) {
         return Shape::Opaque;
     }
-    let issuer = URL_SAFE_NO_PAD
-        .decode(claims)
-        .ok()
-        .and_then(|claims| RoutingClaims::read_issuer(&claims))
-        .and_then(|claims| claims.issuer().map(str::to_owned));
+    let issuer = URL_SAFE_NO_PAD.decode(claims).ok().and_then(|claims| {
+        RoutingClaims::read_issuer(&claims).and_then(|c| c.issuer().map(str::to_owned))
+    });
     Shape::Jwt { issuer }
 }
 
@@ -58,25 +56,25 @@ pub(crate) fn shape(token: &str) -> Shape {
 /// fetch of the issuer's set from an unknown one). The rest of the claims is skipped, not
 /// parsed: it is parsed once the signature holds.
 #[derive(Debug, Default)]
-pub(crate) struct RoutingClaims {
-    pub(crate) iss: Option<Value>,
-    pub(crate) iat: Option<Value>,
+pub(crate) struct RoutingClaims<'a> {
+    pub(crate) iss: Option<Json<'a>>,
+    pub(crate) iat: Option<Json<'a>>,
 }
 
-impl RoutingClaims {
+impl<'a> RoutingClaims<'a> {
     /// Reads them from the decoded claims: `None` unless they are a JSON object with at most
     /// one `iss` and one `iat`.
-    pub(crate) fn read(json: &[u8]) -> Option<Self> {
+    pub(crate) fn read(json: &'a [u8]) -> Option<Self> {
         Self::read_with(json, true)
     }
 
     /// Only the `iss` (for [`shape`]: whatever else the claims hold is the verifier's to
     /// judge).
-    fn read_issuer(json: &[u8]) -> Option<Self> {
+    fn read_issuer(json: &'a [u8]) -> Option<Self> {
         Self::read_with(json, false)
     }
 
-    fn read_with(json: &[u8], iat: bool) -> Option<Self> {
+    fn read_with(json: &'a [u8], iat: bool) -> Option<Self> {
         let mut deserializer = serde_json::Deserializer::from_slice(json);
         let claims = deserializer.deserialize_map(RoutingVisitor { iat }).ok()?;
         deserializer.end().ok()?;
@@ -85,7 +83,7 @@ impl RoutingClaims {
 
     /// The `iss`, when it is a string.
     pub(crate) fn issuer(&self) -> Option<&str> {
-        self.iss.as_ref().and_then(Value::as_str)
+        self.iss.as_ref().and_then(Json::as_str)
     }
 }
 
@@ -95,13 +93,13 @@ struct RoutingVisitor {
 }
 
 impl<'de> Visitor<'de> for RoutingVisitor {
-    type Value = RoutingClaims;
+    type Value = RoutingClaims<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RoutingClaims, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
         let mut claims = RoutingClaims::default();
         while let Some(name) = access.next_key::<Name>()? {
             let slot = match name {
@@ -159,10 +157,12 @@ mod tests {
 
     #[test]
     fn the_verifier_reads_iss_and_iat_once_each() {
-        let read = |json: &str| RoutingClaims::read(json.as_bytes());
+        fn read(json: &str) -> Option<RoutingClaims<'_>> {
+            RoutingClaims::read(json.as_bytes())
+        }
         let claims = read(r#"{"iss":"a","iat":5,"x":{"y":[1,{"z":2}]}}"#).expect("reads");
         assert_eq!(claims.issuer(), Some("a"));
-        assert_eq!(claims.iat, Some(5.into()));
+        assert_eq!(claims.iat, Some(Json::Number(5.into())));
         assert!(read(r#"{"iss":"a","iat":5,"iat":6}"#).is_none());
         assert!(read(r#"{"iss":"a","iss":"a"}"#).is_none());
         assert!(read(r#"["a",5]"#).is_none());

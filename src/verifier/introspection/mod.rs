@@ -89,6 +89,7 @@ use super::{
     claims::ClaimRules,
     discovery::discover,
     http::{FetchError, HttpClient},
+    json::Object,
     shape::{Shape, shape},
 };
 use crate::{AuthInfo, ConfigError, callback::Callback, observe, resource::without_userinfo};
@@ -493,7 +494,7 @@ impl IntrospectionVerifier {
             Some(Value::String(used)) if used == "access_token" || used == "access" => {}
             Some(_) => return Ok(refused("token is not an access token")),
         }
-        Verdict::from_result(inner.claims.describe(claims, issuer))
+        Verdict::from_result(inner.claims.describe(Object::from_map(&claims), issuer))
     }
 }
 
