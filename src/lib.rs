@@ -131,7 +131,8 @@
 //! [`dpop`], body peek ([`body`]) and scopes ([`policy`]), session, pass-on; every refusal is one
 //! [`challenge::AuthError`]. [`McpAuth`] and its builder configure it; [`McpAuthService`] and
 //! [`future`] are the tower plumbing. [`verifier`] holds the [`TokenVerifier`] trait, the JWT and
-//! introspection verifiers with the claim rules they share, their token cache and chains;
+//! introspection verifiers with the claim rules and strict JSON reader they share, their token
+//! cache and chains;
 //! [`store`] the shared-state trait; [`metadata`] RFC 9728; `testing` the dev issuer.
 //!
 //! With `metrics`, the counters are `mcp_auth_requests_total{outcome,reason}`,

@@ -32,8 +32,9 @@
 //! The audience is reported in [`AuthInfo::audiences`] and checked by the layer against the
 //! resource URI; [`audiences`] adds a check in the verifier too.
 //!
-//! Tokens that verified are remembered (by SHA-256 hash) until they expire or for at most
-//! [`token_cache_max_ttl`], so a token seen again costs a hash and a lookup.
+//! Tokens that verified are remembered (by a keyed 128-bit hash, never in clear) until they
+//! expire or for at most [`token_cache_max_ttl`], so a token seen again costs a hash and a
+//! lookup.
 //!
 //! [`max_token_size`]: JwtVerifierBuilder::max_token_size
 //! [`strict_token_type`]: JwtVerifierBuilder::strict_token_type
