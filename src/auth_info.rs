@@ -1,7 +1,7 @@
 //! The verified principal: [`AuthInfo`].
 
 use std::{
-    fmt,
+    fmt, mem,
     sync::{Arc, OnceLock},
     time::SystemTime,
 };
@@ -61,8 +61,48 @@ struct Inner {
 
 /// The claims without a dedicated accessor. `Debug` shows their names only: their values may
 /// carry personal data.
+///
+/// A verifier may hand them over as the token's JSON text: they are then read on first use,
+/// so a request that never asks for them does not pay for building a map.
 #[derive(Default)]
-struct Claims(Map<String, Value>);
+struct Claims {
+    /// The claims: set by the builder, or read from `json` on first use.
+    map: OnceLock<Map<String, Value>>,
+    /// The JSON text of a verified token's claims (checked strictly already), and the names
+    /// to leave out of them.
+    json: Option<(Vec<u8>, Arc<[String]>)>,
+}
+
+impl Claims {
+    fn get(&self) -> &Map<String, Value> {
+        self.map
+            .get_or_init(|| self.json.as_ref().map_or_else(Map::new, read_claims))
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        let Self { map, json } = self;
+        map.into_inner()
+            .unwrap_or_else(|| json.as_ref().map_or_else(Map::new, read_claims))
+    }
+}
+
+impl From<Map<String, Value>> for Claims {
+    fn from(map: Map<String, Value>) -> Self {
+        Self {
+            map: OnceLock::from(map),
+            json: None,
+        }
+    }
+}
+
+/// The claims in `json`, without those named in `left_out`. The verifier parsed the text
+/// strictly before (an object without duplicate names), so `serde_json` reads it the same way
+/// and does not fail.
+fn read_claims((json, left_out): &(Vec<u8>, Arc<[String]>)) -> Map<String, Value> {
+    let mut claims: Map<String, Value> = serde_json::from_slice(json).unwrap_or_default();
+    claims.retain(|name, _| !left_out.contains(name));
+    claims
+}
 
 impl AuthInfo {
     /// Starts an [`AuthInfo`]; verifiers call this once a token has been verified.
@@ -138,13 +178,13 @@ impl AuthInfo {
     /// The claims not exposed by a dedicated accessor.
     #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.inner.claims.0
+        self.inner.claims.get()
     }
 
     /// One claim by name, from [`claims`](Self::claims).
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.inner.claims.0.get(name)
+        self.inner.claims.get().get(name)
     }
 
     /// A stable key for the principal, made of the issuer and the subject.
@@ -200,7 +240,7 @@ impl fmt::Debug for Inner {
 
 impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
+        f.debug_list().entries(self.get().keys()).finish()
     }
 }
 
@@ -299,13 +339,27 @@ impl AuthInfoBuilder {
 
     /// Adds a claim that has no dedicated accessor. Defaults to none.
     pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
-        self.inner.claims.0.insert(name.into(), value);
+        let mut claims = mem::take(&mut self.inner.claims).into_map();
+        claims.insert(name.into(), value);
+        self.inner.claims = claims.into();
         self
     }
 
     setters! {
         /// Sets all other claims at once, replacing those added before. Defaults to none.
-        claims(claims: Map<String, Value>) => inner.claims = Claims(claims);
+        claims(claims: Map<String, Value>) => inner.claims = claims.into();
+    }
+
+    /// Sets all other claims at once as the JSON text of a verified token's claims (an object
+    /// without duplicate names), leaving out the names in `left_out`: they are read when
+    /// first asked for.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn claims_json(mut self, json: Vec<u8>, left_out: Arc<[String]>) -> Self {
+        self.inner.claims = Claims {
+            map: OnceLock::new(),
+            json: Some((json, left_out)),
+        };
+        self
     }
 
     /// Finishes the [`AuthInfo`].
@@ -381,6 +435,30 @@ mod tests {
         let two = AuthInfo::builder().issuer("a").subject("b\",\"c").build();
         assert_ne!(one.principal_key(), two.principal_key());
         assert_eq!(AuthInfo::builder().build().principal_key(), None);
+    }
+
+    #[test]
+    fn claims_given_as_json_are_read_on_first_use_without_the_left_out_ones() {
+        let json = br#"{"sub":"s","email":"a@example.com","n":1}"#.to_vec();
+        let left_out: Arc<[String]> = Arc::new(["sub".to_owned()]);
+        let info = AuthInfo::builder()
+            .claims_json(json.clone(), Arc::clone(&left_out))
+            .build();
+        assert!(info.inner.claims.map.get().is_none(), "not read yet");
+        assert_eq!(info.claim("email"), Some(&Value::from("a@example.com")));
+        assert_eq!(info.claims().len(), 2);
+        assert_eq!(info.claim("sub"), None);
+        // A claim added after them joins them; claims set after them replace them.
+        let added = AuthInfo::builder()
+            .claims_json(json.clone(), Arc::clone(&left_out))
+            .claim("extra", Value::Bool(true))
+            .build();
+        assert_eq!(added.claims().len(), 3);
+        let replaced = AuthInfo::builder()
+            .claims_json(json, left_out)
+            .claims(Map::new())
+            .build();
+        assert!(replaced.claims().is_empty());
     }
 
     #[test]

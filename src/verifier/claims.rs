@@ -17,16 +17,17 @@
 
 use std::{
     fmt,
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{
     VerifyError,
     json::{Json, Object},
 };
-use crate::{AuthInfo, ConfigError, policy::is_scope_token};
+use crate::{AuthInfo, AuthInfoBuilder, ConfigError, policy::is_scope_token};
 
 /// The largest NumericDate accepted (about year 33658): beyond it a value is a mistake, and
 /// converting it to a `SystemTime` could overflow.
@@ -127,6 +128,9 @@ pub(crate) struct ClaimRules {
     assumed_audience: Option<AssumedAudience>,
     required_claims: Vec<ClaimPath>,
     required_values: Vec<(ClaimPath, Vec<Value>)>,
+    /// The claims [`AuthInfo::claims`] leaves out: [`DESCRIBED`] and the top-level scope
+    /// claims read.
+    left_out: Arc<[String]>,
 }
 
 impl Default for ClaimRules {
@@ -145,7 +149,9 @@ impl Default for ClaimRules {
             assumed_audience: None,
             required_claims: Vec::new(),
             required_values: Vec::new(),
+            left_out: Arc::new([]),
         }
+        .with_left_out()
     }
 }
 
@@ -160,6 +166,32 @@ impl ClaimRules {
 
     pub(crate) fn set_scope_paths(&mut self, paths: Vec<ClaimPath>) {
         self.scope_paths = paths;
+        *self = self.clone().with_left_out();
+    }
+
+    /// Works out [`left_out`](Self::left_out) from the scope claims read.
+    fn with_left_out(mut self) -> Self {
+        let scope_claims = self.scope_paths.iter().filter_map(ClaimPath::top_level);
+        self.left_out = DESCRIBED
+            .iter()
+            .copied()
+            .chain(scope_claims)
+            .map(str::to_owned)
+            .collect();
+        self
+    }
+
+    /// The claims [`AuthInfo::claims`] leaves out, for
+    /// [`AuthInfoBuilder::claims_json`].
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn left_out(&self) -> Arc<[String]> {
+        Arc::clone(&self.left_out)
+    }
+
+    /// The claims [`AuthInfo::claims`] keeps, as a map.
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    pub(crate) fn other_claims(&self, claims: Object<'_>) -> Map<String, Value> {
+        claims.into_map_filtered(|name| !self.left_out.iter().any(|left| left == name))
     }
 
     pub(crate) fn set_client_claims(&mut self, names: Vec<String>) {
@@ -223,20 +255,22 @@ impl ClaimRules {
         Ok(())
     }
 
-    /// Checks `claims` and describes the token they belong to. `issuer` is the issuer to
-    /// report, already checked by the caller.
+    /// Checks `claims` and describes the token they belong to, but for the claims without an
+    /// accessor: the caller adds them, from [`other_claims`](Self::other_claims) or as JSON
+    /// text without [`left_out`](Self::left_out). `issuer` is the issuer to report, already
+    /// checked by the caller.
     ///
     /// # Errors
     ///
     /// [`VerifyError::invalid_token`] when a claim makes the token unacceptable.
     pub(crate) fn describe(
         &self,
-        claims: Object<'_>,
+        claims: &Object<'_>,
         issuer: Option<String>,
-    ) -> Result<AuthInfo, VerifyError> {
-        let exp = self.check_time(&claims)?;
+    ) -> Result<AuthInfoBuilder, VerifyError> {
+        let exp = self.check_time(claims)?;
 
-        let audiences = match optional(&claims, "aud") {
+        let audiences = match optional(claims, "aud") {
             None => &[][..],
             Some(aud @ Json::String(_)) => std::slice::from_ref(aud),
             Some(Json::Array(values)) if values.iter().all(Json::is_string) => values,
@@ -245,12 +279,12 @@ impl ClaimRules {
         if self
             .required_claims
             .iter()
-            .any(|path| path.find(&claims).is_none())
+            .any(|path| path.find(claims).is_none())
         {
             return Err(VerifyError::invalid_token("token lacks a required claim"));
         }
         for (path, allowed) in &self.required_values {
-            let found = path.find(&claims);
+            let found = path.find(claims);
             let matches = |value: &Json<'_>| allowed.iter().any(|a| value.eq_value(a));
             let ok = match found {
                 Some(Json::Array(items)) => items.iter().any(matches),
@@ -264,10 +298,10 @@ impl ClaimRules {
             }
         }
 
-        let subject = string_claim(&claims, "sub", "token subject is malformed")?;
+        let subject = string_claim(claims, "sub", "token subject is malformed")?;
         let mut client_id = None;
         for name in &self.client_claims {
-            if let Some(id) = string_claim(&claims, name, "token client id is malformed")? {
+            if let Some(id) = string_claim(claims, name, "token client id is malformed")? {
                 client_id = Some(id);
                 break;
             }
@@ -298,10 +332,10 @@ impl ClaimRules {
                 "token is not meant for this resource",
             ));
         }
-        let token_id = string_claim(&claims, "jti", "token id is malformed")?;
+        let token_id = string_claim(claims, "jti", "token id is malformed")?;
         // Confirmation (RFC 7800): the key (RFC 9449) or certificate (RFC 8705) the token is
         // bound to. The layer refuses a bound token without its proof.
-        let (jkt, x5t) = match optional(&claims, "cnf") {
+        let (jkt, x5t) = match optional(claims, "cnf") {
             None => (None, None),
             Some(Json::Object(cnf)) => (
                 string_claim(cnf, "jkt", "token confirmation is malformed")?,
@@ -311,7 +345,7 @@ impl ClaimRules {
         };
         let mut scopes = Vec::new();
         for path in &self.scope_paths {
-            if let Some(value) = path.find(&claims) {
+            if let Some(value) = path.find(claims) {
                 scopes.extend(parse_scopes(value)?);
             }
         }
@@ -341,11 +375,7 @@ impl ClaimRules {
         if let Some(exp) = exp {
             info = info.expires_at(exp);
         }
-        let used_scope_claims = self.scope_paths.iter().filter_map(ClaimPath::top_level);
-        let others = claims.into_map_filtered(|name| {
-            !DESCRIBED.contains(&name) && !used_scope_claims.clone().any(|used| used == name)
-        });
-        Ok(info.claims(others).build())
+        Ok(info)
     }
 
     /// `exp` (required or not), `nbf` and `iat`, each with the leeway. Returns `exp`.

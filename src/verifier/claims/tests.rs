@@ -23,17 +23,29 @@ impl ClaimRules {
         claims: Map<String, Value>,
         issuer: Option<String>,
     ) -> Result<AuthInfo, VerifyError> {
-        let viewed = self.describe(Object::from_map(&claims), issuer.clone());
+        // As the introspection verifier does.
+        let view = Object::from_map(&claims);
+        let viewed = self
+            .describe(&view, issuer.clone())
+            .map(|info| info.claims(self.other_claims(view)).build());
+        // As the JWT verifier does.
         let text = serde_json::to_vec(&claims).expect("serialises");
-        let parsed = self.describe(Object::parse(&text).expect("parses"), issuer);
+        let parsed = self
+            .describe(&Object::parse(&text).expect("parses"), issuer)
+            .map(|info| info.claims_json(text.clone(), self.left_out()).build());
         match (&viewed, &parsed) {
             (Ok(a), Ok(b)) => {
                 // Everything but a fractional `exp`, which may come back from its JSON text
                 // one ulp apart, is equal.
+                let exp = |info: &AuthInfo| {
+                    info.expires_at()
+                        .map(|t| t.duration_since(UNIX_EPOCH).expect("after").as_secs_f64())
+                };
+                match (exp(a), exp(b)) {
+                    (Some(a), Some(b)) => assert!((a - b).abs() < 1e-3, "{a} / {b}"),
+                    (a, b) => assert_eq!(a, b),
+                }
                 let fields = |info: &AuthInfo| {
-                    let exp = info
-                        .expires_at()
-                        .map(|t| t.duration_since(UNIX_EPOCH).expect("after").as_millis());
                     let strings = [
                         info.subject(),
                         info.client_id(),
@@ -44,14 +56,40 @@ impl ClaimRules {
                     ]
                     .map(|s| s.map(str::to_owned));
                     let lists = [info.scopes().to_vec(), info.audiences().to_vec()];
-                    (exp, strings, lists, info.claims().clone())
+                    (strings, lists)
                 };
                 assert_eq!(fields(a), fields(b));
+                assert!(
+                    close(
+                        &Value::Object(a.claims().clone()),
+                        &Value::Object(b.claims().clone())
+                    ),
+                    "{:?} / {:?}",
+                    a.claims(),
+                    b.claims()
+                );
             }
             (Err(a), Err(b)) => assert_eq!(a.description(), b.description()),
             _ => panic!("the two readings disagree: {viewed:?} / {parsed:?}"),
         }
         parsed
+    }
+}
+
+/// Equal JSON, but for floats, which serde_json may read back from their text one ulp apart.
+fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => x
+            .as_f64()
+            .zip(y.as_f64())
+            .is_some_and(|(x, y)| (x - y).abs() <= x.abs() * 1e-15),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| close(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+        }
+        _ => a == b,
     }
 }
 
@@ -316,6 +354,26 @@ fn described_values_are_moved_not_changed() {
     assert_eq!(info.claim("cnf"), Some(&json!({"jkt": "k"})));
     assert_eq!(info.claim("iat"), Some(&json!(1)));
     assert_eq!(info.claims().len(), 2);
+}
+
+#[test]
+fn an_empty_audience_list_takes_the_assumed_audience() {
+    // Found by review: `"aud": []` names no audience, as a missing `aud` does.
+    let assumed = rules(|r| r.set_assumed_audience("https://mcp.example".into(), None));
+    for claims_without_aud in [json!({"sub": "s", "aud": []}), json!({"sub": "s"})] {
+        let info = assumed
+            .describe_map(claims(claims_without_aud.clone()), None)
+            .expect("ok");
+        assert_eq!(
+            info.audiences(),
+            ["https://mcp.example"],
+            "{claims_without_aud}"
+        );
+    }
+    let info = assumed
+        .describe_map(claims(json!({"aud": ["x"]})), None)
+        .expect("ok");
+    assert_eq!(info.audiences(), ["x"]);
 }
 
 #[test]

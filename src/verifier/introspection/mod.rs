@@ -494,7 +494,13 @@ impl IntrospectionVerifier {
             Some(Value::String(used)) if used == "access_token" || used == "access" => {}
             Some(_) => return Ok(refused("token is not an access token")),
         }
-        Verdict::from_result(inner.claims.describe(Object::from_map(&claims), issuer))
+        let claims = Object::from_map(&claims);
+        Verdict::from_result(
+            inner
+                .claims
+                .describe(&claims, issuer)
+                .map(|info| info.claims(inner.claims.other_claims(claims)).build()),
+        )
     }
 }
 

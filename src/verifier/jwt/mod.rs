@@ -247,7 +247,7 @@ impl JwtVerifier {
             // our last fetch): still a refusal when the token's own claims refuse it, so an
             // expired or future-dated forgery cannot buy a 503 with an unknown `kid`.
             Err(err) if err.is_unavailable() => {
-                inner.claims.describe(parsed.claims()?, None)?;
+                let _checked = inner.claims.describe(&parsed.claims()?, None)?;
                 return Err(err);
             }
             Err(err) => return Err(err),
@@ -262,7 +262,11 @@ impl JwtVerifier {
         // The signature holds: now the claims are parsed, strictly. Both readings of `iss`
         // agree: they come from the same bytes, and neither admits a second `iss`.
         let issuer = issuer.to_owned();
-        inner.claims.describe(parsed.claims()?, Some(issuer))
+        let info = inner.claims.describe(&parsed.claims()?, Some(issuer))?;
+        // The claims without an accessor are read from their text if anyone asks.
+        Ok(info
+            .claims_json(parsed.payload, inner.claims.left_out())
+            .build())
     }
 }
 
