@@ -85,13 +85,13 @@ fn check_parse(token: &str) {
 }
 
 /// The strict JSON reader against `serde_json`: the same object when it accepts; when it
-/// refuses as malformed, so does `serde_json` (or it is not an object); when it refuses a
-/// duplicate member, `serde_json` (which keeps the last one) reads it.
+/// refuses as malformed, `serde_json` reads no object either. (A duplicate member is refused
+/// as soon as its object ends, so what follows may be anything.)
 fn check_json(json: &[u8]) {
     let lenient = serde_json::from_slice::<Value>(json);
     match fuzzing::json_object(json) {
         Ok(strict) => assert_eq!(lenient.expect("lenient JSON"), Value::Object(strict)),
-        Err("duplicate member") => assert!(lenient.is_ok(), "a duplicate in JSON serde_json refuses"),
+        Err("duplicate member") => {}
         Err(_) => assert!(!lenient.is_ok_and(|v| v.is_object()), "an object refused"),
     }
 }
