@@ -137,7 +137,7 @@ impl Default for ClaimRules {
     /// 60 s of leeway; `exp` optional; scopes from `scope` and `scp`; the client from
     /// `client_id`, `azp`, `cid` or `appid`; every client; no audience of its own.
     fn default() -> Self {
-        Self {
+        let mut rules = Self {
             leeway: Duration::from_secs(60),
             require_expiry: false,
             scope_paths: vec![ClaimPath::from("scope"), ClaimPath::from("scp")],
@@ -150,8 +150,9 @@ impl Default for ClaimRules {
             required_claims: Vec::new(),
             required_values: Vec::new(),
             left_out: Arc::new([]),
-        }
-        .with_left_out()
+        };
+        rules.refresh_left_out();
+        rules
     }
 }
 
@@ -166,11 +167,11 @@ impl ClaimRules {
 
     pub(crate) fn set_scope_paths(&mut self, paths: Vec<ClaimPath>) {
         self.scope_paths = paths;
-        *self = self.clone().with_left_out();
+        self.refresh_left_out();
     }
 
     /// Works out [`left_out`](Self::left_out) from the scope claims read.
-    fn with_left_out(mut self) -> Self {
+    fn refresh_left_out(&mut self) {
         let scope_claims = self.scope_paths.iter().filter_map(ClaimPath::top_level);
         self.left_out = DESCRIBED
             .iter()
@@ -178,7 +179,6 @@ impl ClaimRules {
             .chain(scope_claims)
             .map(str::to_owned)
             .collect();
-        self
     }
 
     /// The claims [`AuthInfo::claims`] leaves out, for
@@ -350,7 +350,7 @@ impl ClaimRules {
             }
         }
 
-        // Acceptable: the description, and the claims it has no accessor for.
+        // Acceptable: the description (the caller adds the claims without an accessor).
         let mut info = AuthInfo::builder()
             .scopes(scopes)
             .audiences(audiences().map(str::to_owned).collect::<Vec<_>>());
