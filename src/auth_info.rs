@@ -273,24 +273,22 @@ impl AuthInfoBuilder {
     {
         let scopes = scopes.into_iter().map(Into::into);
         let kept = &mut self.inner.scopes;
-        if kept.is_empty() {
-            // Collected in place when `scopes` is a `Vec<String>`, then filtered.
+        let before = kept.len();
+        if before == 0 {
+            // Collected in place when `scopes` is a `Vec<String>`.
             *kept = scopes.collect();
-            let mut len = 0;
-            for i in 0..kept.len() {
-                if !kept[i].is_empty() && !kept[..len].contains(&kept[i]) {
-                    kept.swap(len, i);
-                    len += 1;
-                }
-            }
-            kept.truncate(len);
         } else {
-            for scope in scopes {
-                if !scope.is_empty() && !kept.contains(&scope) {
-                    kept.push(scope);
-                }
+            kept.extend(scopes);
+        }
+        // The new ones that are neither empty nor already there move up; the rest goes.
+        let mut len = before;
+        for i in before..kept.len() {
+            if !kept[i].is_empty() && !kept[..len].contains(&kept[i]) {
+                kept.swap(len, i);
+                len += 1;
             }
         }
+        kept.truncate(len);
         self
     }
 
