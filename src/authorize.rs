@@ -40,7 +40,7 @@ use base64::{
     engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
 };
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, header, request::Parts};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, header, request::Parts};
 use http_body::Body;
 
 use crate::{
@@ -214,7 +214,7 @@ impl Authorizer {
             proof: extracted.proof.map(str::to_owned),
         };
         req.headers_mut().remove(header::AUTHORIZATION);
-        req.headers_mut().remove("dpop");
+        req.headers_mut().remove(&bearer::DPOP);
         Ok(Route::Authenticate(credentials))
     }
 
@@ -306,7 +306,7 @@ impl Authorizer {
         let session = match &self.sessions {
             Some(sessions) => {
                 let owner = LazyOwner::new(&info, token);
-                let (owner, checked) = match single_header(&parts.headers, SESSION_ID) {
+                let (owner, checked) = match single_header(&parts.headers, &SESSION_ID) {
                     Ok(Some(id)) => {
                         let owner = owner.resolve();
                         let checked = sessions.check(&id, &owner).await.map(|()| Some(id));
@@ -385,7 +385,7 @@ impl Authorizer {
     ) -> ResponsePlan {
         let end_stream_at = after.stream_deadline.filter(|_| is_event_stream(headers));
         let bind = after.session.and_then(|(owner, presented)| {
-            let issued = headers.get(SESSION_ID)?.clone();
+            let issued = headers.get(&SESSION_ID)?.clone();
             if presented.as_ref() == Some(&issued) {
                 return None;
             }
@@ -408,7 +408,10 @@ impl Authorizer {
     /// Step 6: the verifier's answer, within `verify_timeout`.
     async fn verify(&self, token: &str) -> Result<AuthInfo, AuthError> {
         let timer = observe::Timer::start();
-        let mut verify = self.verifier.verify(token);
+        // Through the trait object itself: `Arc<dyn TokenVerifier>` is a verifier too, whose
+        // `verify` would box the future a second time.
+        let verifier: &dyn TokenVerifier = &*self.verifier;
+        let mut verify = verifier.verify(token);
         // A cached token is answered at the first poll: no timer (and no clock read) for it.
         let verified = match std::future::poll_fn(|cx| Poll::Ready(verify.as_mut().poll(cx))).await
         {
@@ -682,10 +685,7 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
 }
 
 /// A header that may appear at most once: two are a malformed request.
-fn single_header(
-    headers: &HeaderMap,
-    name: &'static str,
-) -> Result<Option<HeaderValue>, AuthError> {
+fn single_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<HeaderValue>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let first = values.next().cloned();
     if values.next().is_some() {

@@ -3,9 +3,12 @@
 
 use std::fmt;
 
-use http::{HeaderMap, Uri, header};
+use http::{HeaderMap, HeaderName, Uri, header};
 
 use crate::challenge::{AuthError, AuthErrorKind, Scheme};
+
+/// The header of a DPoP proof (RFC 9449 §4.1).
+pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// The credentials of a request: its access token, the scheme it came with, and for `DPoP`
 /// the proof.
@@ -78,9 +81,9 @@ pub(crate) fn extract<'a>(
 
 /// The one `DPoP` proof header of a `DPoP` request.
 fn proof(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
-    let mut proofs = headers.get_all("dpop").iter();
+    let mut proofs = headers.get_all(&DPOP).iter();
     let (Some(proof), None) = (proofs.next(), proofs.next()) else {
-        return Err(match headers.get_all("dpop").iter().count() {
+        return Err(match headers.get_all(&DPOP).iter().count() {
             0 => AuthError::new(AuthErrorKind::InvalidDpopProof, "the DPoP proof is missing"),
             _ => AuthError::new(AuthErrorKind::InvalidRequest, "more than one DPoP header"),
         });

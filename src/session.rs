@@ -14,7 +14,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// The header that carries the session id (MCP streamable HTTP, 2025-03-26 to 2025-11-25).
-pub(crate) const SESSION_ID: &str = "mcp-session-id";
+pub(crate) const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// Whom a session belongs to: a digest of the principal, never the principal or the token.
 #[derive(Clone, PartialEq, Eq)]

@@ -118,7 +118,8 @@ impl TokenVerifier for VerifierChain {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         let mut foreign = None;
         for verifier in &self.verifiers {
-            match verifier.verify(token).await {
+            // The trait object's own `verify`, not the one of `Arc` (which boxes once more).
+            match verifier.as_ref().verify(token).await {
                 Err(err) if err.is_foreign_token() => foreign = Some(err),
                 owned => return owned,
             }
