@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 ///     .audience("https://mcp.example.com/mcp")
 ///     .build();
 /// assert!(info.has_scope("mcp:read"));
+/// assert_eq!(info.scopes(), ["mcp:read", "notes:write"]);
 /// assert_eq!(info.subject(), Some("alice"));
 /// assert_eq!(info.principal_key(), Some(r#"["https://auth.example.com","alice"]"#));
 /// ```
@@ -38,26 +39,57 @@ pub struct AuthInfo {
     inner: Arc<Inner>,
 }
 
-/// The fields of an [`AuthInfo`], filled in by its builder.
+/// The fields of an [`AuthInfo`], made by its builder.
+///
+/// Every string sits in one text, found by its [`Span`]: an `AuthInfo` is four allocations
+/// (this, the text, the list of audiences and scopes, and the claims' JSON text if any),
+/// whatever the token carries. A verified token stays in a cache for a while, and is freed
+/// long after it was made, when its memory is no longer in the CPU's caches: each allocation
+/// then costs a cache miss or two.
 ///
 /// In declaration order (`repr(C)`): the fields the layer reads on every request come first,
 /// next to the `Arc`'s counts, so that a cached token touches as few cache lines as it can.
-#[derive(Default)]
 #[repr(C)]
 struct Inner {
+    text: Box<str>,
+    /// The audiences (the first `audiences`), then the scopes.
+    lists: Box<[Span]>,
+    audiences: usize,
+    /// `subject`, `client_id`, `issuer`, `token_id`, `key_thumbprint`,
+    /// `certificate_thumbprint`, in the order of [`Field`].
+    fields: [Option<Span>; FIELDS],
     expires_at: Option<SystemTime>,
-    audiences: Vec<String>,
-    scopes: Vec<String>,
-    key_thumbprint: Option<String>,
-    certificate_thumbprint: Option<String>,
-    subject: Option<String>,
-    client_id: Option<String>,
-    issuer: Option<String>,
-    token_id: Option<String>,
     claims: Claims,
     /// Written on first use: most requests never ask for it.
     principal_key: OnceLock<Option<String>>,
 }
+
+/// Where one string of an [`AuthInfo`] sits in its text: whole `str`s are appended, so both
+/// ends are on character boundaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn of(self, text: &str) -> &str {
+        text.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+/// The single-valued string fields, as indexes into [`Inner::fields`].
+#[derive(Clone, Copy)]
+enum Field {
+    Subject,
+    ClientId,
+    Issuer,
+    TokenId,
+    KeyThumbprint,
+    CertificateThumbprint,
+}
+
+const FIELDS: usize = 6;
 
 /// The claims without a dedicated accessor. `Debug` shows their names only: their values may
 /// carry personal data.
@@ -104,6 +136,26 @@ fn read_claims((json, left_out): &(Vec<u8>, Arc<[String]>)) -> Map<String, Value
     claims
 }
 
+impl Inner {
+    fn field(&self, field: Field) -> Option<&str> {
+        self.fields[field as usize].map(|span| span.of(&self.text))
+    }
+
+    fn audiences(&self) -> Strings<'_> {
+        Strings {
+            text: &self.text,
+            spans: self.lists.get(..self.audiences).unwrap_or_default(),
+        }
+    }
+
+    fn scopes(&self) -> Strings<'_> {
+        Strings {
+            text: &self.text,
+            spans: self.lists.get(self.audiences..).unwrap_or_default(),
+        }
+    }
+}
+
 impl AuthInfo {
     /// Starts an [`AuthInfo`]; verifiers call this once a token has been verified.
     pub fn builder() -> AuthInfoBuilder {
@@ -113,25 +165,25 @@ impl AuthInfo {
     /// The `sub` claim: whom the token was issued for.
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.inner.subject.as_deref()
+        self.inner.field(Field::Subject)
     }
 
     /// The `client_id` claim: the OAuth client the token was issued to.
     #[must_use]
     pub fn client_id(&self) -> Option<&str> {
-        self.inner.client_id.as_deref()
+        self.inner.field(Field::ClientId)
     }
 
     /// The `iss` claim: the authorization server that issued the token.
     #[must_use]
     pub fn issuer(&self) -> Option<&str> {
-        self.inner.issuer.as_deref()
+        self.inner.field(Field::Issuer)
     }
 
     /// The granted scopes, in the order the token listed them, without duplicates.
     #[must_use]
-    pub fn scopes(&self) -> &[String] {
-        &self.inner.scopes
+    pub fn scopes(&self) -> Strings<'_> {
+        self.inner.scopes()
     }
 
     /// Whether `scope` was granted literally.
@@ -139,13 +191,13 @@ impl AuthInfo {
     /// This ignores scope hierarchies; the layer applies those when it checks requirements.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.inner.scopes.iter().any(|s| s == scope)
+        self.inner.scopes().contains(scope)
     }
 
     /// The audiences (`aud`) the token is meant for.
     #[must_use]
-    pub fn audiences(&self) -> &[String] {
-        &self.inner.audiences
+    pub fn audiences(&self) -> Strings<'_> {
+        self.inner.audiences()
     }
 
     /// When the token expires (`exp`).
@@ -157,7 +209,7 @@ impl AuthInfo {
     /// The token identifier (`jti`).
     #[must_use]
     pub fn token_id(&self) -> Option<&str> {
-        self.inner.token_id.as_deref()
+        self.inner.field(Field::TokenId)
     }
 
     /// The RFC 7638 thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449): the
@@ -165,14 +217,14 @@ impl AuthInfo {
     /// bind it to the client's key rather than to the user.
     #[must_use]
     pub fn key_thumbprint(&self) -> Option<&str> {
-        self.inner.key_thumbprint.as_deref()
+        self.inner.field(Field::KeyThumbprint)
     }
 
     /// The SHA-256 thumbprint of the client certificate the token is bound to
     /// (`cnf.x5t#S256`, RFC 8705).
     #[must_use]
     pub fn certificate_thumbprint(&self) -> Option<&str> {
-        self.inner.certificate_thumbprint.as_deref()
+        self.inner.field(Field::CertificateThumbprint)
     }
 
     /// The claims not exposed by a dedicated accessor.
@@ -202,12 +254,11 @@ impl AuthInfo {
     /// token itself.)
     #[must_use]
     pub fn principal_key(&self) -> Option<&str> {
-        let inner = &*self.inner;
-        inner
+        self.inner
             .principal_key
             .get_or_init(|| {
-                let sub = inner.subject.as_deref()?;
-                let iss = inner.issuer.as_deref().unwrap_or("");
+                let sub = self.subject()?;
+                let iss = self.issuer().unwrap_or("");
                 Some(Value::Array(vec![Value::from(iss), Value::from(sub)]).to_string())
             })
             .as_deref()
@@ -216,24 +267,18 @@ impl AuthInfo {
 
 impl fmt::Debug for AuthInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-impl fmt::Debug for Inner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `principal_key` is left out: it is made of the issuer and subject shown here.
         f.debug_struct("AuthInfo")
-            .field("subject", &self.subject)
-            .field("client_id", &self.client_id)
-            .field("issuer", &self.issuer)
-            .field("scopes", &self.scopes)
-            .field("audiences", &self.audiences)
-            .field("expires_at", &self.expires_at)
-            .field("token_id", &self.token_id)
-            .field("key_thumbprint", &self.key_thumbprint)
-            .field("certificate_thumbprint", &self.certificate_thumbprint)
-            .field("claims", &self.claims)
+            .field("subject", &self.subject())
+            .field("client_id", &self.client_id())
+            .field("issuer", &self.issuer())
+            .field("scopes", &self.scopes())
+            .field("audiences", &self.audiences())
+            .field("expires_at", &self.expires_at())
+            .field("token_id", &self.token_id())
+            .field("key_thumbprint", &self.key_thumbprint())
+            .field("certificate_thumbprint", &self.certificate_thumbprint())
+            .field("claims", &self.inner.claims)
             .finish()
     }
 }
@@ -244,51 +289,274 @@ impl fmt::Debug for Claims {
     }
 }
 
+/// A list of strings of an [`AuthInfo`]: its [`scopes`](AuthInfo::scopes) or
+/// [`audiences`](AuthInfo::audiences), in order. Iterate over it for the `&str`s, or compare
+/// it with a list.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth::AuthInfo;
+///
+/// let info = AuthInfo::builder().scopes(["mcp:read", "notes:write"]).build();
+/// let scopes = info.scopes();
+/// assert_eq!(scopes.len(), 2);
+/// assert!(scopes.contains("notes:write"));
+/// assert_eq!(scopes.iter().last(), Some("notes:write"));
+/// assert_eq!(scopes, ["mcp:read", "notes:write"]);
+/// assert_eq!(scopes.join(" "), "mcp:read notes:write");
+/// assert_eq!(scopes.to_vec(), vec!["mcp:read".to_owned(), "notes:write".to_owned()]);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Strings<'a> {
+    text: &'a str,
+    spans: &'a [Span],
+}
+
+impl<'a> Strings<'a> {
+    /// How many strings there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The string at `index`.
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<&'a str> {
+        self.spans.get(index).map(|span| span.of(self.text))
+    }
+
+    /// Whether `s` is one of them.
+    #[must_use]
+    pub fn contains(&self, s: &str) -> bool {
+        self.iter().any(|own| own == s)
+    }
+
+    /// The strings, in order.
+    #[must_use]
+    pub fn iter(&self) -> StringsIter<'a> {
+        StringsIter {
+            text: self.text,
+            spans: self.spans.iter(),
+        }
+    }
+
+    /// The strings joined by `separator`, as `[&str]::join` does (`" "` gives an RFC 6749
+    /// `scope` string).
+    #[must_use]
+    pub fn join(&self, separator: &str) -> String {
+        let mut joined = String::new();
+        for (i, s) in self.iter().enumerate() {
+            if i > 0 {
+                joined.push_str(separator);
+            }
+            joined.push_str(s);
+        }
+        joined
+    }
+
+    /// The strings as owned `String`s.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+}
+
+impl<'a> IntoIterator for Strings<'a> {
+    type Item = &'a str;
+    type IntoIter = StringsIter<'a>;
+
+    fn into_iter(self) -> StringsIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &Strings<'a> {
+    type Item = &'a str;
+    type IntoIter = StringsIter<'a>;
+
+    fn into_iter(self) -> StringsIter<'a> {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for Strings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Strings<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Strings<'_> {}
+
+impl<S: AsRef<str>> PartialEq<[S]> for Strings<'_> {
+    fn eq(&self, other: &[S]) -> bool {
+        self.iter().eq(other.iter().map(AsRef::as_ref))
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<&[S]> for Strings<'_> {
+    fn eq(&self, other: &&[S]) -> bool {
+        *self == **other
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for Strings<'_> {
+    fn eq(&self, other: &[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for Strings<'_> {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
+    }
+}
+
+/// A JSON array of strings.
+impl serde::Serialize for Strings<'_> {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// The iterator of [`Strings`].
+#[derive(Clone, Debug)]
+pub struct StringsIter<'a> {
+    text: &'a str,
+    spans: std::slice::Iter<'a, Span>,
+}
+
+impl<'a> Iterator for StringsIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.spans.next().map(|span| span.of(self.text))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for StringsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.spans.next_back().map(|span| span.of(self.text))
+    }
+}
+
+impl ExactSizeIterator for StringsIter<'_> {}
+
+impl std::iter::FusedIterator for StringsIter<'_> {}
+
 /// Builder for [`AuthInfo`], used by [`TokenVerifier`] implementations.
 ///
 /// [`TokenVerifier`]: crate::TokenVerifier
-#[derive(Debug, Default)]
 #[must_use]
 pub struct AuthInfoBuilder {
-    inner: Inner,
+    /// Every string given, one after another (one replaced stays, unused).
+    text: String,
+    /// The audiences (the first `audiences`), then the scopes.
+    lists: Vec<Span>,
+    audiences: usize,
+    fields: [Option<Span>; FIELDS],
+    expires_at: Option<SystemTime>,
+    claims: Claims,
+}
+
+impl Default for AuthInfoBuilder {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            lists: Vec::new(),
+            audiences: 0,
+            fields: [None; FIELDS],
+            expires_at: None,
+            claims: Claims::default(),
+        }
+    }
+}
+
+impl fmt::Debug for AuthInfoBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = |field: Field| self.fields[field as usize].map(|span| span.of(&self.text));
+        let list = |spans: &[Span]| -> Vec<&str> {
+            spans.iter().map(|span| span.of(&self.text)).collect()
+        };
+        f.debug_struct("AuthInfoBuilder")
+            .field("subject", &field(Field::Subject))
+            .field("client_id", &field(Field::ClientId))
+            .field("issuer", &field(Field::Issuer))
+            .field("scopes", &list(&self.lists[self.audiences..]))
+            .field("audiences", &list(&self.lists[..self.audiences]))
+            .field("expires_at", &self.expires_at)
+            .field("token_id", &field(Field::TokenId))
+            .field("key_thumbprint", &field(Field::KeyThumbprint))
+            .field(
+                "certificate_thumbprint",
+                &field(Field::CertificateThumbprint),
+            )
+            .field("claims", &self.claims)
+            .finish()
+    }
 }
 
 impl AuthInfoBuilder {
-    setters! {
-        /// Sets the subject (`sub`). Defaults to none.
-        subject(subject: impl Into<String>) => inner.subject = Some(subject.into());
+    /// Appends `s` to the text.
+    fn push(&mut self, s: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(s);
+        Span {
+            start,
+            end: self.text.len(),
+        }
+    }
 
-        /// Sets the client id (`client_id`). Defaults to none.
-        client_id(client_id: impl Into<String>) => inner.client_id = Some(client_id.into());
+    fn set(mut self, field: Field, value: &str) -> Self {
+        self.fields[field as usize] = Some(self.push(value));
+        self
+    }
 
-        /// Sets the issuer (`iss`). Defaults to none.
-        issuer(issuer: impl Into<String>) => inner.issuer = Some(issuer.into());
+    /// Sets the subject (`sub`). Defaults to none.
+    pub fn subject(self, subject: impl AsRef<str>) -> Self {
+        self.set(Field::Subject, subject.as_ref())
+    }
+
+    /// Sets the client id (`client_id`). Defaults to none.
+    pub fn client_id(self, client_id: impl AsRef<str>) -> Self {
+        self.set(Field::ClientId, client_id.as_ref())
+    }
+
+    /// Sets the issuer (`iss`). Defaults to none.
+    pub fn issuer(self, issuer: impl AsRef<str>) -> Self {
+        self.set(Field::Issuer, issuer.as_ref())
     }
 
     /// Adds granted scopes; duplicates and empty strings are dropped. Defaults to none.
     pub fn scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,
-        I::Item: Into<String>,
+        I::Item: AsRef<str>,
     {
-        let scopes = scopes.into_iter().map(Into::into);
-        let kept = &mut self.inner.scopes;
-        let before = kept.len();
-        if before == 0 {
-            // Collected in place when `scopes` is a `Vec<String>`.
-            *kept = scopes.collect();
-        } else {
-            kept.extend(scopes);
-        }
-        // The new ones that are neither empty nor already there move up; the rest goes.
-        let mut len = before;
-        for i in before..kept.len() {
-            if !kept[i].is_empty() && !kept[..len].contains(&kept[i]) {
-                kept.swap(len, i);
-                len += 1;
+        for scope in scopes {
+            let scope = scope.as_ref();
+            let kept = &self.lists[self.audiences..];
+            if !scope.is_empty() && !kept.iter().any(|span| span.of(&self.text) == scope) {
+                let span = self.push(scope);
+                self.lists.push(span);
             }
         }
-        kept.truncate(len);
         self
     }
 
@@ -298,54 +566,56 @@ impl AuthInfoBuilder {
     }
 
     /// Adds one audience (`aud`). Defaults to none.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.inner.audiences.push(audience.into());
+    pub fn audience(mut self, audience: impl AsRef<str>) -> Self {
+        let span = self.push(audience.as_ref());
+        self.lists.insert(self.audiences, span);
+        self.audiences += 1;
         self
     }
 
     /// Adds audiences (`aud`). Defaults to none.
-    pub fn audiences<I>(mut self, audiences: I) -> Self
+    pub fn audiences<I>(self, audiences: I) -> Self
     where
         I: IntoIterator,
-        I::Item: Into<String>,
+        I::Item: AsRef<str>,
     {
-        let audiences = audiences.into_iter().map(Into::into);
-        if self.inner.audiences.is_empty() {
-            // Collected in place when `audiences` is a `Vec<String>`.
-            self.inner.audiences = audiences.collect();
-        } else {
-            self.inner.audiences.extend(audiences);
-        }
+        audiences.into_iter().fold(self, Self::audience)
+    }
+
+    /// Sets the expiry (`exp`). Defaults to none.
+    pub fn expires_at(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
         self
     }
 
-    setters! {
-        /// Sets the expiry (`exp`). Defaults to none.
-        expires_at(expires_at: SystemTime) => inner.expires_at = Some(expires_at);
+    /// Sets the token identifier (`jti`). Defaults to none.
+    pub fn token_id(self, token_id: impl AsRef<str>) -> Self {
+        self.set(Field::TokenId, token_id.as_ref())
+    }
 
-        /// Sets the token identifier (`jti`). Defaults to none.
-        token_id(token_id: impl Into<String>) => inner.token_id = Some(token_id.into());
+    /// Sets the thumbprint of the key the token is bound to (`cnf.jkt`). Defaults to none.
+    pub fn key_thumbprint(self, jkt: impl AsRef<str>) -> Self {
+        self.set(Field::KeyThumbprint, jkt.as_ref())
+    }
 
-        /// Sets the thumbprint of the key the token is bound to (`cnf.jkt`). Defaults to none.
-        key_thumbprint(jkt: impl Into<String>) => inner.key_thumbprint = Some(jkt.into());
-
-        /// Sets the thumbprint of the client certificate the token is bound to
-        /// (`cnf.x5t#S256`). Defaults to none.
-        certificate_thumbprint(thumbprint: impl Into<String>) =>
-            inner.certificate_thumbprint = Some(thumbprint.into());
+    /// Sets the thumbprint of the client certificate the token is bound to
+    /// (`cnf.x5t#S256`). Defaults to none.
+    pub fn certificate_thumbprint(self, thumbprint: impl AsRef<str>) -> Self {
+        self.set(Field::CertificateThumbprint, thumbprint.as_ref())
     }
 
     /// Adds a claim that has no dedicated accessor. Defaults to none.
     pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
-        let mut claims = mem::take(&mut self.inner.claims).into_map();
+        let mut claims = mem::take(&mut self.claims).into_map();
         claims.insert(name.into(), value);
-        self.inner.claims = claims.into();
+        self.claims = claims.into();
         self
     }
 
-    setters! {
-        /// Sets all other claims at once, replacing those added before. Defaults to none.
-        claims(claims: Map<String, Value>) => inner.claims = claims.into();
+    /// Sets all other claims at once, replacing those added before. Defaults to none.
+    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims = claims.into();
+        self
     }
 
     /// Sets all other claims at once as the JSON text of a verified token's claims (an object
@@ -353,10 +623,20 @@ impl AuthInfoBuilder {
     /// first asked for.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn claims_json(mut self, json: Vec<u8>, left_out: Arc<[String]>) -> Self {
-        self.inner.claims = Claims {
+        self.claims = Claims {
             map: OnceLock::new(),
             json: Some((json, left_out)),
         };
+        self
+    }
+
+    /// Reserves room for `bytes` more bytes of strings and `listed` more audiences and scopes:
+    /// a verifier that knows what it will add saves regrowing them, and `build` finds them
+    /// the right size.
+    #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
+    pub(crate) fn reserve(mut self, bytes: usize, listed: usize) -> Self {
+        self.text.reserve_exact(bytes);
+        self.lists.reserve_exact(listed);
         self
     }
 
@@ -364,7 +644,15 @@ impl AuthInfoBuilder {
     #[must_use]
     pub fn build(self) -> AuthInfo {
         AuthInfo {
-            inner: Arc::new(self.inner),
+            inner: Arc::new(Inner {
+                text: self.text.into_boxed_str(),
+                lists: self.lists.into_boxed_slice(),
+                audiences: self.audiences,
+                fields: self.fields,
+                expires_at: self.expires_at,
+                claims: self.claims,
+                principal_key: OnceLock::new(),
+            }),
         }
     }
 }
@@ -425,6 +713,57 @@ mod tests {
             .build();
         assert_eq!(info.scopes(), ["c", "a", "b"]);
         assert_eq!(info.audiences(), ["r1", "r2"]);
+    }
+
+    #[test]
+    fn every_field_and_list_reads_back_from_the_one_text() {
+        let info = AuthInfo::builder()
+            .scopes(["s1"])
+            .audience("a1")
+            .subject("first")
+            .subject("second")
+            .scopes(["s2", "s1"])
+            .audiences(["a2", ""])
+            .issuer("")
+            .client_id("c")
+            .token_id("j")
+            .key_thumbprint("k")
+            .certificate_thumbprint("x")
+            .build();
+        assert_eq!(
+            info.subject(),
+            Some("second"),
+            "a field set twice keeps the last"
+        );
+        assert_eq!(
+            info.issuer(),
+            Some(""),
+            "an empty field is not an absent one"
+        );
+        assert_eq!(
+            [info.client_id(), info.token_id(), info.key_thumbprint()],
+            [Some("c"), Some("j"), Some("k")]
+        );
+        assert_eq!(info.certificate_thumbprint(), Some("x"));
+        assert_eq!(info.scopes(), ["s1", "s2"]);
+        assert_eq!(info.audiences(), ["a1", "a2", ""]);
+        assert_eq!(info.audiences().get(1), Some("a2"));
+        assert_eq!(info.audiences().get(3), None);
+        assert_eq!(info.scopes().iter().rev().collect::<Vec<_>>(), ["s2", "s1"]);
+        assert_eq!(info.scopes().iter().len(), 2);
+        assert_eq!(info.scopes().join(" "), "s1 s2");
+        assert!(info.has_scope("s2") && !info.has_scope("s") && !info.has_scope("a1"));
+        assert_eq!(
+            serde_json::to_value(info.scopes()).ok(),
+            Some(serde_json::json!(["s1", "s2"]))
+        );
+        assert_eq!(format!("{:?}", info.scopes()), r#"["s1", "s2"]"#);
+
+        let none = AuthInfo::builder().build();
+        assert_eq!([none.subject(), none.issuer(), none.client_id()], [None; 3]);
+        assert!(none.scopes().is_empty() && none.audiences().is_empty());
+        assert_eq!(none.scopes().join(" "), "");
+        assert_eq!(none.audiences(), Vec::<String>::new());
     }
 
     #[test]

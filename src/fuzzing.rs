@@ -156,7 +156,7 @@ pub fn audiences_accept(
     for alias in aliases {
         accepted.alias(alias, true).ok()?;
     }
-    Some(accepted.accept(audiences))
+    Some(accepted.accept(audiences.iter().map(String::as_str)))
 }
 
 /// What the rejection of one request is made from: the layer's configuration and the error.

@@ -220,7 +220,7 @@ pub mod verifier;
 pub mod testing;
 
 pub use self::{
-    auth_info::{AuthInfo, AuthInfoBuilder},
+    auth_info::{AuthInfo, AuthInfoBuilder, Strings, StringsIter},
     authorize::StreamExpiry,
     error::ConfigError,
     layer::{McpAuth, McpAuthBuilder},

@@ -11,7 +11,7 @@ use std::{
     sync::Arc,
 };
 
-use crate::{jsonrpc::Params, resource::rule_readings};
+use crate::{Strings, jsonrpc::Params, resource::rule_readings};
 
 /// Which scopes imply which.
 ///
@@ -148,11 +148,14 @@ impl Requirement {
     }
 
     /// Whether the granted scopes satisfy every required scope.
-    pub(crate) fn is_satisfied_by(&self, granted: &[String]) -> bool {
+    pub(crate) fn is_satisfied_by(&self, granted: Strings<'_>) -> bool {
         self.scopes.iter().all(|required| {
-            granted
-                .iter()
-                .any(|g| required.satisfied_by.binary_search(g).is_ok())
+            granted.iter().any(|g| {
+                required
+                    .satisfied_by
+                    .binary_search_by(|s| s.as_str().cmp(g))
+                    .is_ok()
+            })
         })
     }
 }
@@ -349,7 +352,7 @@ impl fmt::Debug for OperationPolicy {
 }
 
 /// Whether `granted` satisfies every requirement.
-pub(crate) fn all_satisfied(requirements: &[&Requirement], granted: &[String]) -> bool {
+pub(crate) fn all_satisfied(requirements: &[&Requirement], granted: Strings<'_>) -> bool {
     requirements.iter().all(|r| r.is_satisfied_by(granted))
 }
 
@@ -401,8 +404,8 @@ pub(crate) fn validate_scope(scope: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn granted(scopes: &[&str]) -> Vec<String> {
-        scopes.iter().map(|s| (*s).to_owned()).collect()
+    fn granted(scopes: &[&str]) -> crate::AuthInfo {
+        crate::AuthInfo::builder().scopes(scopes).build()
     }
 
     #[test]
@@ -501,7 +504,7 @@ mod tests {
         for case in cases {
             let req = Requirement::new(case.required.iter().copied(), &hierarchy);
             assert_eq!(
-                req.is_satisfied_by(&granted(case.granted)),
+                req.is_satisfied_by(granted(case.granted).scopes()),
                 case.ok,
                 "{}",
                 case.name

@@ -214,14 +214,15 @@ impl Audiences {
 
     /// Whether a token with these audiences (`aud`) is meant for this resource: one of them
     /// names it, or, when exclusive, all of them do.
-    pub(crate) fn accept(&self, audiences: &[String]) -> bool {
-        let ours = |aud: &String| {
+    pub(crate) fn accept<'a>(&self, audiences: impl IntoIterator<Item = &'a str>) -> bool {
+        let ours = |aud: &str| {
             self.resource.matches(aud) || self.aliases.iter().any(|alias| alias.matches(aud))
         };
+        let mut audiences = audiences.into_iter().peekable();
         if self.exclusive {
-            !audiences.is_empty() && audiences.iter().all(ours)
+            audiences.peek().is_some() && audiences.all(ours)
         } else {
-            audiences.iter().any(ours)
+            audiences.any(ours)
         }
     }
 }

@@ -257,8 +257,7 @@ fn aliases() {
     audiences.alias("api://mcp", false).expect("exact alias");
     assert!(audiences.alias("", false).is_err());
     assert!(audiences.alias("http://old.example/mcp", false).is_err());
-    let accept =
-        |aud: &[&str]| audiences.accept(&aud.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    let accept = |aud: &[&str]| audiences.accept(aud.iter().copied());
     assert!(accept(&["https://h.example/mcp"]));
     assert!(accept(&["other", "HTTPS://OLD.example/mcp"]));
     assert!(accept(&["api://mcp"]));
@@ -266,8 +265,7 @@ fn aliases() {
     assert!(!accept(&[]));
 
     audiences.exclusive(true);
-    let accept =
-        |aud: &[&str]| audiences.accept(&aud.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    let accept = |aud: &[&str]| audiences.accept(aud.iter().copied());
     assert!(accept(&["https://h.example/mcp", "api://mcp"]));
     assert!(!accept(&[
         "https://h.example/mcp",

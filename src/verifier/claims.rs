@@ -351,9 +351,14 @@ impl ClaimRules {
         }
 
         // Acceptable: the description (the caller adds the claims without an accessor).
+        let fields = [issuer.as_deref(), subject, client_id, token_id, jkt, x5t];
+        let bytes = fields.iter().flatten().map(|s| s.len()).sum::<usize>()
+            + audiences().map(str::len).sum::<usize>()
+            + scopes.iter().map(|s| s.len()).sum::<usize>();
         let mut info = AuthInfo::builder()
-            .scopes(scopes)
-            .audiences(audiences().map(str::to_owned).collect::<Vec<_>>());
+            .reserve(bytes, audiences().count() + scopes.len())
+            .audiences(audiences())
+            .scopes(scopes);
         if let Some(issuer) = issuer {
             info = info.issuer(issuer);
         }
@@ -597,10 +602,10 @@ pub(crate) fn numeric_date(value: &Json<'_>, what: &'static str) -> Result<f64, 
 /// token with a character outside `%x21 / %x23-5B / %x5D-7E` (a tab, a newline, a quote)
 /// makes the whole claim malformed: a scope is never granted by splitting one the
 /// authorization server did not write.
-pub(crate) fn parse_scopes(value: &Json<'_>) -> Result<Vec<String>, VerifyError> {
-    let check = |token: &str| {
+pub(crate) fn parse_scopes<'j>(value: &'j Json<'_>) -> Result<Vec<&'j str>, VerifyError> {
+    let check = |token: &'j str| {
         if is_scope_token(token) {
-            Ok(token.to_owned())
+            Ok(token)
         } else {
             Err(invalid("token scope is malformed"))
         }
