@@ -162,10 +162,10 @@ impl TokenCache {
         if !ttl.is_zero() {
             let deadline = Deadline {
                 // `ttl` is at most `LONGEST_TTL`: no overflow.
-                at: Instant::now() + ttl,
-                wall: wall_limit(verdict),
+                at: store.now().saturating_add(nanos(ttl)),
+                wall: wall_limit(verdict).map_or(NO_WALL_LIMIT, since_unix_epoch),
             };
-            store.insert(key, verdict.clone(), deadline);
+            store.insert(key, Stored::from(verdict), deadline);
         }
     }
 
@@ -223,15 +223,59 @@ fn wall_limit(verdict: &Verdict) -> Option<SystemTime> {
 /// When an entry stops being used: a TTL on the monotonic clock (`max_ttl`, `negative_ttl`:
 /// a step of the system clock neither shortens nor stretches them), and the wall-clock times
 /// the token itself names (`exp`, checked against the clock that `exp` is read against).
+///
+/// Both in nanoseconds, so that an [`Entry`] fits in a cache line: the monotonic one since
+/// the store was made ([`Store::now`]), the wall-clock one since the Unix epoch
+/// ([`NO_WALL_LIMIT`] for none; a time before the epoch counts as the epoch, long passed).
+/// 2^64 ns is 584 years: more than [`LONGEST_TTL`] and than any `exp` of this millennium.
 #[derive(Clone, Copy)]
 struct Deadline {
-    at: Instant,
-    wall: Option<SystemTime>,
+    at: u64,
+    wall: u64,
 }
 
+/// [`Deadline::wall`] when the entry has no wall-clock limit.
+const NO_WALL_LIMIT: u64 = u64::MAX;
+
 impl Deadline {
-    fn passed(&self, now: Instant) -> bool {
-        self.at <= now || self.wall.is_some_and(|wall| wall <= SystemTime::now())
+    fn passed(&self, now: u64) -> bool {
+        self.at <= now
+            || (self.wall != NO_WALL_LIMIT && self.wall <= since_unix_epoch(SystemTime::now()))
+    }
+}
+
+/// A duration in nanoseconds, saturating.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A wall-clock time in nanoseconds since the Unix epoch (0 before it).
+fn since_unix_epoch(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, nanos)
+}
+
+/// A verdict as an entry keeps it: an accepted token's [`AuthInfo`] as it is (one pointer),
+/// anything else boxed, so that an [`Entry`] fits in a cache line. The wall-clock limit of a
+/// [`Verdict::Until`] is in the entry's [`Deadline`] already.
+enum Stored {
+    Accepted(AuthInfo),
+    Other(Box<Verdict>),
+}
+
+impl Stored {
+    fn from(verdict: &Verdict) -> Self {
+        match verdict {
+            Verdict::Accepted(info) => Self::Accepted(info.clone()),
+            Verdict::Until(inner, _) => Self::from(inner),
+            other => Self::Other(Box::new(other.clone())),
+        }
+    }
+
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Accepted(info) => Verdict::Accepted(info.clone()),
+            Self::Other(verdict) => (**verdict).clone(),
+        }
     }
 }
 
@@ -295,6 +339,8 @@ impl Hasher for PrehashedWord {
 /// The shards of one cache. A token's shard is picked by the high bits of its key.
 struct Store {
     shards: Box<[RwLock<Shard>]>,
+    /// When the store was made: [`Deadline::at`] counts from here.
+    epoch: Instant,
     /// The SipHash key.
     key: (u64, u64),
     /// The entries of every shard together, against `capacity`.
@@ -315,15 +361,19 @@ struct Shard {
     hand: usize,
 }
 
+/// One cache line: what a hit reads is never split across two.
+#[repr(align(64))]
 struct Entry {
     key: TokenKey,
-    verdict: Verdict,
+    verdict: Stored,
     /// When the entry stops being used.
     deadline: Deadline,
     /// Set by each hit; cleared by the clock hand passing: an entry the hand finds clear has
     /// not been used for a whole turn, and is the next to give way.
     referenced: AtomicBool,
 }
+
+const _: () = assert!(size_of::<Entry>() == 64, "an entry is one cache line");
 
 /// Caches up to this size have one shard: their capacity is exact.
 const SHARDED_FROM: usize = 1_024;
@@ -336,6 +386,7 @@ impl Store {
         let random = RandomState::new();
         Self {
             shards: (0..shards).map(|_| RwLock::default()).collect(),
+            epoch: Instant::now(),
             key: (random.hash_one(0_u8), random.hash_one(1_u8)),
             len: AtomicUsize::new(0),
             capacity,
@@ -349,6 +400,11 @@ impl Store {
         TokenKey(hasher.finish128().as_u128())
     }
 
+    /// Now on the monotonic clock, in nanoseconds since the store was made.
+    fn now(&self) -> u64 {
+        nanos(self.epoch.elapsed())
+    }
+
     fn shard(&self, key: TokenKey) -> &RwLock<Shard> {
         #[allow(clippy::cast_possible_truncation)] // the top bits, on purpose
         let high = (key.0 >> 64) as usize;
@@ -357,7 +413,7 @@ impl Store {
 
     /// The verdict kept under `key`, unless it expired.
     fn get(&self, key: TokenKey) -> Option<Verdict> {
-        let now = Instant::now();
+        let now = self.now();
         let shard = self
             .shard(key)
             .read()
@@ -370,13 +426,13 @@ impl Store {
         if !entry.referenced.load(Ordering::Relaxed) {
             entry.referenced.store(true, Ordering::Relaxed);
         }
-        Some(entry.verdict.clone())
+        Some(entry.verdict.verdict())
     }
 
     /// Keeps `verdict` under `key` until `deadline`. When the cache is full it takes the place
     /// of an entry of the same shard that has expired or was not used for a turn of the
     /// clock hand.
-    fn insert(&self, key: TokenKey, verdict: Verdict, deadline: Deadline) {
+    fn insert(&self, key: TokenKey, verdict: Stored, deadline: Deadline) {
         let mut guard = self
             .shard(key)
             .write()
@@ -392,9 +448,9 @@ impl Store {
         &self,
         shard: &mut Shard,
         key: TokenKey,
-        verdict: Verdict,
+        verdict: Stored,
         deadline: Deadline,
-    ) -> Option<Verdict> {
+    ) -> Option<Stored> {
         if let Some(&slot) = shard.index.get(&key) {
             let entry = &mut shard.entries[slot];
             entry.deadline = deadline;
@@ -419,7 +475,7 @@ impl Store {
         }
         // Full, and nothing in this shard to replace (the other shards hold the capacity):
         // the verdict is not kept.
-        let slot = shard.victim(Instant::now())?;
+        let slot = shard.victim(self.now())?;
         let old = mem::replace(&mut shard.entries[slot], entry);
         shard.index.remove(&old.key);
         shard.index.insert(key, slot);
@@ -428,7 +484,7 @@ impl Store {
 
     #[cfg(test)]
     fn live(&self) -> usize {
-        let now = Instant::now();
+        let now = self.now();
         self.shards
             .iter()
             .map(|shard| {
@@ -446,7 +502,7 @@ impl Store {
 impl Shard {
     /// The slot the clock hand picks: the first expired entry or entry without its reference
     /// bit, clearing the bits it passes. Two turns at most: after one, every bit is clear.
-    fn victim(&mut self, now: Instant) -> Option<usize> {
+    fn victim(&mut self, now: u64) -> Option<usize> {
         let len = self.entries.len();
         for _ in 0..2 * len {
             let slot = self.hand % len;
