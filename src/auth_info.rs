@@ -80,7 +80,7 @@ impl Span {
 
 /// The single-valued string fields, as indexes into [`Inner::fields`].
 #[derive(Clone, Copy)]
-enum Field {
+pub(crate) enum Field {
     Subject,
     ClientId,
     Issuer,
@@ -524,8 +524,38 @@ impl AuthInfoBuilder {
     }
 
     fn set(mut self, field: Field, value: &str) -> Self {
-        self.fields[field as usize] = Some(self.push(value));
+        self.set_field(field, value);
         self
+    }
+
+    /// Sets `field`. The builder is large: a verifier filling in many fields calls this and
+    /// [`add_scopes`](Self::add_scopes) and [`add_audience`](Self::add_audience) rather than
+    /// the setters, which move the whole builder each.
+    pub(crate) fn set_field(&mut self, field: Field, value: &str) {
+        self.fields[field as usize] = Some(self.push(value));
+    }
+
+    /// [`scopes`](Self::scopes), in place.
+    pub(crate) fn add_scopes<I>(&mut self, scopes: I)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        for scope in scopes {
+            let scope = scope.as_ref();
+            let kept = &self.lists[self.audiences..];
+            if !scope.is_empty() && !kept.iter().any(|span| span.of(&self.text) == scope) {
+                let span = self.push(scope);
+                self.lists.push(span);
+            }
+        }
+    }
+
+    /// [`audience`](Self::audience), in place.
+    pub(crate) fn add_audience(&mut self, audience: &str) {
+        let span = self.push(audience);
+        self.lists.insert(self.audiences, span);
+        self.audiences += 1;
     }
 
     /// Sets the subject (`sub`). Defaults to none.
@@ -549,14 +579,7 @@ impl AuthInfoBuilder {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        for scope in scopes {
-            let scope = scope.as_ref();
-            let kept = &self.lists[self.audiences..];
-            if !scope.is_empty() && !kept.iter().any(|span| span.of(&self.text) == scope) {
-                let span = self.push(scope);
-                self.lists.push(span);
-            }
-        }
+        self.add_scopes(scopes);
         self
     }
 
@@ -567,19 +590,20 @@ impl AuthInfoBuilder {
 
     /// Adds one audience (`aud`). Defaults to none.
     pub fn audience(mut self, audience: impl AsRef<str>) -> Self {
-        let span = self.push(audience.as_ref());
-        self.lists.insert(self.audiences, span);
-        self.audiences += 1;
+        self.add_audience(audience.as_ref());
         self
     }
 
     /// Adds audiences (`aud`). Defaults to none.
-    pub fn audiences<I>(self, audiences: I) -> Self
+    pub fn audiences<I>(mut self, audiences: I) -> Self
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        audiences.into_iter().fold(self, Self::audience)
+        for audience in audiences {
+            self.add_audience(audience.as_ref());
+        }
+        self
     }
 
     /// Sets the expiry (`exp`). Defaults to none.
@@ -634,10 +658,9 @@ impl AuthInfoBuilder {
     /// a verifier that knows what it will add saves regrowing them, and `build` finds them
     /// the right size.
     #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
-    pub(crate) fn reserve(mut self, bytes: usize, listed: usize) -> Self {
+    pub(crate) fn reserve(&mut self, bytes: usize, listed: usize) {
         self.text.reserve_exact(bytes);
         self.lists.reserve_exact(listed);
-        self
     }
 
     /// Finishes the [`AuthInfo`].

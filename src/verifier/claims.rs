@@ -27,7 +27,7 @@ use super::{
     VerifyError,
     json::{Json, Object},
 };
-use crate::{AuthInfo, AuthInfoBuilder, ConfigError, policy::is_scope_token};
+use crate::{AuthInfo, AuthInfoBuilder, ConfigError, auth_info::Field, policy::is_scope_token};
 
 /// The largest NumericDate accepted (about year 33658): beyond it a value is a mistake, and
 /// converting it to a `SystemTime` could overflow.
@@ -266,7 +266,7 @@ impl ClaimRules {
     pub(crate) fn describe(
         &self,
         claims: &Object<'_>,
-        issuer: Option<String>,
+        issuer: Option<&str>,
     ) -> Result<AuthInfoBuilder, VerifyError> {
         let exp = self.check_time(claims)?;
 
@@ -351,31 +351,31 @@ impl ClaimRules {
         }
 
         // Acceptable: the description (the caller adds the claims without an accessor).
-        let fields = [issuer.as_deref(), subject, client_id, token_id, jkt, x5t];
-        let bytes = fields.iter().flatten().map(|s| s.len()).sum::<usize>()
+        let fields = [
+            (Field::Issuer, issuer),
+            (Field::Subject, subject),
+            (Field::ClientId, client_id),
+            (Field::TokenId, token_id),
+            (Field::KeyThumbprint, jkt),
+            (Field::CertificateThumbprint, x5t),
+        ];
+        let bytes = fields
+            .iter()
+            .filter_map(|(_, v)| *v)
+            .map(str::len)
+            .sum::<usize>()
             + audiences().map(str::len).sum::<usize>()
             + scopes.iter().map(|s| s.len()).sum::<usize>();
-        let mut info = AuthInfo::builder()
-            .reserve(bytes, audiences().count() + scopes.len())
-            .audiences(audiences())
-            .scopes(scopes);
-        if let Some(issuer) = issuer {
-            info = info.issuer(issuer);
+        let mut info = AuthInfo::builder();
+        info.reserve(bytes, audiences().count() + scopes.len());
+        for audience in audiences() {
+            info.add_audience(audience);
         }
-        if let Some(subject) = subject {
-            info = info.subject(subject);
-        }
-        if let Some(client_id) = client_id {
-            info = info.client_id(client_id);
-        }
-        if let Some(token_id) = token_id {
-            info = info.token_id(token_id);
-        }
-        if let Some(jkt) = jkt {
-            info = info.key_thumbprint(jkt);
-        }
-        if let Some(x5t) = x5t {
-            info = info.certificate_thumbprint(x5t);
+        info.add_scopes(scopes);
+        for (field, value) in fields {
+            if let Some(value) = value {
+                info.set_field(field, value);
+            }
         }
         if let Some(exp) = exp {
             info = info.expires_at(exp);

@@ -26,12 +26,12 @@ impl ClaimRules {
         // As the introspection verifier does.
         let view = Object::from_map(&claims);
         let viewed = self
-            .describe(&view, issuer.clone())
+            .describe(&view, issuer.as_deref())
             .map(|info| info.claims(self.other_claims(view)).build());
         // As the JWT verifier does.
         let text = serde_json::to_vec(&claims).expect("serialises");
         let parsed = self
-            .describe(&Object::parse(&text).expect("parses"), issuer)
+            .describe(&Object::parse(&text).expect("parses"), issuer.as_deref())
             .map(|info| info.claims_json(text.clone(), self.left_out()).build());
         match (&viewed, &parsed) {
             (Ok(a), Ok(b)) => {

@@ -469,7 +469,7 @@ impl IntrospectionVerifier {
             }
         }
         let issuer = match claims.get("iss") {
-            None | Some(Value::Null) => inner.issuer.clone(),
+            None | Some(Value::Null) => inner.issuer.as_deref(),
             Some(Value::String(iss)) => {
                 if inner
                     .issuer
@@ -478,7 +478,7 @@ impl IntrospectionVerifier {
                 {
                     return Ok(refused("token issuer is not trusted"));
                 }
-                Some(iss.clone())
+                Some(iss.as_str())
             }
             Some(_) => return Ok(refused("token issuer is malformed")),
         };

@@ -261,7 +261,6 @@ impl JwtVerifier {
 
         // The signature holds: now the claims are parsed, strictly. Both readings of `iss`
         // agree: they come from the same bytes, and neither admits a second `iss`.
-        let issuer = issuer.to_owned();
         let info = inner.claims.describe(&parsed.claims()?, Some(issuer))?;
         // The claims without an accessor are read from their text if anyone asks.
         Ok(info
