@@ -241,111 +241,117 @@ impl Authorizer {
     /// audience and its binding, read the body when per-operation rules need it, check the
     /// scopes and the session, and hand the request on with its [`AuthInfo`].
     ///
-    /// A refusal comes back as the response to send, made within the request's span.
-    pub(crate) async fn authorize<B>(
+    /// A refusal comes back as the response to send, made within the request's span, on the
+    /// challenge of the scheme the client used; a body it leaves unread is
+    /// [drained](Connection::drain) first when it is small.
+    ///
+    /// One `async move` block rather than an `async fn` (or two): an `async fn`'s future keeps
+    /// its arguments twice (as captured, and as moved into its body), and each `async fn` it
+    /// awaits adds its own. This future is allocated for every request; the futures of the rare
+    /// paths (a drain, a body read, a DPoP proof, a verifier that waits) are boxed where they
+    /// start, for the same reason.
+    #[allow(clippy::manual_async_fn)] // on purpose, as said above
+    pub(crate) fn authorize<B>(
         self: Arc<Self>,
-        credentials: Credentials,
-        req: Request<B>,
-    ) -> Result<Authorized<B>, Response<Bytes>>
-    where
-        B: Body<Data = Bytes>,
-    {
-        let scheme = credentials.scheme;
-        let (parts, body) = req.into_parts();
-        match self.authorize_credentials(credentials, parts, body).await {
-            Ok(authorized) => Ok(authorized),
-            // Every refusal goes on the challenge of the scheme the client used.
-            Err((err, connection)) => Err(self.reject(err.with_scheme(scheme), connection)),
-        }
-    }
-
-    /// Steps 6 to 11; a refusal comes with what it does to the connection: a body left
-    /// unread is [drained](Connection::drain) first when it is small.
-    async fn authorize_credentials<B>(
-        &self,
         credentials: Credentials,
         parts: Parts,
         body: B,
-    ) -> Result<Authorized<B>, (AuthError, Connection)>
+    ) -> impl Future<Output = Result<Authorized<B>, Response<Bytes>>>
     where
         B: Body<Data = Bytes>,
     {
-        let unread = |err: AuthError, body: B| async {
-            let connection = Connection::drain(parts.version, &parts.headers, body).await;
-            (err, connection)
-        };
-        let (info, must_read) = match self.check_credentials(&credentials, &parts).await {
-            Ok(checked) => checked,
-            Err(err) => return Err(unread(err, body).await),
-        };
-        let body = if must_read {
-            let read = read_bounded(&parts.headers, body, self.max_body_size);
-            let (data, trailers) = match tokio::time::timeout(self.body_timeout, read).await {
-                Ok(Ok(read)) => read,
-                // Part of the body may be left: the connection cannot be reused.
-                Ok(Err(err)) => return Err((err, Connection::Close)),
-                Err(_elapsed) => {
-                    let err = AuthError::new(
-                        AuthErrorKind::RequestTimeout,
-                        "the request body did not arrive in time",
-                    );
-                    return Err((err, Connection::Close));
+        async move {
+            let scheme = credentials.scheme;
+            let refuse =
+                |err: AuthError, connection| self.reject(err.with_scheme(scheme), connection);
+            let unread = |err: AuthError, body: B| {
+                Box::pin(async {
+                    let connection = Connection::drain(parts.version, &parts.headers, body).await;
+                    (err, connection)
+                })
+            };
+            let (info, must_read) = match self.check_credentials(&credentials, &parts).await {
+                Ok(checked) => checked,
+                Err(err) => {
+                    let (err, connection) = unread(err, body).await;
+                    return Err(refuse(err, connection));
                 }
             };
-            if let Err(err) = self.check_operations(&info, &parts.headers, &data) {
-                return Err((err, Connection::KeepAlive));
-            }
-            Ok((data, trailers))
-        } else {
-            if let Err(err) = self.check_scopes(&info, &[&self.required]) {
-                return Err(unread(err, body).await);
-            }
-            Err(body)
-        };
-        let token = credentials.token.as_str();
-        let session = match &self.sessions {
-            Some(sessions) => {
-                let owner = LazyOwner::new(&info, token);
-                let (owner, checked) = match single_header(&parts.headers, &SESSION_ID) {
-                    Ok(Some(id)) => {
-                        let owner = owner.resolve();
-                        let checked = sessions.check(&id, &owner).await.map(|()| Some(id));
-                        (LazyOwner::Known(owner), checked)
-                    }
-                    other => (owner, other),
-                };
-                match (checked, body) {
-                    (Ok(presented), body) => (Some((owner, presented)), body),
-                    (Err(err), Ok(_read)) => return Err((err, Connection::KeepAlive)),
-                    (Err(err), Err(body)) => return Err(unread(err, body).await),
+            let body = if must_read {
+                let read = read_bounded(&parts.headers, body, self.max_body_size);
+                let (data, trailers) =
+                    match Box::pin(tokio::time::timeout(self.body_timeout, read)).await {
+                        Ok(Ok(read)) => read,
+                        // Part of the body may be left: the connection cannot be reused.
+                        Ok(Err(err)) => return Err(refuse(err, Connection::Close)),
+                        Err(_elapsed) => {
+                            let err = AuthError::new(
+                                AuthErrorKind::RequestTimeout,
+                                "the request body did not arrive in time",
+                            );
+                            return Err(refuse(err, Connection::Close));
+                        }
+                    };
+                if let Err(err) = self.check_operations(&info, &parts.headers, &data) {
+                    return Err(refuse(err, Connection::KeepAlive));
                 }
-            }
-            None => (None, body),
-        };
-        let (session, body) = session;
-        drop(credentials);
-        let body = match body {
-            Ok((data, trailers)) => RequestBody::buffered(data, trailers),
-            Err(body) => RequestBody::inner(body),
-        };
-        let ends_streams = match self.stream_expiry {
-            StreamExpiry::Never => false,
-            StreamExpiry::GetStreams => parts.method == Method::GET,
-            StreamExpiry::All => true,
-        };
-        let mut req = Request::from_parts(parts, body);
-        let after = AfterResponse {
-            session,
-            stream_deadline: ends_streams
-                .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
-                .flatten(),
-        };
-        observe::allowed(&info);
-        req.extensions_mut().insert(info);
-        Ok(Authorized {
-            request: req,
-            after,
-        })
+                Ok((data, trailers))
+            } else {
+                if let Err(err) = self.check_scopes(&info, &[&self.required]) {
+                    let (err, connection) = unread(err, body).await;
+                    return Err(refuse(err, connection));
+                }
+                Err(body)
+            };
+            let token = credentials.token.as_str();
+            let (session, body) = match &self.sessions {
+                Some(sessions) => {
+                    let owner = LazyOwner::new(&info, token);
+                    let (owner, checked) = match single_header(&parts.headers, &SESSION_ID) {
+                        Ok(Some(id)) => {
+                            let owner = owner.resolve();
+                            let checked = sessions.check(&id, &owner).await.map(|()| Some(id));
+                            (LazyOwner::Known(owner), checked)
+                        }
+                        other => (owner, other),
+                    };
+                    match (checked, body) {
+                        (Ok(presented), body) => (Some((owner, presented)), body),
+                        (Err(err), Ok(_read)) => {
+                            return Err(refuse(err, Connection::KeepAlive));
+                        }
+                        (Err(err), Err(body)) => {
+                            let (err, connection) = unread(err, body).await;
+                            return Err(refuse(err, connection));
+                        }
+                    }
+                }
+                None => (None, body),
+            };
+            drop(credentials);
+            let body = match body {
+                Ok((data, trailers)) => RequestBody::buffered(data, trailers),
+                Err(body) => RequestBody::inner(body),
+            };
+            let ends_streams = match self.stream_expiry {
+                StreamExpiry::Never => false,
+                StreamExpiry::GetStreams => parts.method == Method::GET,
+                StreamExpiry::All => true,
+            };
+            let mut req = Request::from_parts(parts, body);
+            let after = AfterResponse {
+                session,
+                stream_deadline: ends_streams
+                    .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
+                    .flatten(),
+            };
+            observe::allowed(&info);
+            req.extensions_mut().insert(info);
+            Ok(Authorized {
+                request: req,
+                after,
+            })
+        }
     }
 
     /// Steps 6 to 8 up to the body: the token, its audience and binding, and whether the
@@ -369,7 +375,7 @@ impl Authorizer {
             && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
         {
             let proof = credentials.proof.as_deref().unwrap_or_default();
-            dpop.check(proof, &method, &path, token, jkt).await?;
+            Box::pin(dpop.check(proof, &method, &path, token, jkt)).await?;
         }
         let must_read = self.must_read_body(parts)?;
         Ok((info, must_read))
@@ -416,7 +422,7 @@ impl Authorizer {
         let verified = match std::future::poll_fn(|cx| Poll::Ready(verify.as_mut().poll(cx))).await
         {
             Poll::Ready(verified) => Ok(verified),
-            Poll::Pending => tokio::time::timeout(self.verify_timeout, verify).await,
+            Poll::Pending => Box::pin(tokio::time::timeout(self.verify_timeout, verify)).await,
         };
         let result = match &verified {
             Ok(Ok(_)) => "valid",

@@ -82,9 +82,12 @@ where
                 // calling).
                 let clone = self.inner.clone();
                 let inner = mem::replace(&mut self.inner, clone);
-                let authorize = observe::in_request_span(
-                    Arc::clone(&self.authorizer).authorize(credentials, req),
-                );
+                let (parts, body) = req.into_parts();
+                let authorize = observe::in_request_span(Arc::clone(&self.authorizer).authorize(
+                    credentials,
+                    parts,
+                    body,
+                ));
                 ResponseFuture::authorize(Box::pin(authorize), inner, Arc::clone(&self.authorizer))
             }
             Err(err) => match Connection::after_rejecting(req.version(), req.headers()) {

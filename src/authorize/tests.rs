@@ -295,8 +295,9 @@ async fn authorize_table() {
             token: token.to_owned(),
             proof: None,
         };
+        let (parts, sent) = request("POST /mcp", headers, body).into_parts();
         let got = Arc::clone(&authorizer)
-            .authorize(credentials, request("POST /mcp", headers, body))
+            .authorize(credentials, parts, sent)
             .await
             .map(|authorized| authorized.request)
             .map_err(|res| {

@@ -114,6 +114,7 @@ impl TokenCache {
     /// The cached verdict on `token`, or the one `verify` reaches. Concurrent callers with the
     /// same token share one `verify` (unless turned off); its `Err` ("cannot decide") is
     /// handed to each of them and not kept.
+    #[cfg(test)]
     pub(crate) async fn get_or_verify<F>(
         &self,
         token: &str,
@@ -122,15 +123,45 @@ impl TokenCache {
     where
         F: Future<Output = Result<Verdict, VerifyError>>,
     {
+        match self.lookup(token) {
+            Ok(cached) => cached,
+            Err(miss) => self.verify_missed(miss, verify).await,
+        }
+    }
+
+    /// The cached verdict on `token`, without waiting; or the [`Miss`] to hand to
+    /// [`verify_missed`](Self::verify_missed).
+    ///
+    /// Split from the verification so that a verifier can answer a hit from a small future,
+    /// and put the verification's (large) state in a future of its own, made only on a miss.
+    pub(crate) fn lookup(&self, token: &str) -> Result<Result<AuthInfo, VerifyError>, Miss> {
         let Some(store) = &self.store else {
-            return verify().await?.into_result();
+            return Err(Miss(None));
         };
         let key = store.key(token);
         if let Some(verdict) = store.get(key) {
             crate::observe::token_cache(self.verifier, true);
-            return verdict.into_result();
+            return Ok(verdict.into_result());
         }
         crate::observe::token_cache(self.verifier, false);
+        Err(Miss(Some(key)))
+    }
+
+    /// The verdict `verify` reaches on the token [`lookup`](Self::lookup) missed, kept as
+    /// [`ttl`](Self::ttl) says. Concurrent callers with the same token share one `verify`
+    /// (unless turned off); its `Err` ("cannot decide") is handed to each of them and not
+    /// kept.
+    pub(crate) async fn verify_missed<F>(
+        &self,
+        miss: Miss,
+        verify: impl FnOnce() -> F,
+    ) -> Result<AuthInfo, VerifyError>
+    where
+        F: Future<Output = Result<Verdict, VerifyError>>,
+    {
+        let (Some(store), Miss(Some(key))) = (&self.store, miss) else {
+            return verify().await?.into_result();
+        };
         if !self.single_flight {
             let verdict = verify().await?;
             self.insert(store, key, &verdict);
@@ -204,6 +235,10 @@ impl fmt::Debug for TokenCache {
             .finish()
     }
 }
+
+/// A token [`TokenCache::lookup`] did not find, and the key its verdict is to be kept under
+/// (none when the cache is off).
+pub(crate) struct Miss(Option<TokenKey>);
 
 /// The longest an entry is kept, whatever the settings say (so that no deadline overflows).
 const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
