@@ -74,7 +74,12 @@ struct Span {
 
 impl Span {
     fn of(self, text: &str) -> &str {
-        text.get(self.start..self.end).unwrap_or_default()
+        let s = text.get(self.start..self.end);
+        debug_assert!(
+            s.is_some(),
+            "a span is within its text, on character boundaries"
+        );
+        s.unwrap_or_default()
     }
 }
 
@@ -89,7 +94,7 @@ pub(crate) enum Field {
     CertificateThumbprint,
 }
 
-const FIELDS: usize = 6;
+const FIELDS: usize = Field::CertificateThumbprint as usize + 1;
 
 /// The claims without a dedicated accessor. `Debug` shows their names only: their values may
 /// carry personal data.
@@ -418,6 +423,12 @@ impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for Strings<'_> {
     }
 }
 
+impl<S: AsRef<str>, const N: usize> PartialEq<&[S; N]> for Strings<'_> {
+    fn eq(&self, other: &&[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
 impl<S: AsRef<str>> PartialEq<Vec<S>> for Strings<'_> {
     fn eq(&self, other: &Vec<S>) -> bool {
         *self == other[..]
@@ -431,8 +442,8 @@ impl serde::Serialize for Strings<'_> {
     }
 }
 
-/// The iterator of [`Strings`].
-#[derive(Clone, Debug)]
+/// The iterator of [`Strings`]. `Debug` shows the strings it has left.
+#[derive(Clone)]
 pub struct StringsIter<'a> {
     text: &'a str,
     spans: std::slice::Iter<'a, Span>,
@@ -447,6 +458,12 @@ impl<'a> Iterator for StringsIter<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.spans.size_hint()
+    }
+}
+
+impl fmt::Debug for StringsIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
     }
 }
 
@@ -781,6 +798,16 @@ mod tests {
             Some(serde_json::json!(["s1", "s2"]))
         );
         assert_eq!(format!("{:?}", info.scopes()), r#"["s1", "s2"]"#);
+        let mut rest = info.audiences().iter();
+        rest.next();
+        assert_eq!(
+            format!("{rest:?}"),
+            r#"["a2", ""]"#,
+            "only what is left, not the text"
+        );
+        #[allow(clippy::op_ref)] // what code written for `&[String]` compares with
+        let by_ref = info.scopes() == &["s1", "s2"];
+        assert!(by_ref);
 
         let none = AuthInfo::builder().build();
         assert_eq!([none.subject(), none.issuer(), none.client_id()], [None; 3]);

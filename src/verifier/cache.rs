@@ -284,9 +284,12 @@ fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A wall-clock time in nanoseconds since the Unix epoch (0 before it).
+/// A wall-clock time in nanoseconds since the Unix epoch: 0 before it, and never
+/// [`NO_WALL_LIMIT`] (an `exp` after 2554 is still a limit, if one the monotonic TTL reaches
+/// first).
 fn since_unix_epoch(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, nanos)
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| nanos(since).min(NO_WALL_LIMIT - 1))
 }
 
 /// A verdict as an entry keeps it: an accepted token's [`AuthInfo`] as it is (one pointer),
@@ -610,6 +613,44 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn wall_clock_limits_in_nanoseconds_never_read_as_none() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            since_unix_epoch(epoch + Duration::from_secs(2)),
+            2_000_000_000
+        );
+        // Before the epoch: long passed.
+        assert_eq!(since_unix_epoch(epoch - Duration::from_secs(1)), 0);
+        // After 2554, where nanoseconds overflow: the latest limit there is, still a limit.
+        let far = epoch + Duration::from_secs(1 << 40);
+        assert_eq!(since_unix_epoch(far), NO_WALL_LIMIT - 1);
+        let deadline = Deadline {
+            at: u64::MAX,
+            wall: since_unix_epoch(far),
+        };
+        assert!(!deadline.passed(0));
+        let passed = Deadline {
+            at: u64::MAX,
+            wall: since_unix_epoch(SystemTime::now() - Duration::from_secs(1)),
+        };
+        assert!(passed.passed(0), "a wall-clock limit passed ends the entry");
+        assert!(
+            Deadline {
+                at: 5,
+                wall: NO_WALL_LIMIT
+            }
+            .passed(5)
+        );
+        assert!(
+            !Deadline {
+                at: 6,
+                wall: NO_WALL_LIMIT
+            }
+            .passed(5)
+        );
+    }
 
     fn accepted_until(exp: Option<SystemTime>) -> Verdict {
         let mut info = AuthInfo::builder().subject("alice");
