@@ -477,6 +477,22 @@ impl ExactSizeIterator for StringsIter<'_> {}
 
 impl std::iter::FusedIterator for StringsIter<'_> {}
 
+/// The builder's setters of single-valued string fields, written once: each entry is the
+/// setter's docs, its name and parameter, and the [`Field`] it sets.
+macro_rules! field_setters {
+    ($(
+        $(#[$attr:meta])*
+        $name:ident($arg:ident) => $field:ident;
+    )*) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(self, $arg: impl AsRef<str>) -> Self {
+                self.set(Field::$field, $arg.as_ref())
+            }
+        )*
+    };
+}
+
 /// Builder for [`AuthInfo`], used by [`TokenVerifier`] implementations.
 ///
 /// [`TokenVerifier`]: crate::TokenVerifier
@@ -575,19 +591,15 @@ impl AuthInfoBuilder {
         self.audiences += 1;
     }
 
-    /// Sets the subject (`sub`). Defaults to none.
-    pub fn subject(self, subject: impl AsRef<str>) -> Self {
-        self.set(Field::Subject, subject.as_ref())
-    }
+    field_setters! {
+        /// Sets the subject (`sub`). Defaults to none.
+        subject(subject) => Subject;
 
-    /// Sets the client id (`client_id`). Defaults to none.
-    pub fn client_id(self, client_id: impl AsRef<str>) -> Self {
-        self.set(Field::ClientId, client_id.as_ref())
-    }
+        /// Sets the client id (`client_id`). Defaults to none.
+        client_id(client_id) => ClientId;
 
-    /// Sets the issuer (`iss`). Defaults to none.
-    pub fn issuer(self, issuer: impl AsRef<str>) -> Self {
-        self.set(Field::Issuer, issuer.as_ref())
+        /// Sets the issuer (`iss`). Defaults to none.
+        issuer(issuer) => Issuer;
     }
 
     /// Adds granted scopes; duplicates and empty strings are dropped. Defaults to none.
@@ -629,20 +641,16 @@ impl AuthInfoBuilder {
         self
     }
 
-    /// Sets the token identifier (`jti`). Defaults to none.
-    pub fn token_id(self, token_id: impl AsRef<str>) -> Self {
-        self.set(Field::TokenId, token_id.as_ref())
-    }
+    field_setters! {
+        /// Sets the token identifier (`jti`). Defaults to none.
+        token_id(token_id) => TokenId;
 
-    /// Sets the thumbprint of the key the token is bound to (`cnf.jkt`). Defaults to none.
-    pub fn key_thumbprint(self, jkt: impl AsRef<str>) -> Self {
-        self.set(Field::KeyThumbprint, jkt.as_ref())
-    }
+        /// Sets the thumbprint of the key the token is bound to (`cnf.jkt`). Defaults to none.
+        key_thumbprint(jkt) => KeyThumbprint;
 
-    /// Sets the thumbprint of the client certificate the token is bound to
-    /// (`cnf.x5t#S256`). Defaults to none.
-    pub fn certificate_thumbprint(self, thumbprint: impl AsRef<str>) -> Self {
-        self.set(Field::CertificateThumbprint, thumbprint.as_ref())
+        /// Sets the thumbprint of the client certificate the token is bound to
+        /// (`cnf.x5t#S256`). Defaults to none.
+        certificate_thumbprint(thumbprint) => CertificateThumbprint;
     }
 
     /// Adds a claim that has no dedicated accessor. Defaults to none.
