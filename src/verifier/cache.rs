@@ -114,7 +114,9 @@ impl TokenCache {
     /// The cached verdict on `token`, or the one `verify` reaches. Concurrent callers with the
     /// same token share one `verify` (unless turned off); its `Err` ("cannot decide") is
     /// handed to each of them and not kept.
-    #[cfg(test)]
+    ///
+    /// A hit is answered without waiting, from a small future: the verification's state
+    /// (kilobytes for an introspection call) is boxed on its own, and only on a miss.
     pub(crate) async fn get_or_verify<F>(
         &self,
         token: &str,
@@ -125,16 +127,13 @@ impl TokenCache {
     {
         match self.lookup(token) {
             Ok(cached) => cached,
-            Err(miss) => self.verify_missed(miss, verify).await,
+            Err(miss) => Box::pin(self.verify_missed(miss, verify)).await,
         }
     }
 
     /// The cached verdict on `token`, without waiting; or the [`Miss`] to hand to
     /// [`verify_missed`](Self::verify_missed).
-    ///
-    /// Split from the verification so that a verifier can answer a hit from a small future,
-    /// and put the verification's (large) state in a future of its own, made only on a miss.
-    pub(crate) fn lookup(&self, token: &str) -> Result<Result<AuthInfo, VerifyError>, Miss> {
+    fn lookup(&self, token: &str) -> Result<Result<AuthInfo, VerifyError>, Miss> {
         let Some(store) = &self.store else {
             return Err(Miss(None));
         };
@@ -151,7 +150,7 @@ impl TokenCache {
     /// [`ttl`](Self::ttl) says. Concurrent callers with the same token share one `verify`
     /// (unless turned off); its `Err` ("cannot decide") is handed to each of them and not
     /// kept.
-    pub(crate) async fn verify_missed<F>(
+    async fn verify_missed<F>(
         &self,
         miss: Miss,
         verify: impl FnOnce() -> F,
@@ -238,7 +237,7 @@ impl fmt::Debug for TokenCache {
 
 /// A token [`TokenCache::lookup`] did not find, and the key its verdict is to be kept under
 /// (none when the cache is off).
-pub(crate) struct Miss(Option<TokenKey>);
+struct Miss(Option<TokenKey>);
 
 /// The longest an entry is kept, whatever the settings say (so that no deadline overflows).
 const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);

@@ -529,13 +529,10 @@ impl TokenVerifier for IntrospectionVerifier {
                 "token is a JWT from another issuer",
             ));
         }
-        let cache = &self.inner.cache;
-        match cache.lookup(token) {
-            Ok(cached) => cached,
-            // The introspection call's state (kilobytes) is boxed on its own: the future of
-            // every call (a hit, mostly) stays small.
-            Err(miss) => Box::pin(cache.verify_missed(miss, || self.verify_uncached(token))).await,
-        }
+        self.inner
+            .cache
+            .get_or_verify(token, || self.verify_uncached(token))
+            .await
     }
 
     fn authorization_servers(&self) -> Vec<String> {

@@ -275,18 +275,12 @@ impl TokenVerifier for JwtVerifier {
         if token.len() > self.inner.max_token_size {
             return Err(VerifyError::invalid_token("token is too large"));
         }
-        let cache = &self.inner.cache;
-        match cache.lookup(token) {
-            Ok(cached) => cached,
-            // The verification's state is boxed on its own: the future of every call (a hit,
-            // mostly) stays small.
-            Err(miss) => {
-                Box::pin(cache.verify_missed(miss, || async {
-                    Verdict::from_result(self.verify_uncached(token).await)
-                }))
-                .await
-            }
-        }
+        self.inner
+            .cache
+            .get_or_verify(token, || async {
+                Verdict::from_result(self.verify_uncached(token).await)
+            })
+            .await
     }
 
     fn authorization_servers(&self) -> Vec<String> {
