@@ -7,6 +7,14 @@
 #   benches/load.sh --profile       also `perf record -g` the server and print its top symbols
 #   benches/load.sh --repeat 3      every case 3 times; the table shows each case's median run
 #   benches/load.sh --only bare,new-token --duration 10 --port 8787
+#   benches/load.sh --poll-idle     idle CPUs poll instead of halting while the cases run
+#
+# --poll-idle holds /dev/cpu_dma_latency at 0 (needs root), as tuned's latency profiles do, so
+# that an idle CPU polls for work instead of halting. On a virtual machine whose idle CPUs
+# halt at once (haltpoll with guest_halt_poll_ns=0, as on the CI machines), every response
+# that finds wrk idle costs the server an inter-processor interrupt to wake it, 2-5 us of
+# kernel time charged to the server, and the more so the slower the server: a cost of the
+# machine, not of the code under test. docs/performance.md shows the runs both ways.
 #
 # Environment: LOAD_PORT (8787), LOAD_VALID_TOKENS (200000), LOAD_RSS_TOKENS (1000000),
 # LOAD_PERF_RECORD (`-g`; `--call-graph dwarf` for whole call stacks with --profile).
@@ -30,6 +38,7 @@ repeat=1
 rss=0
 profile=0
 only=""
+poll_idle=0
 port=${LOAD_PORT:-8787}
 valid_tokens=${LOAD_VALID_TOKENS:-200000}
 rss_tokens=${LOAD_RSS_TOKENS:-1000000}
@@ -47,6 +56,7 @@ while [ $# -gt 0 ]; do
     --repeat) repeat=$2; shift ;;
     --rss) rss=1 ;;
     --profile) profile=1 ;;
+    --poll-idle) poll_idle=1 ;;
     --only) only=$2; shift ;;
     --port) port=$2; shift ;;
     -h | --help) usage 0 ;;
@@ -105,6 +115,15 @@ else
   both_cpus=0
 fi
 clk_tck=$(getconf CLK_TCK)
+
+idle="idle CPUs as configured"
+if [ "$poll_idle" = 1 ]; then
+  # Held open until the script exits; the kernel drops the request when it is closed.
+  exec {latency_fd}>/dev/cpu_dma_latency 2>/dev/null ||
+    die "--poll-idle needs to write /dev/cpu_dma_latency (root)"
+  printf '\0\0\0\0' >&"$latency_fd"
+  idle="idle CPUs polling (cpu_dma_latency 0)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # The server binary and the tokens.
@@ -387,7 +406,7 @@ runs="one run a case"
 echo "mcp-auth load benchmark, $(date -u +%Y-%m-%dT%H:%MZ): wrk -t1 -c$connections," \
   "${duration} s a case, $runs; $cores cores (${model:-unknown}); server on core" \
   "$server_cpus (current-thread runtime), wrk on core $wrk_cpus; mt1/mt2: multi-thread runtime" \
-  "with 1/2 workers, server and wrk sharing cores $both_cpus"
+  "with 1/2 workers, server and wrk sharing cores $both_cpus; $idle"
 echo
 # shellcheck disable=SC2059 # the format is built above
 header=$(printf "$header_format" case 'req/s' 'p50 us' 'p99 us' 'CPU us/req' 'perf us/req' \

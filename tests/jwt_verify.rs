@@ -249,30 +249,51 @@ async fn attacks_and_malformed_tokens_are_rejected() {
 }
 
 #[tokio::test]
-async fn claims_are_parsed_only_once_the_signature_holds() {
+async fn claims_are_checked_only_once_the_signature_holds() {
     let key = TestKey::rsa();
     let (issuer, verifier) = setup(&key).await;
     let iss = issuer.issuer();
     let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"}).to_string();
-    // Claims the strict parser refuses (a second `scope`) behind a trusted `iss`.
+    // Claims the strict parser refuses (a second `scope`) behind a trusted `iss`: refused
+    // as they are parsed, signed or forged, before any key is used.
     let payload = format!(
         r#"{{"iss":"{iss}","aud":"{AUD}","exp":{},"scope":"mcp:read","scope":"admin"}}"#,
         now() + 300
     );
-    // Signed: the signature holds, then the claims are refused.
-    let err = verifier
-        .verify(&key.sign_raw(&header, &payload))
-        .await
-        .expect_err("refused");
-    assert_eq!(err.description(), "token has a duplicate member");
-    // Forged: refused for its signature; the claims were never parsed.
-    let err = verifier
-        .verify(&TestKey::rsa().sign_raw(&header, &payload))
-        .await
-        .expect_err("refused");
-    assert_eq!(err.description(), "token signature is invalid");
+    for signer in [&key, &TestKey::rsa()] {
+        let err = verifier
+            .verify(&signer.sign_raw(&header, &payload))
+            .await
+            .expect_err("refused");
+        assert_eq!(err.description(), "token has a duplicate member");
+    }
+    // Claims that parse but fail the claim rules (expired, not yet valid): signed, they
+    // are refused for what they say; forged, for the signature, since they are read only
+    // once it holds.
+    let now = now();
+    for (claims, reason) in [
+        (
+            json!({"iss": iss, "aud": AUD, "exp": now - 600, "scope": "mcp:read"}),
+            "token has expired",
+        ),
+        (
+            json!({"iss": iss, "aud": AUD, "exp": now + 900, "nbf": now + 600}),
+            "token is not yet valid",
+        ),
+    ] {
+        let signed = verifier
+            .verify(&key.sign_raw(&header, &claims.to_string()))
+            .await
+            .expect_err("refused");
+        assert_eq!(signed.description(), reason);
+        let forged = verifier
+            .verify(&TestKey::rsa().sign_raw(&header, &claims.to_string()))
+            .await
+            .expect_err("refused");
+        assert_eq!(forged.description(), "token signature is invalid");
+    }
     // A second `iss` names no issuer: not this verifier's token, before any key is looked at.
-    let two_issuers = format!(r#"{{"iss":"{iss}","iss":"{iss}","exp":{}}}"#, now() + 300);
+    let two_issuers = format!(r#"{{"iss":"{iss}","iss":"{iss}","exp":{}}}"#, now + 300);
     let err = verifier
         .verify(&key.sign_raw(&header, &two_issuers))
         .await

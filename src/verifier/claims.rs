@@ -346,7 +346,12 @@ impl ClaimRules {
         let mut scopes = Vec::new();
         for path in &self.scope_paths {
             if let Some(value) = path.find(claims) {
-                scopes.extend(parse_scopes(value)?);
+                let found = parse_scopes(value)?;
+                if scopes.is_empty() {
+                    scopes = found;
+                } else {
+                    scopes.extend(found);
+                }
             }
         }
 

@@ -46,22 +46,35 @@ pub(crate) enum Refusal {
 
 const DUPLICATE: &str = "duplicate member";
 
+/// The nesting level, counting the outermost object, at which input is refused: 128, the
+/// recursion limit of `serde_json`, so that both read the same documents.
+const DEPTH_LIMIT: u8 = 128;
+
 impl<'a> Object<'a> {
     /// Parses `json`, which must be one object (see the [module docs](self)).
     pub(crate) fn parse(json: &'a [u8]) -> Result<Self, Refusal> {
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let parsed = deserializer
-            .deserialize_map(ValueVisitor)
-            .and_then(|value| deserializer.end().map(|()| value));
-        match parsed {
-            Ok(Json::Object(object)) => Ok(object),
-            Ok(_) => Err(Refusal::Malformed),
-            Err(err) if err.to_string().starts_with(DUPLICATE) => Err(Refusal::Duplicate),
-            Err(_) => Err(Refusal::Malformed),
+        // Valid UTF-8 throughout: `serde_json` refuses invalid UTF-8 in a string, and outside
+        // one it breaks the grammar; checked once here, every slice below is a `str`.
+        let text = std::str::from_utf8(json).map_err(|_| Refusal::Malformed)?;
+        let mut parser = Parser {
+            text,
+            at: 0,
+            depth: DEPTH_LIMIT,
+        };
+        parser.skip_whitespace();
+        if parser.peek() != Some(b'{') {
+            return Err(Refusal::Malformed);
         }
+        let object = parser.object()?;
+        parser.skip_whitespace();
+        if parser.at != text.len() {
+            return Err(Refusal::Malformed);
+        }
+        Ok(object)
     }
 
     /// A view of a `serde_json` map (an introspection answer), borrowing its strings.
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     pub(crate) fn from_map(map: &'a Map<String, Value>) -> Self {
         // A map's keys are unique already.
         let mut members: Vec<_> = map
@@ -105,6 +118,7 @@ impl<'a> Object<'a> {
 
 impl<'a> Json<'a> {
     /// A view of a `serde_json` value, borrowing its strings.
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     pub(crate) fn from_value(value: &'a Value) -> Self {
         match value {
             Value::Null => Self::Null,
@@ -168,6 +182,282 @@ impl<'a> Json<'a> {
             }
             _ => false,
         }
+    }
+}
+
+/// The reader behind [`Object::parse`]: RFC 8259 JSON, read exactly as `serde_json` reads
+/// it (the same documents accepted, the same values), written out by hand because this is
+/// the path every new token takes: no visitor, and no second pass to sort out what is
+/// borrowed. Member names are checked for duplicates as each object ends.
+struct Parser<'a> {
+    /// The whole input, valid UTF-8.
+    text: &'a str,
+    /// The next byte to read.
+    at: usize,
+    /// Nesting levels left (see [`DEPTH_LIMIT`]).
+    depth: u8,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    /// The next byte, consumed.
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The text from `start` to the current position. Both ends sit next to ASCII bytes
+    /// of valid UTF-8, so on character boundaries; `get` says so without a panic.
+    fn since(&self, start: usize) -> Result<&'a str, Refusal> {
+        self.text.get(start..self.at).ok_or(Refusal::Malformed)
+    }
+
+    /// A value, after optional whitespace.
+    fn value(&mut self) -> Result<Json<'a>, Refusal> {
+        self.skip_whitespace();
+        match self.peek().ok_or(Refusal::Malformed)? {
+            b'{' => self.object().map(Json::Object),
+            b'[' => self.array(),
+            b'"' => self.string().map(Json::String),
+            b't' => self.literal("true", Json::Bool(true)),
+            b'f' => self.literal("false", Json::Bool(false)),
+            b'n' => self.literal("null", Json::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => Err(Refusal::Malformed),
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Json<'a>) -> Result<Json<'a>, Refusal> {
+        let rest = self.text.as_bytes().get(self.at..).unwrap_or_default();
+        if rest.starts_with(word.as_bytes()) {
+            self.at += word.len();
+            Ok(value)
+        } else {
+            Err(Refusal::Malformed)
+        }
+    }
+
+    /// One level deeper, refused at the limit.
+    fn enter(&mut self) -> Result<(), Refusal> {
+        self.depth -= 1;
+        if self.depth == 0 {
+            return Err(Refusal::Malformed);
+        }
+        Ok(())
+    }
+
+    /// An object, at its `{`.
+    fn object(&mut self) -> Result<Object<'a>, Refusal> {
+        let outermost = self.depth == DEPTH_LIMIT;
+        self.enter()?;
+        self.at += 1;
+        // The outermost object (a token's claims) is sized from its length, about one member
+        // in 40 bytes, so that it is rarely grown; nested ones grow as they fill, so that an
+        // input of many small objects cannot ask for more than it holds.
+        let mut members = if outermost {
+            Vec::with_capacity((self.text.len() / 40).clamp(4, 16))
+        } else {
+            Vec::new()
+        };
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+        } else {
+            loop {
+                self.skip_whitespace();
+                if self.peek() != Some(b'"') {
+                    return Err(Refusal::Malformed);
+                }
+                let name = self.string()?;
+                self.skip_whitespace();
+                if self.next() != Some(b':') {
+                    return Err(Refusal::Malformed);
+                }
+                let value = self.value()?;
+                members.push((name, value));
+                self.skip_whitespace();
+                match self.next() {
+                    Some(b',') => {}
+                    Some(b'}') => break,
+                    _ => return Err(Refusal::Malformed),
+                }
+            }
+        }
+        self.depth += 1;
+        members.sort_unstable_by(|(a, _), (b, _)| by_name(a, b));
+        if members.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return Err(Refusal::Duplicate);
+        }
+        Ok(Object(members))
+    }
+
+    /// An array, at its `[`.
+    fn array(&mut self) -> Result<Json<'a>, Refusal> {
+        self.enter()?;
+        self.at += 1;
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+        } else {
+            loop {
+                items.push(self.value()?);
+                self.skip_whitespace();
+                match self.next() {
+                    Some(b',') => {}
+                    Some(b']') => break,
+                    _ => return Err(Refusal::Malformed),
+                }
+            }
+        }
+        self.depth += 1;
+        Ok(Json::Array(items))
+    }
+
+    /// A string, at its opening quote: borrowed unless it has escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>, Refusal> {
+        self.at += 1;
+        let start = self.at;
+        loop {
+            match self.next().ok_or(Refusal::Malformed)? {
+                b'"' => {
+                    let text = self.text.get(start..self.at - 1);
+                    return text.map(Cow::Borrowed).ok_or(Refusal::Malformed);
+                }
+                b'\\' => break,
+                // Control characters must be escaped.
+                0x00..=0x1f => return Err(Refusal::Malformed),
+                _ => {}
+            }
+        }
+        self.at -= 1;
+        let mut owned = String::from(self.since(start)?);
+        loop {
+            let run = self.at;
+            loop {
+                match self.peek().ok_or(Refusal::Malformed)? {
+                    b'"' | b'\\' => break,
+                    0x00..=0x1f => return Err(Refusal::Malformed),
+                    _ => self.at += 1,
+                }
+            }
+            owned.push_str(self.since(run)?);
+            if self.next() == Some(b'"') {
+                return Ok(Cow::Owned(owned));
+            }
+            owned.push(self.escape()?);
+        }
+    }
+
+    /// The character an escape stands for, after its backslash.
+    fn escape(&mut self) -> Result<char, Refusal> {
+        Ok(match self.next().ok_or(Refusal::Malformed)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = self.hex4()?;
+                let code = match unit {
+                    // A high surrogate: its low half must follow, escaped.
+                    0xd800..=0xdbff => {
+                        if self.next() != Some(b'\\') || self.next() != Some(b'u') {
+                            return Err(Refusal::Malformed);
+                        }
+                        let low = self.hex4()?;
+                        if !(0xdc00..=0xdfff).contains(&low) {
+                            return Err(Refusal::Malformed);
+                        }
+                        0x1_0000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                    }
+                    // A low surrogate alone is no character.
+                    0xdc00..=0xdfff => return Err(Refusal::Malformed),
+                    _ => unit,
+                };
+                char::from_u32(code).ok_or(Refusal::Malformed)?
+            }
+            _ => return Err(Refusal::Malformed),
+        })
+    }
+
+    /// Four hexadecimal digits.
+    fn hex4(&mut self) -> Result<u32, Refusal> {
+        let mut unit = 0;
+        for _ in 0..4 {
+            let digit = char::from(self.next().ok_or(Refusal::Malformed)?)
+                .to_digit(16)
+                .ok_or(Refusal::Malformed)?;
+            unit = unit << 4 | digit;
+        }
+        Ok(unit)
+    }
+
+    /// A number (RFC 8259 §6). A plain non-negative integer of up to 19 digits (what
+    /// NumericDates are) is read here; any other number is handed to `serde_json`, so that it
+    /// is the same `Number` (integer or float, rounded alike, refused when out of range).
+    fn number(&mut self) -> Result<Json<'a>, Refusal> {
+        let start = self.at;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.at += 1;
+        }
+        match self.next() {
+            Some(b'0') => {}
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(Refusal::Malformed),
+        }
+        let integer = !negative && self.at - start <= 19;
+        let mut plain = true;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.at_least_one_digit()?;
+            plain = false;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            self.at_least_one_digit()?;
+            plain = false;
+        }
+        let text = self.since(start)?;
+        if integer && plain {
+            // At most 19 digits: below 10^19, within `u64`.
+            let value = text.parse::<u64>().map_err(|_| Refusal::Malformed)?;
+            return Ok(Json::Number(value.into()));
+        }
+        serde_json::from_str::<Number>(text)
+            .map(Json::Number)
+            .map_err(|_| Refusal::Malformed)
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn at_least_one_digit(&mut self) -> Result<(), Refusal> {
+        if !matches!(self.peek(), Some(b'0'..=b'9')) {
+            return Err(Refusal::Malformed);
+        }
+        self.digits();
+        Ok(())
     }
 }
 
@@ -343,6 +633,135 @@ mod tests {
             );
         }
         assert_eq!(Object::parse(b"{\"a\":\"\xff\"}"), Err(Refusal::Malformed));
+    }
+
+    /// Both readers on `json`: the same object, or both refusing (ours as malformed).
+    fn agrees(json: &str) {
+        let ours = Object::parse(json.as_bytes()).map(Object::into_map);
+        assert_eq!(ours, oracle(json), "{json:.80}");
+    }
+
+    #[test]
+    fn nesting_is_refused_where_serde_json_refuses_it() {
+        for depth in 1..=130 {
+            let arrays = format!("{{\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+            let objects = format!(
+                "{{{}\"z\":1{}}}",
+                "\"a\":{".repeat(depth),
+                "}".repeat(depth)
+            );
+            agrees(&arrays);
+            agrees(&objects);
+        }
+        // The limit itself: 127 levels are read, 128 refused.
+        let nested = |arrays: usize| {
+            let json = format!("{{\"a\":{}1{}}}", "[".repeat(arrays), "]".repeat(arrays));
+            Object::parse(json.as_bytes()).map(|_| ())
+        };
+        assert_eq!(nested(126), Ok(()));
+        assert_eq!(nested(127), Err(Refusal::Malformed));
+    }
+
+    #[test]
+    fn numbers_are_the_numbers_serde_json_reads() {
+        for number in [
+            "0",
+            "7",
+            "-0",
+            "-7",
+            "1700000000",
+            "9999999999999999999",
+            "10000000000000000000",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "0.5",
+            "-0.0",
+            "1e3",
+            "1E+3",
+            "1e-3",
+            "2.5e10",
+            "1.7976931348623157e308",
+            "1e309",
+            "-1e309",
+            "5e-324",
+            "1e-400",
+            "0.1",
+            "3.141592653589793238462643383279",
+            "00",
+            "01",
+            "-",
+            "-a",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "1.e3",
+            "0x10",
+            "1_0",
+            "١",
+        ] {
+            agrees(&format!(r#"{{"n":{number}}}"#));
+            agrees(&format!(r#"{{"n":[{number}]}}"#));
+        }
+        let parsed = Object::parse(br#"{"a":1700000000,"b":-1,"c":1.5}"#).expect("parses");
+        assert_eq!(
+            parsed.get("a"),
+            Some(&Json::Number(1_700_000_000_u64.into()))
+        );
+        assert_eq!(parsed.get("b"), Some(&Json::Number((-1_i64).into())));
+        assert_eq!(parsed.get("c").and_then(Json::as_f64), Some(1.5));
+    }
+
+    #[test]
+    fn strings_escapes_and_literals_read_as_serde_json_reads_them() {
+        for json in [
+            r#"{"a":"\"\\\/\b\f\n\r\t"}"#,
+            r#"{"a":"\u0000\u001f\u00e9\u20AC\uFFFF"}"#,
+            r#"{"a":"\ud83d\ude00 and \uD834\uDD1E"}"#,
+            r#"{"a":"plain é € 😀 then \n then plain"}"#,
+            r#"{"\u0061":1,"b\"":2}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\ud800x"}"#,
+            r#"{"a":"\ud800\n"}"#,
+            r#"{"a":"\ud800\u0041"}"#,
+            r#"{"a":"\udc00"}"#,
+            r#"{"a":"\u12"}"#,
+            r#"{"a":"\u12g4"}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":"\"#,
+            r#"{"a":"abc"#,
+            "{\"a\":\"\t\"}",
+            "{\"a\":\"\u{1f}\"}",
+            "{\"a\":\"\u{7f}\"}",
+            r#"{"a":true,"b":false,"c":null}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":nul}"#,
+            r#"{"a":True}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":[,1]}"#,
+            r#"{,"a":1}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{a:1}"#,
+            r#"{'a':1}"#,
+            "\t\n\r {\"a\" :\n[ 1 , 2 ]\t} \r\n",
+            "{\"a\":1}\u{c}",
+            "{\"a\":1}\u{a0}",
+            "\u{feff}{\"a\":1}",
+            r#"{}"#,
+            r#"{} "#,
+            r#"{}}"#,
+            r#"{"a":{}}"#,
+            r#"{"a":[]}"#,
+            r#"{"a":[[],{}]}"#,
+        ] {
+            agrees(json);
+        }
     }
 
     #[test]

@@ -45,83 +45,54 @@ pub(crate) fn shape(token: &str) -> Shape {
     if !serde_json::from_slice::<Header<'_>>(&header).is_ok_and(|h| h.alg.is_some()) {
         return Shape::Opaque;
     }
-    let issuer = URL_SAFE_NO_PAD.decode(claims).ok().and_then(|claims| {
-        RoutingClaims::read_issuer(&claims).and_then(|c| c.issuer().map(str::to_owned))
-    });
+    let issuer = URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()
+        .and_then(|claims| unverified_issuer(&claims));
     Shape::Jwt { issuer }
 }
 
-/// What is read from a JWT's claims before anything about it is verified: `iss` (who can
-/// have issued it, so whose keys check it) and `iat` (to tell a key published since the last
-/// fetch of the issuer's set from an unknown one). The rest of the claims is skipped, not
-/// parsed: it is parsed once the signature holds.
-#[derive(Debug, Default)]
-pub(crate) struct RoutingClaims<'a> {
-    pub(crate) iss: Option<Json<'a>>,
-    pub(crate) iat: Option<Json<'a>>,
+/// The `iss` of a JWT's decoded claims, when they are a JSON object with one string `iss`.
+/// The rest of the claims is skipped, not parsed: whatever else they hold is the verifier's
+/// to judge.
+fn unverified_issuer(json: &[u8]) -> Option<String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let iss = deserializer.deserialize_map(IssuerVisitor).ok()?;
+    deserializer.end().ok()?;
+    iss?.as_str().map(str::to_owned)
 }
 
-impl<'a> RoutingClaims<'a> {
-    /// Reads them from the decoded claims: `None` unless they are a JSON object with at most
-    /// one `iss` and one `iat`.
-    pub(crate) fn read(json: &'a [u8]) -> Option<Self> {
-        Self::read_with(json, true)
-    }
+/// Reads `iss`, refusing a second one.
+struct IssuerVisitor;
 
-    /// Only the `iss` (for [`shape`]: whatever else the claims hold is the verifier's to
-    /// judge).
-    fn read_issuer(json: &'a [u8]) -> Option<Self> {
-        Self::read_with(json, false)
-    }
-
-    fn read_with(json: &'a [u8], iat: bool) -> Option<Self> {
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let claims = deserializer.deserialize_map(RoutingVisitor { iat }).ok()?;
-        deserializer.end().ok()?;
-        Some(claims)
-    }
-
-    /// The `iss`, when it is a string.
-    pub(crate) fn issuer(&self) -> Option<&str> {
-        self.iss.as_ref().and_then(Json::as_str)
-    }
-}
-
-/// Reads `iss`, and `iat` when asked to.
-struct RoutingVisitor {
-    iat: bool,
-}
-
-impl<'de> Visitor<'de> for RoutingVisitor {
-    type Value = RoutingClaims<'de>;
+impl<'de> Visitor<'de> for IssuerVisitor {
+    type Value = Option<Json<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut claims = RoutingClaims::default();
+        let mut iss = None;
         while let Some(name) = access.next_key::<Name>()? {
-            let slot = match name {
-                Name::Iss => &mut claims.iss,
-                Name::Iat if self.iat => &mut claims.iat,
-                Name::Iat | Name::Other => {
-                    access.next_value::<IgnoredAny>()?;
-                    continue;
+            match name {
+                Name::Iss => {
+                    if iss.replace(access.next_value()?).is_some() {
+                        return Err(de::Error::custom("duplicate member"));
+                    }
                 }
-            };
-            if slot.replace(access.next_value()?).is_some() {
-                return Err(de::Error::custom("duplicate member"));
+                Name::Other => {
+                    access.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        Ok(claims)
+        Ok(iss)
     }
 }
 
 /// A member name of the claims, without allocating it.
 enum Name {
     Iss,
-    Iat,
     Other,
 }
 
@@ -136,10 +107,10 @@ impl<'de> Deserialize<'de> for Name {
             }
 
             fn visit_str<E>(self, name: &str) -> Result<Name, E> {
-                Ok(match name {
-                    "iss" => Name::Iss,
-                    "iat" => Name::Iat,
-                    _ => Name::Other,
+                Ok(if name == "iss" {
+                    Name::Iss
+                } else {
+                    Name::Other
                 })
             }
         }
@@ -156,18 +127,18 @@ mod tests {
     }
 
     #[test]
-    fn the_verifier_reads_iss_and_iat_once_each() {
-        fn read(json: &str) -> Option<RoutingClaims<'_>> {
-            RoutingClaims::read(json.as_bytes())
-        }
-        let claims = read(r#"{"iss":"a","iat":5,"x":{"y":[1,{"z":2}]}}"#).expect("reads");
-        assert_eq!(claims.issuer(), Some("a"));
-        assert_eq!(claims.iat, Some(Json::Number(5.into())));
-        assert!(read(r#"{"iss":"a","iat":5,"iat":6}"#).is_none());
-        assert!(read(r#"{"iss":"a","iss":"a"}"#).is_none());
-        assert!(read(r#"["a",5]"#).is_none());
-        assert!(read(r#"{"iss":"a"} {}"#).is_none(), "trailing data");
-        assert!(read(r#"{"iss":"a","x":"#).is_none());
+    fn the_issuer_is_read_once_from_an_object() {
+        let read = |json: &str| unverified_issuer(json.as_bytes());
+        assert_eq!(
+            read(r#"{"iss":"a","iat":5,"x":{"y":[1,{"z":2}]}}"#).as_deref(),
+            Some("a")
+        );
+        assert_eq!(read(r#"{"iss":"a","iat":5,"iat":6}"#).as_deref(), Some("a"));
+        assert_eq!(read(r#"{"iss":"a","iss":"a"}"#), None);
+        assert_eq!(read(r#"{"iss":5}"#), None);
+        assert_eq!(read(r#"["a",5]"#), None);
+        assert_eq!(read(r#"{"iss":"a"} {}"#), None, "trailing data");
+        assert_eq!(read(r#"{"iss":"a","x":"#), None);
     }
 
     #[test]

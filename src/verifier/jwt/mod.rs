@@ -75,7 +75,7 @@ use super::{
     claims::{ClaimRules, numeric_date},
     discovery::AuthorizationServerMetadata,
     json::Json,
-    shape::{RoutingClaims, Shape, shape},
+    shape::{Shape, shape},
 };
 use crate::{AuthInfo, ConfigError};
 
@@ -192,19 +192,22 @@ impl JwtVerifier {
                 return Err(malformed);
             }
         };
-        // Only `iss` and `iat` are read before the signature is checked; claims that are not
-        // a JSON object with one of each are malformed (and foreign, when `check_issuer` says).
-        let Some(routing) = RoutingClaims::read(&parsed.payload) else {
-            self.check_issuer(token)?;
-            return Err(parsed
-                .claims()
-                .err()
-                .unwrap_or_else(|| VerifyError::invalid_token("token is malformed")));
+        // The claims are parsed (strictly, as the header is) before the signature is checked,
+        // once: until it holds, only `iss` (whose keys) and `iat` (how recent a key) are read
+        // from them. Claims that do not parse are malformed, or foreign when `check_issuer`
+        // says so.
+        let claims = match parsed.claims() {
+            Ok(claims) => claims,
+            Err(malformed) => {
+                self.check_issuer(token)?;
+                return Err(malformed);
+            }
         };
         // What `check_issuer` decides, read from the parsed token: anything but a JWT naming a
         // trusted issuer is foreign, before any other check.
-        let trusted_issuer = routing
-            .issuer()
+        let trusted_issuer = claims
+            .get("iss")
+            .and_then(Json::as_str)
             .and_then(|iss| inner.issuers.get_key_value(iss));
         let Some(alg) = header.get("alg").and_then(Json::as_str) else {
             return Err(VerifyError::foreign_token("token is not a JWT"));
@@ -236,9 +239,8 @@ impl JwtVerifier {
         // The unverified `iss` picked the issuer: unknown issuers cost no fetch.
         // The latest time the token can have been signed, if it says (unverified, and only
         // used to tell "key not published yet" from "unknown key").
-        let signed_by = routing
-            .iat
-            .as_ref()
+        let signed_by = claims
+            .get("iat")
             .and_then(|iat| numeric_date(iat, "").ok())
             .map(|iat| UNIX_EPOCH + Duration::from_secs_f64(iat) + inner.claims.leeway());
         let selected = match trusted.keys.select(kid, alg, signed_by).await {
@@ -247,7 +249,7 @@ impl JwtVerifier {
             // our last fetch): still a refusal when the token's own claims refuse it, so an
             // expired or future-dated forgery cannot buy a 503 with an unknown `kid`.
             Err(err) if err.is_unavailable() => {
-                let _checked = inner.claims.describe(&parsed.claims()?, None)?;
+                let _checked = inner.claims.describe(&claims, None)?;
                 return Err(err);
             }
             Err(err) => return Err(err),
@@ -259,9 +261,9 @@ impl JwtVerifier {
             parsed.signature,
         )?;
 
-        // The signature holds: now the claims are parsed, strictly. Both readings of `iss`
-        // agree: they come from the same bytes, and neither admits a second `iss`.
-        let info = inner.claims.describe(&parsed.claims()?, Some(issuer))?;
+        // The signature holds: now the claims are read.
+        let info = inner.claims.describe(&claims, Some(issuer))?;
+        drop(claims);
         // The claims without an accessor are read from their text if anyone asks.
         Ok(info
             .claims_json(parsed.payload, inner.claims.left_out())
