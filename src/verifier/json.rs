@@ -30,9 +30,18 @@ pub(crate) enum Json<'a> {
 pub(crate) struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
 
 /// The order of an object's members: by length, then by bytes. Any total order serves the
-/// binary search; this one settles most comparisons of claim names by their lengths.
+/// binary search; this one settles most comparisons of claim names by their lengths, and
+/// compares short names (most claim names are three letters) in line rather than through
+/// `memcmp`, whose call costs more than the comparison.
 fn by_name(a: &str, b: &str) -> Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    a.len().cmp(&b.len()).then_with(|| {
+        if a.len() <= 16 {
+            let differ = a.bytes().zip(b.bytes()).find(|(x, y)| x != y);
+            differ.map_or(Ordering::Equal, |(x, y)| x.cmp(&y))
+        } else {
+            a.cmp(b)
+        }
+    })
 }
 
 /// Why [`Object::parse`] refused its input.
@@ -295,7 +304,10 @@ impl<'a> Parser<'a> {
         }
         self.depth += 1;
         members.sort_unstable_by(|(a, _), (b, _)| by_name(a, b));
-        if members.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+        if members
+            .windows(2)
+            .any(|pair| by_name(&pair[0].0, &pair[1].0).is_eq())
+        {
             return Err(Refusal::Duplicate);
         }
         Ok(Object(members))
