@@ -55,10 +55,10 @@ struct Inner {
     /// The audiences (the first `audiences`), then the scopes.
     lists: Box<[Span]>,
     audiences: usize,
-    /// `subject`, `client_id`, `issuer`, `token_id`, `key_thumbprint`,
-    /// `certificate_thumbprint`, in the order of [`Field`].
-    fields: [Option<Span>; FIELDS],
     expires_at: Option<SystemTime>,
+    /// `key_thumbprint`, `certificate_thumbprint` (read on every request), `subject`,
+    /// `client_id`, `issuer`, `token_id`, in the order of [`Field`].
+    fields: [Option<Span>; FIELDS],
     claims: Claims,
     /// Written on first use: most requests never ask for it.
     principal_key: OnceLock<Option<String>>,
@@ -86,15 +86,15 @@ impl Span {
 /// The single-valued string fields, as indexes into [`Inner::fields`].
 #[derive(Clone, Copy)]
 pub(crate) enum Field {
+    KeyThumbprint,
+    CertificateThumbprint,
     Subject,
     ClientId,
     Issuer,
     TokenId,
-    KeyThumbprint,
-    CertificateThumbprint,
 }
 
-const FIELDS: usize = Field::CertificateThumbprint as usize + 1;
+const FIELDS: usize = Field::TokenId as usize + 1;
 
 /// The claims without a dedicated accessor. `Debug` shows their names only: their values may
 /// carry personal data.
