@@ -105,21 +105,45 @@ const FIELDS: usize = Field::TokenId as usize + 1;
 struct Claims {
     /// The claims: set by the builder, or read from `json` on first use.
     map: OnceLock<Map<String, Value>>,
-    /// The JSON text of a verified token's claims (checked strictly already), and the names
-    /// to leave out of them.
-    json: Option<(Vec<u8>, Arc<[String]>)>,
+    /// Where the JSON text of a verified token's claims (checked strictly already) sits in
+    /// the [`AuthInfo`]'s text, and the names to leave out of them.
+    json: Option<(Span, Arc<[String]>)>,
 }
 
 impl Claims {
-    fn get(&self) -> &Map<String, Value> {
-        self.map
-            .get_or_init(|| self.json.as_ref().map_or_else(Map::new, read_claims))
+    /// The claims, `text` being the text of the [`AuthInfo`] (or builder) they belong to.
+    fn get(&self, text: &str) -> &Map<String, Value> {
+        self.map.get_or_init(|| self.read(text))
     }
 
-    fn into_map(self) -> Map<String, Value> {
-        let Self { map, json } = self;
-        map.into_inner()
-            .unwrap_or_else(|| json.as_ref().map_or_else(Map::new, read_claims))
+    fn into_map(self, text: &str) -> Map<String, Value> {
+        if self.map.get().is_some() {
+            self.map.into_inner().unwrap_or_default()
+        } else {
+            self.read(text)
+        }
+    }
+
+    /// The claims in the JSON text, without those left out. The verifier parsed the text
+    /// strictly before (an object without duplicate names), so `serde_json` reads it the
+    /// same way and does not fail.
+    fn read(&self, text: &str) -> Map<String, Value> {
+        let Some((json, left_out)) = &self.json else {
+            return Map::new();
+        };
+        let mut claims: Map<String, Value> =
+            serde_json::from_str(json.of(text)).unwrap_or_default();
+        claims.retain(|name, _| !left_out.contains(name));
+        claims
+    }
+}
+
+/// The names of [`Claims`], for `Debug`: their values may carry personal data.
+struct ClaimNames<'a>(&'a Claims, &'a str);
+
+impl fmt::Debug for ClaimNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.get(self.1).keys()).finish()
     }
 }
 
@@ -130,15 +154,6 @@ impl From<Map<String, Value>> for Claims {
             json: None,
         }
     }
-}
-
-/// The claims in `json`, without those named in `left_out`. The verifier parsed the text
-/// strictly before (an object without duplicate names), so `serde_json` reads it the same way
-/// and does not fail.
-fn read_claims((json, left_out): &(Vec<u8>, Arc<[String]>)) -> Map<String, Value> {
-    let mut claims: Map<String, Value> = serde_json::from_slice(json).unwrap_or_default();
-    claims.retain(|name, _| !left_out.contains(name));
-    claims
 }
 
 impl Inner {
@@ -235,13 +250,13 @@ impl AuthInfo {
     /// The claims not exposed by a dedicated accessor.
     #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
-        self.inner.claims.get()
+        self.inner.claims.get(&self.inner.text)
     }
 
     /// One claim by name, from [`claims`](Self::claims).
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.inner.claims.get().get(name)
+        self.inner.claims.get(&self.inner.text).get(name)
     }
 
     /// A stable key for the principal, made of the issuer and the subject.
@@ -283,14 +298,8 @@ impl fmt::Debug for AuthInfo {
             .field("token_id", &self.token_id())
             .field("key_thumbprint", &self.key_thumbprint())
             .field("certificate_thumbprint", &self.certificate_thumbprint())
-            .field("claims", &self.inner.claims)
+            .field("claims", &ClaimNames(&self.inner.claims, &self.inner.text))
             .finish()
-    }
-}
-
-impl fmt::Debug for Claims {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.get().keys()).finish()
     }
 }
 
@@ -540,7 +549,7 @@ impl fmt::Debug for AuthInfoBuilder {
                 "certificate_thumbprint",
                 &field(Field::CertificateThumbprint),
             )
-            .field("claims", &self.claims)
+            .field("claims", &ClaimNames(&self.claims, &self.text))
             .finish()
     }
 }
@@ -655,7 +664,7 @@ impl AuthInfoBuilder {
 
     /// Adds a claim that has no dedicated accessor. Defaults to none.
     pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
-        let mut claims = mem::take(&mut self.claims).into_map();
+        let mut claims = mem::take(&mut self.claims).into_map(&self.text);
         claims.insert(name.into(), value);
         self.claims = claims.into();
         self
@@ -669,14 +678,14 @@ impl AuthInfoBuilder {
 
     /// Sets all other claims at once as the JSON text of a verified token's claims (an object
     /// without duplicate names), leaving out the names in `left_out`: they are read when
-    /// first asked for.
+    /// first asked for. The text is kept with the other strings, in one allocation.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn claims_json(mut self, json: Vec<u8>, left_out: Arc<[String]>) -> Self {
+    pub(crate) fn claims_json(&mut self, json: &str, left_out: Arc<[String]>) {
+        let span = self.push(json);
         self.claims = Claims {
             map: OnceLock::new(),
-            json: Some((json, left_out)),
+            json: Some((span, left_out)),
         };
-        self
     }
 
     /// Reserves room for `bytes` more bytes of strings and `listed` more audiences and scopes:
@@ -834,25 +843,28 @@ mod tests {
 
     #[test]
     fn claims_given_as_json_are_read_on_first_use_without_the_left_out_ones() {
-        let json = br#"{"sub":"s","email":"a@example.com","n":1}"#.to_vec();
+        let json = r#"{"sub":"s","email":"a@example.com","n":1}"#;
         let left_out: Arc<[String]> = Arc::new(["sub".to_owned()]);
-        let info = AuthInfo::builder()
-            .claims_json(json.clone(), Arc::clone(&left_out))
-            .build();
+        let with_json = || {
+            let mut builder = AuthInfo::builder().subject("s").scopes(["a", "b"]);
+            builder.claims_json(json, Arc::clone(&left_out));
+            builder
+        };
+        let info = with_json().issuer("i").build();
         assert!(info.inner.claims.map.get().is_none(), "not read yet");
         assert_eq!(info.claim("email"), Some(&Value::from("a@example.com")));
         assert_eq!(info.claims().len(), 2);
         assert_eq!(info.claim("sub"), None);
+        // The strings set before and after the JSON text read as they were set.
+        assert_eq!(info.subject(), Some("s"));
+        assert_eq!(info.issuer(), Some("i"));
+        assert_eq!(info.scopes(), ["a", "b"]);
+        assert_eq!(format!("{info:?}").matches("email").count(), 1);
+        assert!(!format!("{info:?}").contains("a@example.com"));
         // A claim added after them joins them; claims set after them replace them.
-        let added = AuthInfo::builder()
-            .claims_json(json.clone(), Arc::clone(&left_out))
-            .claim("extra", Value::Bool(true))
-            .build();
+        let added = with_json().claim("extra", Value::Bool(true)).build();
         assert_eq!(added.claims().len(), 3);
-        let replaced = AuthInfo::builder()
-            .claims_json(json, left_out)
-            .claims(Map::new())
-            .build();
+        let replaced = with_json().claims(Map::new()).build();
         assert!(replaced.claims().is_empty());
     }
 

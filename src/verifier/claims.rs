@@ -183,7 +183,6 @@ impl ClaimRules {
 
     /// The claims [`AuthInfo::claims`] leaves out, for
     /// [`AuthInfoBuilder::claims_json`].
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn left_out(&self) -> Arc<[String]> {
         Arc::clone(&self.left_out)
     }
@@ -255,10 +254,11 @@ impl ClaimRules {
         Ok(())
     }
 
-    /// Checks `claims` and describes the token they belong to, but for the claims without an
-    /// accessor: the caller adds them, from [`other_claims`](Self::other_claims) or as JSON
-    /// text without [`left_out`](Self::left_out). `issuer` is the issuer to report, already
-    /// checked by the caller.
+    /// Checks `claims` and describes the token they belong to. `issuer` is the issuer to
+    /// report, already checked by the caller. The claims without an accessor are kept as
+    /// `json`, the text `claims` were parsed from, when given (less [`left_out`](Self::left_out),
+    /// read on first use); otherwise the caller adds them, from
+    /// [`other_claims`](Self::other_claims).
     ///
     /// # Errors
     ///
@@ -267,6 +267,7 @@ impl ClaimRules {
         &self,
         claims: &Object<'_>,
         issuer: Option<&str>,
+        json: Option<&str>,
     ) -> Result<AuthInfoBuilder, VerifyError> {
         let exp = self.check_time(claims)?;
 
@@ -372,7 +373,8 @@ impl ClaimRules {
             + audiences().map(str::len).sum::<usize>()
             + scopes.iter().map(|s| s.len()).sum::<usize>();
         let mut info = AuthInfo::builder();
-        info.reserve(bytes, audiences().count() + scopes.len());
+        let json_len = json.map_or(0, str::len);
+        info.reserve(bytes + json_len, audiences().count() + scopes.len());
         for audience in audiences() {
             info.add_audience(audience);
         }
@@ -381,6 +383,9 @@ impl ClaimRules {
             if let Some(value) = value {
                 info.set_field(field, value);
             }
+        }
+        if let Some(json) = json {
+            info.claims_json(json, self.left_out());
         }
         if let Some(exp) = exp {
             info = info.expires_at(exp);

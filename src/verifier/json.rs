@@ -65,6 +65,11 @@ impl<'a> Object<'a> {
         // Valid UTF-8 throughout: `serde_json` refuses invalid UTF-8 in a string, and outside
         // one it breaks the grammar; checked once here, every slice below is a `str`.
         let text = std::str::from_utf8(json).map_err(|_| Refusal::Malformed)?;
+        Self::parse_str(text)
+    }
+
+    /// [`parse`](Self::parse), for a text known to be UTF-8.
+    pub(crate) fn parse_str(text: &'a str) -> Result<Self, Refusal> {
         let mut parser = Parser {
             text,
             at: 0,

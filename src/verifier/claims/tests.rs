@@ -26,13 +26,17 @@ impl ClaimRules {
         // As the introspection verifier does.
         let view = Object::from_map(&claims);
         let viewed = self
-            .describe(&view, issuer.as_deref())
+            .describe(&view, issuer.as_deref(), None)
             .map(|info| info.claims(self.other_claims(view)).build());
         // As the JWT verifier does.
-        let text = serde_json::to_vec(&claims).expect("serialises");
+        let text = serde_json::to_string(&claims).expect("serialises");
         let parsed = self
-            .describe(&Object::parse(&text).expect("parses"), issuer.as_deref())
-            .map(|info| info.claims_json(text.clone(), self.left_out()).build());
+            .describe(
+                &Object::parse(text.as_bytes()).expect("parses"),
+                issuer.as_deref(),
+                Some(&text),
+            )
+            .map(AuthInfoBuilder::build);
         match (&viewed, &parsed) {
             (Ok(a), Ok(b)) => {
                 // Everything but a fractional `exp`, which may come back from its JSON text

@@ -498,7 +498,7 @@ impl IntrospectionVerifier {
         Verdict::from_result(
             inner
                 .claims
-                .describe(&claims, issuer)
+                .describe(&claims, issuer, None)
                 .map(|info| info.claims(inner.claims.other_claims(claims)).build()),
         )
     }

@@ -249,7 +249,7 @@ impl JwtVerifier {
             // our last fetch): still a refusal when the token's own claims refuse it, so an
             // expired or future-dated forgery cannot buy a 503 with an unknown `kid`.
             Err(err) if err.is_unavailable() => {
-                let _checked = inner.claims.describe(&claims, None)?;
+                let _checked = inner.claims.describe(&claims, None, None)?;
                 return Err(err);
             }
             Err(err) => return Err(err),
@@ -261,13 +261,12 @@ impl JwtVerifier {
             parsed.signature,
         )?;
 
-        // The signature holds: now the claims are read.
-        let info = inner.claims.describe(&claims, Some(issuer))?;
-        drop(claims);
-        // The claims without an accessor are read from their text if anyone asks.
-        Ok(info
-            .claims_json(parsed.payload, inner.claims.left_out())
-            .build())
+        // The signature holds: now the claims are read. Those without an accessor are kept
+        // as their text, read if anyone asks.
+        let info = inner
+            .claims
+            .describe(&claims, Some(issuer), Some(&parsed.payload))?;
+        Ok(info.build())
     }
 }
 

@@ -19,8 +19,8 @@ use crate::verifier::{
 pub(crate) struct ParsedToken<'a> {
     /// The decoded header (JSON, not yet parsed).
     header: Vec<u8>,
-    /// The decoded claims (JSON, not yet parsed).
-    pub(crate) payload: Vec<u8>,
+    /// The decoded claims (JSON, not yet parsed; UTF-8, or the token is malformed).
+    pub(crate) payload: String,
     pub(crate) signing_input: &'a str,
     pub(crate) signature: &'a str,
 }
@@ -36,7 +36,9 @@ impl<'a> ParsedToken<'a> {
         };
         let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
         let header = b64_decode(header_b64).ok_or_else(malformed)?;
-        let payload = b64_decode(claims_b64).ok_or_else(malformed)?;
+        let payload = b64_decode(claims_b64)
+            .and_then(|payload| String::from_utf8(payload).ok())
+            .ok_or_else(malformed)?;
         // The signature is decoded again by the crypto backend; check its form here so that
         // only canonical encodings are accepted.
         if signature.is_empty() || !is_canonical_b64(signature) {
@@ -57,7 +59,7 @@ impl<'a> ParsedToken<'a> {
 
     /// The claims, parsed strictly.
     pub(crate) fn claims(&self) -> Result<Object<'_>, VerifyError> {
-        Object::parse(&self.payload).map_err(refused)
+        Object::parse_str(&self.payload).map_err(refused)
     }
 }
 
