@@ -19,6 +19,49 @@ use std::{future::Future, time::Duration};
 
 use crate::{AuthInfo, challenge::AuthError};
 
+/// `metrics::$kind!($name, {fixed labels}, $label => $value)` with `$value` one of the
+/// `$choice` literals, so that the key is static. `metrics` keeps a static key only when every label
+/// value is a literal; for any other value it builds the key (a `Vec` of labels, hashed) on
+/// every call, recorder or not. A value outside the list still counts, through a built key.
+#[cfg(feature = "metrics")]
+macro_rules! static_key {
+    (
+        $kind:ident, $name:literal, {},
+        $label:literal => $value:expr, [$($choice:literal),+ $(,)?]
+    ) => {
+        match $value {
+            $($choice => metrics::$kind!($name, $label => $choice),)+
+            other => metrics::$kind!($name, $label => other),
+        }
+    };
+    (
+        $kind:ident, $name:literal, {$fixed:literal => $fixed_value:literal},
+        $label:literal => $value:expr, [$($choice:literal),+ $(,)?]
+    ) => {
+        match $value {
+            $($choice => metrics::$kind!($name, $fixed => $fixed_value, $label => $choice),)+
+            other => metrics::$kind!($name, $fixed => $fixed_value, $label => other),
+        }
+    };
+}
+
+/// The RFC 6750 and layer error codes a refusal is counted under (`AuthErrorKind::error_code`).
+#[cfg(feature = "metrics")]
+macro_rules! refusals {
+    ($outcome:literal, $reason:expr) => {
+        static_key!(
+            counter, "mcp_auth_requests_total", {"outcome" => $outcome},
+            "reason" => $reason,
+            [
+                "invalid_request", "invalid_token", "insufficient_scope", "invalid_dpop_proof",
+                "use_dpop_nonce", "header_mismatch", "unauthorized", "forbidden_origin",
+                "request_too_large", "request_timeout", "session_not_found",
+                "unsupported_media_type", "temporarily_unavailable",
+            ]
+        )
+    };
+}
+
 /// The span of one request's decision (`mcp_auth` `authorize`); its fields are recorded when
 /// the decision is made.
 #[cfg(feature = "tracing")]
@@ -118,15 +161,22 @@ pub(crate) fn rejected(err: &AuthError) {
         );
     }
     #[cfg(feature = "metrics")]
-    metrics::counter!("mcp_auth_requests_total", "outcome" => outcome, "reason" => reason)
-        .increment(1);
+    match outcome {
+        "unavailable" => refusals!("unavailable", reason),
+        _ => refusals!("rejected", reason),
+    }
+    .increment(1);
     let _ = (outcome, reason);
 }
 
 /// How a verification ended, and how long it took.
 pub(crate) fn verification(result: &'static str, timer: Timer) {
     #[cfg(feature = "metrics")]
-    metrics::histogram!("mcp_auth_verify_seconds", "result" => result).record(timer.0.elapsed());
+    static_key!(
+        histogram, "mcp_auth_verify_seconds", {},
+        "result" => result, ["valid", "invalid", "unavailable"]
+    )
+    .record(timer.0.elapsed());
     let _ = (result, timer);
 }
 
@@ -147,12 +197,23 @@ impl Timer {
 #[cfg_attr(not(feature = "http-client"), allow(dead_code))]
 pub(crate) fn token_cache(verifier: &'static str, hit: bool) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(
-        "mcp_auth_token_cache_total",
-        "verifier" => verifier,
-        "result" => if hit { "hit" } else { "miss" }
-    )
-    .increment(1);
+    {
+        let result = if hit { "hit" } else { "miss" };
+        match verifier {
+            "jwt" => static_key!(
+                counter, "mcp_auth_token_cache_total", {"verifier" => "jwt"},
+                "result" => result, ["hit", "miss"]
+            ),
+            "introspection" => static_key!(
+                counter, "mcp_auth_token_cache_total", {"verifier" => "introspection"},
+                "result" => result, ["hit", "miss"]
+            ),
+            other => metrics::counter!(
+                "mcp_auth_token_cache_total", "verifier" => other, "result" => result
+            ),
+        }
+        .increment(1);
+    }
     let _ = (verifier, hit);
 }
 

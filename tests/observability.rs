@@ -242,4 +242,25 @@ fn decisions_are_traced_and_counted_without_tokens() {
         })
         .sum::<usize>();
     assert_eq!(verified, 4, "one latency per verification");
+    let latencies = |result: &str| {
+        snapshot
+            .iter()
+            .filter(|(key, _, _, _)| {
+                key.key().name() == "mcp_auth_verify_seconds"
+                    && key
+                        .key()
+                        .labels()
+                        .any(|l| l.key() == "result" && l.value() == result)
+            })
+            .map(|(_, _, _, value)| match value {
+                DebugValue::Histogram(values) => values.len(),
+                _ => 0,
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(
+        (latencies("valid"), latencies("invalid")),
+        (3, 1),
+        "labelled by result"
+    );
 }
