@@ -6,7 +6,7 @@
 //!
 //! [`VerifyError::foreign_token`]: super::VerifyError::foreign_token
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use super::json::Json;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -30,8 +30,10 @@ pub(crate) enum Shape {
 pub(crate) fn shape(token: &str) -> Shape {
     #[derive(Deserialize)]
     struct Header<'a> {
+        // A `Cow`: an `alg` written with escapes is still a string (a `&str` would refuse it,
+        // and the token would read as opaque where the JWT verifier reads it as a JWT).
         #[serde(borrow)]
-        alg: Option<&'a str>,
+        alg: Option<Cow<'a, str>>,
     }
     let mut parts = token.split('.');
     let (Some(header), Some(claims), Some(_), None) =
@@ -198,6 +200,13 @@ mod tests {
                     &header,
                     &b64(r#"{"iss":"https://as.example.com","iat":1,"iat":2}"#),
                 ),
+                Shape::Jwt {
+                    issuer: Some("https://as.example.com".into()),
+                },
+            ),
+            (
+                "jwt whose alg has escapes",
+                jwt(&b64(r#"{"alg":"RS\u0032\u0035\u0036"}"#), &claims),
                 Shape::Jwt {
                     issuer: Some("https://as.example.com".into()),
                 },
