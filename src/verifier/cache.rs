@@ -190,12 +190,13 @@ impl TokenCache {
     fn insert(&self, store: &Store, key: TokenKey, verdict: &Verdict) {
         let ttl = self.ttl(verdict);
         if !ttl.is_zero() {
+            let now = store.now();
             let deadline = Deadline {
                 // `ttl` is at most `LONGEST_TTL`: no overflow.
-                at: store.now().saturating_add(nanos(ttl)),
+                at: now.saturating_add(nanos(ttl)),
                 wall: wall_limit(verdict).map_or(NO_WALL_LIMIT, since_unix_epoch),
             };
-            store.insert(key, Stored::from(verdict), deadline);
+            store.insert(key, Stored::from(verdict), deadline, now);
         }
     }
 
@@ -450,13 +451,13 @@ impl Store {
 
     /// The verdict kept under `key`, unless it expired.
     fn get(&self, key: TokenKey) -> Option<Verdict> {
-        let now = self.now();
         let shard = self
             .shard(key)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         let entry = &shard.entries[*shard.index.get(&key)?];
-        if entry.deadline.passed(now) {
+        // The clock is read only for an entry found: a miss (every new token) needs no time.
+        if entry.deadline.passed(self.now()) {
             return None;
         }
         // Written only when it changes: hits on a hot entry leave its cache line alone.
@@ -469,12 +470,13 @@ impl Store {
     /// Keeps `verdict` under `key` until `deadline`. When the cache is full it takes the place
     /// of an entry of the same shard that has expired or was not used for a turn of the
     /// clock hand.
-    fn insert(&self, key: TokenKey, verdict: Stored, deadline: Deadline) {
+    /// `now` is [`now`](Self::now), read by the caller.
+    fn insert(&self, key: TokenKey, verdict: Stored, deadline: Deadline, now: u64) {
         let mut guard = self
             .shard(key)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let replaced = self.insert_locked(&mut guard, key, verdict, deadline);
+        let replaced = self.insert_locked(&mut guard, key, verdict, deadline, now);
         // What a replaced entry holds is freed after the lock is released.
         drop(guard);
         drop(replaced);
@@ -487,6 +489,7 @@ impl Store {
         key: TokenKey,
         verdict: Stored,
         deadline: Deadline,
+        now: u64,
     ) -> Option<Stored> {
         if let Some(&slot) = shard.index.get(&key) {
             let entry = &mut shard.entries[slot];
@@ -512,7 +515,7 @@ impl Store {
         }
         // Full, and nothing in this shard to replace (the other shards hold the capacity):
         // the verdict is not kept.
-        let slot = shard.victim(self.now())?;
+        let slot = shard.victim(now)?;
         let old = mem::replace(&mut shard.entries[slot], entry);
         shard.index.remove(&old.key);
         shard.index.insert(key, slot);

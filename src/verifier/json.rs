@@ -276,10 +276,10 @@ impl<'a> Parser<'a> {
         self.enter()?;
         self.at += 1;
         // The outermost object (a token's claims) is sized from its length, about one member
-        // in 40 bytes, so that it is rarely grown; nested ones grow as they fill, so that an
+        // in 24 bytes, so that it is rarely grown; nested ones grow as they fill, so that an
         // input of many small objects cannot ask for more than it holds.
         let mut members = if outermost {
-            Vec::with_capacity((self.text.len() / 40).clamp(4, 16))
+            Vec::with_capacity((self.text.len() / 24).clamp(4, 16))
         } else {
             Vec::new()
         };
