@@ -270,44 +270,56 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// An object, at its `{`.
-    fn object(&mut self) -> Result<Object<'a>, Refusal> {
-        let outermost = self.depth == DEPTH_LIMIT;
+    /// The items of an object or an array, at its opening bracket, up to `close`: `item`
+    /// reads each one, and commas separate them. One level deeper while they are read.
+    fn items(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), Refusal>,
+    ) -> Result<(), Refusal> {
         self.enter()?;
         self.at += 1;
-        // The outermost object (a token's claims) is sized from its length, about one member
-        // in 24 bytes, so that it is rarely grown; nested ones grow as they fill, so that an
-        // input of many small objects cannot ask for more than it holds.
-        let mut members = if outermost {
-            Vec::with_capacity((self.text.len() / 24).clamp(4, 16))
-        } else {
-            Vec::new()
-        };
         self.skip_whitespace();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.at += 1;
         } else {
             loop {
-                self.skip_whitespace();
-                if self.peek() != Some(b'"') {
-                    return Err(Refusal::Malformed);
-                }
-                let name = self.string()?;
-                self.skip_whitespace();
-                if self.next() != Some(b':') {
-                    return Err(Refusal::Malformed);
-                }
-                let value = self.value()?;
-                members.push((name, value));
+                item(self)?;
                 self.skip_whitespace();
                 match self.next() {
                     Some(b',') => {}
-                    Some(b'}') => break,
+                    Some(byte) if byte == close => break,
                     _ => return Err(Refusal::Malformed),
                 }
             }
         }
         self.depth += 1;
+        Ok(())
+    }
+
+    /// An object, at its `{`.
+    fn object(&mut self) -> Result<Object<'a>, Refusal> {
+        // The outermost object (a token's claims) is sized from its length, about one member
+        // in 24 bytes, so that it is rarely grown; nested ones grow as they fill, so that an
+        // input of many small objects cannot ask for more than it holds.
+        let mut members = if self.depth == DEPTH_LIMIT {
+            Vec::with_capacity((self.text.len() / 24).clamp(4, 16))
+        } else {
+            Vec::new()
+        };
+        self.items(b'}', |parser| {
+            parser.skip_whitespace();
+            if parser.peek() != Some(b'"') {
+                return Err(Refusal::Malformed);
+            }
+            let name = parser.string()?;
+            parser.skip_whitespace();
+            if parser.next() != Some(b':') {
+                return Err(Refusal::Malformed);
+            }
+            members.push((name, parser.value()?));
+            Ok(())
+        })?;
         members.sort_unstable_by(|(a, _), (b, _)| by_name(a, b));
         if members
             .windows(2)
@@ -320,24 +332,11 @@ impl<'a> Parser<'a> {
 
     /// An array, at its `[`.
     fn array(&mut self) -> Result<Json<'a>, Refusal> {
-        self.enter()?;
-        self.at += 1;
         let mut items = Vec::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-        } else {
-            loop {
-                items.push(self.value()?);
-                self.skip_whitespace();
-                match self.next() {
-                    Some(b',') => {}
-                    Some(b']') => break,
-                    _ => return Err(Refusal::Malformed),
-                }
-            }
-        }
-        self.depth += 1;
+        self.items(b']', |parser| {
+            items.push(parser.value()?);
+            Ok(())
+        })?;
         Ok(Json::Array(items))
     }
 
