@@ -20,9 +20,10 @@ use std::{future::Future, time::Duration};
 use crate::{AuthInfo, challenge::AuthError};
 
 /// `metrics::$kind!($name, {fixed labels}, $label => $value)` with `$value` one of the
-/// `$choice` literals, so that the key is static. `metrics` keeps a static key only when every label
-/// value is a literal; for any other value it builds the key (a `Vec` of labels, hashed) on
-/// every call, recorder or not. A value outside the list still counts, through a built key.
+/// `$choice` literals, so that the key is static. `metrics` keeps a static key only when
+/// every label value is a literal; for any other value it builds the key (a `Vec` of labels,
+/// hashed) on every call, recorder or not. A value outside the list still counts, through a
+/// built key.
 #[cfg(feature = "metrics")]
 macro_rules! static_key {
     (
