@@ -12,10 +12,11 @@ use crate::verifier::{
 /// signature checked for form.
 ///
 /// The header and the claims are parsed strictly ([`Object::parse`]) by
-/// [`header`](Self::header) and [`claims`](Self::claims), both before the signature is
-/// checked: until it holds, only what picks the key (`iss`, `iat`) is read from the claims.
-/// They are checked against the claim rules once it holds, or when no key can decide now
-/// (the `503` path), so that a token its own claims refute is still a `401`.
+/// [`header`](Self::header) and [`claims`](Self::claims). The JWT verifier parses both before
+/// the signature is checked, and until it holds reads only what picks the key (`iss`, `iat`)
+/// from the claims; it checks them against the claim rules once it holds, or when no key can
+/// decide now (the `503` path), so that a token its own claims refute is still a `401`. A DPoP
+/// proof's claims are parsed after its signature is checked.
 pub(crate) struct ParsedToken<'a> {
     /// The decoded header (JSON, not yet parsed).
     header: Vec<u8>,
