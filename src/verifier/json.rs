@@ -9,9 +9,8 @@
 //! array rather than one per member. [`Object::into_map`] gives the `serde_json` map that
 //! would have been parsed directly.
 
-use std::{borrow::Cow, cmp::Ordering, fmt};
+use std::{borrow::Cow, cmp::Ordering};
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// A JSON value whose strings borrow from the input where they can.
@@ -52,8 +51,6 @@ pub(crate) enum Refusal {
     /// Not JSON, not an object, or trailing data.
     Malformed,
 }
-
-const DUPLICATE: &str = "duplicate member";
 
 /// The nesting level, counting the outermost object, at which input is refused: 128, the
 /// recursion limit of `serde_json`, so that both read the same documents.
@@ -474,102 +471,6 @@ impl<'a> Parser<'a> {
         }
         self.digits();
         Ok(())
-    }
-}
-
-/// Reads any JSON value: an object's members sorted and checked for a name given twice.
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Json<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Json::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Json::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Json::Number(v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        // JSON has no NaN or infinity; a number out of range is refused by serde_json.
-        Ok(Number::from_f64(v).map_or(Json::Null, Json::Number))
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Json::String(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Json::String(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Json::String(Cow::Owned(v)))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Seed)? {
-            items.push(item);
-        }
-        Ok(Json::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::new();
-        while let Some(name) = access.next_key_seed(NameSeed)? {
-            members.push((name, access.next_value_seed(Seed)?));
-        }
-        members.sort_unstable_by(|(a, _), (b, _)| by_name(a, b));
-        if members.windows(2).any(|pair| pair[0].0 == pair[1].0) {
-            return Err(de::Error::custom(DUPLICATE));
-        }
-        Ok(Json::Object(Object(members)))
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Json<'de> {
-    /// Strictly, as [`Object::parse`] reads members.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
-/// A value, through [`ValueVisitor`].
-struct Seed;
-
-impl<'de> DeserializeSeed<'de> for Seed {
-    type Value = Json<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
-/// A member name, borrowed when it has no escapes.
-struct NameSeed;
-
-impl<'de> DeserializeSeed<'de> for NameSeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        match deserializer.deserialize_str(ValueVisitor)? {
-            Json::String(name) => Ok(name),
-            _ => Err(de::Error::custom("a member name is a string")),
-        }
     }
 }
 

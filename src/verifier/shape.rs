@@ -8,7 +8,6 @@
 
 use std::{borrow::Cow, fmt};
 
-use super::json::Json;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{
     Deserialize, Deserializer,
@@ -61,14 +60,25 @@ fn unverified_issuer(json: &[u8]) -> Option<String> {
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let iss = deserializer.deserialize_map(IssuerVisitor).ok()?;
     deserializer.end().ok()?;
-    iss?.as_str().map(str::to_owned)
+    match iss? {
+        Member::String(iss) => Some(iss.into_owned()),
+        Member::Other(_) => None,
+    }
+}
+
+/// A member's value: a string, or anything else (skipped, not kept).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Member<'a> {
+    String(#[serde(borrow)] Cow<'a, str>),
+    Other(IgnoredAny),
 }
 
 /// Reads `iss`, refusing a second one.
 struct IssuerVisitor;
 
 impl<'de> Visitor<'de> for IssuerVisitor {
-    type Value = Option<Json<'de>>;
+    type Value = Option<Member<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -138,6 +148,9 @@ mod tests {
         assert_eq!(read(r#"{"iss":"a","iat":5,"iat":6}"#).as_deref(), Some("a"));
         assert_eq!(read(r#"{"iss":"a","iss":"a"}"#), None);
         assert_eq!(read(r#"{"iss":5}"#), None);
+        assert_eq!(read(r#"{"iss":{"a":[1,{"b":2}]},"x":1}"#), None);
+        assert_eq!(read(r#"{"iss":["a"]}"#), None);
+        assert_eq!(read(r#"{"iss":"a\u0062"}"#).as_deref(), Some("ab"));
         assert_eq!(read(r#"["a",5]"#), None);
         assert_eq!(read(r#"{"iss":"a"} {}"#), None, "trailing data");
         assert_eq!(read(r#"{"iss":"a","x":"#), None);
