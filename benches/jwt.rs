@@ -4,12 +4,18 @@
 //! aws-lc-rs, with the public key parsed once (`ParsedPublicKey`) and, for comparison, parsed on
 //! every call (`UnparsedPublicKey`, what a verifier that keeps only key bytes pays). So a new
 //! token costs "raw verification + k": `first_sight` minus `raw_verify/<alg>/parsed_once`.
+//! `jwt_overhead` shows k itself with HS256, whose MAC is cheap: the verifier alone
+//! (`first_sight`), and the layer, the verifier and a full token cache together
+//! (`new_token_through_the_layer`), next to the MAC (`mac_only`).
 //!
 //! `cargo bench --bench jwt`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    convert::Infallible,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use aws_lc_rs::{
     rand::SystemRandom,
@@ -20,12 +26,16 @@ use aws_lc_rs::{
     },
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use criterion::{Criterion, criterion_group, criterion_main};
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
 use mcp_auth::{
-    TokenVerifier,
+    McpAuth, TokenVerifier,
     verifier::{JwtVerifier, jwt::TrustedIssuer},
 };
 use serde_json::{Value, json};
+use tower::{Layer, Service, service_fn};
 
 const ISS: &str = "https://auth.example.com";
 
@@ -209,6 +219,53 @@ fn bench(c: &mut Criterion) {
     group.bench_function("HS256/mac_only", |b| {
         b.iter(|| aws_lc_rs::hmac::verify(&key, message, &sig).unwrap());
     });
+
+    // The whole new-token path of `benches/load.sh`'s `new-token` case in process: the layer,
+    // the cache lookup that misses, the verification, and the insert that evicts an entry the
+    // clock hand passed long ago (more tokens in rotation than the default cache of 10,000
+    // holds, none used twice before it is evicted). Against `mac_only`, what the layer and the
+    // verifier add to a new token.
+    let tokens: Vec<String> = (0..NEW_TOKENS)
+        .map(|i| {
+            let mut claims = claims.clone();
+            claims["sub"] = json!(format!("user-{i:07}"));
+            claims["jti"] = json!(format!("jti-{i:018}"));
+            token("HS256", &claims, |m| {
+                aws_lc_rs::hmac::sign(&key, m).as_ref().to_vec()
+            })
+        })
+        .collect();
+    let layer = McpAuth::builder(claims["aud"].as_str().unwrap())
+        .verifier(
+            JwtVerifier::builder()
+                .issuer(TrustedIssuer::shared_secret(ISS, secret))
+                .build()
+                .unwrap(),
+        )
+        .required_scopes(["mcp:read"])
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(service_fn(answer));
+    let request = |token: &str| {
+        Request::post("/mcp")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(Bytes::from_static(BODY)))
+            .unwrap()
+    };
+    let status = rt.block_on(svc.call(request(&tokens[0]))).unwrap().status();
+    assert_eq!(status, StatusCode::OK);
+    let mut next = 0;
+    group.bench_function("HS256/new_token_through_the_layer", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                next = (next + 1) % tokens.len();
+                request(&tokens[next])
+            },
+            |req| svc.call(req),
+            BatchSize::SmallInput,
+        );
+    });
     group.finish();
 
     // The raw signature check the targets of issue #12 refer to.
@@ -229,6 +286,18 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 }
+
+/// The inner service: a fixed answer.
+async fn answer<B>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    drop(req);
+    Ok(Response::new(Full::new(Bytes::from_static(b"{}"))))
+}
+
+/// How many distinct tokens `HS256/new_token_through_the_layer` cycles through: ten times the
+/// default token cache.
+const NEW_TOKENS: usize = 100_000;
+/// The JSON-RPC body of `benches/load.sh`.
+const BODY: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
 
 criterion_group!(benches, bench);
 criterion_main!(benches);

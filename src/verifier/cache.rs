@@ -14,6 +14,14 @@
 //! queue to feed, and a new entry is one write lock. When the cache is full, a new entry takes
 //! the place of an expired one or of one not used since the clock hand last passed it (CLOCK,
 //! an approximation of least recently used): a token in use stays, one seen once goes first.
+//!
+//! When the place the hand finds is still live, a token takes it only if it was seen before
+//! ([`Shard::admit`]): a token verified once and never again (a "one-hit wonder") does not
+//! push out a live entry, and a token in use gets in on its second verification. As with
+//! moka's TinyLFU admission, a flood of tokens used once cannot flush the cache, and its cost
+//! stays that of the verifications: writing a new entry over an old one that no request
+//! touched for a long time costs more than the rest of the cache together (two thirds of a
+//! microsecond here), because every line of both is out of the CPU's caches.
 
 use std::{
     collections::{HashMap, hash_map::RandomState},
@@ -391,12 +399,18 @@ struct Store {
 /// The outcome of a verification that concurrent callers share.
 type Shared = Result<Verdict, VerifyError>;
 
-/// One shard: the entries in a ring the clock hand walks, and their index.
+/// One shard: the entries in a ring the clock hand walks, their index, and the tokens turned
+/// away once ([`admit`](Self::admit)).
 #[derive(Default)]
 struct Shard {
     index: HashMap<TokenKey, usize, Prehashed>,
     entries: Vec<Entry>,
     hand: usize,
+    /// 16-bit fingerprints of the tokens not admitted, one slot each by their key: a later
+    /// token with the same slot overwrites it. Allocated the first time the shard is full,
+    /// as many slots as the shard's share of the capacity (so 2 KiB of fingerprints for
+    /// 1,000 entries): small enough to stay in the CPU's caches.
+    turned_away: Box<[u16]>,
 }
 
 /// One cache line: what a hit reads is never split across two.
@@ -416,6 +430,8 @@ const _: () = assert!(size_of::<Entry>() == 64, "an entry is one cache line");
 /// Caches up to this size have one shard: their capacity is exact.
 const SHARDED_FROM: usize = 1_024;
 const SHARDS: usize = 16;
+/// The most slots of [`Shard::turned_away`]: 128 KiB a shard.
+const MAX_TURNED_AWAY: usize = 1 << 16;
 
 impl Store {
     fn new(capacity: usize) -> Self {
@@ -516,6 +532,12 @@ impl Store {
         // Full, and nothing in this shard to replace (the other shards hold the capacity):
         // the verdict is not kept.
         let slot = shard.victim(now)?;
+        let per_shard = self.capacity / self.shards.len();
+        if !shard.entries[slot].deadline.passed(now) && !shard.admit(key, per_shard) {
+            // The hand stays: the next new token finds the same place without a walk.
+            shard.hand = slot;
+            return None;
+        }
         let old = mem::replace(&mut shard.entries[slot], entry);
         shard.index.remove(&old.key);
         shard.index.insert(key, slot);
@@ -540,6 +562,31 @@ impl Store {
 }
 
 impl Shard {
+    /// Whether the token under `key` may take the place of a live entry: only if it was turned
+    /// away before. Otherwise it is remembered as turned away, and is admitted the next time
+    /// (unless another token took its slot in between: then it waits for one more).
+    ///
+    /// A fingerprint shared by another token only lets that token in on its first sight.
+    /// `capacity` is the shard's share of the cache's, for the size of the list.
+    fn admit(&mut self, key: TokenKey, capacity: usize) -> bool {
+        if self.turned_away.is_empty() {
+            let slots = capacity.clamp(32, MAX_TURNED_AWAY).next_power_of_two();
+            self.turned_away = vec![0; slots].into();
+        }
+        // The low 64 bits of a key are its hash in the index: the slot is picked by bits 32
+        // and up of them, the fingerprint is the low 16. 0 marks a free slot.
+        #[allow(clippy::cast_possible_truncation)] // parts of the key, on purpose
+        let (slot, fingerprint) = ((key.0 >> 32) as usize, (key.0 as u16) | 1);
+        let slot = &mut self.turned_away[slot & (self.turned_away.len() - 1)];
+        if *slot == fingerprint {
+            *slot = 0;
+            true
+        } else {
+            *slot = fingerprint;
+            false
+        }
+    }
+
     /// The slot the clock hand picks: the first expired entry or entry without its reference
     /// bit, clearing the bits it passes. Two turns at most: after one, every bit is clear.
     fn victim(&mut self, now: u64) -> Option<usize> {
@@ -829,6 +876,61 @@ mod tests {
                 cache.len()
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_keeps_a_new_token_the_second_time_it_is_verified() {
+        let cache = cache(8).without_single_flight();
+        let store = cache.store.as_ref().unwrap();
+        let kept = |token: &str| store.get(store.key(token)).is_some();
+        let calls = AtomicUsize::new(0);
+        let verify = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(accepted_until(None))
+        };
+        let old: Vec<String> = (0..8).map(|i| format!("old-{i}")).collect();
+        for token in &old {
+            assert!(cache.get_or_verify(token, verify).await.is_ok());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 8);
+
+        // Full of live entries, none used since: a token seen once is verified, not kept, and
+        // pushes nothing out.
+        assert!(cache.get_or_verify("new", verify).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 9);
+        assert!(!kept("new"));
+        assert_eq!(cache.len(), 8);
+        // `old-0`, where the hand stopped, is used now: it stays. Seen again, the new token is
+        // kept in the place of the next entry not used, `old-1`.
+        assert!(cache.get_or_verify("old-0", verify).await.is_ok());
+        assert!(cache.get_or_verify("new", verify).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
+        assert!(cache.get_or_verify("new", verify).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 10, "a hit");
+        assert!(kept("new") && !kept("old-1"));
+        assert!(
+            old.iter()
+                .filter(|token| *token != "old-1")
+                .all(|token| kept(token))
+        );
+        assert_eq!(cache.len(), 8);
+
+        // Control: with no live entry left to push out (all expired), a new token is kept at
+        // once.
+        let cache = TokenCache::new("test", 8, Duration::from_millis(100), Duration::ZERO)
+            .without_single_flight();
+        for token in &old {
+            assert!(cache.get_or_verify(token, verify).await.is_ok());
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let calls_before = calls.load(Ordering::SeqCst);
+        assert!(cache.get_or_verify("new", verify).await.is_ok());
+        assert!(cache.get_or_verify("new", verify).await.is_ok());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            calls_before + 1,
+            "kept at once"
+        );
     }
 
     #[tokio::test]
