@@ -194,9 +194,11 @@ impl TokenCache {
         shared?.into_result()
     }
 
-    /// Keeps `verdict` for as long as [`ttl`](Self::ttl) says, if at all.
+    /// Keeps `verdict` for as long as [`ttl`](Self::ttl) says, if at all: for its own TTL on
+    /// the monotonic clock, and until its wall-clock limit (`exp`), which every hit checks,
+    /// so the wall clock is not read here.
     fn insert(&self, store: &Store, key: TokenKey, verdict: &Verdict) {
-        let ttl = self.ttl(verdict);
+        let ttl = self.own_ttl(verdict);
         if !ttl.is_zero() {
             let now = store.now();
             let deadline = Deadline {
@@ -208,8 +210,20 @@ impl TokenCache {
         }
     }
 
+    /// The TTL this cache gives `verdict`, whatever its wall-clock limit: `max_ttl` for an
+    /// accepted token, `negative_ttl` for a refusal.
+    fn own_ttl(&self, verdict: &Verdict) -> Duration {
+        match verdict {
+            Verdict::Accepted(_) => self.max_ttl,
+            Verdict::Refused(_) => self.negative_ttl,
+            Verdict::Until(verdict, _) => self.own_ttl(verdict),
+        }
+    }
+
     /// How long `verdict` is kept: accepted tokens until `exp` and at most `max_ttl`,
-    /// refusals `negative_ttl`, a verdict from another replica no longer than it says.
+    /// refusals `negative_ttl`, a verdict from another replica no longer than it says. (What
+    /// an answer shared with other replicas is kept for.)
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
     pub(crate) fn ttl(&self, verdict: &Verdict) -> Duration {
         let now = SystemTime::now();
         match verdict {
