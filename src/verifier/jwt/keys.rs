@@ -173,14 +173,11 @@ impl KeySet {
                 .filter(|(_, key)| key.kid.as_deref() == Some(kid))
                 .peekable();
             if named.peek().is_some() {
-                let fitting: Vec<usize> = named
-                    .filter(|(_, key)| key.fits(alg))
-                    .map(|(i, _)| i)
-                    .collect();
-                return match fitting.as_slice() {
-                    [] => Selection::Mismatch,
-                    [one] => Selection::Found(*one),
-                    _ => Selection::Ambiguous,
+                let mut fitting = named.filter(|(_, key)| key.fits(alg)).map(|(i, _)| i);
+                return match (fitting.next(), fitting.next()) {
+                    (None, _) => Selection::Mismatch,
+                    (Some(one), None) => Selection::Found(one),
+                    (Some(_), Some(_)) => Selection::Ambiguous,
                 };
             }
         }
