@@ -15,13 +15,18 @@
 //! the place of an expired one or of one not used since the clock hand last passed it (CLOCK,
 //! an approximation of least recently used): a token in use stays, one seen once goes first.
 //!
-//! When the place the hand finds is still live, a token takes it only if it was seen before
-//! ([`Shard::admit`]): a token verified once and never again (a "one-hit wonder") does not
-//! push out a live entry, and a token in use gets in on its second verification. As with
-//! moka's TinyLFU admission, a flood of tokens used once cannot flush the cache, and its cost
-//! stays that of the verifications: writing a new entry over an old one that no request
-//! touched for a long time costs more than the rest of the cache together (two thirds of a
-//! microsecond here), because every line of both is out of the CPU's caches.
+//! When the entry the hand stops at is still live, a token seen for the first time is
+//! verified but not kept, and the hand stays where it is ([`Shard::admit`]). The token is
+//! remembered by a 16-bit fingerprint in a slot of its own (per shard, a power of two of
+//! slots at least the shard's share of the capacity: 32 KiB in all for the default 10,000
+//! entries), and is kept the next time it is verified, in the place of an entry not used
+//! since the hand last passed it; if a token turned away in between took its slot, it waits
+//! for one more. As with moka's TinyLFU admission, tokens used once (a "one-hit wonder", a
+//! flood of them) do not push out live entries, and cost their verification and no more:
+//! writing a new entry over one that no request touched for a long time costs more than the
+//! rest of the cache together (about 0.8 µs here), because every line of both is out of the
+//! CPU's caches. The price: while the hand rests on a live entry, a token in use is verified
+//! twice (more under a flood that takes its slot) before it is kept.
 
 use std::{
     collections::{HashMap, hash_map::RandomState},
@@ -155,7 +160,7 @@ impl TokenCache {
     }
 
     /// The verdict `verify` reaches on the token [`lookup`](Self::lookup) missed, kept as
-    /// [`ttl`](Self::ttl) says. Concurrent callers with the same token share one `verify`
+    /// [`insert`](Self::insert) says. Concurrent callers with the same token share one `verify`
     /// (unless turned off); its `Err` ("cannot decide") is handed to each of them and not
     /// kept.
     async fn verify_missed<F>(
@@ -194,18 +199,23 @@ impl TokenCache {
         shared?.into_result()
     }
 
-    /// Keeps `verdict` for as long as [`ttl`](Self::ttl) says, if at all: for its own TTL on
-    /// the monotonic clock, and until its wall-clock limit (`exp`), which every hit checks,
-    /// so the wall clock is not read here.
+    /// Keeps `verdict` for as long as [`ttl`](Self::ttl) says, if at all: for the cache's
+    /// own TTL on the monotonic clock, and until its wall-clock limit (`exp`), which every hit
+    /// checks against the wall clock. The wall clock is not read here: a verdict whose limit
+    /// has passed by the store's estimate ([`Store::wall_now`]) is not kept, and one the
+    /// estimate misses is kept but never used.
     fn insert(&self, store: &Store, key: TokenKey, verdict: &Verdict) {
         let ttl = self.own_ttl(verdict);
-        if !ttl.is_zero() {
-            let now = store.now();
-            let deadline = Deadline {
-                // `ttl` is at most `LONGEST_TTL`: no overflow.
-                at: now.saturating_add(nanos(ttl)),
-                wall: wall_limit(verdict).map_or(NO_WALL_LIMIT, since_unix_epoch),
-            };
+        if ttl.is_zero() {
+            return;
+        }
+        let now = store.now();
+        let deadline = Deadline {
+            // `ttl` is at most `LONGEST_TTL`: no overflow.
+            at: now.saturating_add(nanos(ttl)),
+            wall: wall_limit(verdict).map_or(NO_WALL_LIMIT, since_unix_epoch),
+        };
+        if deadline.wall > store.wall_now(now) {
             store.insert(key, Stored::from(verdict), deadline, now);
         }
     }
@@ -401,6 +411,8 @@ struct Store {
     shards: Box<[RwLock<Shard>]>,
     /// When the store was made: [`Deadline::at`] counts from here.
     epoch: Instant,
+    /// The same moment on the wall clock, in nanoseconds since the Unix epoch.
+    wall_epoch: u64,
     /// The SipHash key.
     key: (u64, u64),
     /// The entries of every shard together, against `capacity`.
@@ -455,6 +467,7 @@ impl Store {
         Self {
             shards: (0..shards).map(|_| RwLock::default()).collect(),
             epoch: Instant::now(),
+            wall_epoch: since_unix_epoch(SystemTime::now()),
             key: (random.hash_one(0_u8), random.hash_one(1_u8)),
             len: AtomicUsize::new(0),
             capacity,
@@ -471,6 +484,13 @@ impl Store {
     /// Now on the monotonic clock, in nanoseconds since the store was made.
     fn now(&self) -> u64 {
         nanos(self.epoch.elapsed())
+    }
+
+    /// The wall-clock time at monotonic `now`, if the wall clock has not been stepped since
+    /// the store was made: good enough to leave out a verdict that has run out already, never
+    /// to decide that one has not (hits read the wall clock itself).
+    fn wall_now(&self, now: u64) -> u64 {
+        self.wall_epoch.saturating_add(now)
     }
 
     fn shard(&self, key: TokenKey) -> &RwLock<Shard> {
@@ -587,11 +607,8 @@ impl Shard {
             let slots = capacity.clamp(32, MAX_TURNED_AWAY).next_power_of_two();
             self.turned_away = vec![0; slots].into();
         }
-        // The low 64 bits of a key are its hash in the index: the slot is picked by bits 32
-        // and up of them, the fingerprint is the low 16. 0 marks a free slot.
-        #[allow(clippy::cast_possible_truncation)] // parts of the key, on purpose
-        let (slot, fingerprint) = ((key.0 >> 32) as usize, (key.0 as u16) | 1);
-        let slot = &mut self.turned_away[slot & (self.turned_away.len() - 1)];
+        let (slot, fingerprint) = self.turned_away_slot(key);
+        let slot = &mut self.turned_away[slot];
         if *slot == fingerprint {
             *slot = 0;
             true
@@ -599,6 +616,16 @@ impl Shard {
             *slot = fingerprint;
             false
         }
+    }
+
+    /// Where [`turned_away`](Self::turned_away) (allocated) keeps the token under `key`, and
+    /// its fingerprint there. The low 64 bits of a key are its hash in the index: the slot is
+    /// picked by bits 32 and up of them, the fingerprint is the low 16 (never 0, which marks a
+    /// free slot).
+    fn turned_away_slot(&self, key: TokenKey) -> (usize, u16) {
+        #[allow(clippy::cast_possible_truncation)] // parts of the key, on purpose
+        let (slot, fingerprint) = ((key.0 >> 32) as usize, (key.0 as u16) | 1);
+        (slot & (self.turned_away.len() - 1), fingerprint)
     }
 
     /// The slot the clock hand picks: the first expired entry or entry without its reference
@@ -908,26 +935,53 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 8);
 
-        // Full of live entries, none used since: a token seen once is verified, not kept, and
-        // pushes nothing out.
-        assert!(cache.get_or_verify("new", verify).await.is_ok());
-        assert_eq!(calls.load(Ordering::SeqCst), 9);
-        assert!(!kept("new"));
-        assert_eq!(cache.len(), 8);
-        // `old-0`, where the hand stopped, is used now: it stays. Seen again, the new token is
-        // kept in the place of the next entry not used, `old-1`.
-        assert!(cache.get_or_verify("old-0", verify).await.is_ok());
-        assert!(cache.get_or_verify("new", verify).await.is_ok());
+        // Full of live entries, none used since: tokens seen once are verified, not kept, and
+        // push nothing out. `b` is a token whose fingerprint has a slot of its own (a token
+        // sharing `a`'s would make `a` wait for one more sight).
+        assert!(cache.get_or_verify("a", verify).await.is_ok());
+        let slot = |token: &str| {
+            let shard = store.shard(store.key(token)).read().unwrap();
+            shard.turned_away_slot(store.key(token)).0
+        };
+        let b = (0..)
+            .map(|i| format!("b-{i}"))
+            .find(|b| slot(b) != slot("a"))
+            .unwrap();
+        assert!(cache.get_or_verify(&b, verify).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 10);
-        assert!(cache.get_or_verify("new", verify).await.is_ok());
-        assert_eq!(calls.load(Ordering::SeqCst), 10, "a hit");
-        assert!(kept("new") && !kept("old-1"));
-        assert!(
-            old.iter()
-                .filter(|token| *token != "old-1")
-                .all(|token| kept(token))
-        );
+        assert!(!kept("a") && !kept(&b), "a token seen once is not kept");
         assert_eq!(cache.len(), 8);
+
+        // The hand stays where it stopped, at `old-0`. Used now, `old-0` stays: seen again,
+        // `a` is kept in the place of the next entry not used, `old-1` (a hand that had moved
+        // on with each token turned away would have passed `old-1` and `old-2`).
+        assert!(cache.get_or_verify("old-0", verify).await.is_ok());
+        assert!(cache.get_or_verify("a", verify).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 11);
+        assert!(cache.get_or_verify("a", verify).await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 11, "a hit");
+        assert!(!kept("old-1"));
+        assert!(old.iter().filter(|t| *t != "old-1").all(|t| kept(t)));
+        assert!(kept("a") && !kept(&b));
+        assert_eq!(cache.len(), 8);
+
+        // A token seen once is not let in by another one's fingerprint in its slot: `c` comes
+        // after `d` took the slot `c` shares with it.
+        let fingerprint = |token: &str| {
+            let shard = store.shard(store.key(token)).read().unwrap();
+            shard.turned_away_slot(store.key(token))
+        };
+        let c = (0..)
+            .map(|i| format!("c-{i}"))
+            .find(|c| {
+                let (c_slot, c_print) = fingerprint(c);
+                let (d_slot, d_print) = fingerprint("d");
+                c_slot == d_slot && c_print != d_print
+            })
+            .unwrap();
+        assert!(cache.get_or_verify("d", verify).await.is_ok());
+        assert!(cache.get_or_verify(&c, verify).await.is_ok());
+        assert!(!kept("d") && !kept(&c));
 
         // Control: with no live entry left to push out (all expired), a new token is kept at
         // once.
@@ -945,6 +999,29 @@ mod tests {
             calls_before + 1,
             "kept at once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_verdict_already_past_its_exp_is_not_kept() {
+        // Accepted within the verifier's leeway after `exp`: verified each time, never kept.
+        let cache = cache(8).without_single_flight();
+        let calls = AtomicUsize::new(0);
+        let past = SystemTime::now() - Duration::from_secs(1);
+        let verify = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(accepted_until(Some(past)))
+        };
+        for _ in 0..3 {
+            assert!(cache.get_or_verify("late", verify).await.is_ok());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        let store = cache.store.as_ref().unwrap();
+        let entries: usize = store
+            .shards
+            .iter()
+            .map(|shard| shard.read().unwrap().entries.len())
+            .sum();
+        assert_eq!(entries, 0);
     }
 
     #[tokio::test]
