@@ -199,9 +199,9 @@ impl TokenCache {
         shared?.into_result()
     }
 
-    /// Keeps `verdict` for as long as [`ttl`](Self::ttl) says, if at all: for the cache's
-    /// own TTL on the monotonic clock, and until its wall-clock limit (`exp`), which every hit
-    /// checks against the wall clock. The wall clock is not read here: a verdict whose limit
+    /// Keeps `verdict`, if at all: for the cache's own TTL ([`own_ttl`](Self::own_ttl)) on
+    /// the monotonic clock, and until its wall-clock limit (`exp`), which every hit checks
+    /// against the wall clock. The wall clock is not read here: a verdict whose limit
     /// has passed by the store's estimate ([`Store::wall_now`]) is not kept, and one the
     /// estimate misses is kept but never used.
     fn insert(&self, store: &Store, key: TokenKey, verdict: &Verdict) {
@@ -433,9 +433,9 @@ struct Shard {
     entries: Vec<Entry>,
     hand: usize,
     /// 16-bit fingerprints of the tokens not admitted, one slot each by their key: a later
-    /// token with the same slot overwrites it. Allocated the first time the shard is full,
-    /// as many slots as the shard's share of the capacity (so 2 KiB of fingerprints for
-    /// 1,000 entries): small enough to stay in the CPU's caches.
+    /// token with the same slot overwrites it. Allocated the first time the shard is full: a
+    /// power of two of slots, at least the shard's share of the capacity and 32 (2 KiB a
+    /// shard for the default 10,000 entries).
     turned_away: Box<[u16]>,
 }
 
