@@ -6,7 +6,8 @@
 //! token costs "raw verification + k": `first_sight` minus `raw_verify/<alg>/parsed_once`.
 //! `jwt_overhead` shows k itself with HS256, whose MAC is cheap: the verifier alone
 //! (`first_sight`), and the layer, the verifier and a full token cache together
-//! (`new_token_through_the_layer`), next to the MAC (`mac_only`).
+//! (`new_token_through_the_layer`; `new_token_seen_twice` for a token the cache keeps on its
+//! second verification), next to the MAC (`mac_only`).
 //!
 //! `cargo bench --bench jwt`
 
