@@ -518,8 +518,8 @@ impl Store {
     }
 
     /// Keeps `verdict` under `key` until `deadline`. When the cache is full it takes the place
-    /// of an entry of the same shard that has expired or was not used for a turn of the
-    /// clock hand.
+    /// of an entry of the same shard that has expired, or of one not used for a turn of the
+    /// clock hand if [`Shard::admit`] lets it in; otherwise it is not kept.
     /// `now` is [`now`](Self::now), read by the caller.
     fn insert(&self, key: TokenKey, verdict: Stored, deadline: Deadline, now: u64) {
         let mut guard = self
