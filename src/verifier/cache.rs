@@ -10,8 +10,9 @@
 //!
 //! The cache is this crate's own rather than a general-purpose one (moka, which the crate used
 //! before), because it sits on every request: a hit is one read lock on one of 16 shards, one
-//! lookup and two clock reads (monotonic for the TTL, wall for `exp`), with no bookkeeping
-//! queue to feed, and a new entry is one write lock. When the cache is full, a new entry takes
+//! lookup in a compact index ([`Index`]) and one clock read (the monotonic clock, for the TTL;
+//! the wall clock, for `exp`, is read at most once a millisecond: [`Store::now`]), with no
+//! bookkeeping queue to feed, and a new entry is one write lock. When the cache is full, a new entry takes
 //! the place of an expired one or of one not used since the clock hand last passed it (CLOCK,
 //! an approximation of least recently used): a token in use stays, one seen once goes first.
 //!
@@ -36,7 +37,7 @@ use std::{
     mem,
     sync::{
         Arc, Mutex, PoisonError, RwLock,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant, SystemTime},
 };
@@ -200,10 +201,9 @@ impl TokenCache {
     }
 
     /// Keeps `verdict`, if at all: for the cache's own TTL ([`own_ttl`](Self::own_ttl)) on
-    /// the monotonic clock, and until its wall-clock limit (`exp`), which every hit checks
-    /// against the wall clock. The wall clock is not read here: a verdict whose limit
-    /// has passed by the store's estimate ([`Store::wall_now`]) is not kept, and one the
-    /// estimate misses is kept but never used.
+    /// the monotonic clock, and until its wall-clock limit (`exp`), which every hit checks.
+    /// A verdict whose limit has passed already (accepted within the verifier's leeway) is
+    /// not kept.
     fn insert(&self, store: &Store, key: TokenKey, verdict: &Verdict) {
         let ttl = self.own_ttl(verdict);
         if ttl.is_zero() {
@@ -212,10 +212,10 @@ impl TokenCache {
         let now = store.now();
         let deadline = Deadline {
             // `ttl` is at most `LONGEST_TTL`: no overflow.
-            at: now.saturating_add(nanos(ttl)),
+            at: now.mono.saturating_add(nanos(ttl)),
             wall: wall_limit(verdict).map_or(NO_WALL_LIMIT, since_unix_epoch),
         };
-        if deadline.wall > store.wall_now(now) {
+        if !deadline.passed(now) {
             store.insert(key, Stored::from(verdict), deadline, now);
         }
     }
@@ -305,11 +305,24 @@ struct Deadline {
 const NO_WALL_LIMIT: u64 = u64::MAX;
 
 impl Deadline {
-    fn passed(&self, now: u64) -> bool {
-        self.at <= now
-            || (self.wall != NO_WALL_LIMIT && self.wall <= since_unix_epoch(SystemTime::now()))
+    fn passed(&self, now: Now) -> bool {
+        // `now.wall` is never `NO_WALL_LIMIT`.
+        self.at <= now.mono || self.wall <= now.wall
     }
 }
+
+/// A moment on both clocks, as [`Store::now`] reads them: nanoseconds on the monotonic clock
+/// since the store was made, and since the Unix epoch on the wall clock (never
+/// [`NO_WALL_LIMIT`]).
+#[derive(Clone, Copy)]
+struct Now {
+    mono: u64,
+    wall: u64,
+}
+
+/// How old the difference between the two clocks that [`Store::now`] uses may be: how late
+/// the store may notice a step of the wall clock.
+const WALL_READ_EVERY: u64 = 1_000_000;
 
 /// A duration in nanoseconds, saturating.
 fn nanos(duration: Duration) -> u64 {
@@ -411,8 +424,10 @@ struct Store {
     shards: Box<[RwLock<Shard>]>,
     /// When the store was made: [`Deadline::at`] counts from here.
     epoch: Instant,
-    /// The same moment on the wall clock, in nanoseconds since the Unix epoch.
-    wall_epoch: u64,
+    /// The wall clock's nanoseconds since the Unix epoch less the monotonic clock's since
+    /// `epoch`, as read at `wall_read_at` (monotonic).
+    wall_offset: AtomicU64,
+    wall_read_at: AtomicU64,
     /// The SipHash key.
     key: (u64, u64),
     /// The entries of every shard together, against `capacity`.
@@ -429,7 +444,7 @@ type Shared = Result<Verdict, VerifyError>;
 /// away once ([`admit`](Self::admit)).
 #[derive(Default)]
 struct Shard {
-    index: HashMap<TokenKey, usize, Prehashed>,
+    index: Index,
     entries: Vec<Entry>,
     hand: usize,
     /// 16-bit fingerprints of the tokens not admitted, one slot each by their key: a later
@@ -437,6 +452,134 @@ struct Shard {
     /// power of two of slots, at least the shard's share of the capacity and 32 (2 KiB a
     /// shard for the default 10,000 entries).
     turned_away: Box<[u16]>,
+}
+
+/// Where each entry of a shard sits in its ring: an open-addressing table (linear probing) of
+/// 8-byte words, a 32-bit tag of the key and the entry's place in the ring. A lookup reads the
+/// word, then the entry, whose full key decides; a tag that matches another key (2^-32 a
+/// word) costs one more entry read, never a wrong answer.
+///
+/// Why not a `HashMap<TokenKey, usize>`: its buckets (the 16-byte key and the place, 32 bytes
+/// with its control bytes) are 512 KiB for the default 10,000 entries, against 128 KiB here;
+/// with 10,000 tokens in rotation, the bucket a lookup reads was a miss of the CPU's caches on
+/// most requests, before the entry's own.
+#[derive(Default)]
+struct Index {
+    /// A power of two of words, at least twice the entries (so a probe stops soon at an empty
+    /// word); empty until the first entry.
+    words: Box<[u64]>,
+}
+
+/// An empty word of an [`Index`]: a word in use holds the entry's place plus one.
+const EMPTY: u64 = 0;
+
+impl Index {
+    /// The tag of `key`: its low 32 bits, whose low bits also pick the word a probe starts at.
+    fn tag(key: TokenKey) -> u32 {
+        #[allow(clippy::cast_possible_truncation)] // the low bits, on purpose
+        let tag = key.0 as u32;
+        tag
+    }
+
+    fn word(tag: u32, slot: usize) -> u64 {
+        // `slot` < `MAX_ENTRIES`: `slot + 1` fits in the low half.
+        (u64::from(tag) << 32) | (slot as u64 + 1)
+    }
+
+    fn mask(&self) -> usize {
+        self.words.len().wrapping_sub(1)
+    }
+
+    /// Where a probe for `tag` starts.
+    fn home(&self, tag: u32) -> usize {
+        tag as usize & self.mask()
+    }
+
+    /// The place in `entries` of the entry under `key`.
+    fn find(&self, key: TokenKey, entries: &[Entry]) -> Option<usize> {
+        if self.words.is_empty() {
+            return None;
+        }
+        let tag = Self::tag(key);
+        let mut at = self.home(tag);
+        loop {
+            let word = self.words[at];
+            if word == EMPTY {
+                return None;
+            }
+            #[allow(clippy::cast_possible_truncation)] // the two halves of the word
+            if (word >> 32) as u32 == tag {
+                let slot = (word as u32 - 1) as usize;
+                if entries.get(slot).is_some_and(|entry| entry.key == key) {
+                    return Some(slot);
+                }
+            }
+            at = (at + 1) & self.mask();
+        }
+    }
+
+    /// Notes that the entry under `key` is at `slot` of `entries`, where it is already.
+    fn insert(&mut self, key: TokenKey, slot: usize, entries: &[Entry]) {
+        if entries.len() * 2 > self.words.len() {
+            self.grow(entries);
+        } else {
+            self.put(Self::word(Self::tag(key), slot));
+        }
+    }
+
+    fn put(&mut self, word: u64) {
+        #[allow(clippy::cast_possible_truncation)] // the tag half
+        let mut at = self.home((word >> 32) as u32);
+        while self.words[at] != EMPTY {
+            at = (at + 1) & self.mask();
+        }
+        self.words[at] = word;
+    }
+
+    /// Twice the words, or more, for `entries`, each noted again.
+    fn grow(&mut self, entries: &[Entry]) {
+        let words = (entries.len() * 2).max(16).next_power_of_two();
+        self.words = vec![EMPTY; words].into();
+        for (slot, entry) in entries.iter().enumerate() {
+            self.put(Self::word(Self::tag(entry.key), slot));
+        }
+    }
+
+    /// Forgets that the entry under `key` is at `slot`. The words after it that a probe
+    /// could no longer reach move back into the gap, so that no probe stops short of its
+    /// entry (deletion by backward shift: no tombstones to sweep).
+    fn remove(&mut self, key: TokenKey, slot: usize) {
+        if self.words.is_empty() {
+            return;
+        }
+        let word = Self::word(Self::tag(key), slot);
+        let mask = self.mask();
+        let mut gap = self.home(Self::tag(key));
+        loop {
+            match self.words[gap] {
+                EMPTY => return,
+                found if found == word => break,
+                _ => gap = (gap + 1) & mask,
+            }
+        }
+        let mut next = (gap + 1) & mask;
+        loop {
+            let word = self.words[next];
+            if word == EMPTY {
+                break;
+            }
+            #[allow(clippy::cast_possible_truncation)] // the tag half
+            let home = self.home((word >> 32) as u32);
+            // The word may fill the gap if its probe passes the gap on its way: its home is
+            // no nearer to it than the gap is.
+            if next.wrapping_sub(home) & mask >= next.wrapping_sub(gap) & mask {
+                self.words[gap] = word;
+                gap = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.words[gap] = EMPTY;
+    }
 }
 
 /// One cache line: what a hit reads is never split across two.
@@ -456,6 +599,8 @@ const _: () = assert!(size_of::<Entry>() == 64, "an entry is one cache line");
 /// Caches up to this size have one shard: their capacity is exact.
 const SHARDED_FROM: usize = 1_024;
 const SHARDS: usize = 16;
+/// The most entries a shard holds: an [`Index`] word keeps an entry's place in 32 bits.
+const MAX_ENTRIES: usize = (u32::MAX - 1) as usize;
 /// The most slots of [`Shard::turned_away`]: 128 KiB a shard.
 const MAX_TURNED_AWAY: usize = 1 << 16;
 
@@ -467,7 +612,8 @@ impl Store {
         Self {
             shards: (0..shards).map(|_| RwLock::default()).collect(),
             epoch: Instant::now(),
-            wall_epoch: since_unix_epoch(SystemTime::now()),
+            wall_offset: AtomicU64::new(since_unix_epoch(SystemTime::now())),
+            wall_read_at: AtomicU64::new(0),
             key: (random.hash_one(0_u8), random.hash_one(1_u8)),
             len: AtomicUsize::new(0),
             capacity,
@@ -481,16 +627,35 @@ impl Store {
         TokenKey(hasher.finish128().as_u128())
     }
 
-    /// Now on the monotonic clock, in nanoseconds since the store was made.
-    fn now(&self) -> u64 {
-        nanos(self.epoch.elapsed())
+    /// Now, on both clocks. The monotonic clock is read each time; the wall clock at most
+    /// once every [`WALL_READ_EVERY`] (a millisecond), since the two advance together (a
+    /// frequency correction slews both) but for a step of the wall clock: in between, the wall
+    /// clock's time is the monotonic one plus the difference last read. So a hit reads one
+    /// clock, and judges `exp` by the wall clock as it was at most a millisecond ago.
+    fn now(&self) -> Now {
+        self.at(nanos(self.epoch.elapsed()))
     }
 
-    /// The wall-clock time at monotonic `now`, if the wall clock has not been stepped since
-    /// the store was made: good enough to leave out a verdict that has run out already, never
-    /// to decide that one has not (hits read the wall clock itself).
-    fn wall_now(&self, now: u64) -> u64 {
-        self.wall_epoch.saturating_add(now)
+    /// [`now`](Self::now), with the monotonic clock read already.
+    fn at(&self, mono: u64) -> Now {
+        // `Acquire`, paired with the `Release` below: the offset read is at least as new as
+        // the time it was read at.
+        let read_at = self.wall_read_at.load(Ordering::Acquire);
+        let wall = if mono.saturating_sub(read_at) < WALL_READ_EVERY {
+            self.wall_offset
+                .load(Ordering::Relaxed)
+                .saturating_add(mono)
+        } else {
+            let wall = since_unix_epoch(SystemTime::now());
+            self.wall_offset
+                .store(wall.saturating_sub(mono), Ordering::Relaxed);
+            self.wall_read_at.store(mono, Ordering::Release);
+            wall
+        };
+        Now {
+            mono,
+            wall: wall.min(NO_WALL_LIMIT - 1),
+        }
     }
 
     fn shard(&self, key: TokenKey) -> &RwLock<Shard> {
@@ -505,7 +670,7 @@ impl Store {
             .shard(key)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = &shard.entries[*shard.index.get(&key)?];
+        let entry = &shard.entries[shard.index.find(key, &shard.entries)?];
         // The clock is read only for an entry found: a miss (every new token) needs no time.
         if entry.deadline.passed(self.now()) {
             return None;
@@ -521,7 +686,7 @@ impl Store {
     /// of an entry of the same shard that has expired, or of one not used for a turn of the
     /// clock hand if [`Shard::admit`] lets it in; otherwise it is not kept.
     /// `now` is [`now`](Self::now), read by the caller.
-    fn insert(&self, key: TokenKey, verdict: Stored, deadline: Deadline, now: u64) {
+    fn insert(&self, key: TokenKey, verdict: Stored, deadline: Deadline, now: Now) {
         let mut guard = self
             .shard(key)
             .write()
@@ -539,9 +704,9 @@ impl Store {
         key: TokenKey,
         verdict: Stored,
         deadline: Deadline,
-        now: u64,
+        now: Now,
     ) -> Option<Stored> {
-        if let Some(&slot) = shard.index.get(&key) {
+        if let Some(slot) = shard.index.find(key, &shard.entries) {
             let entry = &mut shard.entries[slot];
             entry.deadline = deadline;
             return Some(mem::replace(&mut entry.verdict, verdict));
@@ -558,10 +723,15 @@ impl Store {
                 (len < self.capacity).then_some(len + 1)
             })
             .is_err();
-        if !full {
-            shard.index.insert(key, shard.entries.len());
+        if !full && shard.entries.len() < MAX_ENTRIES {
             shard.entries.push(entry);
+            shard
+                .index
+                .insert(key, shard.entries.len() - 1, &shard.entries);
             return None;
+        }
+        if !full {
+            self.len.fetch_sub(1, Ordering::Relaxed);
         }
         // Full, and nothing in this shard to replace (the other shards hold the capacity):
         // the verdict is not kept.
@@ -572,9 +742,9 @@ impl Store {
             shard.hand = slot;
             return None;
         }
+        shard.index.remove(shard.entries[slot].key, slot);
         let old = mem::replace(&mut shard.entries[slot], entry);
-        shard.index.remove(&old.key);
-        shard.index.insert(key, slot);
+        shard.index.insert(key, slot, &shard.entries);
         Some(old.verdict)
     }
 
@@ -630,7 +800,7 @@ impl Shard {
 
     /// The slot the clock hand picks: the first expired entry or entry without its reference
     /// bit, clearing the bits it passes. Two turns at most: after one, every bit is clear.
-    fn victim(&mut self, now: u64) -> Option<usize> {
+    fn victim(&mut self, now: Now) -> Option<usize> {
         let len = self.entries.len();
         for _ in 0..2 * len {
             let slot = self.hand % len;
@@ -720,26 +890,124 @@ mod tests {
             at: u64::MAX,
             wall: since_unix_epoch(far),
         };
-        assert!(!deadline.passed(0));
+        assert!(!deadline.passed(at(0)));
         let passed = Deadline {
             at: u64::MAX,
             wall: since_unix_epoch(SystemTime::now() - Duration::from_secs(1)),
         };
-        assert!(passed.passed(0), "a wall-clock limit passed ends the entry");
+        assert!(
+            passed.passed(at(0)),
+            "a wall-clock limit passed ends the entry"
+        );
         assert!(
             Deadline {
                 at: 5,
                 wall: NO_WALL_LIMIT
             }
-            .passed(5)
+            .passed(at(5))
         );
         assert!(
             !Deadline {
                 at: 6,
                 wall: NO_WALL_LIMIT
             }
-            .passed(5)
+            .passed(at(5))
         );
+    }
+
+    /// Monotonic `mono`, with the wall clock as it is.
+    fn at(mono: u64) -> Now {
+        Now {
+            mono,
+            wall: since_unix_epoch(SystemTime::now()),
+        }
+    }
+
+    #[test]
+    fn a_step_of_the_wall_clock_is_seen_within_a_millisecond() {
+        let store = Store::new(8);
+        let wall = || since_unix_epoch(SystemTime::now());
+        // Ten seconds for a test thread that waits its turn; a step here is an hour.
+        let near = |estimate: u64, wall: u64| estimate.abs_diff(wall) < 10_000_000_000;
+        let hour = 3_600_000_000_000;
+        let now = store.now();
+        assert!(near(now.wall, wall()), "{} against {}", now.wall, wall());
+
+        // As if the wall clock had been stepped back an hour since the difference was read:
+        // an hour ahead, until it is read again.
+        store.wall_offset.fetch_add(hour, Ordering::Relaxed);
+        store.wall_read_at.store(now.mono, Ordering::Release);
+        let within = now.mono + WALL_READ_EVERY - 1;
+        assert!(near(store.at(within).wall, wall() + hour));
+        let after = now.mono + WALL_READ_EVERY;
+        assert!(near(store.at(after).wall, wall()), "read again");
+        assert!(near(store.at(after + 1).wall, wall()));
+
+        // Stepped forward: an entry whose `exp` has passed on the wall clock is seen as such
+        // once the difference is read again.
+        let read = store.wall_read_at.load(Ordering::Acquire);
+        store.wall_offset.fetch_sub(hour, Ordering::Relaxed);
+        let deadline = Deadline {
+            at: u64::MAX,
+            wall: wall() - hour / 2,
+        };
+        assert!(!deadline.passed(store.at(read + 1)));
+        assert!(deadline.passed(store.at(read + WALL_READ_EVERY)));
+    }
+
+    /// Every entry is found at its place through the index, and the index notes nothing else.
+    fn assert_indexed(index: &Index, entries: &[Entry]) {
+        for (slot, entry) in entries.iter().enumerate() {
+            assert_eq!(index.find(entry.key, entries), Some(slot), "entry {slot}");
+        }
+        let used = index.words.iter().filter(|&&word| word != EMPTY).count();
+        assert_eq!(used, entries.len());
+    }
+
+    #[test]
+    fn the_index_finds_every_entry_through_collisions_and_removals() {
+        // Keys whose low bits (tag and home) repeat, so that probes run long, wrap around the
+        // end of the table, share tags and close gaps; and a ring of entries replaced at
+        // random, as the clock hand does.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let verdict = accepted_until(None);
+        let entry = |key: TokenKey| Entry {
+            key,
+            verdict: Stored::from(&verdict),
+            deadline: Deadline { at: 0, wall: 0 },
+            referenced: AtomicBool::new(false),
+        };
+        for low_bits in [3_u64, 0xff, 0xffff_ffff] {
+            let key =
+                |random: u64| TokenKey((u128::from(random) << 64) | u128::from(random & low_bits));
+            let mut index = Index::default();
+            let mut entries: Vec<Entry> = Vec::new();
+            for round in 0..3_000 {
+                if entries.len() < 200 && round % 3 != 2 {
+                    entries.push(entry(key(next())));
+                    let slot = entries.len() - 1;
+                    index.insert(entries[slot].key, slot, &entries);
+                } else {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let slot = next() as usize % entries.len();
+                    index.remove(entries[slot].key, slot);
+                    let new = key(next());
+                    entries[slot] = entry(new);
+                    index.insert(new, slot, &entries);
+                }
+                assert_indexed(&index, &entries);
+                let absent = key(next());
+                assert!(!entries.iter().any(|entry| entry.key == absent));
+                assert_eq!(index.find(absent, &entries), None);
+            }
+            assert!(index.words.len() >= 2 * entries.len());
+        }
     }
 
     fn accepted_until(exp: Option<SystemTime>) -> Verdict {
