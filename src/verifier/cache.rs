@@ -11,10 +11,11 @@
 //! The cache is this crate's own rather than a general-purpose one (moka, which the crate used
 //! before), because it sits on every request: a hit is one read lock on one of 16 shards, one
 //! lookup in a compact index ([`Index`]) and one clock read (the monotonic clock, for the TTL;
-//! the wall clock, for `exp`, is read at most once a millisecond: [`Store::now`]), with no
-//! bookkeeping queue to feed, and a new entry is one write lock. When the cache is full, a new entry takes
-//! the place of an expired one or of one not used since the clock hand last passed it (CLOCK,
-//! an approximation of least recently used): a token in use stays, one seen once goes first.
+//! the wall clock, for `exp`, is read at most once a millisecond: [`WallClock`]), with no
+//! bookkeeping queue to feed, and a new entry is one write lock. When the cache is full, a new
+//! entry takes the place of an expired one or of one not used since the clock hand last
+//! passed it (CLOCK, an approximation of least recently used): a token in use stays, one seen
+//! once goes first.
 //!
 //! When the entry the hand stops at is still live, a token seen for the first time is
 //! verified but not kept, and the hand stays where it is ([`Shard::admit`]). The token is
@@ -37,7 +38,7 @@ use std::{
     mem,
     sync::{
         Arc, Mutex, PoisonError, RwLock,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
     },
     time::{Duration, Instant, SystemTime},
 };
@@ -320,9 +321,88 @@ struct Now {
     wall: u64,
 }
 
-/// How old the difference between the two clocks that [`Store::now`] uses may be: how late
-/// the store may notice a step of the wall clock.
+/// The wall clock as a store reads it: the monotonic clock is read each time, the wall clock
+/// at most once every [`WALL_READ_EVERY`] (a millisecond of the monotonic clock). The two
+/// advance together (a frequency correction slews both) but for a step of the wall clock, so
+/// in between, the wall clock's time is the monotonic one plus the difference last read: a
+/// hit judges `exp` by the wall clock as it was at most a millisecond ago. (The monotonic
+/// clock stops while the machine sleeps: for the first millisecond after a resume, that is
+/// the wall clock from before the sleep.)
+///
+/// The difference and the monotonic time it was read at are one pair, published under a
+/// sequence number (a seqlock): a reader takes both from one read, or reads the wall clock
+/// itself; one writer at a time publishes a pair it read after it won the right to.
+struct WallClock {
+    /// Odd while a pair is written.
+    seq: AtomicU64,
+    /// The wall clock's nanoseconds since the Unix epoch less the monotonic clock's.
+    offset: AtomicU64,
+    /// The monotonic time `offset` was read at.
+    read_at: AtomicU64,
+}
+
+/// How old the difference between the two clocks that [`WallClock`] uses may be: how late a
+/// store may notice a step of the wall clock.
 const WALL_READ_EVERY: u64 = 1_000_000;
+
+impl WallClock {
+    /// The pair read now (the monotonic clock at 0: when the store was made).
+    fn new() -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            offset: AtomicU64::new(since_unix_epoch(SystemTime::now())),
+            read_at: AtomicU64::new(0),
+        }
+    }
+
+    /// The wall clock at monotonic `mono`, in nanoseconds since the Unix epoch.
+    fn at(&self, mono: u64) -> u64 {
+        let (seq, pair) = self.pair();
+        match pair {
+            Some((offset, read_at)) if mono.saturating_sub(read_at) < WALL_READ_EVERY => {
+                offset.saturating_add(mono)
+            }
+            _ => self.read(mono, seq),
+        }
+    }
+
+    /// The sequence number, and the pair published under it (`offset`, `read_at`): none while
+    /// one is written, or if one was published as it was read.
+    fn pair(&self) -> (u64, Option<(u64, u64)>) {
+        let seq = self.seq.load(Ordering::Acquire);
+        if !seq.is_multiple_of(2) {
+            return (seq, None);
+        }
+        let offset = self.offset.load(Ordering::Relaxed);
+        let read_at = self.read_at.load(Ordering::Relaxed);
+        // The pair is read before the sequence number is read again.
+        fence(Ordering::Acquire);
+        let same = self.seq.load(Ordering::Relaxed) == seq;
+        (seq, same.then_some((offset, read_at)))
+    }
+
+    /// Reads the wall clock, and publishes the pair if the sequence number is still `seq`
+    /// (even): no other writer came first.
+    fn read(&self, mono: u64, seq: u64) -> u64 {
+        if seq.is_multiple_of(2)
+            && self
+                .seq
+                .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            // Read after the right to write was won: a pair never older than the writer's.
+            // `mono` was read before it: the offset errs high, so the estimate runs ahead and
+            // an entry expires early, never late.
+            let wall = since_unix_epoch(SystemTime::now());
+            self.offset
+                .store(wall.saturating_sub(mono), Ordering::Relaxed);
+            self.read_at.store(mono, Ordering::Relaxed);
+            self.seq.store(seq + 2, Ordering::Release);
+            return wall;
+        }
+        since_unix_epoch(SystemTime::now())
+    }
+}
 
 /// A duration in nanoseconds, saturating.
 fn nanos(duration: Duration) -> u64 {
@@ -424,10 +504,7 @@ struct Store {
     shards: Box<[RwLock<Shard>]>,
     /// When the store was made: [`Deadline::at`] counts from here.
     epoch: Instant,
-    /// The wall clock's nanoseconds since the Unix epoch less the monotonic clock's since
-    /// `epoch`, as read at `wall_read_at` (monotonic).
-    wall_offset: AtomicU64,
-    wall_read_at: AtomicU64,
+    wall: WallClock,
     /// The SipHash key.
     key: (u64, u64),
     /// The entries of every shard together, against `capacity`.
@@ -459,10 +536,10 @@ struct Shard {
 /// word, then the entry, whose full key decides; a tag that matches another key (2^-32 a
 /// word) costs one more entry read, never a wrong answer.
 ///
-/// Why not a `HashMap<TokenKey, usize>`: its buckets (the 16-byte key and the place, 32 bytes
-/// with its control bytes) are 512 KiB for the default 10,000 entries, against 128 KiB here;
-/// with 10,000 tokens in rotation, the bucket a lookup reads was a miss of the CPU's caches on
-/// most requests, before the entry's own.
+/// Why not a `HashMap<TokenKey, usize>`: its buckets (the 16-byte key and the place, 32
+/// bytes) came to 512 KiB for the default 10,000 entries, against 256 KiB of words here
+/// (2,048 a shard); with 10,000 tokens in rotation, the bucket a lookup read was a miss of the
+/// CPU's caches on most requests, before the entry's own.
 #[derive(Default)]
 struct Index {
     /// A power of two of words, at least twice the entries (so a probe stops soon at an empty
@@ -612,8 +689,7 @@ impl Store {
         Self {
             shards: (0..shards).map(|_| RwLock::default()).collect(),
             epoch: Instant::now(),
-            wall_offset: AtomicU64::new(since_unix_epoch(SystemTime::now())),
-            wall_read_at: AtomicU64::new(0),
+            wall: WallClock::new(),
             key: (random.hash_one(0_u8), random.hash_one(1_u8)),
             len: AtomicUsize::new(0),
             capacity,
@@ -627,34 +703,16 @@ impl Store {
         TokenKey(hasher.finish128().as_u128())
     }
 
-    /// Now, on both clocks. The monotonic clock is read each time; the wall clock at most
-    /// once every [`WALL_READ_EVERY`] (a millisecond), since the two advance together (a
-    /// frequency correction slews both) but for a step of the wall clock: in between, the wall
-    /// clock's time is the monotonic one plus the difference last read. So a hit reads one
-    /// clock, and judges `exp` by the wall clock as it was at most a millisecond ago.
+    /// Now, on both clocks: a hit reads one clock ([`WallClock`]).
     fn now(&self) -> Now {
         self.at(nanos(self.epoch.elapsed()))
     }
 
     /// [`now`](Self::now), with the monotonic clock read already.
     fn at(&self, mono: u64) -> Now {
-        // `Acquire`, paired with the `Release` below: the offset read is at least as new as
-        // the time it was read at.
-        let read_at = self.wall_read_at.load(Ordering::Acquire);
-        let wall = if mono.saturating_sub(read_at) < WALL_READ_EVERY {
-            self.wall_offset
-                .load(Ordering::Relaxed)
-                .saturating_add(mono)
-        } else {
-            let wall = since_unix_epoch(SystemTime::now());
-            self.wall_offset
-                .store(wall.saturating_sub(mono), Ordering::Relaxed);
-            self.wall_read_at.store(mono, Ordering::Release);
-            wall
-        };
         Now {
             mono,
-            wall: wall.min(NO_WALL_LIMIT - 1),
+            wall: self.wall.at(mono).min(NO_WALL_LIMIT - 1),
         }
     }
 
@@ -733,8 +791,8 @@ impl Store {
         if !full {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
-        // Full, and nothing in this shard to replace (the other shards hold the capacity):
-        // the verdict is not kept.
+        // Full (or this shard holds all an index can), and nothing in this shard to replace
+        // (the other shards hold the capacity): the verdict is not kept.
         let slot = shard.victim(now)?;
         let per_shard = self.capacity / self.shards.len();
         if !shard.entries[slot].deadline.passed(now) && !shard.admit(key, per_shard) {
@@ -789,9 +847,10 @@ impl Shard {
     }
 
     /// Where [`turned_away`](Self::turned_away) (allocated) keeps the token under `key`, and
-    /// its fingerprint there. The low 64 bits of a key are its hash in the index: the slot is
-    /// picked by bits 32 and up of them, the fingerprint is the low 16 (never 0, which marks a
-    /// free slot).
+    /// its fingerprint there: the slot is picked by bits 32 and up of the key, the
+    /// fingerprint is its low 16 bits (never 0, which marks a free slot). The shard is picked
+    /// by the high 64 bits, the [`Index`] word by the low 32: the slot's bits are
+    /// independent of both.
     fn turned_away_slot(&self, key: TokenKey) -> (usize, u16) {
         #[allow(clippy::cast_possible_truncation)] // parts of the key, on purpose
         let (slot, fingerprint) = ((key.0 >> 32) as usize, (key.0 as u16) | 1);
@@ -935,8 +994,8 @@ mod tests {
 
         // As if the wall clock had been stepped back an hour since the difference was read:
         // an hour ahead, until it is read again.
-        store.wall_offset.fetch_add(hour, Ordering::Relaxed);
-        store.wall_read_at.store(now.mono, Ordering::Release);
+        store.wall.offset.fetch_add(hour, Ordering::Relaxed);
+        store.wall.read_at.store(now.mono, Ordering::Relaxed);
         let within = now.mono + WALL_READ_EVERY - 1;
         assert!(near(store.at(within).wall, wall() + hour));
         let after = now.mono + WALL_READ_EVERY;
@@ -945,14 +1004,59 @@ mod tests {
 
         // Stepped forward: an entry whose `exp` has passed on the wall clock is seen as such
         // once the difference is read again.
-        let read = store.wall_read_at.load(Ordering::Acquire);
-        store.wall_offset.fetch_sub(hour, Ordering::Relaxed);
+        let read = store.wall.read_at.load(Ordering::Relaxed);
+        store.wall.offset.fetch_sub(hour, Ordering::Relaxed);
         let deadline = Deadline {
             at: u64::MAX,
             wall: wall() - hour / 2,
         };
         assert!(!deadline.passed(store.at(read + 1)));
         assert!(deadline.passed(store.at(read + WALL_READ_EVERY)));
+    }
+
+    #[test]
+    fn the_wall_clock_pair_is_never_read_half_old_half_new() {
+        // Writers publish pairs read at monotonic times far apart (0, 2^50, ...): an offset
+        // read with the `read_at` of another pair would be off by days. Each pair published
+        // sums to the wall clock when it was read.
+        let clock = Arc::new(WallClock::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2_u64)
+            .map(|w| {
+                let (clock, stop) = (Arc::clone(&clock), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut i = 0_u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 1;
+                        let mono = ((i + w) % 3) << 50;
+                        let (seq, _) = clock.pair();
+                        clock.read(mono, seq);
+                    }
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let (mut pairs, mut busy) = (0, 0);
+        while started.elapsed() < Duration::from_millis(300) {
+            match clock.pair() {
+                (_, Some((offset, read_at))) => {
+                    pairs += 1;
+                    let wall = since_unix_epoch(SystemTime::now());
+                    let sum = offset.wrapping_add(read_at);
+                    assert!(
+                        sum <= wall && wall - sum < 10_000_000_000,
+                        "torn: {offset} {read_at}"
+                    );
+                }
+                (_, None) => busy += 1,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert!(pairs > 0, "{pairs} pairs read, {busy} while written");
+        assert!(clock.seq.load(Ordering::Relaxed).is_multiple_of(2));
     }
 
     /// Every entry is found at its place through the index, and the index notes nothing else.
@@ -966,8 +1070,9 @@ mod tests {
 
     #[test]
     fn the_index_finds_every_entry_through_collisions_and_removals() {
-        // Keys whose low bits (tag and home) repeat, so that probes run long, wrap around the
-        // end of the table, share tags and close gaps; and a ring of entries replaced at
+        // Keys whose low bits (tag and home) repeat, so that probes run long and share tags
+        // (with 2 low bits, every home is at the start of the table), wrap around its end
+        // (with 8, homes near the end) and close gaps; and a ring of entries replaced at
         // random, as the clock hand does.
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = || {
