@@ -2,7 +2,10 @@
 
 use std::{
     fmt, mem,
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::SystemTime,
 };
 
@@ -39,6 +42,19 @@ pub struct AuthInfo {
     inner: Arc<Inner>,
 }
 
+/// A layer's number for [`AuthInfo::checked_by`]: unique in the process, never 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CheckedBy(u64);
+
+impl CheckedBy {
+    /// A number no layer had before.
+    pub(crate) fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // 2^64 layers are not built in a process's life.
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// The fields of an [`AuthInfo`], made by its builder.
 ///
 /// Every string sits in one text, found by its [`Span`]: an `AuthInfo` is four allocations
@@ -51,6 +67,9 @@ pub struct AuthInfo {
 /// next to the `Arc`'s counts, so that a cached token touches as few cache lines as it can.
 #[repr(C)]
 struct Inner {
+    /// The layer whose audience and global scope checks this token passed last, by its
+    /// [`CheckedBy`] number (0: none yet); see [`AuthInfo::checked_by`].
+    checked_by: AtomicU64,
     text: Box<str>,
     /// The audiences (the first `audiences`), then the scopes.
     lists: Box<[Span]>,
@@ -180,6 +199,24 @@ impl AuthInfo {
     /// Starts an [`AuthInfo`]; verifiers call this once a token has been verified.
     pub fn builder() -> AuthInfoBuilder {
         AuthInfoBuilder::default()
+    }
+
+    /// Whether this token passed the audience and global scope checks of the layer `by`
+    /// before. Both checks depend on nothing but the token's `AuthInfo`, which never changes
+    /// once built, and the layer's settings, which never change either: a cached token (whose
+    /// `AuthInfo` is shared by every request that brings it) is checked once per layer, and
+    /// a request after that reads one word next to the `Arc`'s counts, not its audiences,
+    /// scopes and their text (cache misses when many tokens are in use).
+    pub(crate) fn checked_by(&self, by: CheckedBy) -> bool {
+        self.inner.checked_by.load(Ordering::Relaxed) == by.0
+    }
+
+    /// Notes that this token passed the audience and global scope checks of the layer `by`.
+    pub(crate) fn set_checked_by(&self, by: CheckedBy) {
+        // Written only when it changes: requests with a token in use leave its line alone.
+        if !self.checked_by(by) {
+            self.inner.checked_by.store(by.0, Ordering::Relaxed);
+        }
     }
 
     /// The `sub` claim: whom the token was issued for.
@@ -702,6 +739,7 @@ impl AuthInfoBuilder {
     pub fn build(self) -> AuthInfo {
         AuthInfo {
             inner: Arc::new(Inner {
+                checked_by: AtomicU64::new(0),
                 text: self.text.into_boxed_str(),
                 lists: self.lists.into_boxed_slice(),
                 audiences: self.audiences,

@@ -44,7 +44,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, header
 use http_body::Body;
 
 use crate::{
-    AuthInfo, TokenVerifier, bearer,
+    AuthInfo, TokenVerifier,
+    auth_info::CheckedBy,
+    bearer,
     binding::CertificateBinding,
     body::{Connection, RequestBody, read_bounded},
     callback::Callback,
@@ -177,6 +179,9 @@ pub(crate) struct Authorizer {
     pub(crate) stream_expiry: StreamExpiry,
     /// Added to a token's `exp` before its event streams end.
     pub(crate) expiry_leeway: Duration,
+    /// This layer's number, by which a token's `AuthInfo` remembers that it passed the
+    /// audience and global scope checks here ([`AuthInfo::checked_by`]).
+    pub(crate) checked_by: CheckedBy,
 }
 
 impl Authorizer {
@@ -295,11 +300,16 @@ impl Authorizer {
                 if let Err(err) = self.check_operations(&info, &parts.headers, &data) {
                     return Err(refuse(err, Connection::KeepAlive));
                 }
+                // The global requirement was among those checked.
+                info.set_checked_by(self.checked_by);
                 Ok((data, trailers))
             } else {
-                if let Err(err) = self.check_scopes(&info, &[&self.required]) {
-                    let (err, connection) = unread(err, body).await;
-                    return Err(refuse(err, connection));
+                if !info.checked_by(self.checked_by) {
+                    if let Err(err) = self.check_scopes(&info, &[&self.required]) {
+                        let (err, connection) = unread(err, body).await;
+                        return Err(refuse(err, connection));
+                    }
+                    info.set_checked_by(self.checked_by);
                 }
                 Err(body)
             };
@@ -370,7 +380,9 @@ impl Authorizer {
         }
         let token = credentials.token.as_str();
         let info = self.verify(token).await?;
-        self.check_audience(&info)?;
+        if !info.checked_by(self.checked_by) {
+            self.check_audience(&info)?;
+        }
         if let Some((method, path)) = self.check_binding(credentials, &info, parts)?
             && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
         {

@@ -11,6 +11,7 @@ use tower_layer::Layer;
 use crate::dpop::Dpop;
 use crate::{
     ConfigError, McpAuthService, TokenVerifier,
+    auth_info::CheckedBy,
     authorize::{Authorizer, StreamExpiry},
     binding::CertificateBinding,
     callback::Callback,
@@ -641,6 +642,7 @@ impl McpAuthBuilder {
         let well_known = [metadata::well_known_path(&resource), WELL_KNOWN.to_owned()];
         Ok(McpAuth {
             authorizer: Arc::new(Authorizer {
+                checked_by: CheckedBy::new(),
                 verifier,
                 audiences,
                 metadata,

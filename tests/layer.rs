@@ -1095,3 +1095,74 @@ async fn axum_extractor_reads_auth_info() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "false");
 }
+
+/// A token's `AuthInfo` remembers the layer whose audience and global scope checks it passed,
+/// so that a cached token is not checked again there: that must never let it past another
+/// layer's checks, nor past a per-tool rule of the same layer.
+#[tokio::test]
+async fn a_token_that_passed_one_layer_is_still_checked_by_every_other() {
+    const OTHER: &str = "https://other.example.com/mcp";
+    // One `AuthInfo` for every request that brings the token, as a token cache hands it out.
+    let verifier = StaticVerifier::new().with_token(
+        "shared",
+        info(&[RESOURCE, OTHER], &["mcp:read", "notes:read"]),
+    );
+    let build = |resource: &str, scopes: &[&str]| {
+        McpAuth::builder(resource)
+            .authorization_server("https://auth.example.com")
+            .verifier(verifier.clone())
+            .required_scopes(scopes.iter().copied())
+            .tool_scopes("add_note", ["notes:write"])
+            .build()
+            .unwrap()
+    };
+    let passes = build(RESOURCE, &["mcp:read"]);
+    let wants_more = build(OTHER, &["files:read"]);
+    let other_resource = build("https://third.example.com/mcp", &["mcp:read"]);
+    let seen = Seen::default();
+    let post = |body: &str| {
+        Request::post("/mcp")
+            .header("authorization", "Bearer shared")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap()
+    };
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let add_note = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note","arguments":{}}}"#;
+    let get = || request(Method::GET, "/mcp", &[("authorization", "Bearer shared")]);
+
+    for round in 0..3 {
+        // Each layer in turn, twice, so that each finds the token remembered by itself and
+        // by another.
+        for _ in 0..2 {
+            let out = send(&passes, &seen, get()).await;
+            assert_eq!(out.status, StatusCode::OK, "round {round}");
+            let out = send(&passes, &seen, post(list)).await;
+            assert_eq!(out.status, StatusCode::OK, "round {round}");
+            // The same layer, which passed the token a moment ago: its per-tool rule still holds.
+            let out = send(&passes, &seen, post(add_note)).await;
+            assert_eq!(out.status, StatusCode::FORBIDDEN, "round {round}");
+            let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(challenge.contains("notes:write"), "{challenge}");
+
+            let out = send(&wants_more, &seen, get()).await;
+            assert_eq!(out.status, StatusCode::FORBIDDEN, "round {round}");
+            let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(
+                challenge.contains("error=\"insufficient_scope\""),
+                "{challenge}"
+            );
+            assert!(challenge.contains("scope=\"files:read\""), "{challenge}");
+
+            let out = send(&other_resource, &seen, get()).await;
+            assert_eq!(out.status, StatusCode::UNAUTHORIZED, "round {round}");
+            let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        }
+        // A clone of a layer is the same layer.
+        let out = send(&passes.clone(), &seen, get()).await;
+        assert_eq!(out.status, StatusCode::OK);
+    }
+    // Only the passing requests reached the inner service.
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 3 * (2 * 2 + 1));
+}
