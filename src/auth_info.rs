@@ -201,12 +201,13 @@ impl AuthInfo {
         AuthInfoBuilder::default()
     }
 
-    /// Whether this token passed the audience and global scope checks of the layer `by`
-    /// before. Both checks depend on nothing but the token's `AuthInfo`, which never changes
-    /// once built, and the layer's settings, which never change either: a cached token (whose
-    /// `AuthInfo` is shared by every request that brings it) is checked once per layer, and
-    /// a request after that reads one word next to the `Arc`'s counts, not its audiences,
-    /// scopes and their text (cache misses when many tokens are in use).
+    /// Whether the layer `by` is the last one whose audience and global scope checks this
+    /// token passed. Both checks depend on nothing but the token's `AuthInfo`, which never
+    /// changes once built, and the layer's settings, which never change either: a cached
+    /// token (whose `AuthInfo` is shared by every request that brings it) is checked once,
+    /// and a request after that reads one word next to the `Arc`'s counts, not its audiences,
+    /// scopes and their text (cache misses when many tokens are in use). One word remembers
+    /// one layer: two layers that take turns with one token both check it every time.
     pub(crate) fn checked_by(&self, by: CheckedBy) -> bool {
         self.inner.checked_by.load(Ordering::Relaxed) == by.0
     }

@@ -1132,37 +1132,41 @@ async fn a_token_that_passed_one_layer_is_still_checked_by_every_other() {
     let get = || request(Method::GET, "/mcp", &[("authorization", "Bearer shared")]);
 
     for round in 0..3 {
-        // Each layer in turn, twice, so that each finds the token remembered by itself and
-        // by another.
+        // Each layer in turn, each with several requests in a row, so that each finds the
+        // token as it left it itself, and as another layer left it.
         for _ in 0..2 {
-            let out = send(&passes, &seen, get()).await;
-            assert_eq!(out.status, StatusCode::OK, "round {round}");
-            let out = send(&passes, &seen, post(list)).await;
-            assert_eq!(out.status, StatusCode::OK, "round {round}");
-            // The same layer, which passed the token a moment ago: its per-tool rule still holds.
-            let out = send(&passes, &seen, post(add_note)).await;
-            assert_eq!(out.status, StatusCode::FORBIDDEN, "round {round}");
-            let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
-            assert!(challenge.contains("notes:write"), "{challenge}");
-
-            let out = send(&wants_more, &seen, get()).await;
-            assert_eq!(out.status, StatusCode::FORBIDDEN, "round {round}");
-            let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
-            assert!(
-                challenge.contains("error=\"insufficient_scope\""),
-                "{challenge}"
-            );
-            assert!(challenge.contains("scope=\"files:read\""), "{challenge}");
-
-            let out = send(&other_resource, &seen, get()).await;
-            assert_eq!(out.status, StatusCode::UNAUTHORIZED, "round {round}");
-            let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
-            assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+            for _ in 0..2 {
+                let out = send(&passes, &seen, get()).await;
+                assert_eq!(out.status, StatusCode::OK, "round {round}");
+                let out = send(&passes, &seen, post(list)).await;
+                assert_eq!(out.status, StatusCode::OK, "round {round}");
+                // The layer that passed the token a moment ago: its per-tool rule still holds.
+                let out = send(&passes, &seen, post(add_note)).await;
+                assert_eq!(out.status, StatusCode::FORBIDDEN, "round {round}");
+                let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+                assert!(challenge.contains("notes:write"), "{challenge}");
+            }
+            for req in [get(), get(), post(list), post(list), get()] {
+                let out = send(&wants_more, &seen, req).await;
+                assert_eq!(out.status, StatusCode::FORBIDDEN, "round {round}");
+                let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+                assert!(
+                    challenge.contains("error=\"insufficient_scope\""),
+                    "{challenge}"
+                );
+                assert!(challenge.contains("files:read"), "{challenge}");
+            }
+            for req in [get(), get(), post(list), post(list), get()] {
+                let out = send(&other_resource, &seen, req).await;
+                assert_eq!(out.status, StatusCode::UNAUTHORIZED, "round {round}");
+                let challenge = out.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+                assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+            }
         }
         // A clone of a layer is the same layer.
         let out = send(&passes.clone(), &seen, get()).await;
         assert_eq!(out.status, StatusCode::OK);
     }
     // Only the passing requests reached the inner service.
-    assert_eq!(seen.calls.load(Ordering::SeqCst), 3 * (2 * 2 + 1));
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 3 * (2 * 2 * 2 + 1));
 }
