@@ -29,6 +29,7 @@ use std::{
     borrow::Cow,
     fmt,
     future::Future,
+    ops::Range,
     pin::Pin,
     sync::Arc,
     task::Poll,
@@ -125,7 +126,11 @@ pub(crate) enum Route {
 /// The credentials of a request, taken out of its headers.
 pub(crate) struct Credentials {
     scheme: Scheme,
-    token: String,
+    /// The `Authorization` value, taken out of the request: the token is read in it, in
+    /// place ([`token`](Self::token)), and never copied.
+    authorization: HeaderValue,
+    /// Where the token is in `authorization`.
+    token: Range<usize>,
     /// The DPoP proof, for the `DPoP` scheme.
     proof: Option<String>,
 }
@@ -142,9 +147,39 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// The credentials [`bearer::extract`] found in `headers`, with their `Authorization` and
+    /// `DPoP` headers taken out of them.
+    pub(crate) fn take(found: bearer::Credentials, headers: &mut HeaderMap) -> Self {
+        let authorization = headers.remove(header::AUTHORIZATION);
+        headers.remove(&bearer::DPOP);
+        Self {
+            scheme: found.scheme,
+            // `extract` found exactly one; without it, `token` fails (`malformed`).
+            authorization: authorization.unwrap_or_else(|| HeaderValue::from_static("")),
+            token: found.token,
+            proof: found.proof,
+        }
+    }
+
+    /// The access token.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` if it is not ASCII, which [`bearer::extract`] ruled out.
+    pub(crate) fn token(&self) -> Result<&str, AuthError> {
+        bearer::token_at(self.authorization.as_bytes(), self.token.clone())
+    }
+
+    /// Bearer credentials with `token`, as a request would bring them.
     #[cfg(test)]
-    fn token(&self) -> &str {
-        &self.token
+    fn bearer(token: &str) -> Self {
+        let value = format!("Bearer {token}");
+        Self {
+            scheme: Scheme::Bearer,
+            token: 7..value.len(),
+            authorization: HeaderValue::try_from(value).expect("a b64token"),
+            proof: None,
+        }
     }
 }
 
@@ -207,20 +242,16 @@ impl Authorizer {
             req.headers_mut().remove(header::AUTHORIZATION);
             return Ok(Route::PassThrough);
         }
-        let extracted = bearer::extract(
+        let found = bearer::extract(
             req.headers(),
             req.uri(),
             self.max_token_size,
             self.dpop.is_some(),
         )?;
-        let credentials = Credentials {
-            scheme: extracted.scheme,
-            token: extracted.token.to_owned(),
-            proof: extracted.proof.map(str::to_owned),
-        };
-        req.headers_mut().remove(header::AUTHORIZATION);
-        req.headers_mut().remove(&bearer::DPOP);
-        Ok(Route::Authenticate(credentials))
+        Ok(Route::Authenticate(Credentials::take(
+            found,
+            req.headers_mut(),
+        )))
     }
 
     /// Step 2: every `Origin` header (not just the first) must be allowed. `null` never is.
@@ -275,7 +306,14 @@ impl Authorizer {
                     (err, connection)
                 })
             };
-            let (info, must_read) = match self.check_credentials(&credentials, &parts).await {
+            let checked = match credentials.token() {
+                Ok(token) => self
+                    .check_credentials(&credentials, token, &parts)
+                    .await
+                    .map(|(info, must_read)| (info, must_read, token)),
+                Err(err) => Err(err),
+            };
+            let (info, must_read, token) = match checked {
                 Ok(checked) => checked,
                 Err(err) => {
                     let (err, connection) = unread(err, body).await;
@@ -313,7 +351,6 @@ impl Authorizer {
                 }
                 Err(body)
             };
-            let token = credentials.token.as_str();
             let (session, body) = match &self.sessions {
                 Some(sessions) => {
                     let owner = LazyOwner::new(&info, token);
@@ -369,6 +406,7 @@ impl Authorizer {
     async fn check_credentials(
         &self,
         credentials: &Credentials,
+        token: &str,
         parts: &Parts,
     ) -> Result<(AuthInfo, bool), AuthError> {
         if credentials.scheme == Scheme::Bearer && self.dpop.as_ref().is_some_and(|d| d.required())
@@ -378,7 +416,6 @@ impl Authorizer {
                 "this resource accepts DPoP-bound access tokens only",
             ));
         }
-        let token = credentials.token.as_str();
         let info = self.verify(token).await?;
         if !info.checked_by(self.checked_by) {
             self.check_audience(&info)?;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, Uri, header};
 
 use crate::{
     bearer,
@@ -65,11 +65,16 @@ pub fn bearer(
             HeaderValue::from_bytes(value).ok()?,
         );
     }
+    let found = match bearer::extract(&map, &uri, max_len, dpop) {
+        Ok(found) => found,
+        Err(err) => return Some(Err(err)),
+    };
+    let value = map.get(header::AUTHORIZATION)?.as_bytes();
     Some(
-        bearer::extract(&map, &uri, max_len, dpop).map(|credentials| Credentials {
-            scheme: credentials.scheme,
-            token: credentials.token.to_owned(),
-            proof: credentials.proof.map(str::to_owned),
+        bearer::token_at(value, found.token).map(|token| Credentials {
+            scheme: found.scheme,
+            token: token.to_owned(),
+            proof: found.proof,
         }),
     )
 }
