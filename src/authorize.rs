@@ -306,13 +306,9 @@ impl Authorizer {
                     (err, connection)
                 })
             };
-            let checked = match credentials.token() {
-                Ok(token) => self
-                    .check_credentials(&credentials, token, &parts)
-                    .await
-                    .map(|(info, must_read)| (info, must_read, token)),
-                Err(err) => Err(err),
-            };
+            // Each result is bound before it is matched, so that no arm's `await` keeps it (a
+            // match on a temporary keeps it until the match ends, in this future).
+            let checked = self.check_credentials(&credentials, &parts).await;
             let (info, must_read, token) = match checked {
                 Ok(checked) => checked,
                 Err(err) => {
@@ -343,7 +339,8 @@ impl Authorizer {
                 Ok((data, trailers))
             } else {
                 if !info.checked_by(self.checked_by) {
-                    if let Err(err) = self.check_scopes(&info, &[&self.required]) {
+                    let scoped = self.check_scopes(&info, &[&self.required]);
+                    if let Err(err) = scoped {
                         let (err, connection) = unread(err, body).await;
                         return Err(refuse(err, connection));
                     }
@@ -354,7 +351,8 @@ impl Authorizer {
             let (session, body) = match &self.sessions {
                 Some(sessions) => {
                     let owner = LazyOwner::new(&info, token);
-                    let (owner, checked) = match single_header(&parts.headers, &SESSION_ID) {
+                    let presented = single_header(&parts.headers, &SESSION_ID);
+                    let (owner, checked) = match presented {
                         Ok(Some(id)) => {
                             let owner = owner.resolve();
                             let checked = sessions.check(&id, &owner).await.map(|()| Some(id));
@@ -402,13 +400,12 @@ impl Authorizer {
     }
 
     /// Steps 6 to 8 up to the body: the token, its audience and binding, and whether the
-    /// body must be read.
-    async fn check_credentials(
+    /// body must be read. Returns the token too, read once.
+    async fn check_credentials<'c>(
         &self,
-        credentials: &Credentials,
-        token: &str,
+        credentials: &'c Credentials,
         parts: &Parts,
-    ) -> Result<(AuthInfo, bool), AuthError> {
+    ) -> Result<(AuthInfo, bool, &'c str), AuthError> {
         if credentials.scheme == Scheme::Bearer && self.dpop.as_ref().is_some_and(|d| d.required())
         {
             return Err(AuthError::new(
@@ -416,6 +413,7 @@ impl Authorizer {
                 "this resource accepts DPoP-bound access tokens only",
             ));
         }
+        let token = credentials.token()?;
         let info = self.verify(token).await?;
         if !info.checked_by(self.checked_by) {
             self.check_audience(&info)?;
@@ -427,7 +425,7 @@ impl Authorizer {
             Box::pin(dpop.check(proof, &method, &path, token, jkt)).await?;
         }
         let must_read = self.must_read_body(parts)?;
-        Ok((info, must_read))
+        Ok((info, must_read, token))
     }
 
     /// Step 12, once the inner service answered with `headers`: a session id it handed out
