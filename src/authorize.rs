@@ -147,18 +147,22 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// The credentials [`bearer::extract`] found in `headers`, with their `Authorization` and
-    /// `DPoP` headers taken out of them.
-    pub(crate) fn take(found: bearer::Credentials, headers: &mut HeaderMap) -> Self {
-        let authorization = headers.remove(header::AUTHORIZATION);
-        headers.remove(&bearer::DPOP);
-        Self {
+    /// The credentials of `req` ([`bearer::extract`]), with its `Authorization` and `DPoP`
+    /// headers taken out of it: the token is found in the very value this keeps.
+    pub(crate) fn take<B>(
+        req: &mut Request<B>,
+        max_token_size: usize,
+        dpop: bool,
+    ) -> Result<Self, AuthError> {
+        let found = bearer::extract(req.headers(), req.uri(), max_token_size, dpop)?;
+        let authorization = remove_credentials(req.headers_mut());
+        Ok(Self {
             scheme: found.scheme,
             // `extract` found exactly one; without it, `token` fails (`malformed`).
             authorization: authorization.unwrap_or_else(|| HeaderValue::from_static("")),
             token: found.token,
             proof: found.proof,
-        }
+        })
     }
 
     /// The access token.
@@ -226,32 +230,20 @@ impl Authorizer {
 
     /// Steps 1 to 5: metadata, `Origin`, preflight, public paths, token extraction.
     ///
-    /// The `Authorization` header is removed from every request that passes on (no token
-    /// passthrough), and from requests that carry a token to verify.
+    /// The `Authorization` and `DPoP` headers are removed from every request that passes on
+    /// (no token passthrough), and from requests that carry a token to verify.
     pub(crate) fn route<B>(&self, req: &mut Request<B>) -> Result<Route, AuthError> {
         let path = req.uri().path();
         if self.well_known.iter().any(|p| p == path) {
             return Ok(Route::Respond(self.metadata.respond(req.method())));
         }
         self.check_origin(req.headers())?;
-        if is_preflight(req.method(), req.headers()) {
-            req.headers_mut().remove(header::AUTHORIZATION);
+        if is_preflight(req.method(), req.headers()) || self.public_paths.iter().any(|p| p == path)
+        {
+            remove_credentials(req.headers_mut());
             return Ok(Route::PassThrough);
         }
-        if self.public_paths.iter().any(|p| p == path) {
-            req.headers_mut().remove(header::AUTHORIZATION);
-            return Ok(Route::PassThrough);
-        }
-        let found = bearer::extract(
-            req.headers(),
-            req.uri(),
-            self.max_token_size,
-            self.dpop.is_some(),
-        )?;
-        Ok(Route::Authenticate(Credentials::take(
-            found,
-            req.headers_mut(),
-        )))
+        Credentials::take(req, self.max_token_size, self.dpop.is_some()).map(Route::Authenticate)
     }
 
     /// Step 2: every `Origin` header (not just the first) must be allowed. `null` never is.
@@ -735,6 +727,13 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
             .trim_ascii()
             .eq_ignore_ascii_case(b"text/event-stream")
     })
+}
+
+/// Takes the `Authorization` and `DPoP` headers out of `headers`; returns the (first)
+/// `Authorization` value.
+fn remove_credentials(headers: &mut HeaderMap) -> Option<HeaderValue> {
+    headers.remove(&bearer::DPOP);
+    headers.remove(header::AUTHORIZATION)
 }
 
 /// A header that may appear at most once: two are a malformed request.

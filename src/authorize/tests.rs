@@ -99,7 +99,8 @@ fn route_table() {
     const PREFLIGHT: Headers = &[APP, ("access-control-request-method", "POST")];
     const APP_UPPERCASE: (&str, &str) = ("origin", "HTTPS://APP.example.com");
     const NOT_BEARER: (&str, &str) = ("authorization", "Bearer a b");
-    let cases: [(&str, &str, Headers, Want); 14] = [
+    const PROOF: (&str, &str) = ("dpop", "a.b.c");
+    let cases: [(&str, &str, Headers, Want); 16] = [
         (
             "metadata, path-inserted",
             METADATA,
@@ -119,6 +120,17 @@ fn route_table() {
             Respond(StatusCode::METHOD_NOT_ALLOWED),
         ),
         ("preflight", "OPTIONS /mcp", PREFLIGHT, Pass),
+        (
+            "preflight with credentials",
+            "OPTIONS /mcp",
+            &[
+                APP,
+                ("access-control-request-method", "POST"),
+                BEARER,
+                PROOF,
+            ],
+            Pass,
+        ),
         (
             "OPTIONS without preflight header needs a token",
             "OPTIONS /mcp",
@@ -143,7 +155,7 @@ fn route_table() {
             &[APP, EVIL, BEARER],
             Reject(OriginNotAllowed),
         ),
-        ("public path", "GET /health", &[BEARER], Pass),
+        ("public path", "GET /health", &[BEARER, PROOF], Pass),
         (
             "public path is exact",
             "GET /health/x",
@@ -164,6 +176,12 @@ fn route_table() {
             Reject(InvalidRequest),
         ),
         ("token", "POST /mcp", &[BEARER], Token("reader")),
+        (
+            "token, and a DPoP header this layer does not read",
+            "POST /mcp",
+            &[BEARER, PROOF],
+            Token("reader"),
+        ),
     ];
     let authorizer = authorizer();
     for (name, line, headers, want) in cases {
@@ -186,6 +204,10 @@ fn route_table() {
             assert!(
                 !req.headers().contains_key(header::AUTHORIZATION),
                 "{name}: the token is not passed on"
+            );
+            assert!(
+                !req.headers().contains_key("dpop"),
+                "{name}: nor a DPoP proof"
             );
         }
     }
