@@ -4,7 +4,7 @@
 //! Internal: compiled only with the `fuzzing` feature, hidden from the docs, and not covered by
 //! semver. Nothing here is meant for applications.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, Uri, header};
@@ -37,7 +37,6 @@ pub const ERROR_KINDS: [AuthErrorKind; 13] = [
 ];
 
 /// The credentials `bearer` extracted.
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct Credentials {
     /// The scheme of the `Authorization` header.
@@ -46,6 +45,17 @@ pub struct Credentials {
     pub token: String,
     /// The `DPoP` proof, for the `DPoP` scheme.
     pub proof: Option<String>,
+}
+
+/// Never the token or the proof, even here: only their sizes.
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("scheme", &self.scheme)
+            .field("token_len", &self.token.len())
+            .field("proof_len", &self.proof.as_ref().map(String::len))
+            .finish()
+    }
 }
 
 /// The `Authorization` (and `DPoP`) header extraction for a request to `uri` with `headers`,
