@@ -207,7 +207,7 @@ fn is_b64token_char(b: u8) -> bool {
     letter | dash_to_nine | (b == b'_') | (b == b'~') | (b == b'+')
 }
 
-/// `x < n` (for `n` of 1 to 128), as a signed comparison after moving both by 128.
+/// `x < n`, as a signed comparison after moving both by 128 (an order-keeping shift).
 #[inline(always)]
 fn below(x: u8, n: u8) -> bool {
     ((x ^ 0x80) as i8) < ((n ^ 0x80) as i8)
