@@ -88,6 +88,9 @@ pub enum StreamExpiry {
 pub(crate) struct Authorized<B> {
     pub(crate) request: Request<RequestBody<B>>,
     pub(crate) after: AfterResponse,
+    /// The layer's decisions, handed back for [`after`](Self::after): the request's own
+    /// reference, so that no other is taken.
+    pub(crate) authorizer: Arc<Authorizer>,
 }
 
 /// What the layer does once the inner service answered an authorized request.
@@ -387,6 +390,7 @@ impl Authorizer {
             Ok(Authorized {
                 request: req,
                 after,
+                authorizer: self,
             })
         }
     }

@@ -47,7 +47,6 @@ pin_project! {
         Authorize {
             fut: AuthorizeFuture<B>,
             inner: S,
-            authorizer: Arc<Authorizer>,
         },
         // The inner service is answering; `after` is applied to its response.
         Inner {
@@ -76,17 +75,9 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<RequestBody<B>>>,
 {
-    pub(crate) fn authorize(
-        fut: AuthorizeFuture<B>,
-        inner: S,
-        authorizer: Arc<Authorizer>,
-    ) -> Self {
+    pub(crate) fn authorize(fut: AuthorizeFuture<B>, inner: S) -> Self {
         Self {
-            state: State::Authorize {
-                fut,
-                inner,
-                authorizer,
-            },
+            state: State::Authorize { fut, inner },
         }
     }
 
@@ -121,17 +112,17 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Authorize {
-                    fut,
-                    inner,
-                    authorizer,
-                } => {
+                StateProj::Authorize { fut, inner } => {
                     // `call` takes `&mut S`: the inner service stays in this state, and goes
                     // when the state is replaced.
                     let next = match ready!(fut.as_mut().poll(cx)) {
-                        Ok(Authorized { request, after }) => State::Inner {
+                        Ok(Authorized {
+                            request,
+                            after,
+                            authorizer,
+                        }) => State::Inner {
                             fut: inner.call(request),
-                            after: Some((Arc::clone(authorizer), after)),
+                            after: Some((authorizer, after)),
                         },
                         Err(rejection) => State::Ready {
                             response: Some(rejection),

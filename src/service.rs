@@ -88,7 +88,7 @@ where
                     parts,
                     body,
                 ));
-                ResponseFuture::authorize(Box::pin(authorize), inner, Arc::clone(&self.authorizer))
+                ResponseFuture::authorize(Box::pin(authorize), inner)
             }
             Err(err) => match Connection::after_rejecting(req.version(), req.headers()) {
                 Connection::KeepAlive => {
