@@ -29,7 +29,6 @@ use std::{
     borrow::Cow,
     fmt,
     future::Future,
-    ops::Range,
     pin::Pin,
     sync::Arc,
     task::Poll,
@@ -128,24 +127,17 @@ pub(crate) enum Route {
 
 /// The credentials of a request, taken out of its headers.
 pub(crate) struct Credentials {
-    scheme: Scheme,
+    /// The scheme, where the token is in `authorization`, and the DPoP proof.
+    found: bearer::Credentials,
     /// The `Authorization` value, taken out of the request: the token is read in it, in
     /// place ([`token`](Self::token)), and never copied.
     authorization: HeaderValue,
-    /// Where the token is in `authorization`.
-    token: Range<usize>,
-    /// The DPoP proof, for the `DPoP` scheme.
-    proof: Option<String>,
 }
 
 /// Never the token or the proof: only their sizes.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("scheme", &self.scheme)
-            .field("token_len", &self.token.len())
-            .field("proof_len", &self.proof.as_ref().map(String::len))
-            .finish()
+        self.found.fmt(f)
     }
 }
 
@@ -160,11 +152,9 @@ impl Credentials {
         let found = bearer::extract(req.headers(), req.uri(), max_token_size, dpop)?;
         let authorization = remove_credentials(req.headers_mut());
         Ok(Self {
-            scheme: found.scheme,
+            found,
             // `extract` found exactly one; without it, `token` fails (`malformed`).
             authorization: authorization.unwrap_or_else(|| HeaderValue::from_static("")),
-            token: found.token,
-            proof: found.proof,
         })
     }
 
@@ -174,7 +164,7 @@ impl Credentials {
     ///
     /// `invalid_request` if it is not ASCII, which [`bearer::extract`] ruled out.
     pub(crate) fn token(&self) -> Result<&str, AuthError> {
-        bearer::token_at(self.authorization.as_bytes(), self.token.clone())
+        bearer::token_at(self.authorization.as_bytes(), self.found.token.clone())
     }
 
     /// Bearer credentials with `token`, as a request would bring them.
@@ -182,10 +172,12 @@ impl Credentials {
     fn bearer(token: &str) -> Self {
         let value = format!("Bearer {token}");
         Self {
-            scheme: Scheme::Bearer,
-            token: 7..value.len(),
+            found: bearer::Credentials {
+                scheme: Scheme::Bearer,
+                token: 7..value.len(),
+                proof: None,
+            },
             authorization: HeaderValue::try_from(value).expect("a b64token"),
-            proof: None,
         }
     }
 }
@@ -292,7 +284,7 @@ impl Authorizer {
         B: Body<Data = Bytes>,
     {
         async move {
-            let scheme = credentials.scheme;
+            let scheme = credentials.found.scheme;
             let refuse =
                 |err: AuthError, connection| self.reject(err.with_scheme(scheme), connection);
             let unread = |err: AuthError, body: B| {
@@ -402,7 +394,8 @@ impl Authorizer {
         credentials: &'c Credentials,
         parts: &Parts,
     ) -> Result<(AuthInfo, bool, &'c str), AuthError> {
-        if credentials.scheme == Scheme::Bearer && self.dpop.as_ref().is_some_and(|d| d.required())
+        if credentials.found.scheme == Scheme::Bearer
+            && self.dpop.as_ref().is_some_and(|d| d.required())
         {
             return Err(AuthError::new(
                 AuthErrorKind::InvalidToken,
@@ -417,7 +410,7 @@ impl Authorizer {
         if let Some((method, path)) = self.check_binding(credentials, &info, parts)?
             && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
         {
-            let proof = credentials.proof.as_deref().unwrap_or_default();
+            let proof = credentials.found.proof.as_deref().unwrap_or_default();
             Box::pin(dpop.check(proof, &method, &path, token, jkt)).await?;
         }
         let must_read = self.must_read_body(parts)?;
@@ -517,7 +510,7 @@ impl Authorizer {
                 ));
             }
         }
-        match (credentials.scheme, info.key_thumbprint(), &self.dpop) {
+        match (credentials.found.scheme, info.key_thumbprint(), &self.dpop) {
             (Scheme::Bearer, None, _) => Ok(None),
             (Scheme::Bearer, Some(_), _) => Err(refuse(
                 "the access token is bound to a key: it needs the DPoP scheme and a proof",

@@ -24,12 +24,23 @@ pub(crate) struct Credentials {
 /// Never the token or the proof: only their sizes.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("scheme", &self.scheme)
-            .field("token_len", &self.token.len())
-            .field("proof_len", &self.proof.as_ref().map(String::len))
-            .finish()
+        debug_sizes(f, self.scheme, self.token.len(), self.proof.as_deref())
     }
+}
+
+/// The `Debug` output of credentials of every kind: the scheme and the sizes of the token and
+/// the proof, never their text.
+pub(crate) fn debug_sizes(
+    f: &mut fmt::Formatter<'_>,
+    scheme: Scheme,
+    token_len: usize,
+    proof: Option<&str>,
+) -> fmt::Result {
+    f.debug_struct("Credentials")
+        .field("scheme", &scheme)
+        .field("token_len", &token_len)
+        .field("proof_len", &proof.map(str::len))
+        .finish()
 }
 
 /// The token that [`extract`] found at `at` in the `Authorization` value `value`.

@@ -50,11 +50,7 @@ pub struct Credentials {
 /// Never the token or the proof, even here: only their sizes.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("scheme", &self.scheme)
-            .field("token_len", &self.token.len())
-            .field("proof_len", &self.proof.as_ref().map(String::len))
-            .finish()
+        bearer::debug_sizes(f, self.scheme, self.token.len(), self.proof.as_deref())
     }
 }
 
