@@ -196,12 +196,16 @@ impl RemoteKeys {
         alg: Algorithm,
         signed_by: Option<SystemTime>,
     ) -> Result<SelectedKey, VerifyError> {
-        let started = SystemTime::now();
+        // When this request came, for the rule at the end, read before anything is fetched
+        // for it: here when a refresh is due, otherwise when the key was not found (a key
+        // found costs no clock read).
+        let mut started = None;
         let mut seen_generation = None;
         if let Some(snapshot) = this.current() {
             let now = Instant::now();
             if snapshot.usable(now) {
                 let snapshot = if now >= snapshot.refresh_at {
+                    started = Some(SystemTime::now());
                     Self::refresh_if_idle(this).await;
                     this.current().unwrap_or(snapshot)
                 } else {
@@ -217,6 +221,9 @@ impl RemoteKeys {
 
         // No usable set, or the key is unknown: fetch, unless a fetch happened since we looked
         // or one happened too recently. One fetch at a time; the others wait for its result.
+        // Nothing was fetched for this request unless `started` was read; a set another
+        // request fetched since we looked is newer than the one seen, and is used.
+        let started = started.unwrap_or_else(SystemTime::now);
         let mut state = Arc::clone(&this.refresh).lock_owned().await;
         let now = Instant::now();
         let fresh = this

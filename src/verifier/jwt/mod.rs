@@ -265,7 +265,7 @@ impl JwtVerifier {
         // as their text, read if anyone asks.
         let info = inner
             .claims
-            .describe(&claims, Some(issuer), Some(&parsed.payload))?;
+            .describe(&claims, Some(issuer), Some(parsed.payload()))?;
         Ok(info.build())
     }
 }

@@ -11,17 +11,18 @@ use crate::verifier::{
 /// The three parts of a compact JWS: header and claims decoded but not yet parsed, the
 /// signature checked for form.
 ///
-/// The header and the claims are parsed strictly ([`Object::parse`]) by
+/// The header and the claims are parsed strictly ([`Object::parse_str`]) by
 /// [`header`](Self::header) and [`claims`](Self::claims). The JWT verifier parses both before
 /// the signature is checked, and until it holds reads only what picks the key (`iss`, `iat`)
 /// from the claims; it checks them against the claim rules once it holds, or when no key can
 /// decide now (the `503` path), so that a token its own claims refute is still a `401`. A DPoP
 /// proof's claims are parsed after its signature is checked.
 pub(crate) struct ParsedToken<'a> {
-    /// The decoded header (JSON, not yet parsed).
-    header: Vec<u8>,
-    /// The decoded claims (JSON, not yet parsed; UTF-8, or the token is malformed).
-    pub(crate) payload: String,
+    /// The decoded header, then the decoded claims (JSON, not yet parsed), in one text: one
+    /// allocation for both. Each part is UTF-8 on its own, or the token is malformed.
+    decoded: String,
+    /// Where the header ends and the claims start in `decoded` (a character boundary).
+    header_len: usize,
     pub(crate) signing_input: &'a str,
     pub(crate) signature: &'a str,
 }
@@ -29,16 +30,23 @@ pub(crate) struct ParsedToken<'a> {
 impl<'a> ParsedToken<'a> {
     pub(crate) fn parse(token: &'a str) -> Result<Self, VerifyError> {
         let malformed = || VerifyError::invalid_token("token is malformed");
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(claims_b64), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        // Split at the first two dots: a third one is in `signature`, whose form is checked
+        // below (no dot is in the alphabet), so it is not searched for here.
+        let mut parts = token.splitn(3, '.');
+        let (Some(header_b64), Some(claims_b64), Some(signature)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(malformed());
         };
         let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
-        let header = b64_decode(header_b64).ok_or_else(malformed)?;
-        let payload = b64_decode(claims_b64)
-            .and_then(|payload| String::from_utf8(payload).ok())
+        // One allocation for both parts: room for what each can decode to.
+        let mut decoded = Vec::with_capacity(decoded_room(header_b64) + decoded_room(claims_b64));
+        let header_len = b64_decode_into(header_b64, &mut decoded).ok_or_else(malformed)?;
+        b64_decode_into(claims_b64, &mut decoded).ok_or_else(malformed)?;
+        // Both parts UTF-8, each on its own: the whole, and the boundary between them.
+        let decoded = String::from_utf8(decoded)
+            .ok()
+            .filter(|decoded| decoded.is_char_boundary(header_len))
             .ok_or_else(malformed)?;
         // The signature is decoded again by the crypto backend; check its form here so that
         // only canonical encodings are accepted.
@@ -46,8 +54,8 @@ impl<'a> ParsedToken<'a> {
             return Err(malformed());
         }
         Ok(Self {
-            header,
-            payload,
+            decoded,
+            header_len,
             signing_input,
             signature,
         })
@@ -55,16 +63,24 @@ impl<'a> ParsedToken<'a> {
 
     /// The header, parsed strictly.
     pub(crate) fn header(&self) -> Result<Object<'_>, VerifyError> {
-        Object::parse(&self.header).map_err(refused)
+        // `parse` checked the boundary; `get` says so without a panic (an empty header is
+        // malformed).
+        let header = self.decoded.get(..self.header_len).unwrap_or_default();
+        Object::parse_str(header).map_err(refused)
+    }
+
+    /// The decoded claims: JSON, not yet parsed.
+    pub(crate) fn payload(&self) -> &str {
+        self.decoded.get(self.header_len..).unwrap_or_default()
     }
 
     /// The claims, parsed strictly.
     pub(crate) fn claims(&self) -> Result<Object<'_>, VerifyError> {
-        Object::parse_str(&self.payload).map_err(refused)
+        Object::parse_str(self.payload()).map_err(refused)
     }
 }
 
-/// The refusal of a header or claims that [`Object::parse`] refused.
+/// The refusal of a header or claims that [`Object::parse_str`] refused.
 fn refused(refusal: Refusal) -> VerifyError {
     match refusal {
         Refusal::Duplicate => VerifyError::invalid_token("token has a duplicate member"),
@@ -73,10 +89,19 @@ fn refused(refusal: Refusal) -> VerifyError {
 }
 
 /// Canonical, unpadded base64url (RFC 7515 §2): no padding, no whitespace, no stray bits.
-fn b64_decode(part: &str) -> Option<Vec<u8>> {
+/// Appends the decoded bytes to `out` and returns how many there are.
+fn b64_decode_into(part: &str, out: &mut Vec<u8>) -> Option<usize> {
+    let start = out.len();
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .ok()
+        .decode_vec(part, out)
+        .ok()?;
+    Some(out.len() - start)
+}
+
+/// The room decoding `part` takes in a buffer: at least what it decodes to (a whole number of
+/// 3-byte groups), as the decoder asks for it.
+fn decoded_room(part: &str) -> usize {
+    part.len().div_ceil(4) * 3
 }
 
 /// Whether `part` is canonical, unpadded base64url, without decoding it (the crypto backend
@@ -207,6 +232,14 @@ mod tests {
         }
     }
 
+    fn b64_decode(part: &str) -> Option<Vec<u8>> {
+        let mut out = b"before".to_vec();
+        let len = b64_decode_into(part, &mut out)?;
+        assert_eq!(out.len(), 6 + len, "appended");
+        assert_eq!(&out[..6], b"before", "appended after what was there");
+        Some(out.split_off(6))
+    }
+
     #[test]
     fn the_canonical_form_check_agrees_with_decoding() {
         // Every string of up to 3 characters over a few of each kind, and longer ones around
@@ -240,6 +273,78 @@ mod tests {
                 "{case:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_compact_jws_has_three_parts_exactly() {
+        let (header, claims) = (b64(r#"{"alg":"RS256"}"#), b64("{}"));
+        let reason = |token: &str| {
+            ParsedToken::parse(token)
+                .err()
+                .map(|e| e.description().to_owned())
+        };
+        // The control: three parts.
+        assert_eq!(reason(&format!("{header}.{claims}.c2ln")), None);
+        for token in [
+            format!("{header}.{claims}.c2ln.c2ln"),
+            format!("{header}.{claims}.c2ln."),
+            format!("{header}.{claims}..c2ln"),
+            format!("{header}.{claims}.c2ln.c2ln.c2ln"),
+            format!("{header}.{claims}"),
+            format!("{header}.{claims}."),
+            header,
+        ] {
+            assert_eq!(
+                reason(&token).as_deref(),
+                Some("token is malformed"),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_and_claims_must_each_be_utf8() {
+        let token = |header: &[u8], claims: &[u8]| {
+            let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            format!("{}.{}.c2ln", b64(header), b64(claims))
+        };
+        let reason = |token: &str| {
+            ParsedToken::parse(token)
+                .err()
+                .map(|e| e.description().to_owned())
+        };
+        // A character split between the two parts: the whole is UTF-8, neither part is.
+        let split = token(b"{\"a\":\"\xc3", b"\xa9\"}");
+        assert_eq!(reason(&split).as_deref(), Some("token is malformed"));
+        for (header, claims) in [
+            (&b"{\"a\":\"\xc3\"}"[..], &b"{}"[..]),
+            (b"{}", b"{\"a\":\"\xff\"}"),
+        ] {
+            assert_eq!(
+                reason(&token(header, claims)).as_deref(),
+                Some("token is malformed")
+            );
+        }
+        // The control: the character whole, on either side.
+        for (header, claims) in [
+            (&b"{\"a\":\"\xc3\xa9\"}"[..], &b"{}"[..]),
+            (b"{}", b"{\"a\":\"\xc3\xa9\"}"),
+        ] {
+            let token = token(header, claims);
+            let parsed = ParsedToken::parse(&token).expect("UTF-8 parts");
+            assert!(parsed.header().is_ok() && parsed.claims().is_ok());
+        }
+        let token = token(b"{\"alg\":\"RS256\"}", b"{\"sub\":\"\xc3\xa9\"}");
+        let parsed = ParsedToken::parse(&token).expect("parts");
+        assert_eq!(
+            parsed
+                .header()
+                .expect("header")
+                .get("alg")
+                .and_then(Json::as_str),
+            Some("RS256")
+        );
+        assert_eq!(parsed.payload(), "{\"sub\":\"\u{e9}\"}");
     }
 
     #[test]
