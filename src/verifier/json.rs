@@ -235,26 +235,33 @@ impl<'a> Parser<'a> {
         self.text.get(start..self.at).ok_or(Refusal::Malformed)
     }
 
-    /// A value, after optional whitespace.
-    fn value(&mut self) -> Result<Json<'a>, Refusal> {
+    /// A value, after optional whitespace, written over `out` (a [`Json::Null`] just pushed).
+    ///
+    /// Values and member names are written where they are kept, not returned and then
+    /// pushed: a 32-byte value or a 56-byte member built on the stack and copied into the
+    /// vector was read back before its bytes had landed (a store-forwarding stall), twice a
+    /// member.
+    fn value_into(&mut self, out: &mut Json<'a>) -> Result<(), Refusal> {
         self.skip_whitespace();
         match self.peek().ok_or(Refusal::Malformed)? {
-            b'{' => self.object().map(Json::Object),
-            b'[' => self.array(),
-            b'"' => self.string().map(Json::String),
-            b't' => self.literal("true", Json::Bool(true)),
-            b'f' => self.literal("false", Json::Bool(false)),
-            b'n' => self.literal("null", Json::Null),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => Err(Refusal::Malformed),
+            b'{' => *out = Json::Object(self.object()?),
+            b'[' => *out = self.array()?,
+            b'"' => *out = Json::String(self.string()?),
+            b't' => self.literal("true", out, Json::Bool(true))?,
+            b'f' => self.literal("false", out, Json::Bool(false))?,
+            b'n' => self.literal("null", out, Json::Null)?,
+            b'-' | b'0'..=b'9' => *out = self.number()?,
+            _ => return Err(Refusal::Malformed),
         }
+        Ok(())
     }
 
-    fn literal(&mut self, word: &str, value: Json<'a>) -> Result<Json<'a>, Refusal> {
+    fn literal(&mut self, word: &str, out: &mut Json<'a>, value: Json<'a>) -> Result<(), Refusal> {
         let rest = self.text.as_bytes().get(self.at..).unwrap_or_default();
         if rest.starts_with(word.as_bytes()) {
             self.at += word.len();
-            Ok(value)
+            *out = value;
+            Ok(())
         } else {
             Err(Refusal::Malformed)
         }
@@ -316,8 +323,12 @@ impl<'a> Parser<'a> {
             if parser.next() != Some(b':') {
                 return Err(Refusal::Malformed);
             }
-            members.push((name, parser.value()?));
-            Ok(())
+            members.push((Cow::Borrowed(""), Json::Null));
+            let Some((slot_name, slot_value)) = members.last_mut() else {
+                return Err(Refusal::Malformed);
+            };
+            *slot_name = name;
+            parser.value_into(slot_value)
         })?;
         members.sort_unstable_by(|(a, _), (b, _)| by_name(a, b));
         if members
@@ -333,13 +344,17 @@ impl<'a> Parser<'a> {
     fn array(&mut self) -> Result<Json<'a>, Refusal> {
         let mut items = Vec::new();
         self.items(b']', |parser| {
-            items.push(parser.value()?);
-            Ok(())
+            items.push(Json::Null);
+            let Some(slot) = items.last_mut() else {
+                return Err(Refusal::Malformed);
+            };
+            parser.value_into(slot)
         })?;
         Ok(Json::Array(items))
     }
 
     /// A string, at its opening quote: borrowed unless it has escapes.
+    #[inline(always)]
     fn string(&mut self) -> Result<Cow<'a, str>, Refusal> {
         self.at += 1;
         let start = self.at;
