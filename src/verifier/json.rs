@@ -237,10 +237,9 @@ impl<'a> Parser<'a> {
 
     /// A value, after optional whitespace, written over `out` (a [`Json::Null`] just pushed).
     ///
-    /// Values and member names are written where they are kept, not returned and then
-    /// pushed: a 32-byte value or a 56-byte member built on the stack and copied into the
-    /// vector was read back before its bytes had landed (a store-forwarding stall), twice a
-    /// member.
+    /// Written where it is kept, not returned and then pushed: a 32-byte value returned on
+    /// the stack, then copied into the member pushed, was read back before its bytes had
+    /// landed (a store-forwarding stall), twice a member.
     fn value_into(&mut self, out: &mut Json<'a>) -> Result<(), Refusal> {
         self.skip_whitespace();
         match self.peek().ok_or(Refusal::Malformed)? {
@@ -323,12 +322,11 @@ impl<'a> Parser<'a> {
             if parser.next() != Some(b':') {
                 return Err(Refusal::Malformed);
             }
-            members.push((Cow::Borrowed(""), Json::Null));
-            let Some((slot_name, slot_value)) = members.last_mut() else {
+            members.push((name, Json::Null));
+            let Some((_, slot)) = members.last_mut() else {
                 return Err(Refusal::Malformed);
             };
-            *slot_name = name;
-            parser.value_into(slot_value)
+            parser.value_into(slot)
         })?;
         members.sort_unstable_by(|(a, _), (b, _)| by_name(a, b));
         if members
