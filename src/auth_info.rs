@@ -70,6 +70,9 @@ struct Inner {
     /// The layer whose audience and global scope checks this token passed last, by its
     /// [`CheckedBy`] number (0: none yet); see [`AuthInfo::checked_by`].
     checked_by: AtomicU64,
+    /// Which of `fields` are set, a bit each: a token bound to no key or certificate (most)
+    /// is found so by reading this cache line only, as the layer does on every request.
+    set: u8,
     text: Box<str>,
     /// The audiences (the first `audiences`), then the scopes.
     lists: Box<[Span]>,
@@ -114,6 +117,15 @@ pub(crate) enum Field {
 }
 
 const FIELDS: usize = Field::TokenId as usize + 1;
+
+const _: () = assert!(FIELDS <= u8::BITS as usize, "a bit of `Inner::set` a field");
+
+impl Field {
+    /// This field's bit in [`Inner::set`].
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
 
 /// The claims without a dedicated accessor. `Debug` shows their names only: their values may
 /// carry personal data.
@@ -177,6 +189,9 @@ impl From<Map<String, Value>> for Claims {
 
 impl Inner {
     fn field(&self, field: Field) -> Option<&str> {
+        if self.set & field.bit() == 0 {
+            return None;
+        }
         self.fields[field as usize].map(|span| span.of(&self.text))
     }
 
@@ -741,6 +756,12 @@ impl AuthInfoBuilder {
         AuthInfo {
             inner: Arc::new(Inner {
                 checked_by: AtomicU64::new(0),
+                set: self
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, span)| span.is_some())
+                    .fold(0, |set, (at, _)| set | 1 << at),
                 text: self.text.into_boxed_str(),
                 lists: self.lists.into_boxed_slice(),
                 audiences: self.audiences,
@@ -809,6 +830,37 @@ mod tests {
             .build();
         assert_eq!(info.scopes(), ["c", "a", "b"]);
         assert_eq!(info.audiences(), ["r1", "r2"]);
+    }
+
+    #[test]
+    fn each_field_set_alone_reads_back_alone() {
+        type Set = fn(AuthInfoBuilder) -> AuthInfoBuilder;
+        let setters: [(&str, Set); FIELDS] = [
+            ("key_thumbprint", |b| b.key_thumbprint("v")),
+            ("certificate_thumbprint", |b| b.certificate_thumbprint("v")),
+            ("subject", |b| b.subject("v")),
+            ("client_id", |b| b.client_id("v")),
+            ("issuer", |b| b.issuer("v")),
+            ("token_id", |b| b.token_id("v")),
+        ];
+        for (at, (name, set)) in setters.iter().enumerate() {
+            let info = set(AuthInfo::builder()).build();
+            let read = [
+                info.key_thumbprint(),
+                info.certificate_thumbprint(),
+                info.subject(),
+                info.client_id(),
+                info.issuer(),
+                info.token_id(),
+            ];
+            for (other, value) in read.iter().enumerate() {
+                let expected = (other == at).then_some("v");
+                assert_eq!(*value, expected, "{name} set, field {other} read");
+            }
+        }
+        let none = AuthInfo::builder().build();
+        assert_eq!(none.key_thumbprint(), None);
+        assert_eq!(none.certificate_thumbprint(), None);
     }
 
     #[test]
