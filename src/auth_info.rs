@@ -70,8 +70,9 @@ struct Inner {
     /// The layer whose audience and global scope checks this token passed last, by its
     /// [`CheckedBy`] number (0: none yet); see [`AuthInfo::checked_by`].
     checked_by: AtomicU64,
-    /// Which of `fields` are set, a bit each: a token bound to no key or certificate (most)
-    /// is found so by reading this cache line only, as the layer does on every request.
+    /// Which of `fields` are set, a bit each. The layer asks on every request whether the
+    /// token is bound to a key or a certificate; for most it is not, and that is answered
+    /// here, beside the `Arc`'s counts, without reading `fields`.
     set: u8,
     text: Box<str>,
     /// The audiences (the first `audiences`), then the scopes.
