@@ -124,8 +124,13 @@ const _: () = assert!(FIELDS <= u8::BITS as usize, "a bit of `Inner::set` a fiel
 impl Field {
     /// This field's bit in [`Inner::set`].
     const fn bit(self) -> u8 {
-        1 << self as u8
+        field_bit(self as usize)
     }
+}
+
+/// The bit in [`Inner::set`] of the field at `index` of [`Inner::fields`].
+const fn field_bit(index: usize) -> u8 {
+    1 << index
 }
 
 /// The claims without a dedicated accessor. `Debug` shows their names only: their values may
@@ -762,7 +767,7 @@ impl AuthInfoBuilder {
                     .iter()
                     .enumerate()
                     .filter(|(_, span)| span.is_some())
-                    .fold(0, |set, (at, _)| set | 1 << at),
+                    .fold(0, |set, (at, _)| set | field_bit(at)),
                 text: self.text.into_boxed_str(),
                 lists: self.lists.into_boxed_slice(),
                 audiences: self.audiences,
