@@ -5,7 +5,7 @@
 
 mod jwt_support;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mcp_auth::{
     ConfigError, TokenVerifier, VerifyError,
@@ -904,11 +904,19 @@ async fn an_expired_token_is_not_served_from_the_cache() {
         .leeway(Duration::ZERO)
         .build()
         .expect("builds");
+    // Two seconds ahead, not one: `now()` truncates, so `now() + 1` can be a few
+    // milliseconds away and expire before the first check (CI saw it).
+    let exp = now() + 2;
     let mut c = claims(issuer.issuer(), AUD);
-    c["exp"] = json!(now() + 1);
+    c["exp"] = json!(exp);
     let token = key.sign(Some("k1"), &c);
-    assert!(verifier.verify(&token).await.is_ok());
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(verifier.verify(&token).await.is_ok(), "valid until exp");
+    // Sleep until just past `exp` by the wall clock, the clock the verifier reads.
+    let past_exp = UNIX_EPOCH + Duration::from_secs(exp) + Duration::from_millis(100);
+    let wait = past_exp
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    tokio::time::sleep(wait).await;
     assert!(
         verifier
             .verify(&token)
