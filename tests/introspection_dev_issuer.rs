@@ -193,7 +193,7 @@ async fn a_shared_answer_is_forgotten_when_the_replica_that_asked_forgets_it() {
         IntrospectionVerifier::builder()
             .discover(issuer.issuer())
             .client_secret_basic("rs", "rs-secret")
-            .cache_max_ttl(Duration::from_secs(2))
+            .cache_max_ttl(Duration::from_secs(3))
             .shared_cache(store.clone())
             .build()
             .unwrap()
@@ -212,8 +212,8 @@ async fn a_shared_answer_is_forgotten_when_the_replica_that_asked_forgets_it() {
     );
 
     issuer.revoke(&token);
-    // Past a's two seconds, well before b's own two would end.
-    tokio::time::sleep(Duration::from_millis(2300).saturating_sub(asked_at.elapsed())).await;
+    // Past a's three seconds, well before b's own three would end (at 4 s).
+    tokio::time::sleep(Duration::from_millis(3300).saturating_sub(asked_at.elapsed())).await;
     assert!(
         b.verify(&token).await.is_err(),
         "b asked again and learnt of the revocation"

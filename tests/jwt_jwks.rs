@@ -20,6 +20,9 @@ use jwt_support::{TestKey, claims, issuer_at, issuer_with, now, publish};
 
 const AUD: &str = "http://127.0.0.1/mcp";
 const MIN: Duration = Duration::from_millis(200);
+/// The minimum interval for tests that count fetches over a run of checks: a run must fit
+/// within it even when the machine stalls.
+const SLOW_MIN: Duration = Duration::from_secs(1);
 
 fn builder(issuer: &DevIssuer) -> JwtVerifierBuilder {
     JwtVerifier::builder()
@@ -280,7 +283,10 @@ async fn jwks_down_at_start_gives_503_then_recovers_without_restart() {
     let key = TestKey::es256();
     let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     issuer.set_down(Endpoint::Jwks, true);
+    // A second between fetches, not `MIN`: the ten retries below must all come within it,
+    // even on a stalled machine.
     let verifier = builder(&issuer)
+        .jwks_min_refresh_interval(SLOW_MIN)
         .build()
         .expect("builds while the AS is down");
     let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
@@ -303,7 +309,7 @@ async fn jwks_down_at_start_gives_503_then_recovers_without_restart() {
     assert_eq!(issuer.requests(Endpoint::Jwks), fetches);
 
     issuer.set_down(Endpoint::Jwks, false);
-    tokio::time::sleep(MIN).await;
+    tokio::time::sleep(SLOW_MIN).await;
     assert!(verifier.verify(&token).await.is_ok());
     assert_eq!(issuer.requests(Endpoint::Jwks), fetches + 1);
 }
@@ -493,14 +499,18 @@ async fn cache_control_max_age_is_clamped() {
     let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     // max-age=0 is raised to the minimum interval: no fetch per request.
     issuer.set_jwks_cache_control(Some("max-age=0"));
-    let verifier = builder(&issuer).build().expect("builds");
+    // `SLOW_MIN`: each run of ten checks must fit within the minimum interval.
+    let verifier = builder(&issuer)
+        .jwks_min_refresh_interval(SLOW_MIN)
+        .build()
+        .expect("builds");
     let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
     for _ in 0..10 {
         assert!(verifier.verify(&token).await.is_ok());
     }
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
     // Past the minimum, the set is refreshed once.
-    tokio::time::sleep(MIN + Duration::from_millis(20)).await;
+    tokio::time::sleep(SLOW_MIN + Duration::from_millis(20)).await;
     for _ in 0..10 {
         assert!(verifier.verify(&token).await.is_ok());
     }

@@ -869,7 +869,9 @@ async fn verified_tokens_are_cached_by_hash_until_exp() {
     let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
     let verifier = JwtVerifier::builder()
         .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
-        .token_cache_max_ttl(Duration::from_millis(300))
+        // 1.5 s: far beyond the 60 ms the test waits below, so a stalled machine still
+        // reads the token from the cache.
+        .token_cache_max_ttl(Duration::from_millis(1_500))
         .jwks_min_refresh_interval(Duration::from_millis(50))
         .jwks_refresh_interval(Duration::from_millis(50))
         .build()
@@ -890,7 +892,7 @@ async fn verified_tokens_are_cached_by_hash_until_exp() {
         "no key lookup for a cached token"
     );
     // ...but only up to the cache's maximum TTL, so key removal takes effect.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
     let err = verifier.verify(&token).await.unwrap_err();
     assert!(err.is_invalid_token(), "{err:?}");
 }

@@ -118,10 +118,17 @@ async fn rmcp_reopens_the_get_stream_with_a_refreshed_token_and_keeps_working() 
     let first = gets(&first, &session)[0].clone();
     assert_eq!(first.token, Token::Expiring, "{first:?}");
     assert_eq!(first.status, 200);
-    let lived = first.ended.unwrap_or_default() - first.opened;
+    // Ended when the token stopped being accepted: not before (allowing for rounding to
+    // milliseconds), and not long after. Measured from the token's own `exp`, not from when
+    // the stream opened, so a slow setup does not move the bound.
+    let deadline = first
+        .minted
+        .and_then(|number| stack.recorder.deadline(number))
+        .ok_or("the first GET's token was not minted here")?;
+    let ended = first.ended.unwrap_or_default();
     assert!(
-        (3_000..8_000).contains(&lived),
-        "the stream ended at the token's expiry ({LEFT:?} after it was minted): {first:?}"
+        (deadline.saturating_sub(50)..deadline + 3_000).contains(&ended),
+        "the stream ended at the token's expiry (at {deadline} ms): {first:?}"
     );
 
     let log = stack
@@ -426,6 +433,7 @@ impl Stack {
             started: Instant::now(),
             entries: Arc::default(),
             expiring: Arc::default(),
+            deadlines: Arc::default(),
             minter: Arc::new(Minter {
                 issuer: issuer.token(),
                 url: url.clone(),
@@ -542,6 +550,9 @@ struct Recorder {
     entries: Arc<Mutex<Vec<Entry>>>,
     /// The expiring tokens minted so far, each with its number.
     expiring: Arc<Mutex<HashMap<String, usize>>>,
+    /// By number, when each expiring token stops being accepted (`exp` + [`LEEWAY`]), in
+    /// [`Recorder::millis`].
+    deadlines: Arc<Mutex<Vec<u64>>>,
     minter: Arc<Minter>,
 }
 
@@ -562,16 +573,37 @@ impl Recorder {
         if let Some(client) = client {
             token = token.client_id(client);
         }
+        let exp = SystemTime::now() - (LEEWAY - LEFT);
         let token = token
             .scopes(["mcp:read"])
             .audience(self.minter.url.as_str())
             .issued_at(SystemTime::now() - LEEWAY)
-            .expires_at(SystemTime::now() - (LEEWAY - LEFT))
+            .expires_at(exp)
             .sign();
+        // `exp` is whole seconds in the token, so the token has 4 to 5 s left, not `LEFT`.
+        let exp_secs = exp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let accepted_until = UNIX_EPOCH + Duration::from_secs(exp_secs) + LEEWAY;
+        let left = accepted_until
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        let deadline = self.millis() + u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
         let mut expiring = self.expiring.lock().unwrap_or_else(PoisonError::into_inner);
         let number = expiring.len();
         expiring.insert(token.clone(), number);
+        self.deadlines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(deadline);
         (token, number)
+    }
+
+    /// When the expiring token `number` stops being accepted, in [`Recorder::millis`].
+    fn deadline(&self, number: usize) -> Option<u64> {
+        self.deadlines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(number)
+            .copied()
     }
 
     fn log(&self) -> Vec<Entry> {

@@ -392,22 +392,23 @@ mod tests {
         let key = StoreKey::new("t", b"a");
         let value = Bytes::from_static(b"v");
         store
-            .insert(&key, value.clone(), Duration::from_millis(150))
+            .insert(&key, value.clone(), Duration::from_secs(1))
             .await
             .expect("stored");
-        // Renewed at 100 ms for another 150 ms: still there at 200 ms.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Renewed at 500 ms for another second: still there at 1.1 s, past its first
+        // lifetime. (Margins of 400 ms and more: a stalled CI machine wakes sleeps late.)
+        tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(
             store
-                .get(&key, Some(Duration::from_millis(150)))
+                .get(&key, Some(Duration::from_secs(1)))
                 .await
                 .expect("answers"),
             Some(value.clone())
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(store.get(&key, None).await.expect("answers").is_some());
-        // Not renewed: gone after its lifetime.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Not renewed again: gone after its lifetime.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
         assert!(store.get(&key, None).await.expect("answers").is_none());
     }
 
@@ -438,7 +439,8 @@ mod tests {
     async fn a_full_store_refuses_new_keys_and_keeps_live_ones() {
         let store = MemoryStore::new(100);
         let one = Bytes::from_static(b"1");
-        let short = Duration::from_millis(100);
+        // Long enough that the refused writes below all come before it ends.
+        let short = Duration::from_secs(1);
         let long = Duration::from_secs(600);
         let victim = StoreKey::new("dpop-jti", b"victim");
         assert!(
@@ -476,7 +478,7 @@ mod tests {
         // A key already present may still be written.
         store.insert(&victim, one.clone(), long).await.unwrap();
         // Control: once the short-lived entries expire, there is room again.
-        tokio::time::sleep(short + Duration::from_millis(20)).await;
+        tokio::time::sleep(short + Duration::from_millis(100)).await;
         for i in 100..199u32 {
             let key = StoreKey::new("dpop-jti", &i.to_be_bytes());
             assert!(
@@ -502,14 +504,18 @@ mod tests {
         let one = Bytes::from_static(b"1");
         let key = StoreKey::new("session", b"s");
         store
-            .insert(&key, one.clone(), Duration::from_millis(50))
+            .insert(&key, one.clone(), Duration::from_millis(500))
             .await
             .unwrap();
-        store
-            .get(&key, Some(Duration::from_secs(60)))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(
+            store
+                .get(&key, Some(Duration::from_secs(60)))
+                .await
+                .unwrap()
+                .is_some(),
+            "renewed while live"
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
         // A write purges what is due: the renewed entry is not.
         store
             .insert(

@@ -1198,7 +1198,7 @@ mod tests {
     async fn entries_are_dropped_at_exp() {
         let cache = TokenCache::new("test", 100, Duration::from_secs(3600), Duration::ZERO);
         let calls = AtomicUsize::new(0);
-        let exp = SystemTime::now() + Duration::from_millis(300);
+        let exp = SystemTime::now() + Duration::from_secs(1);
         let verify = || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Ok(accepted_until(Some(exp)))
@@ -1206,7 +1206,7 @@ mod tests {
         assert!(cache.get_or_verify("token-a", verify).await.is_ok());
         assert!(cache.get_or_verify("token-a", verify).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 1, "the second call is a hit");
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
         assert!(cache.get_or_verify("token-a", verify).await.is_ok());
         assert_eq!(
             calls.load(Ordering::SeqCst),
@@ -1358,12 +1358,12 @@ mod tests {
 
         // Control: with no live entry left to push out (all expired), a new token is kept at
         // once.
-        let cache = TokenCache::new("test", 8, Duration::from_millis(100), Duration::ZERO)
+        let cache = TokenCache::new("test", 8, Duration::from_secs(1), Duration::ZERO)
             .without_single_flight();
         for token in &old {
             assert!(cache.get_or_verify(token, verify).await.is_ok());
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
         let calls_before = calls.load(Ordering::SeqCst);
         assert!(cache.get_or_verify("new", verify).await.is_ok());
         assert!(cache.get_or_verify("new", verify).await.is_ok());
