@@ -21,8 +21,9 @@
 //!     stream ends when the token expires (if configured).
 //!
 //! Steps 1 to 5 look at the request line and headers only ([`Authorizer::route`]); steps 6 to
-//! 11 run once the token is known ([`Authorizer::authorize`]); step 12 once the inner service
-//! answered ([`Authorizer::after_response`]). Every refusal is an [`AuthError`], turned into a
+//! 11 run once the token is known ([`Authorizer::authorize`]), or at once for a token this
+//! layer passed before and its verifier still holds ([`Authorizer::authorize_cached`]); step 12
+//! once the inner service answered ([`Authorizer::after_response`]). Every refusal is an [`AuthError`], turned into a
 //! response by [`Authorizer::reject`].
 
 use std::{
@@ -90,6 +91,24 @@ pub(crate) struct Authorized<B> {
     /// The layer's decisions, handed back for [`after`](Self::after): the request's own
     /// reference, so that no other is taken.
     pub(crate) authorizer: Arc<Authorizer>,
+}
+
+/// What [`Authorizer::authorize_cached`] found.
+pub(crate) enum Cached {
+    /// The request passes: on with it ([`Authorizer::pass_on_now`]).
+    Passed(Passed),
+    /// The token is valid (the verifier's cached answer); the rest is
+    /// [`Authorizer::authorize`]'s.
+    Verified(AuthInfo),
+    /// All of it is [`Authorizer::authorize`]'s.
+    Unknown,
+}
+
+/// A request [`Authorizer::authorize_cached`] passed: its token's description, and the caller
+/// when sessions are bound.
+pub(crate) struct Passed {
+    info: AuthInfo,
+    session: Option<(LazyOwner, Option<HeaderValue>)>,
 }
 
 /// What the layer does once the inner service answered an authorized request.
@@ -270,15 +289,20 @@ impl Authorizer {
     ///
     /// One `async move` block rather than an `async fn` (or two): an `async fn`'s future keeps
     /// its arguments twice (as captured, and as moved into its body), and each `async fn` it
-    /// awaits adds its own. This future is allocated for every request; the futures of the rare
-    /// paths (a drain, a body read, a DPoP proof, a verifier that waits) are boxed where they
-    /// start, for the same reason.
+    /// awaits adds its own. This future is allocated for every request that
+    /// [`authorize_cached`](Self::authorize_cached) does not decide (every new token, every
+    /// refusal); the futures of the rare paths (a drain, a body read, a DPoP proof, a verifier
+    /// that waits) are boxed where they start, for the same reason.
+    ///
+    /// `verified` is the verifier's answer when [`authorize_cached`](Self::authorize_cached)
+    /// had it already.
     #[allow(clippy::manual_async_fn)] // on purpose, as said above
     pub(crate) fn authorize<B>(
         self: Arc<Self>,
         credentials: Credentials,
         parts: Parts,
         body: B,
+        verified: Option<AuthInfo>,
     ) -> impl Future<Output = Result<Authorized<B>, Response<Bytes>>>
     where
         B: Body<Data = Bytes>,
@@ -295,7 +319,7 @@ impl Authorizer {
             };
             // Each result is bound before it is matched, so that no arm's `await` keeps it (a
             // match on a temporary keeps it until the match ends, in this future).
-            let checked = self.check_credentials(&credentials, &parts).await;
+            let checked = self.check_credentials(&credentials, &parts, verified).await;
             let (info, must_read, token) = match checked {
                 Ok(checked) => checked,
                 Err(err) => {
@@ -365,25 +389,91 @@ impl Authorizer {
                 Ok((data, trailers)) => RequestBody::buffered(data, trailers),
                 Err(body) => RequestBody::inner(body),
             };
-            let ends_streams = match self.stream_expiry {
-                StreamExpiry::Never => false,
-                StreamExpiry::GetStreams => parts.method == Method::GET,
-                StreamExpiry::All => true,
-            };
-            let mut req = Request::from_parts(parts, body);
-            let after = AfterResponse {
-                session,
-                stream_deadline: ends_streams
-                    .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
-                    .flatten(),
-            };
-            observe::allowed(&info);
-            req.extensions_mut().insert(info);
-            Ok(Authorized {
-                request: req,
-                after,
-                authorizer: self,
-            })
+            Ok(self.pass_on(parts, body, info, session))
+        }
+    }
+
+    /// Steps 6 to 10 without waiting, for the most common request: a bearer token that the
+    /// verifier holds as accepted ([`TokenVerifier::verify_cached`]), that this layer passed
+    /// before ([`AuthInfo::checked_by`]: its audience and the global scopes), bound to
+    /// nothing, with no body to read and no session to look up. Such a request goes on with
+    /// [`pass_on_now`](Self::pass_on_now).
+    ///
+    /// Anything else, and so every refusal, is [`authorize`](Self::authorize)'s, with the
+    /// verifier's answer when it was asked here ([`Cached::Verified`]).
+    pub(crate) fn authorize_cached(&self, credentials: &Credentials, parts: &Parts) -> Cached {
+        // A DPoP proof is checked in `authorize`; a bearer token where DPoP is required is
+        // refused there before it is verified.
+        if credentials.found.scheme != Scheme::Bearer
+            || self.dpop.as_ref().is_some_and(ProofChecker::required)
+        {
+            return Cached::Unknown;
+        }
+        let Ok(token) = credentials.token() else {
+            return Cached::Unknown;
+        };
+        let timer = observe::Timer::start();
+        let Some(info) = self.verifier.verify_cached(token) else {
+            return Cached::Unknown;
+        };
+        observe::verification("valid", timer);
+        if !info.checked_by(self.checked_by)
+            || !matches!(self.check_binding(credentials, &info, parts), Ok(None))
+            || !matches!(self.must_read_body(parts), Ok(false))
+        {
+            return Cached::Verified(info);
+        }
+        let session = match &self.sessions {
+            None => None,
+            Some(_) => match single_header(&parts.headers, &SESSION_ID) {
+                Ok(None) => Some((LazyOwner::new(&info, token), None)),
+                _ => return Cached::Verified(info),
+            },
+        };
+        Cached::Passed(Passed { info, session })
+    }
+
+    /// Step 11 for a request [`authorize_cached`](Self::authorize_cached) passed.
+    pub(crate) fn pass_on_now<B>(
+        self: Arc<Self>,
+        passed: Passed,
+        parts: Parts,
+        body: B,
+    ) -> Authorized<B> {
+        // The request's span is made only for a request that passed: one left to `authorize`
+        // gets its span there.
+        observe::in_request_span_now(|| {
+            self.pass_on(parts, RequestBody::inner(body), passed.info, passed.session)
+        })
+    }
+
+    /// Step 11: the request goes on with `info` in its extensions; what is to be done with
+    /// its response is noted.
+    fn pass_on<B>(
+        self: Arc<Self>,
+        parts: Parts,
+        body: RequestBody<B>,
+        info: AuthInfo,
+        session: Option<(LazyOwner, Option<HeaderValue>)>,
+    ) -> Authorized<B> {
+        let ends_streams = match self.stream_expiry {
+            StreamExpiry::Never => false,
+            StreamExpiry::GetStreams => parts.method == Method::GET,
+            StreamExpiry::All => true,
+        };
+        let mut request = Request::from_parts(parts, body);
+        let after = AfterResponse {
+            session,
+            stream_deadline: ends_streams
+                .then(|| info.expires_at().map(|exp| exp + self.expiry_leeway))
+                .flatten(),
+        };
+        observe::allowed(&info);
+        request.extensions_mut().insert(info);
+        Authorized {
+            request,
+            after,
+            authorizer: self,
         }
     }
 
@@ -393,6 +483,7 @@ impl Authorizer {
         &self,
         credentials: &'c Credentials,
         parts: &Parts,
+        verified: Option<AuthInfo>,
     ) -> Result<(AuthInfo, bool, &'c str), AuthError> {
         if credentials.found.scheme == Scheme::Bearer
             && self.dpop.as_ref().is_some_and(|d| d.required())
@@ -403,7 +494,10 @@ impl Authorizer {
             ));
         }
         let token = credentials.token()?;
-        let info = self.verify(token).await?;
+        let info = match verified {
+            Some(info) => info,
+            None => self.verify(token).await?,
+        };
         if !info.checked_by(self.checked_by) {
             self.check_audience(&info)?;
         }

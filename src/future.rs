@@ -81,6 +81,21 @@ where
         }
     }
 
+    /// Calls `inner` with a request authorized without waiting.
+    pub(crate) fn authorized(authorized: Authorized<B>, inner: &mut S) -> Self {
+        let Authorized {
+            request,
+            after,
+            authorizer,
+        } = authorized;
+        Self {
+            state: State::Inner {
+                fut: inner.call(request),
+                after: Some((authorizer, after)),
+            },
+        }
+    }
+
     pub(crate) fn inner(fut: S::Future) -> Self {
         Self {
             state: State::Inner { fut, after: None },

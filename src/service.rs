@@ -12,7 +12,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::{
-    authorize::{Authorizer, Route},
+    authorize::{Authorizer, Cached, Route},
     body::{Connection, RequestBody, ResponseBody},
     future::ResponseFuture,
     observe,
@@ -77,16 +77,28 @@ where
                 ResponseFuture::inner(self.inner.call(req.map(RequestBody::inner)))
             }
             Ok(Route::Authenticate(credentials)) => {
+                let (parts, body) = req.into_parts();
+                // A token passed before, still accepted: decided now, and the inner service
+                // called at once.
+                let verified = match self.authorizer.authorize_cached(&credentials, &parts) {
+                    Cached::Passed(passed) => {
+                        let authorized =
+                            Arc::clone(&self.authorizer).pass_on_now(passed, parts, body);
+                        return ResponseFuture::authorized(authorized, &mut self.inner);
+                    }
+                    Cached::Verified(info) => Some(info),
+                    Cached::Unknown => None,
+                };
                 // The inner service that `poll_ready` made ready is the one to call later;
                 // leave a clone in its place (tower's pattern for services that wait before
                 // calling).
                 let clone = self.inner.clone();
                 let inner = mem::replace(&mut self.inner, clone);
-                let (parts, body) = req.into_parts();
                 let authorize = observe::in_request_span(Arc::clone(&self.authorizer).authorize(
                     credentials,
                     parts,
                     body,
+                    verified,
                 ));
                 ResponseFuture::authorize(Box::pin(authorize), inner)
             }

@@ -891,8 +891,14 @@ async fn verified_tokens_are_cached_by_hash_until_exp() {
         fetches,
         "no key lookup for a cached token"
     );
+    let cached = verifier.verify_cached(&token).expect("cached");
+    assert_eq!(cached.audiences().iter().collect::<Vec<_>>(), [AUD]);
     // ...but only up to the cache's maximum TTL, so key removal takes effect.
     tokio::time::sleep(Duration::from_millis(1_600)).await;
+    assert!(
+        verifier.verify_cached(&token).is_none(),
+        "past the maximum TTL"
+    );
     let err = verifier.verify(&token).await.unwrap_err();
     assert!(err.is_invalid_token(), "{err:?}");
 }
@@ -912,13 +918,16 @@ async fn an_expired_token_is_not_served_from_the_cache() {
     let mut c = claims(issuer.issuer(), AUD);
     c["exp"] = json!(exp);
     let token = key.sign(Some("k1"), &c);
+    assert!(verifier.verify_cached(&token).is_none(), "not verified yet");
     assert!(verifier.verify(&token).await.is_ok(), "valid until exp");
+    assert!(verifier.verify_cached(&token).is_some(), "cached");
     // Sleep until just past `exp` by the wall clock, the clock the verifier reads.
     let past_exp = UNIX_EPOCH + Duration::from_secs(exp) + Duration::from_millis(100);
     let wait = past_exp
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
     tokio::time::sleep(wait).await;
+    assert!(verifier.verify_cached(&token).is_none(), "expired");
     assert!(
         verifier
             .verify(&token)

@@ -315,7 +315,7 @@ async fn authorize_table() {
         let credentials = Credentials::bearer(token);
         let (parts, sent) = request("POST /mcp", headers, body).into_parts();
         let got = Arc::clone(&authorizer)
-            .authorize(credentials, parts, sent)
+            .authorize(credentials, parts, sent, None)
             .await
             .map(|authorized| authorized.request)
             .map_err(|res| {

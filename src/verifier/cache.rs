@@ -146,6 +146,17 @@ impl TokenCache {
         }
     }
 
+    /// The cached acceptance of `token`, if there is one: what
+    /// [`get_or_verify`](Self::get_or_verify) would answer now without calling `verify`.
+    /// Only a hit is counted: for anything else the caller goes on to `get_or_verify`, which
+    /// counts its own lookup.
+    pub(crate) fn cached(&self, token: &str) -> Option<AuthInfo> {
+        let store = self.store.as_ref()?;
+        let info = store.get(store.key(token))?.into_result().ok()?;
+        crate::observe::token_cache(self.verifier, true);
+        Some(info)
+    }
+
     /// The cached verdict on `token`, without waiting; or the [`Miss`] to hand to
     /// [`verify_missed`](Self::verify_missed).
     fn lookup(&self, token: &str) -> Result<Result<AuthInfo, VerifyError>, Miss> {
@@ -1161,6 +1172,17 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2, "one verification a token");
         assert_eq!(cache.len(), 2);
+        // `cached` answers the acceptance only: a kept refusal, or a token never seen, is
+        // left to `get_or_verify`.
+        assert_eq!(
+            cache.cached("a").as_ref().and_then(AuthInfo::subject),
+            Some("alice")
+        );
+        assert!(cache.cached("b").is_none(), "a refusal");
+        assert!(cache.cached("c").is_none(), "never seen");
+        let off = TokenCache::new("test", 0, Duration::from_secs(60), Duration::ZERO);
+        assert!(off.get_or_verify("a", alice).await.is_ok());
+        assert!(off.cached("a").is_none(), "a cache of no entries");
     }
 
     #[test]

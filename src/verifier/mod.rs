@@ -105,6 +105,18 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// reached).
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError>;
 
+    /// What [`verify`](Self::verify) would return for `token` when it is an acceptance this
+    /// verifier already holds (a cached one), without waiting and without the network;
+    /// `None` otherwise, and then the layer calls `verify`. The layer asks here first, so a
+    /// token seen before is answered without a future to allocate. Defaults to `None`.
+    ///
+    /// An implementation must answer `Some` only where `verify`, called now, would return
+    /// `Ok` with the same [`AuthInfo`]: never for a token it would refuse.
+    fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
+        let _ = token;
+        None
+    }
+
     /// The issuers of the tokens this verifier accepts, each exactly as its authorization
     /// server writes `issuer`. The layer lists them in the metadata's `authorization_servers`
     /// (besides those configured with
@@ -123,6 +135,10 @@ macro_rules! forward_to_pointee {
         impl<T: TokenVerifier + ?Sized> TokenVerifier for $pointer<T> {
             async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
                 (**self).verify(token).await
+            }
+
+            fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
+                (**self).verify_cached(token)
             }
 
             fn authorization_servers(&self) -> Vec<String> {

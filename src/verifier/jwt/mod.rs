@@ -284,6 +284,12 @@ impl TokenVerifier for JwtVerifier {
             .await
     }
 
+    /// A token verified before and still in the cache. (`verify` refuses a token over
+    /// `max_token_size` before its lookup; no such token is ever cached.)
+    fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
+        self.inner.cache.cached(token)
+    }
+
     fn authorization_servers(&self) -> Vec<String> {
         self.issuers().map(str::to_owned).collect()
     }

@@ -1,0 +1,471 @@
+//! The layer's path for a token the verifier holds as accepted
+//! (`TokenVerifier::verify_cached`): a token this layer passed before is decided in `call`,
+//! without `verify`; every check still applies to it, and whatever the cached path does not
+//! decide goes on to the full path with the verifier's answer, not a second verification.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Full};
+use mcp_auth::{
+    AuthInfo, McpAuth, TokenVerifier,
+    body::RequestBody,
+    dpop::Dpop,
+    verifier::{VerifierChain, VerifyError},
+};
+use tower::{Layer, ServiceExt, service_fn};
+
+const RESOURCE: &str = "http://127.0.0.1:8080/mcp";
+/// The thumbprint of the client certificate `certificate-bound` is bound to.
+const CERTIFICATE: &str = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+
+/// A verifier that knows a few tokens, and remembers the ones `verify` accepted: those it
+/// answers from `verify_cached`. It counts both calls.
+#[derive(Debug, Default)]
+struct Remembering {
+    known: HashMap<&'static str, AuthInfo>,
+    remembered: Mutex<HashMap<String, AuthInfo>>,
+    verify_calls: AtomicUsize,
+    cached_calls: AtomicUsize,
+}
+
+impl Remembering {
+    fn with(tokens: impl IntoIterator<Item = (&'static str, AuthInfo)>) -> Arc<Self> {
+        Arc::new(Self {
+            known: tokens.into_iter().collect(),
+            ..Self::default()
+        })
+    }
+
+    /// `(verify, verify_cached)` calls so far.
+    fn calls(&self) -> (usize, usize) {
+        (
+            self.verify_calls.load(Ordering::SeqCst),
+            self.cached_calls.load(Ordering::SeqCst),
+        )
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for Remembering {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        self.verify_calls.fetch_add(1, Ordering::SeqCst);
+        let info = self
+            .known
+            .get(token)
+            .cloned()
+            .ok_or_else(|| VerifyError::invalid_token("unknown token"))?;
+        self.remembered
+            .lock()
+            .unwrap()
+            .insert(token.to_owned(), info.clone());
+        Ok(info)
+    }
+
+    fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
+        self.cached_calls.fetch_add(1, Ordering::SeqCst);
+        self.remembered.lock().unwrap().get(token).cloned()
+    }
+}
+
+fn info(subject: &str, scopes: &[&str]) -> AuthInfo {
+    AuthInfo::builder()
+        .subject(subject)
+        .issuer("https://as.example")
+        .audience(RESOURCE)
+        .scopes(scopes.iter().copied())
+        .expires_at(SystemTime::now() + Duration::from_secs(3600))
+        .build()
+}
+
+fn layer(verifier: &Arc<Remembering>) -> mcp_auth::McpAuthBuilder {
+    McpAuth::builder(RESOURCE)
+        .authorization_server("https://as.example")
+        .verifier(Arc::clone(verifier))
+}
+
+/// What a request sends besides its token.
+#[derive(Clone, Copy, Default)]
+struct Extra {
+    scheme: Option<&'static str>,
+    body: Option<&'static str>,
+    content_type: Option<&'static str>,
+    session: Option<&'static str>,
+    /// The client certificate's thumbprint, as a proxy in front would pass it.
+    certificate: Option<&'static str>,
+    get: bool,
+}
+
+/// The response of `auth` around an inner service that answers with the subject of the
+/// `AuthInfo` it got (and checks that no token reached it); the inner service's calls are
+/// counted in `inner`.
+async fn call(
+    auth: &McpAuth,
+    token: &str,
+    extra: Extra,
+    inner: &Arc<AtomicUsize>,
+) -> Response<Bytes> {
+    let calls = Arc::clone(inner);
+    let service = service_fn(move |req: Request<RequestBody<Full<Bytes>>>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            req.headers().get(header::AUTHORIZATION).is_none(),
+            "token passed through"
+        );
+        let subject = req
+            .extensions()
+            .get::<AuthInfo>()
+            .and_then(AuthInfo::subject)
+            .unwrap_or("-")
+            .to_owned();
+        async move {
+            let mut res = Response::new(Full::new(Bytes::from(subject)));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok::<_, Infallible>(res)
+        }
+    });
+    let scheme = extra.scheme.unwrap_or("Bearer");
+    let mut req = if extra.get {
+        Request::get(RESOURCE).header(header::ACCEPT, "text/event-stream")
+    } else {
+        Request::post(RESOURCE)
+            .header(
+                header::CONTENT_TYPE,
+                extra.content_type.unwrap_or("application/json"),
+            )
+            .header(header::ACCEPT, "application/json, text/event-stream")
+    }
+    .header(header::AUTHORIZATION, format!("{scheme} {token}"));
+    if let Some(session) = extra.session {
+        req = req.header("mcp-session-id", session);
+    }
+    if let Some(thumbprint) = extra.certificate {
+        req = req.header("x-client-cert-sha256", thumbprint);
+    }
+    let body = if extra.get {
+        ""
+    } else {
+        extra.body.unwrap_or(LIST)
+    };
+    let req = req
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    let res = auth.layer(service).oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+}
+
+fn challenge(res: &Response<Bytes>) -> String {
+    res.headers()
+        .get(header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_token_passed_before_is_answered_without_verify() {
+    let verifier = Remembering::with([("alice-token", info("alice", &["mcp:read"]))]);
+    let auth = layer(&verifier)
+        .required_scopes(["mcp:read"])
+        .build()
+        .unwrap();
+    let inner = Arc::new(AtomicUsize::new(0));
+
+    // First sight: not cached, so `verify` decides, and this layer checks audience and scopes.
+    let res = call(&auth, "alice-token", Extra::default(), &inner).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.body(), "alice");
+    assert_eq!(verifier.calls(), (1, 1));
+
+    // Seen again: answered from `verify_cached`, `verify` is not called, and the inner
+    // service gets the same `AuthInfo`, without the token.
+    for round in 2..=4 {
+        let res = call(&auth, "alice-token", Extra::default(), &inner).await;
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        assert_eq!(res.body(), "alice");
+        assert_eq!(verifier.calls(), (1, round));
+    }
+    assert_eq!(inner.load(Ordering::SeqCst), 4);
+
+    // Control: another token is not answered from the cache.
+    let res = call(&auth, "unknown", Extra::default(), &inner).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        challenge(&res).contains(r#"error="invalid_token""#),
+        "{}",
+        challenge(&res)
+    );
+    assert_eq!(verifier.calls(), (2, 5));
+    assert_eq!(inner.load(Ordering::SeqCst), 4);
+}
+
+/// A token the verifier holds as accepted is refused, on every request, wherever the full
+/// path refuses it; and it is never verified twice for one request.
+#[tokio::test]
+async fn every_check_still_applies_to_a_cached_token() {
+    let other_audience = AuthInfo::builder()
+        .subject("mallory")
+        .audience("https://other.example/mcp")
+        .scopes(["mcp:read"])
+        .build();
+    let bound = AuthInfo::builder()
+        .subject("bob")
+        .audience(RESOURCE)
+        .scopes(["mcp:read"])
+        .key_thumbprint("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
+        .build();
+    let certificate_bound = AuthInfo::builder()
+        .subject("dave")
+        .audience(RESOURCE)
+        .scopes(["mcp:read"])
+        .certificate_thumbprint(CERTIFICATE)
+        .build();
+    let verifier = Remembering::with([
+        ("reader", info("alice", &["mcp:read"])),
+        ("writer", info("carol", &["mcp:read", "notes:write"])),
+        ("elsewhere", other_audience),
+        ("bound", bound),
+        ("certificate-bound", certificate_bound),
+    ]);
+    // The tokens are all in the verifier's cache before any request below.
+    for token in [
+        "reader",
+        "writer",
+        "elsewhere",
+        "bound",
+        "certificate-bound",
+    ] {
+        verifier.verify(token).await.unwrap();
+    }
+    let verified = verifier.calls().0;
+    // A proxy in front passes the client certificate's thumbprint.
+    let reads = layer(&verifier)
+        .required_scopes(["mcp:read"])
+        .certificate_binding(|headers: &http::HeaderMap, _: &http::Extensions| {
+            headers
+                .get("x-client-cert-sha256")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .build()
+        .unwrap();
+    let writes = layer(&verifier)
+        .required_scopes(["mcp:read", "notes:write"])
+        .build()
+        .unwrap();
+    let per_tool = layer(&verifier)
+        .required_scopes(["mcp:read"])
+        .tool_scopes("add_note", ["notes:write"])
+        .build()
+        .unwrap();
+    let dpop_only = layer(&verifier).dpop(Dpop::required()).build().unwrap();
+    let inner = Arc::new(AtomicUsize::new(0));
+    let add_note = Extra {
+        body: Some(
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note","arguments":{}}}"#,
+        ),
+        ..Extra::default()
+    };
+
+    struct Case {
+        name: &'static str,
+        auth: &'static str,
+        token: &'static str,
+        extra: Extra,
+        status: StatusCode,
+        /// Text the challenge (or, for a `404` or `415`, nothing) must contain.
+        challenge: &'static str,
+    }
+    let cases = [
+        Case {
+            name: "another resource's token",
+            auth: "reads",
+            token: "elsewhere",
+            extra: Extra::default(),
+            status: StatusCode::UNAUTHORIZED,
+            challenge: r#"error="invalid_token""#,
+        },
+        Case {
+            name: "a scope the layer requires is missing",
+            auth: "writes",
+            token: "reader",
+            extra: Extra::default(),
+            status: StatusCode::FORBIDDEN,
+            challenge: r#"scope="mcp:read notes:write""#,
+        },
+        Case {
+            name: "a key-bound token sent as a bearer token",
+            auth: "reads",
+            token: "bound",
+            extra: Extra::default(),
+            status: StatusCode::UNAUTHORIZED,
+            challenge: r#"error="invalid_token""#,
+        },
+        Case {
+            name: "a certificate-bound token from a connection without the certificate",
+            auth: "reads",
+            token: "certificate-bound",
+            extra: Extra::default(),
+            status: StatusCode::UNAUTHORIZED,
+            challenge: r#"error="invalid_token""#,
+        },
+        Case {
+            name: "a certificate-bound token with another certificate",
+            auth: "reads",
+            token: "certificate-bound",
+            extra: Extra {
+                certificate: Some("another-certificate"),
+                ..Extra::default()
+            },
+            status: StatusCode::UNAUTHORIZED,
+            challenge: r#"error="invalid_token""#,
+        },
+        Case {
+            name: "a bearer token where DPoP is required",
+            auth: "dpop_only",
+            token: "reader",
+            extra: Extra::default(),
+            status: StatusCode::UNAUTHORIZED,
+            challenge: "DPoP",
+        },
+        Case {
+            name: "a tool call needing a scope the token lacks",
+            auth: "per_tool",
+            token: "reader",
+            extra: add_note,
+            status: StatusCode::FORBIDDEN,
+            challenge: r#"scope="mcp:read notes:write""#,
+        },
+        Case {
+            name: "a body that is not JSON where tools are scoped",
+            auth: "per_tool",
+            token: "reader",
+            extra: Extra {
+                content_type: Some("text/plain"),
+                ..Extra::default()
+            },
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            challenge: "",
+        },
+        Case {
+            name: "a session the layer never bound",
+            auth: "reads",
+            token: "reader",
+            extra: Extra {
+                session: Some("no-such-session"),
+                ..Extra::default()
+            },
+            status: StatusCode::NOT_FOUND,
+            challenge: "",
+        },
+    ];
+    let auth = |name: &str| match name {
+        "reads" => &reads,
+        "writes" => &writes,
+        "per_tool" => &per_tool,
+        _ => &dpop_only,
+    };
+    // Each token passes `reads` (or is refused by it) first, so that this layer's mark is on
+    // the ones it accepts: the refusals below are of tokens this layer, or another, passed.
+    let with_certificate = Extra {
+        certificate: Some(CERTIFICATE),
+        ..Extra::default()
+    };
+    for (token, extra) in [
+        ("reader", Extra::default()),
+        ("writer", Extra::default()),
+        ("certificate-bound", with_certificate),
+    ] {
+        assert_eq!(
+            call(&reads, token, extra, &inner).await.status(),
+            StatusCode::OK,
+            "{token}"
+        );
+    }
+    for case in &cases {
+        for round in 1..=2 {
+            let before = inner.load(Ordering::SeqCst);
+            let res = call(auth(case.auth), case.token, case.extra, &inner).await;
+            assert_eq!(res.status(), case.status, "{} (request {round})", case.name);
+            assert!(
+                challenge(&res).contains(case.challenge),
+                "{}: {}",
+                case.name,
+                challenge(&res)
+            );
+            assert_eq!(
+                inner.load(Ordering::SeqCst),
+                before,
+                "{}: not passed on",
+                case.name
+            );
+        }
+    }
+    assert_eq!(verifier.calls().0, verified, "no token was verified again");
+
+    // Controls: the same layers pass the requests the cases changed.
+    let controls = [
+        (&writes, "writer", Extra::default(), "carol"),
+        (&per_tool, "writer", add_note, "carol"),
+        (&per_tool, "reader", Extra::default(), "alice"),
+        (&reads, "reader", Extra::default(), "alice"),
+        (&reads, "certificate-bound", with_certificate, "dave"),
+    ];
+    for (auth, token, extra, subject) in controls {
+        for _ in 0..2 {
+            let res = call(auth, token, extra, &inner).await;
+            assert_eq!(res.status(), StatusCode::OK, "{token}");
+            assert_eq!(res.body(), subject);
+        }
+    }
+    assert_eq!(
+        verifier.calls().0,
+        verified,
+        "every control was a cached answer"
+    );
+}
+
+/// A chain answers from its first verifier's cache only: a token the first verifier does not
+/// hold goes through `verify`, which asks the verifiers in order.
+#[tokio::test]
+async fn a_chain_answers_from_its_first_verifiers_cache() {
+    let first = Remembering::with([("first-token", info("alice", &["mcp:read"]))]);
+    let second = Remembering::with([("second-token", info("bob", &["mcp:read"]))]);
+    first.verify("first-token").await.unwrap();
+    second.verify("second-token").await.unwrap();
+    let chain = VerifierChain::new()
+        .with_shared_verifier(Arc::clone(&first) as Arc<dyn TokenVerifier>)
+        .with_shared_verifier(Arc::clone(&second) as Arc<dyn TokenVerifier>);
+    assert_eq!(
+        chain
+            .verify_cached("first-token")
+            .as_ref()
+            .and_then(AuthInfo::subject),
+        Some("alice")
+    );
+    // The first verifier refuses it (not foreign): `verify` would not reach the second.
+    assert!(chain.verify_cached("second-token").is_none());
+    assert!(
+        chain
+            .verify("second-token")
+            .await
+            .unwrap_err()
+            .is_invalid_token()
+    );
+}
