@@ -7,7 +7,6 @@
 
 use std::{
     collections::HashMap,
-    convert::Infallible,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -17,17 +16,18 @@ use std::{
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use mcp_auth::{
     AuthInfo, McpAuth, TokenVerifier,
-    body::RequestBody,
     dpop::Dpop,
     verifier::{VerifierChain, VerifyError},
 };
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, ServiceExt};
 
-const RESOURCE: &str = "http://127.0.0.1:8080/mcp";
+mod layer_support;
+
+use layer_support::RESOURCE;
 /// The thumbprint of the client certificate `certificate-bound` is bound to.
 const CERTIFICATE: &str = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
@@ -118,28 +118,7 @@ async fn call(
     extra: Extra,
     inner: &Arc<AtomicUsize>,
 ) -> Response<Bytes> {
-    let calls = Arc::clone(inner);
-    let service = service_fn(move |req: Request<RequestBody<Full<Bytes>>>| {
-        calls.fetch_add(1, Ordering::SeqCst);
-        assert!(
-            req.headers().get(header::AUTHORIZATION).is_none(),
-            "token passed through"
-        );
-        let subject = req
-            .extensions()
-            .get::<AuthInfo>()
-            .and_then(AuthInfo::subject)
-            .unwrap_or("-")
-            .to_owned();
-        async move {
-            let mut res = Response::new(Full::new(Bytes::from(subject)));
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Ok::<_, Infallible>(res)
-        }
-    });
+    let service = layer_support::inner_service(Arc::clone(inner));
     let scheme = extra.scheme.unwrap_or("Bearer");
     let mut req = if extra.get {
         Request::get(RESOURCE).header(header::ACCEPT, "text/event-stream")
@@ -168,7 +147,12 @@ async fn call(
         .unwrap();
     let res = auth.layer(service).oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
-    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+    let mut res = Response::from_parts(parts, body.collect().await.unwrap().to_bytes());
+    // The subject the inner service saw, as the body, for the assertions.
+    if let Some(subject) = res.headers().get("x-subject") {
+        *res.body_mut() = Bytes::copy_from_slice(subject.as_bytes());
+    }
+    res
 }
 
 fn challenge(res: &Response<Bytes>) -> String {

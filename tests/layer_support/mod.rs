@@ -41,29 +41,7 @@ impl App {
     /// A `tools/list` to [`RESOURCE`] with `token`; the response with its body read. Whatever
     /// the outcome, the token is never echoed.
     pub async fn call(&self, token: &str) -> Response<Bytes> {
-        let calls = Arc::clone(&self.inner_calls);
-        let inner = service_fn(
-            move |req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                assert!(
-                    req.headers().get(header::AUTHORIZATION).is_none(),
-                    "token passed through"
-                );
-                let subject = req
-                    .extensions()
-                    .get::<AuthInfo>()
-                    .expect("AuthInfo for the inner service")
-                    .subject()
-                    .unwrap_or("-")
-                    .to_owned();
-                async move {
-                    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-                    res.headers_mut()
-                        .insert("x-subject", HeaderValue::from_str(&subject).unwrap());
-                    Ok::<_, Infallible>(res)
-                }
-            },
-        );
+        let inner = inner_service(Arc::clone(&self.inner_calls));
         let req = Request::post(RESOURCE)
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .header(header::CONTENT_TYPE, "application/json")
@@ -94,6 +72,43 @@ impl App {
     pub fn inner_calls(&self) -> usize {
         self.inner_calls.load(Ordering::SeqCst)
     }
+}
+
+/// The inner service of a protected resource: counts its calls in `calls`, fails the test if
+/// the `Authorization` header reaches it (no token passthrough) or no `AuthInfo` does, and
+/// answers `ok` with the verified subject in `x-subject` (`-` for none).
+pub fn inner_service(
+    calls: Arc<AtomicUsize>,
+) -> impl tower::Service<
+    Request<mcp_auth::body::RequestBody<Full<Bytes>>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    service_fn(
+        move |req: Request<mcp_auth::body::RequestBody<Full<Bytes>>>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            assert!(
+                req.headers().get(header::AUTHORIZATION).is_none(),
+                "token passed through"
+            );
+            let subject = req
+                .extensions()
+                .get::<AuthInfo>()
+                .expect("AuthInfo for the inner service")
+                .subject()
+                .unwrap_or("-")
+                .to_owned();
+            async move {
+                let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+                res.headers_mut()
+                    .insert("x-subject", HeaderValue::from_str(&subject).unwrap());
+                Ok::<_, Infallible>(res)
+            }
+        },
+    )
 }
 
 /// A dev issuer that knows the client `rs` (secret `rs-secret`) and issues tokens for
