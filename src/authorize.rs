@@ -417,8 +417,11 @@ impl Authorizer {
             return Cached::Unknown;
         };
         observe::verification("valid", timer);
+        // A bound token is checked against its proof or certificate in `authorize` only, so
+        // that a certificate callback runs once, in the request's span.
         if !info.checked_by(self.checked_by)
-            || !matches!(self.check_binding(credentials, &info, parts), Ok(None))
+            || info.key_thumbprint().is_some()
+            || info.certificate_thumbprint().is_some()
             || !matches!(self.must_read_body(parts), Ok(false))
         {
             return Cached::Verified(info);

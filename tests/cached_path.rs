@@ -238,10 +238,14 @@ async fn every_check_still_applies_to_a_cached_token() {
         verifier.verify(token).await.unwrap();
     }
     let verified = verifier.calls().0;
-    // A proxy in front passes the client certificate's thumbprint.
+    // A proxy in front passes the client certificate's thumbprint; the callback counts
+    // its calls.
+    let certificate_checks = Arc::new(AtomicUsize::new(0));
+    let checks = Arc::clone(&certificate_checks);
     let reads = layer(&verifier)
         .required_scopes(["mcp:read"])
-        .certificate_binding(|headers: &http::HeaderMap, _: &http::Extensions| {
+        .certificate_binding(move |headers: &http::HeaderMap, _: &http::Extensions| {
+            checks.fetch_add(1, Ordering::SeqCst);
             headers
                 .get("x-client-cert-sha256")
                 .and_then(|v| v.to_str().ok())
@@ -411,6 +415,7 @@ async fn every_check_still_applies_to_a_cached_token() {
         (&reads, "reader", Extra::default(), "alice"),
         (&reads, "certificate-bound", with_certificate, "dave"),
     ];
+    let checks_before = certificate_checks.load(Ordering::SeqCst);
     for (auth, token, extra, subject) in controls {
         for _ in 0..2 {
             let res = call(auth, token, extra, &inner).await;
@@ -422,6 +427,11 @@ async fn every_check_still_applies_to_a_cached_token() {
         verifier.calls().0,
         verified,
         "every control was a cached answer"
+    );
+    assert_eq!(
+        certificate_checks.load(Ordering::SeqCst) - checks_before,
+        2,
+        "the certificate asked for once a request with a certificate-bound token"
     );
 }
 

@@ -111,7 +111,10 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// token seen before is answered without a future to allocate. Defaults to `None`.
     ///
     /// An implementation must answer `Some` only where `verify`, called now, would return
-    /// `Ok` with the same [`AuthInfo`]: never for a token it would refuse.
+    /// `Ok` with the same [`AuthInfo`]: never for a token it would refuse. It is called on the
+    /// request's task with no timeout, so it must not block or wait on I/O. A verifier that
+    /// wraps another and adds checks in its `verify` (a deny-list, a tenant rule) must apply
+    /// them here too, or keep the default: forwarding this alone would skip them.
     fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
         let _ = token;
         None
