@@ -100,13 +100,11 @@ fn layer(verifier: &Arc<Remembering>) -> mcp_auth::McpAuthBuilder {
 /// What a request sends besides its token.
 #[derive(Clone, Copy, Default)]
 struct Extra {
-    scheme: Option<&'static str>,
     body: Option<&'static str>,
     content_type: Option<&'static str>,
     session: Option<&'static str>,
     /// The client certificate's thumbprint, as a proxy in front would pass it.
     certificate: Option<&'static str>,
-    get: bool,
 }
 
 /// The response of `auth` around an inner service that answers with the subject of the
@@ -119,29 +117,20 @@ async fn call(
     inner: &Arc<AtomicUsize>,
 ) -> Response<Bytes> {
     let service = layer_support::inner_service(Arc::clone(inner));
-    let scheme = extra.scheme.unwrap_or("Bearer");
-    let mut req = if extra.get {
-        Request::get(RESOURCE).header(header::ACCEPT, "text/event-stream")
-    } else {
-        Request::post(RESOURCE)
-            .header(
-                header::CONTENT_TYPE,
-                extra.content_type.unwrap_or("application/json"),
-            )
-            .header(header::ACCEPT, "application/json, text/event-stream")
-    }
-    .header(header::AUTHORIZATION, format!("{scheme} {token}"));
+    let mut req = Request::post(RESOURCE)
+        .header(
+            header::CONTENT_TYPE,
+            extra.content_type.unwrap_or("application/json"),
+        )
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
     if let Some(session) = extra.session {
         req = req.header("mcp-session-id", session);
     }
     if let Some(thumbprint) = extra.certificate {
         req = req.header("x-client-cert-sha256", thumbprint);
     }
-    let body = if extra.get {
-        ""
-    } else {
-        extra.body.unwrap_or(LIST)
-    };
+    let body = extra.body.unwrap_or(LIST);
     let req = req
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .unwrap();
