@@ -127,7 +127,7 @@ async fn rmcp_reopens_the_get_stream_with_a_refreshed_token_and_keeps_working() 
         .ok_or("the first GET's token was not minted here")?;
     let ended = first.ended.unwrap_or_default();
     assert!(
-        (deadline.saturating_sub(50)..deadline + 3_000).contains(&ended),
+        (deadline.saturating_sub(50)..deadline.saturating_add(3_000)).contains(&ended),
         "the stream ended at the token's expiry (at {deadline} ms): {first:?}"
     );
 
@@ -586,7 +586,9 @@ impl Recorder {
         let left = accepted_until
             .duration_since(SystemTime::now())
             .unwrap_or_default();
-        let deadline = self.millis() + u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+        let deadline = self
+            .millis()
+            .saturating_add(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
         let mut expiring = self.expiring.lock().unwrap_or_else(PoisonError::into_inner);
         let number = expiring.len();
         expiring.insert(token.clone(), number);
