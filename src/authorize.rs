@@ -23,8 +23,8 @@
 //! Steps 1 to 5 look at the request line and headers only ([`Authorizer::route`]); steps 6 to
 //! 11 run once the token is known ([`Authorizer::authorize`]), or at once for a token this
 //! layer passed before and its verifier still holds ([`Authorizer::authorize_cached`]); step 12
-//! once the inner service answered ([`Authorizer::after_response`]). Every refusal is an [`AuthError`], turned into a
-//! response by [`Authorizer::reject`].
+//! once the inner service answered ([`Authorizer::after_response`]). Every refusal is an
+//! [`AuthError`], turned into a response by [`Authorizer::reject`].
 
 use std::{
     borrow::Cow,
@@ -93,6 +93,9 @@ pub(crate) struct Authorized<B> {
     pub(crate) authorizer: Arc<Authorizer>,
 }
 
+/// The caller and the session id the request presented (if any), when sessions are bound.
+type Session = Option<(LazyOwner, Option<HeaderValue>)>;
+
 /// What [`Authorizer::authorize_cached`] found.
 pub(crate) enum Cached {
     /// The request passes: on with it ([`Authorizer::pass_on_now`]).
@@ -108,14 +111,14 @@ pub(crate) enum Cached {
 /// when sessions are bound.
 pub(crate) struct Passed {
     info: AuthInfo,
-    session: Option<(LazyOwner, Option<HeaderValue>)>,
+    session: Session,
 }
 
 /// What the layer does once the inner service answered an authorized request.
 #[derive(Debug)]
 pub(crate) struct AfterResponse {
     /// The caller, and the session id the request presented (if any), when sessions are bound.
-    session: Option<(LazyOwner, Option<HeaderValue>)>,
+    session: Session,
     /// When an event stream in the response must end (the token's expiry and leeway).
     stream_deadline: Option<SystemTime>,
 }
@@ -457,7 +460,7 @@ impl Authorizer {
         parts: Parts,
         body: RequestBody<B>,
         info: AuthInfo,
-        session: Option<(LazyOwner, Option<HeaderValue>)>,
+        session: Session,
     ) -> Authorized<B> {
         let ends_streams = match self.stream_expiry {
             StreamExpiry::Never => false,
