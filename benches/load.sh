@@ -8,6 +8,7 @@
 #   benches/load.sh --repeat 3      every case 3 times; the table shows each case's median run
 #   benches/load.sh --only bare,new-token --duration 10 --port 8787
 #   benches/load.sh --poll-idle     idle CPUs poll instead of halting while the cases run
+#   benches/load.sh --features observability   the library's metrics and tracing compiled in
 #
 # --poll-idle holds /dev/cpu_dma_latency at 0 (needs root), as tuned's latency profiles do, so
 # that an idle CPU polls for work instead of halting. On a virtual machine whose idle CPUs
@@ -19,9 +20,11 @@
 # Environment: LOAD_PORT (8787), LOAD_VALID_TOKENS (200000), LOAD_RSS_TOKENS (1000000),
 # LOAD_PERF_RECORD (`-g`; `--call-graph dwarf` for whole call stacks with --profile).
 #
-# One axum server (examples/load_server.rs) answers `POST /mcp` with a fixed JSON-RPC result,
-# bare or behind McpAuth. It is built once with `cargo build --profile bench` (the release
-# settings plus `debug = 1` for perf; its dependencies are shared with `cargo bench`). For each
+# One axum server (benches/load/server, a package of its own) answers `POST /mcp` with a fixed
+# JSON-RPC result, bare or behind McpAuth. It is built once with `cargo build --profile bench
+# -p mcp-auth-load-server` (the release settings plus `debug = 1` for perf), with the library's
+# default features and the ones its cases need: `--features observability` adds the library's
+# `metrics` and `tracing` (compiled in, with no recorder or subscriber installed). For each
 # case the server starts afresh, pinned to core 0 with a current-thread Tokio runtime, and
 # `wrk -t1 -c32` runs pinned to core 1 over loopback. Tokens are RS256-2048 JWTs of about 800
 # bytes, generated once into $CARGO_TARGET_DIR/load/ and reused while valid. The script prints
@@ -39,6 +42,7 @@ rss=0
 profile=0
 only=""
 poll_idle=0
+features=""
 port=${LOAD_PORT:-8787}
 valid_tokens=${LOAD_VALID_TOKENS:-200000}
 rss_tokens=${LOAD_RSS_TOKENS:-1000000}
@@ -58,6 +62,7 @@ while [ $# -gt 0 ]; do
     --profile) profile=1 ;;
     --poll-idle) poll_idle=1 ;;
     --only) only=$2; shift ;;
+    --features) features=$2; shift ;;
     --port) port=$2; shift ;;
     -h | --help) usage 0 ;;
     *) echo "load.sh: unknown option $1" >&2; usage 2 >&2 ;;
@@ -129,9 +134,11 @@ fi
 # The server binary and the tokens.
 
 target=${CARGO_TARGET_DIR:-target}
-log "cargo build --profile bench --example load_server"
-cargo build --quiet --profile bench --example load_server
-bin=$target/release/examples/load_server
+build=(cargo build --quiet --profile bench -p mcp-auth-load-server)
+[ -n "$features" ] && build+=(--features "$features")
+log "${build[*]}"
+"${build[@]}"
+bin=$target/release/mcp-auth-load-server
 [ -x "$bin" ] || die "no $bin after the build"
 
 out=$target/load
@@ -406,7 +413,8 @@ runs="one run a case"
 echo "mcp-auth load benchmark, $(date -u +%Y-%m-%dT%H:%MZ): wrk -t1 -c$connections," \
   "${duration} s a case, $runs; $cores cores (${model:-unknown}); server on core" \
   "$server_cpus (current-thread runtime), wrk on core $wrk_cpus; mt1/mt2: multi-thread runtime" \
-  "with 1/2 workers, server and wrk sharing cores $both_cpus; $idle"
+  "with 1/2 workers, server and wrk sharing cores $both_cpus; $idle; the library's default" \
+  "features${features:+, and the server's $features}"
 echo
 # shellcheck disable=SC2059 # the format is built above
 header=$(printf "$header_format" case 'req/s' 'p50 us' 'p99 us' 'CPU us/req' 'perf us/req' \

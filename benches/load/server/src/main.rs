@@ -1,8 +1,10 @@
 //! The server and token generator behind `benches/load.sh`, the HTTP load benchmark. Not an
 //! example to copy: it exists so that the benchmark measures a real axum server, built
-//! optimised by `cargo build --profile bench --example load_server` (the release settings plus
-//! `debug = 1` for `perf`, sharing its compiled dependencies with `cargo bench`); `cargo test`
-//! only builds it in debug mode.
+//! optimised by `cargo build --profile bench -p mcp-auth-load-server` (the release settings
+//! plus `debug = 1` for `perf`). It is a package of its own so that it gets the library's
+//! default features and only the ones its cases need (`introspection`, `testing`), not every
+//! feature the library's dev-dependencies turn on; `--features observability` adds `metrics`
+//! and `tracing`. `cargo test --workspace` only builds it in debug mode.
 //!
 //! ```sh
 //! load_server gen --dir <dir> --valid <n> --bad <n>
