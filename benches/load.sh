@@ -410,11 +410,12 @@ model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
 echo
 runs="one run a case"
 [ "$repeat" -gt 1 ] && runs="median of $repeat runs by CPU per request"
+built="the library's default features"
+[ -n "$features" ] && built="$built and the server's features $features"
 echo "mcp-auth load benchmark, $(date -u +%Y-%m-%dT%H:%MZ): wrk -t1 -c$connections," \
   "${duration} s a case, $runs; $cores cores (${model:-unknown}); server on core" \
   "$server_cpus (current-thread runtime), wrk on core $wrk_cpus; mt1/mt2: multi-thread runtime" \
-  "with 1/2 workers, server and wrk sharing cores $both_cpus; $idle; the library's default" \
-  "features${features:+, and the server's $features}"
+  "with 1/2 workers, server and wrk sharing cores $both_cpus; $idle; $built"
 echo
 # shellcheck disable=SC2059 # the format is built above
 header=$(printf "$header_format" case 'req/s' 'p50 us' 'p99 us' 'CPU us/req' 'perf us/req' \
