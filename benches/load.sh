@@ -410,8 +410,8 @@ model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
 echo
 runs="one run a case"
 [ "$repeat" -gt 1 ] && runs="median of $repeat runs by CPU per request"
-built="the library's default features"
-[ -n "$features" ] && built="$built and the server's features $features"
+built="the library's default features, introspection and testing"
+[ -n "$features" ] && built="$built; the server's features: $features"
 echo "mcp-auth load benchmark, $(date -u +%Y-%m-%dT%H:%MZ): wrk -t1 -c$connections," \
   "${duration} s a case, $runs; $cores cores (${model:-unknown}); server on core" \
   "$server_cpus (current-thread runtime), wrk on core $wrk_cpus; mt1/mt2: multi-thread runtime" \

@@ -7,9 +7,9 @@
 //! and `tracing`. `cargo test --workspace` only builds it in debug mode.
 //!
 //! ```sh
-//! load_server gen --dir <dir> --valid <n> --bad <n>
-//! load_server serve --case bare|raw-rs256|jwt|introspection [--addr 127.0.0.1:8787] [--workers 0]
-//!                   [--keys <dir>/jwks.json] [--token-out <file>]
+//! mcp-auth-load-server gen --dir <dir> --valid <n> --bad <n>
+//! mcp-auth-load-server serve --case bare|raw-rs256|jwt|introspection [--addr 127.0.0.1:8787]
+//!                      [--workers 0] [--keys <dir>/jwks.json] [--token-out <file>]
 //! ```
 //!
 //! `gen` makes a fresh RS256 (2048-bit) key and writes `jwks.json` (its public key), `valid.txt`
@@ -90,9 +90,9 @@ fn main() -> Result<(), BoxError> {
         Some("gen") => generate(&Options::parse(&args[1..])?),
         Some("serve") => serve(Options::parse(&args[1..])?),
         _ => Err(
-            "usage: load_server gen --dir <dir> --valid <n> --bad <n>\n       \
-             load_server serve --case bare|raw-rs256|jwt|introspection [--addr <addr>] [--workers <n>] \
-             [--keys <jwks.json>] [--token-out <file>]"
+            "usage: mcp-auth-load-server gen --dir <dir> --valid <n> --bad <n>\n       \
+             mcp-auth-load-server serve --case bare|raw-rs256|jwt|introspection \
+             [--addr <addr>] [--workers <n>] [--keys <jwks.json>] [--token-out <file>]"
                 .into(),
         ),
     }
