@@ -119,6 +119,10 @@ pub(crate) enum Field {
 
 const FIELDS: usize = Field::TokenId as usize + 1;
 
+/// How many scopes an [`AuthInfoBuilder`] compares each new one with (see
+/// [`add_scopes`](AuthInfoBuilder::add_scopes)).
+const FEW_SCOPES: usize = 16;
+
 const _: () = assert!(FIELDS <= u8::BITS as usize, "a bit of `Inner::set` a field");
 
 impl Field {
@@ -636,7 +640,12 @@ impl AuthInfoBuilder {
         self.fields[field as usize] = Some(self.push(value));
     }
 
-    /// [`scopes`](Self::scopes), in place.
+    /// [`scopes`](Self::scopes), in place: each scope once, where it first came.
+    ///
+    /// While few scopes are kept, each new one is compared with them; past
+    /// [`FEW_SCOPES`], repeats are kept at first and then found by sorting, so that a claim
+    /// of thousands of scopes costs n log n and not n² (the claims of a token whose key
+    /// cannot be had are checked before any signature is: a `503`, never cached).
     pub(crate) fn add_scopes<I>(&mut self, scopes: I)
     where
         I: IntoIterator,
@@ -645,11 +654,41 @@ impl AuthInfoBuilder {
         for scope in scopes {
             let scope = scope.as_ref();
             let kept = &self.lists[self.audiences..];
-            if !scope.is_empty() && !kept.iter().any(|span| span.of(&self.text) == scope) {
-                let span = self.push(scope);
-                self.lists.push(span);
+            if scope.is_empty()
+                || (kept.len() <= FEW_SCOPES
+                    && kept.iter().any(|span| span.of(&self.text) == scope))
+            {
+                continue;
+            }
+            let span = self.push(scope);
+            self.lists.push(span);
+        }
+        if self.lists.len() - self.audiences > FEW_SCOPES {
+            self.drop_repeated_scopes();
+        }
+    }
+
+    /// Drops each scope that came before (its later copies), keeping the order. (Their text
+    /// stays, unused.)
+    fn drop_repeated_scopes(&mut self) {
+        let (text, audiences) = (&self.text, self.audiences);
+        let scopes = &self.lists[audiences..];
+        // By text, the first of equal scopes first.
+        let mut order: Vec<usize> = (0..scopes.len()).collect();
+        order.sort_unstable_by(|&a, &b| scopes[a].of(text).cmp(scopes[b].of(text)).then(a.cmp(&b)));
+        let mut repeated = vec![false; scopes.len()];
+        for pair in order.windows(2) {
+            if scopes[pair[0]].of(text) == scopes[pair[1]].of(text) {
+                repeated[pair[1]] = true;
             }
         }
+        // `retain` visits every element once, in order.
+        let mut at = 0;
+        self.lists.retain(|_| {
+            let keep = at < audiences || !repeated[at - audiences];
+            at += 1;
+            keep
+        });
     }
 
     /// [`audience`](Self::audience), in place.
@@ -836,6 +875,28 @@ mod tests {
             .build();
         assert_eq!(info.scopes(), ["c", "a", "b"]);
         assert_eq!(info.audiences(), ["r1", "r2"]);
+    }
+
+    #[test]
+    fn many_scopes_are_deduplicated_in_first_order() {
+        // Past the few compared one by one, and across calls: each scope once, where it
+        // first came, whatever the repeats.
+        for count in [FEW_SCOPES - 1, FEW_SCOPES, FEW_SCOPES + 1, 3_000] {
+            let names: Vec<String> = (0..count).map(|i| format!("s{i}")).collect();
+            let repeats = names.iter().rev().step_by(3).chain(names.iter().step_by(2));
+            let info = AuthInfo::builder()
+                .audience("r1")
+                .scopes(names.iter().chain(repeats.clone()))
+                .scopes(["", "x"])
+                .scopes(repeats.chain(&names).chain([&names[0], &names[0]]))
+                .scope_string("y x  y")
+                .audience("r2")
+                .build();
+            let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+            expected.extend(["x", "y"]);
+            assert_eq!(info.scopes(), expected.as_slice(), "{count} scopes");
+            assert_eq!(info.audiences(), ["r1", "r2"], "{count} scopes");
+        }
     }
 
     #[test]

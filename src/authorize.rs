@@ -846,8 +846,13 @@ fn single_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Header
     Ok(first)
 }
 
+/// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`, from an origin (a
+/// browser's always names one, and [`check_origin`](Authorizer::check_origin) has let it
+/// through). One without `Origin` is not a preflight, whatever it asks: it needs a token.
 fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
-    method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    method == Method::OPTIONS
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && headers.contains_key(header::ORIGIN)
 }
 
 #[cfg(test)]

@@ -69,22 +69,41 @@ pub(crate) fn parse_issuer(input: &str, allow_http: bool) -> Result<Url, String>
     Ok(url)
 }
 
-/// `url` without the `user:password@` of its authority, for `Debug` and error messages. Works
-/// on text that does not parse as a URL too.
+/// `url` for `Debug` and error messages: without the `user:password@` of its authority, and
+/// with its query and fragment redacted (some clients read a password there: `redis+unix`'s
+/// `?pass=`, an API key in a query). Works on text that does not parse as a URL too.
 #[cfg(any(feature = "http-client", feature = "redis"))]
-pub(crate) fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+pub(crate) fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            // Up to the path, everything before the last `@` is user information, a `?` or
+            // `#` in it too (a password left unescaped), not a query.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let host = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
+            (Some(scheme), &rest[host..])
+        }
+        None => (None, url),
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_owned(),
+    let (kept, redacted) = match rest.find(['?', '#']) {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let mut shown = String::with_capacity(url.len());
+    if let Some(scheme) = scheme {
+        shown.push_str(scheme);
+        shown.push_str("://");
     }
+    shown.push_str(kept);
+    match redacted.bytes().next() {
+        Some(b'?') => shown.push_str("?<redacted>"),
+        Some(_) => shown.push_str("#<redacted>"),
+        None => {}
+    }
+    shown
 }
 
 /// A URL as configured, kept exactly as given (an issuer compares byte for byte). `Debug`
-/// shows it [without credentials](without_userinfo).
+/// shows it [redacted](redacted_url).
 #[cfg(feature = "introspection")]
 #[derive(Clone)]
 pub(crate) struct ConfiguredUrl(pub(crate) String);
@@ -92,7 +111,7 @@ pub(crate) struct ConfiguredUrl(pub(crate) String);
 #[cfg(feature = "introspection")]
 impl std::fmt::Debug for ConfiguredUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&without_userinfo(&self.0), f)
+        std::fmt::Debug::fmt(&redacted_url(&self.0), f)
     }
 }
 

@@ -100,7 +100,7 @@ fn route_table() {
     const APP_UPPERCASE: (&str, &str) = ("origin", "HTTPS://APP.example.com");
     const NOT_BEARER: (&str, &str) = ("authorization", "Bearer a b");
     const PROOF: (&str, &str) = ("dpop", "a.b.c");
-    let cases: [(&str, &str, Headers, Want); 16] = [
+    let cases: [(&str, &str, Headers, Want); 18] = [
         (
             "metadata, path-inserted",
             METADATA,
@@ -136,6 +136,18 @@ fn route_table() {
             "OPTIONS /mcp",
             &[],
             Reject(MissingToken),
+        ),
+        (
+            "a preflight without Origin is no preflight: it needs a token",
+            "OPTIONS /mcp",
+            &[("access-control-request-method", "POST")],
+            Reject(MissingToken),
+        ),
+        (
+            "and with one, it is verified",
+            "OPTIONS /mcp",
+            &[("access-control-request-method", "POST"), BEARER],
+            Token("reader"),
         ),
         (
             "origin not allowed",

@@ -557,18 +557,37 @@ proptest::proptest! {
 
 #[cfg(any(feature = "http-client", feature = "redis"))]
 #[test]
-fn userinfo_is_removed_for_display() {
-    assert_eq!(
-        without_userinfo("https://u:p@as.example.com/i?x=1"),
-        "https://as.example.com/i?x=1"
-    );
-    assert_eq!(
-        without_userinfo("https://u@as.example.com"),
-        "https://as.example.com"
-    );
-    assert_eq!(
-        without_userinfo("https://as.example.com/a@b"),
-        "https://as.example.com/a@b"
-    );
-    assert_eq!(without_userinfo("not a url @ all"), "not a url @ all");
+fn urls_are_redacted_for_display() {
+    for (url, shown) in [
+        (
+            "https://u:p@as.example.com/i?x=1",
+            "https://as.example.com/i?<redacted>",
+        ),
+        ("https://u@as.example.com", "https://as.example.com"),
+        ("https://as.example.com/a@b", "https://as.example.com/a@b"),
+        ("https://as.example.com/i", "https://as.example.com/i"),
+        (
+            "https://as.example.com/i#k",
+            "https://as.example.com/i#<redacted>",
+        ),
+        (
+            "https://as.example.com?k=1#f",
+            "https://as.example.com?<redacted>",
+        ),
+        // A password in the query (redis+unix reads `pass=` there).
+        (
+            "redis+unix:///run/redis.sock?db=1&pass=S3cret",
+            "redis+unix:///run/redis.sock?<redacted>",
+        ),
+        // A password with an unescaped `#` or `?`: still user information, not a fragment.
+        ("redis://:my#S3cret@host:6379/0", "redis://host:6379/0"),
+        ("redis://u:my?S3cret@host", "redis://host"),
+        // A query that holds `@` and `/` after the host.
+        ("https://host?next=a/b@c", "https://host?<redacted>"),
+        ("not a url @ all", "not a url @ all"),
+        ("not a url ? S3cret", "not a url ?<redacted>"),
+    ] {
+        assert_eq!(redacted_url(url), shown, "{url}");
+        assert!(!redacted_url(url).contains("S3cret"), "{url}");
+    }
 }

@@ -58,7 +58,7 @@ struct Inner {
     connection: OnceCell<ConnectionManager>,
     prefix: String,
     timeout: Duration,
-    /// The URL without credentials, for `Debug`.
+    /// The URL without credentials, its query redacted, for `Debug`.
     display: String,
 }
 
@@ -70,7 +70,7 @@ impl RedisStore {
     ///
     /// [`ConfigError::InvalidUrl`] when the URL is not a Redis URL.
     pub fn new(url: &str) -> Result<Self, ConfigError> {
-        let display = crate::resource::without_userinfo(url);
+        let display = crate::resource::redacted_url(url);
         let client = Client::open(url).map_err(|err| ConfigError::InvalidUrl {
             url: display.clone(),
             message: format!("not a Redis URL (redis:// or rediss://): {:?}", err.kind()),
@@ -223,5 +223,32 @@ impl fmt::Debug for RedisStore {
             .field("key_prefix", &self.inner.prefix)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No password reaches `Debug` or an error, wherever the URL carries it: its user
+    /// information, or the query (`redis+unix`'s `?pass=`).
+    #[test]
+    fn passwords_are_never_shown() {
+        for url in [
+            "redis://user:S3cret@127.0.0.1:6379/0",
+            "redis+unix:///run/redis.sock?db=0&pass=S3cret",
+            "redis+unix:///run/redis.sock?pass=S3cret",
+            "redis://:my#S3cret@127.0.0.1/0",
+            "rediz://user:S3cret@127.0.0.1/0?pass=S3cret",
+        ] {
+            let shown = match RedisStore::new(url) {
+                Ok(store) => format!("{store:?}"),
+                Err(err) => format!("{err} {err:?}"),
+            };
+            assert!(!shown.contains("S3cret"), "{url}: {shown}");
+        }
+        // The control: what is not secret is shown.
+        let store = RedisStore::new("redis://user:S3cret@127.0.0.1:6379/0").expect("a Redis URL");
+        assert!(format!("{store:?}").contains("redis://127.0.0.1:6379/0"));
     }
 }

@@ -17,7 +17,7 @@ use url::Url;
 use crate::{
     ConfigError,
     error::{nonzero_duration, nonzero_size},
-    resource::{check_transport, parse_http_url, parse_issuer, without_userinfo},
+    resource::{check_transport, parse_http_url, parse_issuer, redacted_url},
 };
 
 /// Limits and policy for [`HttpClient`], set through the verifier builders.
@@ -45,7 +45,7 @@ impl HttpOptions {
     /// credentials.
     pub(crate) fn parse_url(&self, url: &str) -> Result<Url, ConfigError> {
         parse_http_url(url, self.danger_allow_http).map_err(|message| ConfigError::InvalidUrl {
-            url: without_userinfo(url),
+            url: redacted_url(url),
             message,
         })
     }
@@ -54,7 +54,7 @@ impl HttpOptions {
     /// 8414 §2 asks (no query or fragment).
     pub(crate) fn parse_issuer(&self, issuer: &str) -> Result<Url, ConfigError> {
         parse_issuer(issuer, self.danger_allow_http).map_err(|message| ConfigError::InvalidIssuer {
-            issuer: without_userinfo(issuer),
+            issuer: redacted_url(issuer),
             message,
         })
     }

@@ -6,7 +6,7 @@ use std::{fmt, sync::Arc};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use crate::{BoxError, resource::without_userinfo};
+use crate::{BoxError, resource::redacted_url};
 
 /// Adds client authentication to an introspection request, for methods other than
 /// `client_secret_basic` and `client_secret_post` (for example `private_key_jwt`, or a
@@ -91,7 +91,7 @@ impl fmt::Debug for ClientAuthRequest {
         let params: Vec<&str> = self.params.iter().map(|(name, _)| name.as_str()).collect();
         let headers: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
         f.debug_struct("ClientAuthRequest")
-            .field("endpoint", &without_userinfo(&self.endpoint))
+            .field("endpoint", &redacted_url(&self.endpoint))
             .field("params", &params)
             .field("headers", &headers)
             .finish()

@@ -92,7 +92,7 @@ use super::{
     json::Object,
     shape::{Shape, shape},
 };
-use crate::{AuthInfo, ConfigError, callback::Callback, observe, resource::without_userinfo};
+use crate::{AuthInfo, ConfigError, callback::Callback, observe, resource::redacted_url};
 
 /// How long a verification waits for a free introspection slot before it answers `503`.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -551,15 +551,15 @@ impl fmt::Debug for IntrospectionVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
         let endpoint = match &inner.endpoint {
-            Endpoint::Fixed(url) => without_userinfo(url.as_str()),
+            Endpoint::Fixed(url) => redacted_url(url.as_str()),
             Endpoint::Discover { issuer, .. } => {
-                format!("discovered from {}", without_userinfo(issuer))
+                format!("discovered from {}", redacted_url(issuer))
             }
         };
         f.debug_struct("IntrospectionVerifier")
             .field("endpoint", &endpoint)
             .field("client_auth", &inner.client_auth)
-            .field("issuer", &inner.issuer.as_deref().map(without_userinfo))
+            .field("issuer", &inner.issuer.as_deref().map(redacted_url))
             .field("claims", &inner.claims)
             .field("max_token_size", &inner.max_token_size)
             .field("max_concurrent_requests", &inner.max_concurrent_requests)

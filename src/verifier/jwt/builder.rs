@@ -14,7 +14,7 @@ use super::{
 use crate::{
     ConfigError,
     error::{nonzero_duration, nonzero_size},
-    resource::without_userinfo,
+    resource::redacted_url,
     verifier::{
         cache::TokenCache,
         claims::{ClaimRules, claim_setters},
@@ -166,7 +166,7 @@ impl TrustedIssuer {
     /// The concrete issuers this entry stands for: itself, or one per tenant.
     fn resolve(self) -> Result<Vec<Self>, ConfigError> {
         let invalid = |message: &str| ConfigError::InvalidIssuer {
-            issuer: without_userinfo(&self.issuer),
+            issuer: redacted_url(&self.issuer),
             message: message.to_owned(),
         };
         let Some(tenants) = &self.tenants else {
