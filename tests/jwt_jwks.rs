@@ -121,6 +121,48 @@ async fn rotated_key_is_accepted_after_one_fetch() {
     assert_eq!(issuer.requests(Endpoint::Jwks), 2);
 }
 
+/// A `kid` the current set has, with an algorithm its key cannot verify, is refused by that
+/// set, without a fetch, even when one is allowed: the key is known, the token's choice is
+/// wrong. Its control, the key's own algorithm, fetches nothing either.
+#[tokio::test]
+async fn a_known_kid_with_another_algorithm_is_refused_without_a_fetch() {
+    let rsa = TestKey::rsa();
+    let ec = TestKey::es256();
+    let issuer = issuer_with(vec![rsa.jwk(Some("k1"))]).await;
+    let verifier = builder(&issuer).build().expect("builds");
+    let iss = issuer.issuer();
+    assert!(
+        verifier
+            .verify(&rsa.sign(Some("k1"), &claims(iss, AUD)))
+            .await
+            .is_ok()
+    );
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+    // Past the minimum interval: a fetch would be allowed.
+    tokio::time::sleep(MIN).await;
+    let err = verifier
+        .verify(&ec.sign(Some("k1"), &claims(iss, AUD)))
+        .await
+        .expect_err("an ES256 token under an RSA key");
+    assert!(err.is_invalid_token(), "{err:?}");
+    assert_eq!(
+        err.description(),
+        "token algorithm does not match its signing key"
+    );
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        1,
+        "decided by the set at hand"
+    );
+    assert!(
+        verifier
+            .verify(&rsa.sign(Some("k1"), &claims(iss, AUD)))
+            .await
+            .is_ok()
+    );
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+}
+
 #[tokio::test]
 async fn forged_kid_flood_causes_at_most_one_fetch_per_interval() {
     let key = TestKey::es256();

@@ -121,6 +121,7 @@ impl TokenCache {
 
     /// Concurrent misses on one token each verify it, instead of waiting for one
     /// verification: for a verifier that works locally, sharing costs more than it saves.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn without_single_flight(mut self) -> Self {
         self.single_flight = false;
         self
@@ -130,8 +131,9 @@ impl TokenCache {
     /// same token share one `verify` (unless turned off); its `Err` ("cannot decide") is
     /// handed to each of them and not kept.
     ///
-    /// A hit is answered without waiting, from a small future: the verification's state
-    /// (kilobytes for an introspection call) is boxed on its own, and only on a miss.
+    /// A hit is answered without waiting. The verification's state is part of this future:
+    /// a caller whose verification is large (an introspection call) boxes it, so that only a
+    /// miss allocates it.
     pub(crate) async fn get_or_verify<F>(
         &self,
         token: &str,
@@ -142,7 +144,7 @@ impl TokenCache {
     {
         match self.lookup(token) {
             Ok(cached) => cached,
-            Err(miss) => Box::pin(self.verify_missed(miss, verify)).await,
+            Err(miss) => self.verify_missed(miss, verify).await,
         }
     }
 

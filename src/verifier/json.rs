@@ -105,6 +105,7 @@ impl<'a> Object<'a> {
     }
 
     /// Whether there is a member `name`.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

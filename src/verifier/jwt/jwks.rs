@@ -59,6 +59,28 @@ pub(crate) enum KeySource {
 }
 
 impl KeySource {
+    /// The key for a token when the set at hand decides without waiting: static keys always,
+    /// and a remote set that is usable, not due for a refresh, and has the key or refuses the
+    /// token's choice of it. `None` when [`select`](Self::select) must run (no set yet, a
+    /// refresh due, or an unknown `kid`): it may fetch.
+    ///
+    /// Every token whose key is at hand is decided here, so the verifier's future does not
+    /// carry `select`'s state (the refresh lock, the fetch task) unless it must wait.
+    pub(crate) fn select_now(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Option<Result<SelectedKey, VerifyError>> {
+        match self {
+            Self::Static(snapshot) => Some(
+                snapshot
+                    .pick(kid, alg)
+                    .and_then(|found| found.ok_or_else(|| selection_error(&Selection::Unknown))),
+            ),
+            Self::Remote(remote) => remote.select_now(kid, alg),
+        }
+    }
+
     /// Picks the key for a token, fetching or refreshing the set when needed.
     ///
     /// `signed_by` is the latest time the token can have been signed (its `iat` plus the
@@ -70,13 +92,9 @@ impl KeySource {
         signed_by: Option<SystemTime>,
     ) -> Result<SelectedKey, VerifyError> {
         match self {
-            Self::Static(snapshot) => match snapshot.keys.select(kid, alg) {
-                Selection::Found(index) => Ok(SelectedKey {
-                    snapshot: Arc::clone(snapshot),
-                    index,
-                }),
-                other => Err(selection_error(&other)),
-            },
+            Self::Static(snapshot) => snapshot
+                .pick(kid, alg)?
+                .ok_or_else(|| selection_error(&Selection::Unknown)),
             Self::Remote(remote) => RemoteKeys::select(remote, kid, alg, signed_by).await,
         }
     }
@@ -117,6 +135,23 @@ impl Snapshot {
 
     fn usable(&self, now: Instant) -> bool {
         self.usable_until.is_none_or(|until| now < until)
+    }
+
+    /// The key in this set for `kid` and `alg`: `Ok(None)` when the set has none that fits
+    /// (it may be out of date), an error when the token's choice is refused.
+    fn pick(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Option<SelectedKey>, VerifyError> {
+        match self.keys.select(kid, alg) {
+            Selection::Found(index) => Ok(Some(SelectedKey {
+                snapshot: Arc::clone(self),
+                index,
+            })),
+            Selection::Unknown => Ok(None),
+            other => Err(selection_error(&other)),
+        }
     }
 }
 
@@ -190,6 +225,22 @@ impl RemoteKeys {
         }
     }
 
+    /// What [`select`](Self::select) decides from the current set without waiting, when it
+    /// does: the set is usable and not due for a refresh, and has the key or refuses the
+    /// token's choice. `None` otherwise (an unknown key may call for a fetch).
+    fn select_now(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Option<Result<SelectedKey, VerifyError>> {
+        let snapshot = self.current()?;
+        let now = Instant::now();
+        if !snapshot.usable(now) || now >= snapshot.refresh_at {
+            return None;
+        }
+        snapshot.pick(kid, alg).transpose()
+    }
+
     async fn select(
         this: &Arc<Self>,
         kid: Option<&str>,
@@ -211,10 +262,9 @@ impl RemoteKeys {
                 } else {
                     snapshot
                 };
-                match snapshot.keys.select(kid, alg) {
-                    Selection::Found(index) => return Ok(SelectedKey { snapshot, index }),
-                    Selection::Unknown => seen_generation = Some(snapshot.generation),
-                    other => return Err(selection_error(&other)),
+                match snapshot.pick(kid, alg)? {
+                    Some(found) => return Ok(found),
+                    None => seen_generation = Some(snapshot.generation),
                 }
             }
         }

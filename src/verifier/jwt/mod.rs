@@ -243,7 +243,13 @@ impl JwtVerifier {
             .get("iat")
             .and_then(|iat| numeric_date(iat, "").ok())
             .map(|iat| UNIX_EPOCH + Duration::from_secs_f64(iat) + inner.claims.leeway());
-        let selected = match trusted.keys.select(kid, alg, signed_by).await {
+        // The key at hand decides without waiting; the rest (a fetch or a refresh) is boxed
+        // where it starts, so that this future stays small.
+        let selected = match trusted.keys.select_now(kid, alg) {
+            Some(selected) => selected,
+            None => Box::pin(trusted.keys.select(kid, alg, signed_by)).await,
+        };
+        let selected = match selected {
             Ok(selected) => selected,
             // No key to decide with now (its set cannot be fetched, or a key published after
             // our last fetch): still a refusal when the token's own claims refuse it, so an
