@@ -575,6 +575,9 @@ pub struct AuthInfoBuilder {
     /// The audiences (the first `audiences`), then the scopes.
     lists: Vec<Span>,
     audiences: usize,
+    /// Whether scopes were added past the [first few](FEW_SCOPES) without a look for
+    /// repeats: `build` drops those.
+    unchecked_scopes: bool,
     fields: [Option<Span>; FIELDS],
     expires_at: Option<SystemTime>,
     claims: Claims,
@@ -586,6 +589,7 @@ impl Default for AuthInfoBuilder {
             text: String::new(),
             lists: Vec::new(),
             audiences: 0,
+            unchecked_scopes: false,
             fields: [None; FIELDS],
             expires_at: None,
             claims: Claims::default(),
@@ -597,7 +601,13 @@ impl fmt::Debug for AuthInfoBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let field = |field: Field| self.fields[field as usize].map(|span| span.of(&self.text));
         let list = |spans: &[Span]| -> Vec<&str> {
-            spans.iter().map(|span| span.of(&self.text)).collect()
+            let mut seen = std::collections::HashSet::new();
+            // Repeats that `build` would drop are not shown.
+            spans
+                .iter()
+                .map(|span| span.of(&self.text))
+                .filter(|s| seen.insert(*s))
+                .collect()
         };
         f.debug_struct("AuthInfoBuilder")
             .field("subject", &field(Field::Subject))
@@ -643,9 +653,10 @@ impl AuthInfoBuilder {
     /// [`scopes`](Self::scopes), in place: each scope once, where it first came.
     ///
     /// While few scopes are kept, each new one is compared with them; past
-    /// [`FEW_SCOPES`], repeats are kept at first and then found by sorting, so that a claim
-    /// of thousands of scopes costs n log n and not n² (the claims of a token whose key
-    /// cannot be had are checked before any signature is: a `503`, never cached).
+    /// [`FEW_SCOPES`], repeats are kept and [`build`](Self::build) finds them by sorting
+    /// once, so that thousands of scopes cost n log n and not n², however many calls add
+    /// them (the claims of a token whose key cannot be had are checked before any signature
+    /// is: a `503`, never cached).
     pub(crate) fn add_scopes<I>(&mut self, scopes: I)
     where
         I: IntoIterator,
@@ -660,11 +671,9 @@ impl AuthInfoBuilder {
             {
                 continue;
             }
+            self.unchecked_scopes |= kept.len() > FEW_SCOPES;
             let span = self.push(scope);
             self.lists.push(span);
-        }
-        if self.lists.len() - self.audiences > FEW_SCOPES {
-            self.drop_repeated_scopes();
         }
     }
 
@@ -797,7 +806,10 @@ impl AuthInfoBuilder {
 
     /// Finishes the [`AuthInfo`].
     #[must_use]
-    pub fn build(self) -> AuthInfo {
+    pub fn build(mut self) -> AuthInfo {
+        if self.unchecked_scopes {
+            self.drop_repeated_scopes();
+        }
         AuthInfo {
             inner: Arc::new(Inner {
                 checked_by: AtomicU64::new(0),
@@ -896,6 +908,19 @@ mod tests {
             expected.extend(["x", "y"]);
             assert_eq!(info.scopes(), expected.as_slice(), "{count} scopes");
             assert_eq!(info.audiences(), ["r1", "r2"], "{count} scopes");
+            // One scope a call, each twice: the same.
+            let mut builder = AuthInfo::builder();
+            for name in names.iter().chain(&names) {
+                builder = builder.scopes([name]);
+            }
+            let shown = format!("{builder:?}");
+            let info = builder.build();
+            assert_eq!(
+                info.scopes(),
+                &expected[..count],
+                "{count} scopes, one a call"
+            );
+            assert_eq!(shown.matches("\"s0\"").count(), 1, "Debug shows no repeat");
         }
     }
 

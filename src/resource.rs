@@ -74,30 +74,38 @@ pub(crate) fn parse_issuer(input: &str, allow_http: bool) -> Result<Url, String>
 /// `?pass=`, an API key in a query). Works on text that does not parse as a URL too.
 #[cfg(any(feature = "http-client", feature = "redis"))]
 pub(crate) fn redacted_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => {
-            // Up to the path, everything before the last `@` is user information, a `?` or
-            // `#` in it too (a password left unescaped), not a query.
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let host = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
-            (Some(scheme), &rest[host..])
-        }
+    const REDACTED: &str = "<redacted>";
+    // A scheme only where `://` comes before any query or fragment.
+    let marks = url.find(['?', '#']).unwrap_or(url.len());
+    let (scheme, rest) = match url[..marks].find("://") {
+        Some(at) => (Some(&url[..at]), &url[at + 3..]),
         None => (None, url),
     };
-    let (kept, redacted) = match rest.find(['?', '#']) {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
     let mut shown = String::with_capacity(url.len());
-    if let Some(scheme) = scheme {
-        shown.push_str(scheme);
-        shown.push_str("://");
-    }
+    let rest = match scheme {
+        Some(scheme) => {
+            shown.push_str(scheme);
+            shown.push_str("://");
+            // Up to the path, everything before the last `@` is user information. With a
+            // `?` or `#` in it, that `@` may as well be in a query or fragment (or in a
+            // password left unescaped): nothing after the scheme is shown.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) if rest[..at].contains(['?', '#']) => {
+                    shown.push_str(REDACTED);
+                    return shown;
+                }
+                Some(at) => &rest[at + 1..],
+                None => rest,
+            }
+        }
+        None => rest,
+    };
+    let (kept, redacted) = rest.split_at(rest.find(['?', '#']).unwrap_or(rest.len()));
     shown.push_str(kept);
-    match redacted.bytes().next() {
-        Some(b'?') => shown.push_str("?<redacted>"),
-        Some(_) => shown.push_str("#<redacted>"),
-        None => {}
+    if let Some(mark) = redacted.chars().next() {
+        shown.push(mark);
+        shown.push_str(REDACTED);
     }
     shown
 }

@@ -579,13 +579,26 @@ fn urls_are_redacted_for_display() {
             "redis+unix:///run/redis.sock?db=1&pass=S3cret",
             "redis+unix:///run/redis.sock?<redacted>",
         ),
-        // A password with an unescaped `#` or `?`: still user information, not a fragment.
-        ("redis://:my#S3cret@host:6379/0", "redis://host:6379/0"),
-        ("redis://u:my?S3cret@host", "redis://host"),
+        // An `@` after a `?` or `#` in the authority: a password left unescaped, or a query
+        // or fragment holding an `@`. Nothing after the scheme is shown.
+        ("redis://:my#S3cret@host:6379/0", "redis://<redacted>"),
+        ("redis://u:my?S3cret@host", "redis://<redacted>"),
+        ("https://h?q=S3c@ret", "https://<redacted>"),
+        ("https://h?k=S3cret@b/c", "https://<redacted>"),
+        ("https://u:p@h#S3cret@x", "https://<redacted>"),
         // A query that holds `@` and `/` after the host.
         ("https://host?next=a/b@c", "https://host?<redacted>"),
+        (
+            "https://[::1]:8080/i?k=S3cret",
+            "https://[::1]:8080/i?<redacted>",
+        ),
         ("not a url @ all", "not a url @ all"),
         ("not a url ? S3cret", "not a url ?<redacted>"),
+        // `://` inside the query is no scheme.
+        ("unix:/sock?pass=S3cret://b", "unix:/sock?<redacted>"),
+        ("", ""),
+        ("://", "://"),
+        ("héllo://ü:S3cret@ö/ä?é", "héllo://ö/ä?<redacted>"),
     ] {
         assert_eq!(redacted_url(url), shown, "{url}");
         assert!(!redacted_url(url).contains("S3cret"), "{url}");
