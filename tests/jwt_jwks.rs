@@ -53,6 +53,14 @@ fn assert_unavailable(result: Result<mcp_auth::AuthInfo, VerifyError>, name: &st
     );
 }
 
+/// Whether `verifier` accepts a token that `key` signs under `kid` for `iss`.
+async fn accepts(verifier: &JwtVerifier, key: &TestKey, kid: &str, iss: &str) -> bool {
+    verifier
+        .verify(&key.sign(Some(kid), &claims(iss, AUD)))
+        .await
+        .is_ok()
+}
+
 #[tokio::test]
 async fn keys_are_fetched_lazily_and_once() {
     let key = TestKey::es256();
@@ -85,39 +93,19 @@ async fn rotated_key_is_accepted_after_one_fetch() {
     let issuer = issuer_with(vec![old.jwk(Some("old"))]).await;
     let verifier = builder(&issuer).build().expect("builds");
     let iss = issuer.issuer();
-    assert!(
-        verifier
-            .verify(&old.sign(Some("old"), &claims(iss, AUD)))
-            .await
-            .is_ok()
-    );
+    assert!(accepts(&verifier, &old, "old", iss).await);
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 
     tokio::time::sleep(MIN).await;
     publish(&issuer, vec![old.jwk(Some("old")), new.jwk(Some("new"))]);
-    assert!(
-        verifier
-            .verify(&new.sign(Some("new"), &claims(iss, AUD)))
-            .await
-            .is_ok()
-    );
+    assert!(accepts(&verifier, &new, "new", iss).await);
     assert_eq!(
         issuer.requests(Endpoint::Jwks),
         2,
         "exactly one refetch for the new kid"
     );
-    assert!(
-        verifier
-            .verify(&old.sign(Some("old"), &claims(iss, AUD)))
-            .await
-            .is_ok()
-    );
-    assert!(
-        verifier
-            .verify(&new.sign(Some("new"), &claims(iss, AUD)))
-            .await
-            .is_ok()
-    );
+    assert!(accepts(&verifier, &old, "old", iss).await);
+    assert!(accepts(&verifier, &new, "new", iss).await);
     assert_eq!(issuer.requests(Endpoint::Jwks), 2);
 }
 
@@ -131,12 +119,7 @@ async fn a_known_kid_with_another_algorithm_is_refused_without_a_fetch() {
     let issuer = issuer_with(vec![rsa.jwk(Some("k1"))]).await;
     let verifier = builder(&issuer).build().expect("builds");
     let iss = issuer.issuer();
-    assert!(
-        verifier
-            .verify(&rsa.sign(Some("k1"), &claims(iss, AUD)))
-            .await
-            .is_ok()
-    );
+    assert!(accepts(&verifier, &rsa, "k1", iss).await);
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
     // Past the minimum interval: a fetch would be allowed.
     tokio::time::sleep(MIN).await;
@@ -154,12 +137,7 @@ async fn a_known_kid_with_another_algorithm_is_refused_without_a_fetch() {
         1,
         "decided by the set at hand"
     );
-    assert!(
-        verifier
-            .verify(&rsa.sign(Some("k1"), &claims(iss, AUD)))
-            .await
-            .is_ok()
-    );
+    assert!(accepts(&verifier, &rsa, "k1", iss).await);
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
 }
 
