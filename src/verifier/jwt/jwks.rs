@@ -72,11 +72,7 @@ impl KeySource {
         alg: Algorithm,
     ) -> Option<Result<SelectedKey, VerifyError>> {
         match self {
-            Self::Static(snapshot) => Some(
-                snapshot
-                    .pick(kid, alg)
-                    .and_then(|found| found.ok_or_else(|| selection_error(&Selection::Unknown))),
-            ),
+            Self::Static(snapshot) => Some(snapshot.pick_fixed(kid, alg)),
             Self::Remote(remote) => remote.select_now(kid, alg),
         }
     }
@@ -92,9 +88,7 @@ impl KeySource {
         signed_by: Option<SystemTime>,
     ) -> Result<SelectedKey, VerifyError> {
         match self {
-            Self::Static(snapshot) => snapshot
-                .pick(kid, alg)?
-                .ok_or_else(|| selection_error(&Selection::Unknown)),
+            Self::Static(snapshot) => snapshot.pick_fixed(kid, alg),
             Self::Remote(remote) => RemoteKeys::select(remote, kid, alg, signed_by).await,
         }
     }
@@ -152,6 +146,17 @@ impl Snapshot {
             Selection::Unknown => Ok(None),
             other => Err(selection_error(&other)),
         }
+    }
+
+    /// [`pick`](Self::pick) in a set that is never refreshed (static keys): a key it does not
+    /// have is unknown.
+    fn pick_fixed(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<SelectedKey, VerifyError> {
+        self.pick(kid, alg)?
+            .ok_or_else(|| selection_error(&Selection::Unknown))
     }
 }
 
