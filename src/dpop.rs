@@ -335,6 +335,10 @@ impl SignedProof {
         if !typ.eq_ignore_ascii_case("dpop+jwt") {
             return Err("the DPoP proof's typ is not dpop+jwt");
         }
+        // No extension is understood (RFC 7515 §4.1.11), as for access tokens.
+        if header.contains_key("crit") || header.contains_key("b64") {
+            return Err("the DPoP proof has an unsupported critical header");
+        }
         let alg = header
             .get("alg")
             .and_then(Value::as_str)

@@ -163,6 +163,15 @@ async fn every_proof_check_through_the_service() {
         bad_proof("missing jwk", setup.proof(&token).without_header("jwk")),
         bad_proof("missing ath", setup.proof(&token).without_claim("ath")),
         bad_proof("wrong typ", setup.proof(&token).header("typ", "jwt")),
+        // RFC 7515 §4.1.11: a `crit` the layer does not understand (it understands none).
+        bad_proof(
+            "critical header",
+            setup.proof(&token).header("crit", json!(["exp"])),
+        ),
+        bad_proof(
+            "unencoded payload",
+            setup.proof(&token).header("b64", false),
+        ),
         bad_proof("wrong htm", setup.proof(&token).claim("htm", "GET")),
         bad_proof(
             "wrong htu path",
@@ -424,6 +433,65 @@ async fn bound_tokens_are_never_bearer_tokens_even_with_dpop_off() {
     .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(param(&challenges(&res)[0], "error"), None);
+}
+
+/// A token bound some way the layer cannot check (RFC 7800's `jwk`, `kid`, `jku`, or a `cnf`
+/// naming nothing) is refused as a bearer token, with DPoP on or off; an issuer's own note
+/// beside `jkt` (Keycloak's `kc-jkt-type`) does not stop a proof from binding it.
+#[tokio::test]
+async fn tokens_bound_by_other_confirmation_methods_are_refused() {
+    let setup = Setup::new();
+    let bound_by = |cnf: Value| {
+        setup
+            .issuer_key
+            .token()
+            .issuer(ISSUER)
+            .audience(RESOURCE)
+            .subject("alice")
+            .scopes(["mcp:read"])
+            .claim("cnf", cnf)
+            .sign()
+    };
+    for app in [setup.app(None), setup.app(Some(Dpop::allowed()))] {
+        for cnf in [
+            json!({"jwk": setup.client_key.public_jwk()}),
+            json!({"kid": "client-key-1"}),
+            json!({"jku": "https://client.example.com/jwks"}),
+            json!({}),
+        ] {
+            let token = bound_by(cnf.clone());
+            let res = send(&app, &[("authorization", format!("Bearer {token}"))]).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{cnf}");
+            let values = challenges(&res);
+            assert_eq!(
+                param(&values[0], "error").as_deref(),
+                Some("invalid_token"),
+                "{cnf}"
+            );
+            assert_eq!(
+                param(&values[0], "error_description").as_deref(),
+                Some("token is bound by a confirmation method that is not supported"),
+                "{cnf}"
+            );
+        }
+    }
+    // With `jkt` and a note beside it: bound, and accepted with its proof.
+    let app = setup.app(Some(Dpop::allowed()));
+    let noted = bound_by(json!({
+        "jkt": key_thumbprint(&setup.client_key),
+        "kc-jkt-type": "dpop",
+    }));
+    let res = send(&app, &[("authorization", format!("Bearer {noted}"))]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "bound: no bearer");
+    let res = send(
+        &app,
+        &[
+            ("authorization", format!("DPoP {noted}")),
+            ("dpop", setup.proof(&noted).sign()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -204,6 +204,21 @@ async fn answer_rules_through_the_layer() {
             }),
             INVALID,
         ),
+        // A DPoP token whose key is not named cannot be checked: never a bearer token.
+        (
+            "dpop token that names no key",
+            active_with(|a| {
+                a.insert("token_type".into(), json!("DPoP"));
+            }),
+            INVALID,
+        ),
+        (
+            "token bound by a method the layer cannot check",
+            active_with(|a| {
+                a.insert("cnf".into(), json!({"kid": "client-key-1"}));
+            }),
+            INVALID,
+        ),
         (
             "missing scope",
             active_with(|a| {

@@ -335,13 +335,23 @@ impl ClaimRules {
         }
         let token_id = string_claim(claims, "jti", "token id is malformed")?;
         // Confirmation (RFC 7800): the key (RFC 9449) or certificate (RFC 8705) the token is
-        // bound to. The layer refuses a bound token without its proof.
+        // bound to. The layer refuses a bound token without its proof. A `cnf` that names
+        // neither (a `jwk`, `kid` or `jku`, or nothing) binds the token in a way this layer
+        // cannot check: refused, never taken for a bearer token. Other members beside one of
+        // them (Keycloak's `kc-jkt-type`) are read as the issuer's notes.
         let (jkt, x5t) = match optional(claims, "cnf") {
             None => (None, None),
-            Some(Json::Object(cnf)) => (
+            Some(Json::Object(cnf)) => match (
                 string_claim(cnf, "jkt", "token confirmation is malformed")?,
                 string_claim(cnf, "x5t#S256", "token confirmation is malformed")?,
-            ),
+            ) {
+                (None, None) => {
+                    return Err(invalid(
+                        "token is bound by a confirmation method that is not supported",
+                    ));
+                }
+                bound => bound,
+            },
             Some(_) => return Err(invalid("token confirmation is malformed")),
         };
         let mut scopes = Vec::new();

@@ -450,3 +450,64 @@ fn settings_that_would_refuse_everything_are_refused() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_confirmation_the_layer_cannot_check_is_refused() {
+    let rules = rules(|_| {});
+    let bound = |cnf: Value| {
+        rules
+            .describe_map(claims(json!({"aud": "r", "cnf": cnf})), None)
+            .map(|info| {
+                (
+                    info.key_thumbprint().map(str::to_owned),
+                    info.certificate_thumbprint().map(str::to_owned),
+                )
+            })
+            .map_err(|err| err.description().to_owned())
+    };
+    let some = |s: &str| Some(s.to_owned());
+    // What the layer checks: a key (DPoP) or a certificate (mTLS), with other members beside
+    // it read as the issuer's notes (Keycloak adds `kc-jkt-type`).
+    assert_eq!(bound(json!({"jkt": "k"})), Ok((some("k"), None)));
+    assert_eq!(bound(json!({"x5t#S256": "t"})), Ok((None, some("t"))));
+    assert_eq!(
+        bound(json!({"jkt": "k", "kc-jkt-type": "dpop"})),
+        Ok((some("k"), None))
+    );
+    assert_eq!(
+        bound(json!({"jkt": "k", "jwk": {"kty": "OKP"}})),
+        Ok((some("k"), None))
+    );
+    // Bound some other way (RFC 7800), or to nothing named: never a bearer token.
+    for cnf in [
+        json!({"jwk": {"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}}),
+        json!({"kid": "k1"}),
+        json!({"jku": "https://as.example.com/jwks"}),
+        json!({"jwe": "a.b.c.d.e"}),
+        json!({"x5t": "t"}),
+        json!({"kc-jkt-type": "dpop"}),
+        json!({}),
+        json!({"jkt": null}),
+    ] {
+        assert_eq!(
+            bound(cnf.clone()),
+            Err("token is bound by a confirmation method that is not supported".to_owned()),
+            "{cnf}"
+        );
+    }
+    for cnf in [json!({"jkt": 1}), json!({"x5t#S256": ["t"]}), json!("k")] {
+        assert_eq!(
+            bound(cnf.clone()),
+            Err("token confirmation is malformed".to_owned()),
+            "{cnf}"
+        );
+    }
+    // The control: no `cnf`, a bearer token.
+    let info = rules
+        .describe_map(claims(json!({"aud": "r"})), None)
+        .expect("a bearer token");
+    assert_eq!(
+        (info.key_thumbprint(), info.certificate_thumbprint()),
+        (None, None)
+    );
+}

@@ -484,6 +484,17 @@ impl IntrospectionVerifier {
         };
         match claims.get("token_type") {
             None | Some(Value::Null) => {}
+            // A DPoP token (RFC 9449 §6.2) names its key, or it cannot be checked: never a
+            // bearer token.
+            Some(Value::String(token_type))
+                if token_type.eq_ignore_ascii_case("dpop")
+                    && !claims
+                        .get("cnf")
+                        .and_then(|cnf| cnf.get("jkt"))
+                        .is_some_and(Value::is_string) =>
+            {
+                return Ok(refused("token is bound by DPoP but names no key"));
+            }
             Some(Value::String(token_type)) if is_access_token_type(token_type) => {}
             Some(_) => return Ok(refused("token is not an access token")),
         }
