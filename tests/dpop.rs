@@ -11,7 +11,7 @@ use mcp_auth::{
     AuthInfo, McpAuth,
     dpop::Dpop,
     store::MemoryStore,
-    testing::{DpopProof, SigningKey, key_thumbprint},
+    testing::{DpopProof, SigningKey, TokenBuilder, key_thumbprint},
     verifier::{
         JwtVerifier,
         jwt::{Algorithm, TrustedIssuer},
@@ -69,21 +69,39 @@ impl Setup {
 
     /// A token bound to `key` (or to none).
     fn token(&self, bound_to: Option<&SigningKey>) -> String {
-        let mut token = self
-            .issuer_key
+        match bound_to {
+            Some(key) => self.token_bound_by(json!({"jkt": key_thumbprint(key)})),
+            None => self.unsigned_token().sign(),
+        }
+    }
+
+    /// A token whose confirmation claim is `cnf`.
+    fn token_bound_by(&self, cnf: Value) -> String {
+        self.unsigned_token().claim("cnf", cnf).sign()
+    }
+
+    /// Alice's token for the resource, with `mcp:read`, to sign.
+    fn unsigned_token(&self) -> TokenBuilder {
+        self.issuer_key
             .token()
             .issuer(ISSUER)
             .audience(RESOURCE)
             .subject("alice")
-            .scopes(["mcp:read"]);
-        if let Some(key) = bound_to {
-            token = token.claim("cnf", json!({"jkt": key_thumbprint(key)}));
-        }
-        token.sign()
+            .scopes(["mcp:read"])
     }
 
     fn proof(&self, token: &str) -> DpopProof {
         DpopProof::new(&self.client_key, "POST", RESOURCE).access_token(token)
+    }
+
+    /// `token` under the DPoP scheme, with a fresh proof for it.
+    async fn send_with_proof(&self, app: &Router, token: &str) -> Response<Body> {
+        let proof = self.proof(token).sign();
+        send(
+            app,
+            &[("authorization", format!("DPoP {token}")), ("dpop", proof)],
+        )
+        .await
     }
 }
 
@@ -441,17 +459,6 @@ async fn bound_tokens_are_never_bearer_tokens_even_with_dpop_off() {
 #[tokio::test]
 async fn tokens_bound_by_other_confirmation_methods_are_refused() {
     let setup = Setup::new();
-    let bound_by = |cnf: Value| {
-        setup
-            .issuer_key
-            .token()
-            .issuer(ISSUER)
-            .audience(RESOURCE)
-            .subject("alice")
-            .scopes(["mcp:read"])
-            .claim("cnf", cnf)
-            .sign()
-    };
     for app in [setup.app(None), setup.app(Some(Dpop::allowed()))] {
         for cnf in [
             json!({"jwk": setup.client_key.public_jwk()}),
@@ -459,7 +466,7 @@ async fn tokens_bound_by_other_confirmation_methods_are_refused() {
             json!({"jku": "https://client.example.com/jwks"}),
             json!({}),
         ] {
-            let token = bound_by(cnf.clone());
+            let token = setup.token_bound_by(cnf.clone());
             let res = send(&app, &[("authorization", format!("Bearer {token}"))]).await;
             assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{cnf}");
             let values = challenges(&res);
@@ -477,20 +484,13 @@ async fn tokens_bound_by_other_confirmation_methods_are_refused() {
     }
     // With `jkt` and a note beside it: bound, and accepted with its proof.
     let app = setup.app(Some(Dpop::allowed()));
-    let noted = bound_by(json!({
+    let noted = setup.token_bound_by(json!({
         "jkt": key_thumbprint(&setup.client_key),
         "kc-jkt-type": "dpop",
     }));
     let res = send(&app, &[("authorization", format!("Bearer {noted}"))]).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "bound: no bearer");
-    let res = send(
-        &app,
-        &[
-            ("authorization", format!("DPoP {noted}")),
-            ("dpop", setup.proof(&noted).sign()),
-        ],
-    )
-    .await;
+    let res = setup.send_with_proof(&app, &noted).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -511,14 +511,7 @@ async fn required_mode_refuses_bearer_and_says_so_in_the_metadata() {
     assert_eq!(param(&dpop_challenge(&res), "error"), None);
     // Control: a bound token with its proof passes.
     let bound = setup.token(Some(&setup.client_key));
-    let res = send(
-        &app,
-        &[
-            ("authorization", format!("DPoP {bound}")),
-            ("dpop", setup.proof(&bound).sign()),
-        ],
-    )
-    .await;
+    let res = setup.send_with_proof(&app, &bound).await;
     assert_eq!(res.status(), StatusCode::OK);
 
     let res = app
@@ -570,14 +563,7 @@ async fn nonces_are_required_when_asked_and_handed_out() {
     let setup = Setup::new();
     let app = setup.app(Some(Dpop::allowed().nonces(Duration::from_secs(60))));
     let token = setup.token(Some(&setup.client_key));
-    let res = send(
-        &app,
-        &[
-            ("authorization", format!("DPoP {token}")),
-            ("dpop", setup.proof(&token).sign()),
-        ],
-    )
-    .await;
+    let res = setup.send_with_proof(&app, &token).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         param(&dpop_challenge(&res), "error").as_deref(),
@@ -733,15 +719,7 @@ fn symmetric_proof_algorithms_are_refused_when_the_layer_is_built() {
 async fn certificate_bound_tokens_need_their_certificate() {
     let setup = Setup::new();
     let thumbprint = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
-    let bound = setup
-        .issuer_key
-        .token()
-        .issuer(ISSUER)
-        .audience(RESOURCE)
-        .subject("alice")
-        .scopes(["mcp:read"])
-        .claim("cnf", json!({"x5t#S256": thumbprint}))
-        .sign();
+    let bound = setup.token_bound_by(json!({"x5t#S256": thumbprint}));
     let app = |binding: bool| {
         let mut auth = McpAuth::builder(RESOURCE)
             .verifier(setup.verifier())
