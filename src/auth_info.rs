@@ -575,9 +575,6 @@ pub struct AuthInfoBuilder {
     /// The audiences (the first `audiences`), then the scopes.
     lists: Vec<Span>,
     audiences: usize,
-    /// Whether scopes were added past the [first few](FEW_SCOPES) without a look for
-    /// repeats: `build` drops those.
-    unchecked_scopes: bool,
     fields: [Option<Span>; FIELDS],
     expires_at: Option<SystemTime>,
     claims: Claims,
@@ -589,7 +586,6 @@ impl Default for AuthInfoBuilder {
             text: String::new(),
             lists: Vec::new(),
             audiences: 0,
-            unchecked_scopes: false,
             fields: [None; FIELDS],
             expires_at: None,
             claims: Claims::default(),
@@ -671,7 +667,6 @@ impl AuthInfoBuilder {
             {
                 continue;
             }
-            self.unchecked_scopes |= kept.len() > FEW_SCOPES;
             let span = self.push(scope);
             self.lists.push(span);
         }
@@ -807,7 +802,8 @@ impl AuthInfoBuilder {
     /// Finishes the [`AuthInfo`].
     #[must_use]
     pub fn build(mut self) -> AuthInfo {
-        if self.unchecked_scopes {
+        // Past the few compared one by one, scopes may repeat.
+        if self.lists.len() - self.audiences > FEW_SCOPES {
             self.drop_repeated_scopes();
         }
         AuthInfo {

@@ -482,22 +482,13 @@ impl IntrospectionVerifier {
             }
             Some(_) => return Ok(refused("token issuer is malformed")),
         };
-        match claims.get("token_type") {
-            None | Some(Value::Null) => {}
-            // A DPoP token (RFC 9449 §6.2) names its key, or it cannot be checked: never a
-            // bearer token.
-            Some(Value::String(token_type))
-                if token_type.eq_ignore_ascii_case("dpop")
-                    && !claims
-                        .get("cnf")
-                        .and_then(|cnf| cnf.get("jkt"))
-                        .is_some_and(Value::is_string) =>
-            {
-                return Ok(refused("token is bound by DPoP but names no key"));
+        let dpop = match claims.get("token_type") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(token_type)) if is_access_token_type(token_type) => {
+                token_type.eq_ignore_ascii_case("dpop")
             }
-            Some(Value::String(token_type)) if is_access_token_type(token_type) => {}
             Some(_) => return Ok(refused("token is not an access token")),
-        }
+        };
         // Not RFC 7662, but some servers say it instead of `token_type` (Ory Hydra:
         // `access_token` or `refresh_token`; Cognito-style `access` or `id`).
         match claims.get("token_use") {
@@ -506,12 +497,20 @@ impl IntrospectionVerifier {
             Some(_) => return Ok(refused("token is not an access token")),
         }
         let claims = Object::from_map(&claims);
-        Verdict::from_result(
-            inner
-                .claims
-                .describe(&claims, issuer, None)
-                .map(|info| info.claims(inner.claims.other_claims(claims)).build()),
-        )
+        let info = inner
+            .claims
+            .describe(&claims, issuer, None)
+            .map(|info| info.claims(inner.claims.other_claims(claims)).build());
+        // A DPoP token (RFC 9449 §6.2) names its key, or it cannot be checked: never a
+        // bearer token.
+        if dpop
+            && info
+                .as_ref()
+                .is_ok_and(|info| info.key_thumbprint().is_none())
+        {
+            return Ok(refused("token is bound by DPoP but names no key"));
+        }
+        Verdict::from_result(info)
     }
 }
 
