@@ -507,7 +507,10 @@ impl Authorizer {
         if !info.checked_by(self.checked_by) {
             self.check_audience(&info)?;
         }
-        if let Some((method, path)) = self.check_binding(credentials, &info, parts)?
+        // Bound before it is matched: a `?` in the condition would keep its temporaries, in
+        // this future, across the `await` below.
+        let binding = self.check_binding(credentials, &info, parts)?;
+        if let Some((method, path)) = binding
             && let (Some(dpop), Some(jkt)) = (&self.dpop, info.key_thumbprint())
         {
             let proof = credentials.found.proof.as_deref().unwrap_or_default();
