@@ -11,7 +11,11 @@ use std::{
     sync::Arc,
 };
 
-use crate::{Strings, jsonrpc::Params, resource::rule_readings};
+use crate::{
+    Strings,
+    jsonrpc::Params,
+    resource::{request_readings, rule_readings},
+};
 
 /// Which scopes imply which.
 ///
@@ -299,7 +303,7 @@ impl OperationPolicy {
             return Ok(());
         }
         let uri = uri.ok_or(missing)?;
-        for uri in &rule_readings(uri) {
+        for uri in &request_readings(uri) {
             let exact = self.resources.get(uri);
             let prefixes = self
                 .resource_prefixes

@@ -658,3 +658,87 @@ async fn a_cancelled_request_does_not_cancel_the_key_fetch() {
     assert!(info.audiences().iter().any(|a| a == AUD));
     assert_eq!(issuer.requests(Endpoint::Jwks), 1, "one fetch, shared");
 }
+
+/// `Duration::MAX` in a time setting means "never" (taken as 100 years): tokens are checked
+/// as with any other setting, with no clock overflow, in the request or in the key fetch.
+#[tokio::test]
+async fn duration_max_settings_mean_never_and_verify_as_usual() {
+    let key = TestKey::es256();
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
+        .leeway(Duration::MAX)
+        .jwks_refresh_interval(Duration::MAX)
+        .jwks_min_refresh_interval(Duration::MAX)
+        .jwks_max_refresh_interval(Duration::MAX)
+        .jwks_max_staleness(Duration::MAX)
+        .token_cache_capacity(0)
+        .build()
+        .expect("builds");
+    for _ in 0..3 {
+        assert!(accepts(&verifier, &key, "k1", issuer.issuer()).await);
+    }
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        1,
+        "the set is kept: never refreshed"
+    );
+    // Still refused: a forged signature, and an unknown key (no second fetch, whose rate
+    // limit is "never").
+    let other = TestKey::es256();
+    let forged = verifier
+        .verify(&other.sign(Some("k1"), &claims(issuer.issuer(), AUD)))
+        .await
+        .unwrap_err();
+    assert!(forged.is_invalid_token(), "{forged:?}");
+    let unknown = verifier
+        .verify(&other.sign(Some("k2"), &claims(issuer.issuer(), AUD)))
+        .await;
+    assert!(unknown.is_err());
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+}
+
+/// Metadata found by discovery is not kept past a failed fetch of the key set it names: when
+/// the authorization server fixes its metadata (a key set moved, a `jwks_uri` added), the
+/// next attempt discovers again and the same token is accepted, without a restart.
+#[tokio::test]
+async fn discovered_metadata_that_leads_nowhere_is_discovered_again() {
+    let key = TestKey::es256();
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let token = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    let broken = |jwks_uri: Option<&str>| {
+        let mut metadata = issuer.metadata();
+        match jwks_uri {
+            Some(uri) => metadata["jwks_uri"] = json!(uri),
+            None => {
+                metadata
+                    .as_object_mut()
+                    .expect("an object")
+                    .remove("jwks_uri");
+            }
+        }
+        metadata
+    };
+    // A key set moved off a port nothing listens on (port 9: discard), then metadata naming
+    // no key set at all.
+    for (what, metadata) in [
+        (
+            "jwks_uri leads nowhere",
+            broken(Some("http://127.0.0.1:9/jwks")),
+        ),
+        ("no jwks_uri", broken(None)),
+    ] {
+        let fetches = issuer.requests(Endpoint::Jwks);
+        issuer.set_metadata_document(Some(metadata));
+        let verifier = discovering(&issuer);
+        assert_unavailable(verifier.verify(&token).await, what);
+        assert_eq!(issuer.requests(Endpoint::Jwks), fetches, "{what}");
+        // Control: the metadata is fixed; after the rate limit the same verifier discovers
+        // again and accepts the token.
+        issuer.set_metadata_document(None);
+        tokio::time::sleep(MIN * 2).await;
+        let verified = verifier.verify(&token).await;
+        assert!(verified.is_ok(), "{what}: {verified:?}");
+        assert_eq!(issuer.requests(Endpoint::Jwks), fetches + 1, "{what}");
+    }
+}

@@ -753,6 +753,30 @@ async fn hs_is_refused_without_a_secret_and_secrets_are_redacted() {
         .build()
         .expect("builds");
     assert!(!format!("{verifier:?}").contains(secret));
+
+    // A key set's URL with an API key in its query, or user info: redacted in `Debug`, in
+    // the issuer's, the builder's and the built verifier's, which still shows the host.
+    let jwks_uri = "https://user:hunter2@as.example.com/keys?api_key=hunter3#hunter4";
+    let issuer = TrustedIssuer::jwks_uri("https://as.example.com", jwks_uri);
+    let builder = JwtVerifier::builder().issuer(issuer.clone());
+    for debug in [format!("{issuer:?}"), format!("{builder:?}")] {
+        assert!(debug.contains("as.example.com/keys"), "{debug}");
+        for hidden in ["hunter2", "hunter3", "hunter4", "api_key"] {
+            assert!(!debug.contains(hidden), "{hidden}: {debug}");
+        }
+    }
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::jwks_uri(
+            "https://as.example.com",
+            "https://as.example.com/keys?api_key=hunter3",
+        ))
+        .build()
+        .expect("builds");
+    let debug = format!("{verifier:?}");
+    assert!(
+        debug.contains("as.example.com") && !debug.contains("hunter3"),
+        "{debug}"
+    );
 }
 
 #[tokio::test]

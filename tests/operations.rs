@@ -696,6 +696,79 @@ async fn resource_rules_cover_what_a_whatwg_parser_resolves() {
     assert_eq!(open.status, StatusCode::OK);
 }
 
+/// What a server dereferences for a URI leaves out its fragment and, as a file path or a
+/// route, its query; a fetch goes to the same host with user info or a trailing dot. Each
+/// such spelling of a protected URI needs that URI's scopes, exact rules and prefix rules
+/// alike, in `resources/read` and in `completion/complete`.
+#[tokio::test]
+async fn resource_rules_cover_the_uri_without_fragment_query_user_info_or_trailing_dot() {
+    let verifier = StaticVerifier::new()
+        .with_token("base", info(&["mcp:read"]))
+        .with_token("root", info(&["mcp:read", "root"]));
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(verifier)
+        .required_scopes(["mcp:read"])
+        .resource_scopes("file:///etc/passwd", ["root"])
+        .resource_scopes("https://api.example.com/secret", ["root"])
+        .resource_prefix_scopes("https://files.example.com/private/", ["root"])
+        .build()
+        .unwrap();
+    let read = |uri: &str| {
+        let params = serde_json::json!({ "uri": uri });
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{params}}}"#)
+    };
+    let complete = |uri: &str| {
+        let params = serde_json::json!({
+            "ref": { "type": "ref/resource", "uri": uri },
+            "argument": { "name": "n", "value": "v" },
+        });
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{params}}}"#)
+    };
+    let spellings = [
+        "file:///etc/passwd#x",
+        "file:///etc/passwd#",
+        "file:///etc/passwd?",
+        "file:///etc/passwd?a=1",
+        "file:///etc/passwd?a=1#x",
+        "https://api.example.com/secret#x",
+        "https://api.example.com/secret?v=2",
+        "https://x@api.example.com/secret",
+        "https://x:y@api.example.com/secret",
+        "https://api.example.com./secret",
+        "https://API.example.com.:443/secret#top",
+        "https://x@files.example.com/private/a",
+        "https://files.example.com./private/a",
+    ];
+    for spelling in spellings {
+        for body in [read(spelling), complete(spelling)] {
+            let denied = send(&auth, post("base", Chunks::one(body.clone()))).await;
+            assert_eq!(denied.status, StatusCode::FORBIDDEN, "{spelling:?}");
+            let challenge = denied.challenge.unwrap();
+            assert!(
+                challenge.contains(r#"scope="mcp:read root""#),
+                "{spelling:?}: {challenge}"
+            );
+            assert!(denied.received.is_none(), "{spelling:?}");
+            // Control: with the scope, the same request passes, body untouched.
+            let allowed = send(&auth, post("root", Chunks::one(body.clone()))).await;
+            assert_eq!(allowed.status, StatusCode::OK, "{spelling:?}");
+            assert_eq!(allowed.received.unwrap().0, body.as_bytes());
+        }
+    }
+    // Other resources stay open: another path, another host, a query that is part of the
+    // path's name only in the rule's absence.
+    for open in [
+        "file:///etc/hosts#x",
+        "https://api.example.com/secretive",
+        "https://x@api.example.org/secret",
+        "https://files.example.com/public/a?x#y",
+    ] {
+        let out = send(&auth, post("base", Chunks::one(read(open)))).await;
+        assert_eq!(out.status, StatusCode::OK, "{open:?}");
+    }
+}
+
 /// Two rules that name one resource in different spellings both apply; neither replaces the
 /// other.
 #[tokio::test]

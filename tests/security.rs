@@ -534,3 +534,40 @@ async fn an_introspection_flood_is_bounded() {
         StatusCode::OK
     );
 }
+
+/// An `exp` so late that adding the layer's expiry leeway overflows the clock (a custom
+/// verifier may return any time) ends no stream: the request passes, never a panic. Its
+/// control, an ordinary `exp`, passes the same way.
+#[tokio::test]
+async fn an_exp_at_the_end_of_time_passes_without_a_panic() {
+    let end_of_time = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(u64::try_from(i64::MAX).expect("fits")))
+        .expect("the latest time this platform has");
+    let info = |exp: SystemTime| {
+        AuthInfo::builder()
+            .subject("alice")
+            .audience(RESOURCE)
+            .expires_at(exp)
+            .build()
+    };
+    let verifier = StaticVerifier::new()
+        .with_token("late", info(end_of_time))
+        .with_token(
+            "usual",
+            info(SystemTime::now() + Duration::from_secs(3_600)),
+        );
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(verifier)
+        .stream_expiry(StreamExpiry::All)
+        .build()
+        .expect("builds");
+    let app = app(auth);
+    for token in ["usual", "late"] {
+        for method in [Method::GET, Method::POST] {
+            let value = format!("Bearer {token}");
+            let res = send(&app, method.clone(), &[("authorization", &value)]).await;
+            assert_eq!(res.status(), StatusCode::OK, "{token} {method}");
+        }
+    }
+}

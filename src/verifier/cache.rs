@@ -287,7 +287,7 @@ impl fmt::Debug for TokenCache {
 struct Miss(Option<TokenKey>);
 
 /// The longest an entry is kept, whatever the settings say (so that no deadline overflows).
-const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+const LONGEST_TTL: Duration = super::LONGEST;
 
 /// The latest wall-clock time `verdict` may be used: the token's `exp`, and the time another
 /// replica forgets it.

@@ -158,7 +158,9 @@ impl Default for ClaimRules {
 
 impl ClaimRules {
     pub(crate) fn set_leeway(&mut self, leeway: Duration) {
-        self.leeway = leeway;
+        // `Duration::MAX` ("do not check times") is 100 years: the latest time a token can
+        // have been signed, `iat` plus the leeway, cannot overflow the clock.
+        self.leeway = leeway.min(super::LONGEST);
     }
 
     pub(crate) fn set_require_expiry(&mut self, require: bool) {

@@ -181,13 +181,6 @@ impl FetchError {
             source: Arc::new(source.without_url()),
         }
     }
-
-    /// Whether the server answered, with a status that means "not here" (404, 410).
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn is_not_found(&self) -> bool {
-        matches!(self, Self::Status { status, .. }
-            if *status == StatusCode::NOT_FOUND || *status == StatusCode::GONE)
-    }
 }
 
 impl HttpClient {
@@ -386,7 +379,6 @@ mod tests {
             err.to_string(),
             "https://as.example.com answered with status 404 Not Found"
         );
-        assert!(err.is_not_found());
     }
 
     /// Serves every connection one raw HTTP/1.1 response with `status` and a JSON body.

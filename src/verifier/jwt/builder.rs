@@ -221,13 +221,13 @@ impl fmt::Debug for TrustedIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys = match &self.keys {
             KeyConfig::Discover => "discover".to_owned(),
-            KeyConfig::JwksUri(uri) => format!("jwks_uri {uri}"),
+            KeyConfig::JwksUri(uri) => format!("jwks_uri {}", redacted_url(uri)),
             KeyConfig::JwkSet(_) => "static JWK set".to_owned(),
             KeyConfig::Pem(_) => "static PEM key".to_owned(),
             KeyConfig::Secret(_) => "shared secret [redacted]".to_owned(),
         };
         f.debug_struct("TrustedIssuer")
-            .field("issuer", &self.issuer)
+            .field("issuer", &redacted_url(&self.issuer))
             .field("keys", &keys)
             .field("tenants", &self.tenants)
             .finish()
@@ -388,7 +388,7 @@ impl JwtVerifierBuilder {
         for trusted in self.issuers.into_iter().map(TrustedIssuer::resolve) {
             for trusted in trusted? {
                 let name = trusted.issuer.clone();
-                let keys = build_keys(trusted, &client, self.refresh, &self.http)?;
+                let keys = build_keys(trusted, &client, self.refresh.bounded(), &self.http)?;
                 if issuers.insert(name.clone(), Issuer { keys }).is_some() {
                     return Err(ConfigError::DuplicateIssuer { issuer: name });
                 }

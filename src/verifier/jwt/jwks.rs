@@ -20,10 +20,13 @@ use super::{
     algorithm::Algorithm,
     keys::{Key, KeySet, Selection},
 };
-use crate::verifier::{
-    VerifyError,
-    discovery::{self, AuthorizationServerMetadata},
-    http::{FetchError, HttpClient, cache_max_age},
+use crate::{
+    resource::redacted_url,
+    verifier::{
+        VerifyError,
+        discovery::{self, AuthorizationServerMetadata},
+        http::{FetchError, HttpClient, cache_max_age},
+    },
 };
 
 /// How often a remote key set is refreshed.
@@ -37,6 +40,21 @@ pub(crate) struct RefreshPolicy {
     pub(crate) max_interval: Duration,
     /// How long past its refresh time a set is still used while refreshes fail.
     pub(crate) max_staleness: Duration,
+}
+
+impl RefreshPolicy {
+    /// The policy with every duration at most [`LONGEST`](crate::verifier::LONGEST): a
+    /// setting of `Duration::MAX` ("never") then means 100 years, and a refresh time or a
+    /// staleness limit computed from it cannot overflow the clock.
+    pub(crate) fn bounded(self) -> Self {
+        let bound = |d: Duration| d.min(crate::verifier::LONGEST);
+        Self {
+            default_interval: bound(self.default_interval),
+            min_interval: bound(self.min_interval),
+            max_interval: bound(self.max_interval),
+            max_staleness: bound(self.max_staleness),
+        }
+    }
 }
 
 impl Default for RefreshPolicy {
@@ -385,7 +403,19 @@ impl RemoteKeys {
         result.map(|_| ())
     }
 
+    /// [`fetch_keys`](Self::fetch_keys); when it fails on a key set found by discovery, the
+    /// metadata is dropped too, so that the next attempt (under the same rate limit)
+    /// discovers again: a key set moved to another URL, or metadata fixed after naming none
+    /// or a bad one, heals without a restart.
     async fn fetch_inner(&self, state: &mut RefreshState) -> Result<Arc<Snapshot>, VerifyError> {
+        let fetched = self.fetch_keys(state).await;
+        if fetched.is_err() && self.jwks_uri.is_none() {
+            state.metadata = None;
+        }
+        fetched
+    }
+
+    async fn fetch_keys(&self, state: &mut RefreshState) -> Result<Arc<Snapshot>, VerifyError> {
         let jwks_uri = match &self.jwks_uri {
             Some(uri) => uri.clone(),
             None => {
@@ -396,17 +426,11 @@ impl RemoteKeys {
                 })?
             }
         };
-        let (document, headers) =
-            self.client
-                .get_json::<Value>(&jwks_uri)
-                .await
-                .map_err(|err| {
-                    if err.is_not_found() && self.jwks_uri.is_none() {
-                        // The metadata may be out of date: discover again next time.
-                        state.metadata = None;
-                    }
-                    fetch_unavailable(err)
-                })?;
+        let (document, headers) = self
+            .client
+            .get_json::<Value>(&jwks_uri)
+            .await
+            .map_err(fetch_unavailable)?;
         let keys = KeySet::from_jwks(&document).map_err(|reason| {
             VerifyError::unavailable("signing keys are unavailable").with_source(reason)
         })?;
@@ -457,7 +481,10 @@ impl fmt::Debug for RemoteKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteKeys")
             .field("issuer", &self.issuer)
-            .field("jwks_uri", &self.jwks_uri.as_ref().map(Url::as_str))
+            .field(
+                "jwks_uri",
+                &self.jwks_uri.as_ref().map(|uri| redacted_url(uri.as_str())),
+            )
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
