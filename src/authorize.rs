@@ -660,6 +660,14 @@ impl Authorizer {
                 "MCP requests must be sent as Content-Type: application/json",
             ));
         }
+        // The layer reads the bytes as sent: a decoding layer inside it would hand the
+        // server other bytes than those checked (RFC 9110 §15.5.16: 415 for a coding).
+        if !is_identity_coded(&req.headers) {
+            return Err(AuthError::new(
+                AuthErrorKind::UnsupportedMediaType,
+                "MCP requests must be sent without Content-Encoding",
+            ));
+        }
         Ok(true)
     }
 
@@ -820,6 +828,18 @@ fn is_json(headers: &HeaderMap) -> bool {
             && (subtype.eq_ignore_ascii_case(b"json")
                 || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
     })
+}
+
+/// Whether the body is sent as it is: no `Content-Encoding`, or only `identity`.
+fn is_identity_coded(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .all(|coding| {
+            let coding = coding.trim_ascii();
+            coding.is_empty() || coding.eq_ignore_ascii_case(b"identity")
+        })
 }
 
 /// Whether the response is an event stream (`text/event-stream`).

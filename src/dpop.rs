@@ -236,7 +236,8 @@ impl ProofChecker {
         let SignedProof {
             claims,
             jkt: proof_jkt,
-        } = SignedProof::verify(proof, |alg| self.algorithms.contains(&alg)).map_err(invalid)?;
+        } = SignedProof::verify(proof, |alg| self.algorithms.contains(&alg), Some(jkt))
+            .map_err(invalid)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let jti = text("jti")
             .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI)
@@ -261,11 +262,6 @@ impl ProofChecker {
         let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
         if text("ath") != Some(ath.as_str()) {
             return Err(invalid("the DPoP proof is for another access token"));
-        }
-        if proof_jkt != jkt {
-            return Err(invalid(
-                "the DPoP proof is signed by another key than the token is bound to",
-            ));
         }
         if let Some(nonces) = &self.nonces
             && !text("nonce").is_some_and(|nonce| nonces.is_valid(nonce, now))
@@ -313,7 +309,8 @@ pub(crate) struct SignedProof {
 }
 
 impl SignedProof {
-    /// Checks the JWS of `proof`, signed with an algorithm `accepts` allows.
+    /// Checks the JWS of `proof`, signed with an algorithm `accepts` allows, and, when the
+    /// proof is for a bound token, by the key of thumbprint `bound_to`.
     ///
     /// # Errors
     ///
@@ -321,6 +318,7 @@ impl SignedProof {
     pub(crate) fn verify(
         proof: &str,
         accepts: impl Fn(Algorithm) -> bool,
+        bound_to: Option<&str>,
     ) -> Result<Self, &'static str> {
         let parsed = ParsedToken::parse(proof).map_err(|_| "the DPoP proof is malformed")?;
         let header = &parsed
@@ -354,9 +352,14 @@ impl SignedProof {
         if !key.fits(alg) {
             return Err("the DPoP proof's algorithm does not fit its key");
         }
+        // The key is compared before its signature is checked: a proof by another key than
+        // the token's costs a hash, not a signature check (RSA-8192, say).
+        let jkt = thumbprint(jwk).map_err(|_| "the DPoP proof's jwk is unusable")?;
+        if bound_to.is_some_and(|bound_to| bound_to != jkt) {
+            return Err("the DPoP proof is signed by another key than the token is bound to");
+        }
         verify_signature(alg, &key, parsed.signing_input.as_bytes(), parsed.signature)
             .map_err(|_| "the DPoP proof's signature is invalid")?;
-        let jkt = thumbprint(jwk).map_err(|_| "the DPoP proof's jwk is unusable")?;
         // Parsed once the signature holds.
         let claims = parsed
             .claims()

@@ -349,6 +349,66 @@ async fn every_proof_check_through_the_service() {
     }
 }
 
+/// The proof's key is compared with the token's `cnf.jkt` before its signature is checked:
+/// a proof by another key is refused as such, whatever its signature, so a mismatched key
+/// costs a hash and not a signature check. A proof by the bound key with a bad signature is
+/// refused for its signature.
+#[tokio::test]
+async fn the_proof_key_is_compared_before_its_signature_is_checked() {
+    let setup = Setup::new();
+    let app = setup.app(Some(Dpop::allowed()));
+    let other_key = SigningKey::es256();
+    let bound_to_other = setup.token(Some(&other_key));
+    let bound_to_client = setup.token(Some(&setup.client_key));
+    let description = |res: &Response<Body>| param(&dpop_challenge(res), "error_description");
+    for (what, token, proof, status, expected) in [
+        (
+            "another key, good signature",
+            &bound_to_other,
+            setup.proof(&bound_to_other).sign(),
+            StatusCode::UNAUTHORIZED,
+            Some("the DPoP proof is signed by another key than the token is bound to"),
+        ),
+        (
+            "another key, bad signature",
+            &bound_to_other,
+            setup.proof(&bound_to_other).tamper_signature().sign(),
+            StatusCode::UNAUTHORIZED,
+            Some("the DPoP proof is signed by another key than the token is bound to"),
+        ),
+        (
+            "the bound key, bad signature",
+            &bound_to_client,
+            setup.proof(&bound_to_client).tamper_signature().sign(),
+            StatusCode::UNAUTHORIZED,
+            Some("the DPoP proof's signature is invalid"),
+        ),
+        (
+            "the bound key, good signature",
+            &bound_to_client,
+            setup.proof(&bound_to_client).sign(),
+            StatusCode::OK,
+            None,
+        ),
+    ] {
+        let res = send(
+            &app,
+            &[("authorization", format!("DPoP {token}")), ("dpop", proof)],
+        )
+        .await;
+        assert_eq!(res.status(), status, "{what}");
+        if status == StatusCode::OK {
+            continue;
+        }
+        assert_eq!(
+            param(&dpop_challenge(&res), "error").as_deref(),
+            Some("invalid_dpop_proof"),
+            "{what}"
+        );
+        assert_eq!(description(&res).as_deref(), expected, "{what}");
+    }
+}
+
 #[tokio::test]
 async fn a_replayed_proof_is_refused_and_a_fresh_one_accepted() {
     let setup = Setup::new();

@@ -269,7 +269,8 @@ fn dpop_thumbprint(
         return Err(invalid("more than one DPoP header"));
     }
     let proof = proof.to_str().map_err(|_| invalid("not a compact JWS"))?;
-    let SignedProof { claims, jkt } = SignedProof::verify(proof, |_| true).map_err(invalid)?;
+    let SignedProof { claims, jkt } =
+        SignedProof::verify(proof, |_| true, None).map_err(invalid)?;
     if claims.get("htm").and_then(Value::as_str) != Some("POST")
         || claims.get("htu").and_then(Value::as_str) != Some(token_endpoint)
     {
