@@ -103,6 +103,7 @@ impl Path {
                 };
                 let verifier = builder
                     .client_secret_basic("rs", "rs-secret")
+                    .discovery_retry_interval(RETRY)
                     .http_timeout(HTTP_TIMEOUT)
                     .max_response_size(16 * 1024)
                     .cache_capacity(0)

@@ -775,7 +775,7 @@ async fn inactive_tokens_are_cached_briefly() {
     }
     assert_eq!(issuer.requests(Endpoint::Introspection), 2);
 
-    // moka keeps its own clock: a real wait, from after the last insertion.
+    // The cache keeps its own clock: a real wait, from after the last insertion.
     tokio::time::sleep(NEGATIVE_TTL + Duration::from_millis(250)).await;
     assert_eq!(outcome(&app.call("garbage").await), expected(INVALID));
     assert_eq!(

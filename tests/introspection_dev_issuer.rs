@@ -66,7 +66,7 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
         "{challenge}"
     );
 
-    // Revoked: honoured until the cache entry ends, then 401 (moka keeps its own clock, so
+    // Revoked: honoured until the cache entry ends, then 401 (the cache keeps its own clock, so
     // this is a real wait).
     issuer.revoke(&token);
     tokio::time::sleep(MAX_TTL + Duration::from_millis(250)).await;
@@ -100,6 +100,22 @@ async fn discovered_endpoint_verifies_opaque_tokens_from_the_dev_issuer() {
     );
 }
 
+/// How long after a discovery the next one may run, in the tests that wait for it.
+const RETRY: Duration = Duration::from_millis(400);
+
+/// A verifier that discovers `issuer`'s endpoint, at most once per [`RETRY`].
+fn discovering(issuer: &DevIssuer) -> IntrospectionVerifier {
+    IntrospectionVerifier::builder()
+        .discover(issuer.issuer())
+        .client_secret_basic("rs", "rs-secret")
+        .discovery_retry_interval(RETRY)
+        .build()
+        .unwrap()
+}
+
+/// While discovery fails, every request is `503` with a `Retry-After`, and the server is
+/// asked once per retry interval, not once per request (a flood of new tokens is no flood of
+/// metadata requests); once it answers, the same request passes without a new verifier.
 #[tokio::test]
 async fn discovery_waits_for_the_server_and_fails_with_503() {
     let issuer = dev_issuer().await;
@@ -107,22 +123,68 @@ async fn discovery_waits_for_the_server_and_fails_with_503() {
     issuer.set_down(Endpoint::OpenIdConfiguration, true);
     let auth = McpAuth::builder(RESOURCE)
         .authorization_server(issuer.issuer())
-        .verifier(IntrospectionVerifier::discover(issuer.issuer(), "rs", "rs-secret").unwrap())
+        .verifier(discovering(&issuer))
         .build()
         .unwrap();
-    let token = issuer.opaque_token(&issuer.token().scopes(["mcp:read"]));
-    let res = call(&auth, &token).await;
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_unavailable(&res);
-    assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
-    // Both discovery documents were tried, and nothing was introspected.
+    for i in 0..5 {
+        let token = issuer.opaque_token(&issuer.token().scopes(["mcp:read"]));
+        let res = call(&auth, &token).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{i}");
+        assert_unavailable(&res);
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
+    // Both discovery documents were tried once, and nothing was introspected.
     assert_eq!(issuer.requests(Endpoint::Metadata), 1);
     assert_eq!(issuer.requests(Endpoint::OpenIdConfiguration), 1);
     assert_eq!(issuer.requests(Endpoint::Introspection), 0);
 
-    // Control: the same request passes once the server is up, without a new verifier.
+    // Control: once the server is up and the interval has passed, the same request passes,
+    // without a new verifier.
     issuer.set_down(Endpoint::Metadata, false);
     issuer.set_down(Endpoint::OpenIdConfiguration, false);
+    tokio::time::sleep(RETRY + Duration::from_millis(100)).await;
+    let token = issuer.opaque_token(&issuer.token().scopes(["mcp:read"]));
+    assert_eq!(call(&auth, &token).await.status(), StatusCode::OK);
+    assert_eq!(issuer.requests(Endpoint::Metadata), 2);
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+}
+
+/// An endpoint the authorization server moved is found again: once the discovered one stops
+/// answering and was found longer than the retry interval ago, the next call discovers
+/// again. Until then the endpoint found is kept (a failing server costs no discovery per
+/// request).
+#[tokio::test]
+async fn a_moved_introspection_endpoint_is_discovered_again() {
+    let issuer = dev_issuer().await;
+    let mut moved = issuer.metadata();
+    // Port 9 (discard): nothing answers there.
+    moved["introspection_endpoint"] = serde_json::json!("http://127.0.0.1:9/introspect");
+    issuer.set_metadata_document(Some(moved));
+    let auth = McpAuth::builder(RESOURCE)
+        .authorization_server(issuer.issuer())
+        .verifier(discovering(&issuer))
+        .build()
+        .unwrap();
+    let token = issuer.opaque_token(&issuer.token().scopes(["mcp:read"]));
+    for _ in 0..3 {
+        let res = call(&auth, &token).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_unavailable(&res);
+    }
+    assert_eq!(
+        issuer.requests(Endpoint::Metadata),
+        1,
+        "kept within the interval"
+    );
+
+    // The server fixes its metadata. Past the interval, one more call finds the old
+    // endpoint dead and forgets it; the next discovers the new one and passes.
+    issuer.set_metadata_document(None);
+    tokio::time::sleep(RETRY + Duration::from_millis(100)).await;
+    assert_eq!(
+        call(&auth, &token).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     assert_eq!(call(&auth, &token).await.status(), StatusCode::OK);
     assert_eq!(issuer.requests(Endpoint::Metadata), 2);
     assert_eq!(issuer.requests(Endpoint::Introspection), 1);
@@ -220,4 +282,30 @@ async fn a_shared_answer_is_forgotten_when_the_replica_that_asked_forgets_it() {
     );
     assert!(a.verify(&token).await.is_err());
     assert!(issuer.requests(Endpoint::Introspection) >= 2);
+}
+
+/// A discovery whose caller goes away (a client that disconnects, the layer's timeout)
+/// counts as an attempt: callers who give up one after another cannot make every request a
+/// new discovery.
+#[tokio::test]
+async fn abandoned_discoveries_count_against_the_retry_interval() {
+    let issuer = dev_issuer().await;
+    issuer.set_delay(Endpoint::Metadata, Duration::from_secs(10));
+    let verifier = IntrospectionVerifier::builder()
+        .discover(issuer.issuer())
+        .client_secret_basic("rs", "rs-secret")
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let token = issuer.opaque_token(&issuer.token().scopes(["mcp:read"]));
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(200), verifier.verify(&token)).await;
+        if let Ok(answer) = abandoned {
+            let err = answer.expect_err("no endpoint yet");
+            assert!(err.is_unavailable(), "{err:?}");
+            assert!(err.retry_after().is_some(), "{err:?}");
+        }
+    }
+    assert_eq!(issuer.requests(Endpoint::Metadata), 1, "one discovery");
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
 }

@@ -3,17 +3,16 @@
 
 use std::{sync::Arc, time::Duration};
 
-use moka::future::Cache;
 use tokio::sync::Semaphore;
 
 use super::{
-    AnswerMapper, Endpoint, Inner, IntrospectionVerifier, SharedAnswers,
+    AnswerMapper, Discovered, Endpoint, Inner, IntrospectionVerifier, SharedAnswers,
     client_auth::{ClientAuth, ClientAuthenticator},
 };
 use crate::{
     ConfigError,
     callback::Callback,
-    error::nonzero_size,
+    error::{nonzero_duration, nonzero_size},
     resource::ConfiguredUrl,
     store::Store,
     verifier::{
@@ -67,6 +66,7 @@ pub struct IntrospectionVerifierBuilder {
     cache_capacity: u64,
     cache_max_ttl: Duration,
     negative_cache_ttl: Duration,
+    discovery_retry_interval: Duration,
     http: HttpOptions,
 }
 
@@ -85,6 +85,7 @@ impl Default for IntrospectionVerifierBuilder {
             cache_capacity: 10_000,
             cache_max_ttl: Duration::from_secs(60),
             negative_cache_ttl: Duration::from_secs(5),
+            discovery_retry_interval: Duration::from_secs(30),
             http: HttpOptions::new(64 * 1024),
         }
     }
@@ -98,9 +99,9 @@ impl IntrospectionVerifierBuilder {
             endpoint = Some(EndpointConfig::Fixed(ConfiguredUrl(url.into())));
 
         /// Finds the `introspection_endpoint` in the metadata of `issuer` (RFC 8414, then OpenID
-        /// Connect discovery), fetched on first use and kept. Unless [`issuer`](Self::issuer) says
-        /// otherwise, answers must then come from this issuer. Replaces
-        /// [`endpoint`](Self::endpoint). Defaults to none.
+        /// Connect discovery), fetched on first use and kept while the endpoint answers. Unless
+        /// [`issuer`](Self::issuer) says otherwise, answers must then come from this issuer.
+        /// Replaces [`endpoint`](Self::endpoint). Defaults to none.
         discover(issuer: impl Into<String>) =>
             endpoint = Some(EndpointConfig::Discover(ConfiguredUrl(issuer.into())));
 
@@ -205,6 +206,14 @@ impl IntrospectionVerifierBuilder {
         /// Sets how long an inactive or refused token's answer is remembered, so that repeated
         /// bad tokens do not each cost a call. `Duration::ZERO` turns this off. Defaults to `5 s`.
         negative_cache_ttl(ttl: Duration) => negative_cache_ttl = ttl;
+
+        /// With [`discover`](Self::discover): the least time between two discoveries. After
+        /// a failed one, verifications answer `503` with a `Retry-After` until it has passed,
+        /// without asking the server (a flood of new tokens is not a flood of metadata
+        /// requests); an endpoint found longer ago than this that stops answering is
+        /// discovered again, so an endpoint moved by the authorization server is found without
+        /// a restart. Defaults to `30 s`.
+        discovery_retry_interval(interval: Duration) => discovery_retry_interval = interval;
     }
 
     http_setters! {
@@ -227,6 +236,7 @@ impl IntrospectionVerifierBuilder {
         nonzero_size("max_token_size", self.max_token_size)?;
         self.claims.validate()?;
         nonzero_size("max_concurrent_requests", self.max_concurrent_requests)?;
+        nonzero_duration("discovery_retry_interval", self.discovery_retry_interval)?;
         if self.token_parameter.is_empty() || self.token_parameter == "token_type_hint" {
             return Err(ConfigError::setting(
                 "token_parameter",
@@ -247,12 +257,13 @@ impl IntrospectionVerifierBuilder {
                 }
                 EndpointConfig::Discover(ConfiguredUrl(issuer)) => {
                     let issuer_url = self.http.parse_issuer(&issuer)?;
-                    let found = Cache::builder().max_capacity(1).build();
                     (
                         Endpoint::Discover {
                             issuer: issuer.clone(),
                             issuer_url,
-                            found,
+                            discovered: Box::new(Discovered::new(
+                                self.discovery_retry_interval.min(crate::verifier::LONGEST),
+                            )),
                         },
                         Some(issuer),
                     )

@@ -69,9 +69,8 @@ use std::{
 
 use async_trait::async_trait;
 use http::StatusCode;
-use moka::future::Cache;
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
 pub use self::{
@@ -224,8 +223,32 @@ enum Endpoint {
     Discover {
         issuer: String,
         issuer_url: Url,
-        found: Cache<(), Url>,
+        discovered: Box<Discovered>,
     },
+}
+
+/// What discovery found, and when it last ran or failed: at most one discovery per `retry`.
+struct Discovered {
+    /// Held across a discovery, so that concurrent callers share it.
+    state: Mutex<DiscoveryState>,
+    retry: Duration,
+}
+
+#[derive(Default)]
+struct DiscoveryState {
+    /// The endpoint, and when it was found.
+    found: Option<(Url, Instant)>,
+    /// The last failure, and when: answered again until `retry` has passed.
+    failed: Option<(VerifyError, Instant)>,
+}
+
+impl Discovered {
+    pub(super) fn new(retry: Duration) -> Self {
+        Self {
+            state: Mutex::default(),
+            retry,
+        }
+    }
 }
 
 impl IntrospectionVerifier {
@@ -394,7 +417,13 @@ impl IntrospectionVerifier {
             _ => "error",
         };
         observe::introspection_call(result, started.elapsed());
-        let response = response.map_err(fetch_unavailable)?;
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                self.endpoint_failed(&endpoint).await;
+                return Err(fetch_unavailable(err));
+            }
+        };
         if let Some(mapper) = &inner.answer_mapper {
             let answer: Value = response.json(&endpoint).map_err(fetch_unavailable)?;
             return match mapper.map(response.status, answer) {
@@ -416,37 +445,83 @@ impl IntrospectionVerifier {
                 "the authorization server does not introspect this kind of token".to_owned(),
             ));
         }
-        let answer = response.ok_json(&endpoint).map_err(fetch_unavailable)?;
-        Ok(Answer::Answered(answer))
+        match response.ok_json(&endpoint) {
+            Ok(answer) => Ok(Answer::Answered(answer)),
+            Err(err) => {
+                self.endpoint_failed(&endpoint).await;
+                Err(fetch_unavailable(err))
+            }
+        }
     }
 
-    /// The introspection endpoint: configured, or discovered once (concurrent first calls
-    /// share one discovery; a failure is not kept, so the next request tries again).
+    /// The introspection endpoint: configured, or discovered and kept (concurrent callers
+    /// share one discovery). After a failed discovery, the failure is the answer until the
+    /// retry interval has passed, with a `Retry-After` until then.
     async fn endpoint(&self) -> Result<Url, VerifyError> {
-        match &self.inner.endpoint {
-            Endpoint::Fixed(url) => Ok(url.clone()),
+        let (issuer, issuer_url, discovered) = match &self.inner.endpoint {
+            Endpoint::Fixed(url) => return Ok(url.clone()),
             Endpoint::Discover {
                 issuer,
                 issuer_url,
-                found,
-            } => found
-                .try_get_with((), async {
-                    let metadata = discover(&self.inner.client, issuer, issuer_url)
-                        .await
-                        .map_err(|err| {
-                            VerifyError::unavailable(
-                                "authorization server metadata is not available",
-                            )
-                            .with_source(err)
-                        })?;
-                    metadata.introspection_url().cloned().ok_or_else(|| {
-                        VerifyError::unavailable(
-                            "authorization server has no introspection endpoint",
-                        )
-                    })
-                })
-                .await
-                .map_err(|err| (*err).clone()),
+                discovered,
+            } => (issuer, issuer_url, discovered),
+        };
+        let mut state = discovered.state.lock().await;
+        if let Some((url, _)) = &state.found {
+            return Ok(url.clone());
+        }
+        if let Some((err, at)) = &state.failed {
+            let since = at.elapsed();
+            if since < discovered.retry {
+                let wait = (discovered.retry - since).max(Duration::from_secs(1));
+                return Err(err.clone().with_retry_after(wait));
+            }
+        }
+        // The attempt counts from its start: a discovery whose caller goes away (a client
+        // that disconnects, the layer's `verify_timeout`) is a failed one, so that callers
+        // who give up cannot make every request a new discovery.
+        state.failed = Some((
+            VerifyError::unavailable("authorization server metadata is not available")
+                .with_source("discovery did not finish"),
+            Instant::now(),
+        ));
+        let found = match discover(&self.inner.client, issuer, issuer_url).await {
+            Ok(metadata) => metadata.introspection_url().cloned().ok_or_else(|| {
+                VerifyError::unavailable("authorization server has no introspection endpoint")
+            }),
+            Err(err) => Err(VerifyError::unavailable(
+                "authorization server metadata is not available",
+            )
+            .with_source(err)),
+        };
+        match found {
+            Ok(url) => {
+                state.found = Some((url.clone(), Instant::now()));
+                state.failed = None;
+                Ok(url)
+            }
+            Err(err) => {
+                state.failed = Some((err.clone(), Instant::now()));
+                Err(err.with_retry_after(discovered.retry.max(Duration::from_secs(1))))
+            }
+        }
+    }
+
+    /// After the discovered `endpoint` failed to answer: forgets it if it was found longer
+    /// ago than the retry interval, so that the next call discovers again (the authorization
+    /// server may have moved it); a newer one is kept, and a failing server costs no more
+    /// than one discovery per interval.
+    async fn endpoint_failed(&self, endpoint: &Url) {
+        let Endpoint::Discover { discovered, .. } = &self.inner.endpoint else {
+            return;
+        };
+        let mut state = discovered.state.lock().await;
+        if state
+            .found
+            .as_ref()
+            .is_some_and(|(url, at)| url == endpoint && at.elapsed() >= discovered.retry)
+        {
+            state.found = None;
         }
     }
 
