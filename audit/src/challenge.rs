@@ -170,6 +170,13 @@ impl Parser<'_> {
         }
         loop {
             let (name, value) = self.param()?;
+            // A bound on the parameters (a challenge has a handful), so that a hostile header
+            // cannot make the duplicate check below quadratic in its size.
+            if challenge.params.len() == MAX_PARAMS {
+                return Err(format!(
+                    "more than {MAX_PARAMS} parameters in one challenge"
+                ));
+            }
             if challenge.param(&name).is_some() {
                 return Err(format!("parameter {name:?} occurs twice in one challenge"));
             }
@@ -287,9 +294,29 @@ fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
+/// The most parameters [`parse`] reads in one challenge.
+const MAX_PARAMS: usize = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_challenge_with_too_many_parameters_is_refused_in_linear_time() {
+        let params = |n: usize| {
+            let params: Vec<String> = (0..n).map(|i| format!("p{i}=\"v\"")).collect();
+            format!("Bearer {}", params.join(", "))
+        };
+        assert_eq!(
+            parse(&params(MAX_PARAMS)).unwrap()[0].params.len(),
+            MAX_PARAMS
+        );
+        let err = parse(&params(MAX_PARAMS + 1)).unwrap_err();
+        assert!(err.contains("more than 64 parameters"), "{err}");
+        // A header of hyper's size, distinct names: refused at the bound, not after n^2 work.
+        let err = parse(&params(50_000)).unwrap_err();
+        assert!(err.contains("more than 64 parameters"), "{err}");
+    }
 
     #[test]
     fn bearer_with_quoted_parameters_parses() {

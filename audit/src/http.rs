@@ -148,10 +148,13 @@ impl Exchange {
         mcp::response_message(&self.body)
     }
 
-    /// `Retry-After` in seconds, when it is a number.
+    /// `Retry-After` in seconds, when it is a number; at most a day (more is a day), so that
+    /// a server's number cannot overflow the waits added to it.
     pub(crate) fn retry_after(&self) -> Option<Duration> {
+        const LONGEST: u64 = 24 * 60 * 60;
         let value = self.header(&header::RETRY_AFTER)?;
-        value.trim().parse::<u64>().ok().map(Duration::from_secs)
+        let seconds = value.trim().parse::<u64>().ok()?;
+        Some(Duration::from_secs(seconds.min(LONGEST)))
     }
 }
 
@@ -314,5 +317,31 @@ mod tests {
         }
         // Refused before counting: nothing went out.
         assert_eq!(http.sent(), 0);
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_and_capped_at_a_day() {
+        let exchange = |value: &str| Exchange {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            headers: HeaderMap::from_iter([(header::RETRY_AFTER, value.parse().unwrap())]),
+            body: Vec::new(),
+        };
+        assert_eq!(exchange("7").retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(exchange(" 7 ").retry_after(), Some(Duration::from_secs(7)));
+        for huge in ["86401", "18446744073709551615"] {
+            assert_eq!(
+                exchange(huge).retry_after(),
+                Some(Duration::from_secs(86_400)),
+                "{huge}"
+            );
+        }
+        for not_seconds in [
+            "-1",
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "99999999999999999999",
+        ] {
+            assert_eq!(exchange(not_seconds).retry_after(), None, "{not_seconds}");
+        }
     }
 }

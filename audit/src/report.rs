@@ -205,7 +205,8 @@ impl Report {
             )?;
             let indent = 6 + 2 + 6 + 2 + width + 2;
             if !finding.detail.is_empty() {
-                writeln!(out, "{:indent$}{dim}→ {}{dim:#}", "", finding.detail)?;
+                let detail = printable(&finding.detail);
+                writeln!(out, "{:indent$}{dim}→ {detail}{dim:#}", "")?;
             }
             if clauses || finding.label() != "PASS" {
                 writeln!(out, "{:indent$}{dim}§ {}{dim:#}", "", finding.check.clause)?;
@@ -306,5 +307,64 @@ pub(crate) fn unrunnable(
                 detail: why.to_owned(),
             })
             .collect(),
+    }
+}
+/// `text` with its control characters escaped (`\u{1b}`): a detail may quote the audited
+/// server (a metadata value, an error message), and a terminal would obey an escape
+/// sequence in it (rewrite the lines above, set the window title).
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A detail that quotes the server is written with its control characters escaped: an
+    /// escape sequence from the server cannot rewrite the table on a terminal.
+    #[test]
+    fn server_text_in_a_detail_cannot_drive_the_terminal() {
+        let hostile = "https://as.example/\u{1b}[1A\u{1b}[2KPASS\u{7}\u{1b}]0;title\u{7}";
+        let report = Report {
+            url: "http://127.0.0.1:3000/mcp".into(),
+            issuer: None,
+            requests: 1,
+            findings: vec![Finding {
+                check: &CHECKS[0],
+                outcome: Outcome::Fail,
+                detail: hostile.into(),
+            }],
+        };
+        let mut out = Vec::new();
+        report.write_table(&mut out, false).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert!(table.contains(r"\u{1b}[1A\u{1b}[2KPASS\u{7}"), "{table}");
+        // No escape character but those of the tool's own styles (`ESC[` then digits and
+        // `;`, ending in `m`).
+        for (at, _) in table.match_indices('\u{1b}') {
+            let style = &table[at + 1..];
+            let end = style.find('m').expect("a style ends in m");
+            assert!(
+                style.starts_with('[')
+                    && style[1..end]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == ';'),
+                "{:?}",
+                &style[..end.min(12)]
+            );
+        }
+        assert_eq!(printable("plain text"), "plain text");
     }
 }

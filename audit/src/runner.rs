@@ -143,7 +143,7 @@ impl<'a> Run<'a> {
                 }
             };
             let wait = wait.max(Duration::from_secs(1)) + Duration::from_millis(250);
-            if self.retry_waited + wait > self.config.retry_budget() {
+            if self.retry_waited.saturating_add(wait) > self.config.retry_budget() {
                 return Ok((
                     exchange,
                     format!(
