@@ -611,29 +611,45 @@ async fn operation_table() {
     }
 }
 
+/// A layer with the resource `rules`: token `base` has the global scope only, `root` has it
+/// and `root_scopes`.
+fn resource_layer(
+    root_scopes: &[&str],
+    rules: impl FnOnce(mcp_auth::McpAuthBuilder) -> mcp_auth::McpAuthBuilder,
+) -> McpAuth {
+    let root: Vec<&str> = std::iter::once("mcp:read")
+        .chain(root_scopes.iter().copied())
+        .collect();
+    let verifier = StaticVerifier::new()
+        .with_token("base", info(&["mcp:read"]))
+        .with_token("root", info(&root));
+    let builder = McpAuth::builder(RESOURCE)
+        .authorization_server("https://auth.example.com")
+        .verifier(verifier)
+        .required_scopes(["mcp:read"]);
+    rules(builder).build().unwrap()
+}
+
+/// A `resources/read` of `uri`.
+fn resources_read(uri: &str) -> String {
+    let params = serde_json::json!({ "uri": uri });
+    format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{params}}}"#)
+}
+
 /// A server on the TypeScript SDK (`new URL`) or the Python SDK (pydantic, on the `url`
 /// crate) reads a resource URI as a WHATWG URL parser does. Every spelling such a parser
 /// resolves to a protected URI needs that URI's scopes: default ports, missing or extra
 /// slashes, backslashes, surrounding spaces, tabs and newlines, raw non-ASCII, IDNA hosts.
 #[tokio::test]
 async fn resource_rules_cover_what_a_whatwg_parser_resolves() {
-    let verifier = StaticVerifier::new()
-        .with_token("base", info(&["mcp:read"]))
-        .with_token("root", info(&["mcp:read", "root", "private:read"]));
-    let auth = McpAuth::builder(RESOURCE)
-        .authorization_server("https://auth.example.com")
-        .verifier(verifier)
-        .required_scopes(["mcp:read"])
-        .resource_scopes("file:///etc/passwd", ["root"])
-        .resource_scopes("https://api.example.com/secret", ["root"])
-        .resource_scopes("file:///caf%C3%A9", ["root"])
-        .resource_prefix_scopes("file:///private/", ["private:read"])
-        .build()
-        .unwrap();
-    let read = |uri: &str| {
-        let params = serde_json::json!({ "uri": uri });
-        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{params}}}"#)
-    };
+    let auth = resource_layer(&["root", "private:read"], |builder| {
+        builder
+            .resource_scopes("file:///etc/passwd", ["root"])
+            .resource_scopes("https://api.example.com/secret", ["root"])
+            .resource_scopes("file:///caf%C3%A9", ["root"])
+            .resource_prefix_scopes("file:///private/", ["private:read"])
+    });
+    let read = resources_read;
     let spellings = [
         ("file:///etc/passwd", "file:///etc/passwd"),
         (
@@ -702,22 +718,13 @@ async fn resource_rules_cover_what_a_whatwg_parser_resolves() {
 /// alike, in `resources/read` and in `completion/complete`.
 #[tokio::test]
 async fn resource_rules_cover_the_uri_without_fragment_query_user_info_or_trailing_dot() {
-    let verifier = StaticVerifier::new()
-        .with_token("base", info(&["mcp:read"]))
-        .with_token("root", info(&["mcp:read", "root"]));
-    let auth = McpAuth::builder(RESOURCE)
-        .authorization_server("https://auth.example.com")
-        .verifier(verifier)
-        .required_scopes(["mcp:read"])
-        .resource_scopes("file:///etc/passwd", ["root"])
-        .resource_scopes("https://api.example.com/secret", ["root"])
-        .resource_prefix_scopes("https://files.example.com/private/", ["root"])
-        .build()
-        .unwrap();
-    let read = |uri: &str| {
-        let params = serde_json::json!({ "uri": uri });
-        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{params}}}"#)
-    };
+    let auth = resource_layer(&["root"], |builder| {
+        builder
+            .resource_scopes("file:///etc/passwd", ["root"])
+            .resource_scopes("https://api.example.com/secret", ["root"])
+            .resource_prefix_scopes("https://files.example.com/private/", ["root"])
+    });
+    let read = resources_read;
     let complete = |uri: &str| {
         let params = serde_json::json!({
             "ref": { "type": "ref/resource", "uri": uri },
