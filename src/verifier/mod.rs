@@ -19,13 +19,14 @@ use async_trait::async_trait;
 
 use crate::{AuthInfo, BoxError};
 
+/// The longest any configured duration is taken to mean: 100 years, "never" for a server's
+/// life, and short enough that adding it to a reading of any clock cannot overflow.
+#[cfg(feature = "http-client")]
+pub(crate) const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 // Backends, each in its own feature-gated module (see the crate docs' feature table), and
 // what they share: the token cache, the claim rules, discovery and the HTTP client.
 #[cfg(feature = "http-client")]
-/// The longest any configured duration is taken to mean: 100 years, "never" for a server's
-/// life, and short enough that adding it to a reading of any clock cannot overflow.
-pub(crate) const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-
 mod cache;
 #[cfg(feature = "http-client")]
 mod claims;
