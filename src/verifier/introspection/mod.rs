@@ -420,7 +420,7 @@ impl IntrospectionVerifier {
         let response = match response {
             Ok(response) => response,
             Err(err) => {
-                self.endpoint_failed(&endpoint).await;
+                self.endpoint_failed(&endpoint);
                 return Err(fetch_unavailable(err));
             }
         };
@@ -448,7 +448,7 @@ impl IntrospectionVerifier {
         match response.ok_json(&endpoint) {
             Ok(answer) => Ok(Answer::Answered(answer)),
             Err(err) => {
-                self.endpoint_failed(&endpoint).await;
+                self.endpoint_failed(&endpoint);
                 Err(fetch_unavailable(err))
             }
         }
@@ -510,12 +510,15 @@ impl IntrospectionVerifier {
     /// After the discovered `endpoint` failed to answer: forgets it if it was found longer
     /// ago than the retry interval, so that the next call discovers again (the authorization
     /// server may have moved it); a newer one is kept, and a failing server costs no more
-    /// than one discovery per interval.
-    async fn endpoint_failed(&self, endpoint: &Url) {
+    /// than one discovery per interval. Never waits: while another caller holds the state,
+    /// it is discovering already.
+    fn endpoint_failed(&self, endpoint: &Url) {
         let Endpoint::Discover { discovered, .. } = &self.inner.endpoint else {
             return;
         };
-        let mut state = discovered.state.lock().await;
+        let Ok(mut state) = discovered.state.try_lock() else {
+            return;
+        };
         if state
             .found
             .as_ref()
