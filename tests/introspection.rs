@@ -922,3 +922,78 @@ fn plain_http_is_refused_except_on_loopback() {
         "{err}"
     );
 }
+
+/// Serves every connection one `200` answer with the JSON `body` of the moment, after reading
+/// the request: an introspection endpoint whose bytes the test chooses.
+async fn raw_answer_server(body: Arc<std::sync::Mutex<String>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0_u8; 4096];
+                // The head, then as much body as it announces.
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length:"))
+                            .and_then(|n| n.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// An answer that names a member twice reads one way here and another in `serde_json` (the
+/// last one wins): `"active": false, …, "active": true` is no answer, `503`, never a pass.
+/// Its control: the same answer without the first `active` passes.
+#[tokio::test]
+async fn an_answer_naming_a_member_twice_is_no_answer() {
+    let valid = active().to_string();
+    let twice = format!(r#"{{"active":false,{}"#, &valid[1..]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&twice).unwrap()["active"],
+        true
+    );
+    let body = Arc::new(std::sync::Mutex::new(twice));
+    let endpoint = raw_answer_server(Arc::clone(&body)).await;
+    let verifier = builder(&endpoint).cache_capacity(0).build().unwrap();
+    let app = layered(verifier.clone());
+    let res = app.call("tok").await;
+    assert_eq!(outcome(&res), expected(UNAVAILABLE));
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(app.inner_calls(), 0);
+    let err = verifier.verify("tok").await.unwrap_err();
+    assert_eq!(
+        err.description(),
+        "introspection response names a member twice"
+    );
+
+    // Control: the answer as the server meant it.
+    *body.lock().unwrap() = valid;
+    assert_eq!(outcome(&app.call("tok").await), expected(OK));
+    assert_eq!(app.inner_calls(), 1);
+}

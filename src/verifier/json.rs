@@ -57,9 +57,13 @@ pub(crate) enum Refusal {
 const DEPTH_LIMIT: u8 = 128;
 
 impl<'a> Object<'a> {
-    /// Parses `json`, which must be one object (see the [module docs](self)). (The verifiers
-    /// hold text already checked for UTF-8, and call [`parse_str`](Self::parse_str).)
-    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
+    /// Parses `json`, which must be one object (see the [module docs](self)). (The JWT
+    /// verifier holds text already checked for UTF-8, and calls [`parse_str`](Self::parse_str);
+    /// introspection reads an answer's bytes with this.)
+    #[cfg_attr(
+        not(any(test, feature = "fuzzing", feature = "introspection")),
+        allow(dead_code)
+    )]
     pub(crate) fn parse(json: &'a [u8]) -> Result<Self, Refusal> {
         // Valid UTF-8 throughout: `serde_json` refuses invalid UTF-8 in a string, and outside
         // one it breaks the grammar; checked once here, every slice below is a `str`.

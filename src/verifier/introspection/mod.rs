@@ -88,7 +88,7 @@ use super::{
     claims::ClaimRules,
     discovery::discover,
     http::{FetchError, HttpClient},
-    json::Object,
+    json::{Object, Refusal},
     shape::{Shape, shape},
 };
 use crate::{AuthInfo, ConfigError, callback::Callback, observe, resource::redacted_url};
@@ -424,6 +424,14 @@ impl IntrospectionVerifier {
                 return Err(fetch_unavailable(err));
             }
         };
+        // Read strictly, as a token's claims are: an answer that names a member twice
+        // (`"active": false, "active": true`) reads one way here and another elsewhere
+        // (`serde_json` keeps the last), so it is no answer.
+        if let Err(Refusal::Duplicate) = Object::parse(&response.body) {
+            return Err(VerifyError::unavailable(
+                "introspection response names a member twice",
+            ));
+        }
         if let Some(mapper) = &inner.answer_mapper {
             let answer: Value = response.json(&endpoint).map_err(fetch_unavailable)?;
             return match mapper.map(response.status, answer) {
