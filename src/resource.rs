@@ -309,34 +309,37 @@ pub(crate) fn rule_readings(uri: &str) -> Vec<String> {
 
 /// The readings of a resource URI named in a request that rules must cover: the
 /// [`rule_readings`] of the URI, and of what a server fetches or opens for it. That is the URI
-/// without its fragment (never part of what is dereferenced, RFC 3986 §3.5), without its
-/// query (a file path, a template matched on the path, or a fetch the server routes by path
-/// alone), and, read as a URL, without user info and without the trailing dot of a
-/// fully-qualified host (the same host to a resolver). Each extra reading can only add rules
-/// to a request, never take one away.
+/// as written and, read as a URL, without user info and without the trailing dot of a
+/// fully-qualified host (the same host to a resolver); each of those whole, without its
+/// fragment (never part of what is dereferenced, RFC 3986 §3.5), and without its query (a
+/// file path, a template matched on the path, or a fetch the server routes by path alone).
+/// Each extra reading can only add rules to a request, never take one away.
 pub(crate) fn request_readings(uri: &str) -> Vec<String> {
-    let no_fragment = uri.split('#').next().unwrap_or(uri);
-    let no_query = no_fragment.split('?').next().unwrap_or(no_fragment);
-    let mut spellings = vec![uri.to_owned(), no_fragment.to_owned(), no_query.to_owned()];
+    let mut bases = vec![uri.to_owned()];
     if let Ok(mut url) = Url::parse(uri) {
-        url.set_fragment(None);
-        url.set_query(None);
         // Both fail only for URLs that cannot have user info: then there is none to drop.
         let _ = url.set_username("");
         let _ = url.set_password(None);
-        spellings.push(url.to_string());
+        bases.push(url.to_string());
         let trimmed = url.host_str().and_then(|host| host.strip_suffix('.'));
         if let Some(host) = trimmed.filter(|host| !host.is_empty()).map(str::to_owned)
             && url.set_host(Some(&host)).is_ok()
         {
-            spellings.push(url.to_string());
+            bases.push(url.to_string());
+        }
+    }
+    let mut spellings: Vec<&str> = Vec::with_capacity(3 * bases.len());
+    for base in &bases {
+        let no_fragment = base.split('#').next().unwrap_or(base);
+        let no_query = no_fragment.split('?').next().unwrap_or(no_fragment);
+        for spelling in [base.as_str(), no_fragment, no_query] {
+            if !spellings.contains(&spelling) {
+                spellings.push(spelling);
+            }
         }
     }
     let mut readings: Vec<String> = Vec::with_capacity(4);
-    for (i, spelling) in spellings.iter().enumerate() {
-        if spellings[..i].contains(spelling) {
-            continue;
-        }
+    for spelling in spellings {
         for reading in rule_readings(spelling) {
             if !readings.contains(&reading) {
                 readings.push(reading);

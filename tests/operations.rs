@@ -723,6 +723,7 @@ async fn resource_rules_cover_the_uri_without_fragment_query_user_info_or_traili
             .resource_scopes("file:///etc/passwd", ["root"])
             .resource_scopes("https://api.example.com/secret", ["root"])
             .resource_prefix_scopes("https://files.example.com/private/", ["root"])
+            .resource_scopes("https://api.example.com/data?id=42", ["root"])
     });
     let read = resources_read;
     let complete = |uri: &str| {
@@ -746,6 +747,10 @@ async fn resource_rules_cover_the_uri_without_fragment_query_user_info_or_traili
         "https://API.example.com.:443/secret#top",
         "https://x@files.example.com/private/a",
         "https://files.example.com./private/a",
+        // A rule with a query: user info or the dot dropped, the query kept.
+        "https://x@api.example.com/data?id=42",
+        "https://api.example.com./data?id=42",
+        "https://x@api.example.com./data?id=42#f",
     ];
     for spelling in spellings {
         for body in [read(spelling), complete(spelling)] {

@@ -207,12 +207,14 @@ impl IntrospectionVerifierBuilder {
         /// bad tokens do not each cost a call. `Duration::ZERO` turns this off. Defaults to `5 s`.
         negative_cache_ttl(ttl: Duration) => negative_cache_ttl = ttl;
 
-        /// With [`discover`](Self::discover): the least time between two discoveries. After
-        /// a failed one, verifications answer `503` with a `Retry-After` until it has passed,
-        /// without asking the server (a flood of new tokens is not a flood of metadata
-        /// requests); an endpoint found longer ago than this that stops answering is
-        /// discovered again, so an endpoint moved by the authorization server is found without
-        /// a restart. Defaults to `30 s`.
+        /// With [`discover`](Self::discover): the least time between two discoveries. Until
+        /// an endpoint is found, a failed discovery answers `503` with a `Retry-After` until
+        /// this has passed, without asking the server (a flood of new tokens is no flood of
+        /// metadata requests). An endpoint found that stops answering is discovered again,
+        /// once this has passed since the last discovery, and stays in use until another is
+        /// found: an endpoint the authorization server moved is found without a restart, and
+        /// one that was down for a moment serves again as soon as it answers. Defaults to
+        /// `30 s`.
         discovery_retry_interval(interval: Duration) => discovery_retry_interval = interval;
     }
 

@@ -39,7 +39,9 @@
 //! timeout, another non-`200` status, a redirect, a body that is too large or not JSON, no
 //! boolean `active`) the error is [`VerifyError::unavailable`]: the client gets `503` with
 //! `Retry-After` and keeps its token. It is never `401`, and never a pass. Such errors are not
-//! cached, so the verifier recovers as soon as the server does.
+//! cached, so the verifier recovers as soon as the server does. A discovered endpoint that
+//! fails is discovered again at most once per `discovery_retry_interval`, and used until
+//! another is found.
 //!
 //! # Cache
 //!
@@ -63,7 +65,10 @@ mod shared;
 
 use std::{
     fmt,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -227,25 +232,31 @@ enum Endpoint {
     },
 }
 
-/// What discovery found, and when it last ran or failed: at most one discovery per `retry`.
+/// What discovery found, and when it last ran: at most one discovery per `retry`.
 struct Discovered {
-    /// Held across a discovery, so that concurrent callers share it.
-    state: Mutex<DiscoveryState>,
+    /// Held across a discovery (by the task that runs it), so that concurrent callers share
+    /// it.
+    state: Arc<Mutex<DiscoveryState>>,
+    /// The endpoint found failed to answer since: discover again when `retry` allows.
+    suspect: AtomicBool,
     retry: Duration,
 }
 
 #[derive(Default)]
 struct DiscoveryState {
-    /// The endpoint, and when it was found.
-    found: Option<(Url, Instant)>,
-    /// The last failure, and when: answered again until `retry` has passed.
-    failed: Option<(VerifyError, Instant)>,
+    /// The endpoint found last; kept, and used, until a discovery finds another.
+    found: Option<Url>,
+    /// When discovery last ran, whatever it found.
+    attempted: Option<Instant>,
+    /// Why the last discovery failed, while no endpoint was ever found.
+    failed: Option<VerifyError>,
 }
 
 impl Discovered {
     pub(super) fn new(retry: Duration) -> Self {
         Self {
-            state: Mutex::default(),
+            state: Arc::default(),
+            suspect: AtomicBool::new(false),
             retry,
         }
     }
@@ -420,7 +431,7 @@ impl IntrospectionVerifier {
         let response = match response {
             Ok(response) => response,
             Err(err) => {
-                self.endpoint_failed(&endpoint);
+                self.endpoint_failed();
                 return Err(fetch_unavailable(err));
             }
         };
@@ -433,7 +444,13 @@ impl IntrospectionVerifier {
             ));
         }
         if let Some(mapper) = &inner.answer_mapper {
-            let answer: Value = response.json(&endpoint).map_err(fetch_unavailable)?;
+            let answer: Value = match response.json(&endpoint) {
+                Ok(answer) => answer,
+                Err(err) => {
+                    self.endpoint_failed();
+                    return Err(fetch_unavailable(err));
+                }
+            };
             return match mapper.map(response.status, answer) {
                 Ok(answer) => Ok(Answer::Answered(answer)),
                 Err(err) if err.is_invalid_token() => {
@@ -456,15 +473,19 @@ impl IntrospectionVerifier {
         match response.ok_json(&endpoint) {
             Ok(answer) => Ok(Answer::Answered(answer)),
             Err(err) => {
-                self.endpoint_failed(&endpoint);
+                self.endpoint_failed();
                 Err(fetch_unavailable(err))
             }
         }
     }
 
-    /// The introspection endpoint: configured, or discovered and kept (concurrent callers
-    /// share one discovery). After a failed discovery, the failure is the answer until the
-    /// retry interval has passed, with a `Retry-After` until then.
+    /// The introspection endpoint: configured, or discovered. Discovery runs at most once per
+    /// retry interval, in a task of its own (a caller that goes away does not cancel it;
+    /// concurrent callers wait for it): the first time, and again once the endpoint found
+    /// has failed to answer. An endpoint found stays in use until a discovery finds another,
+    /// so a server that is down for a moment is used again as soon as it answers. With none
+    /// found yet, a failed discovery is the answer until the interval has passed, with a
+    /// `Retry-After` until then.
     async fn endpoint(&self) -> Result<Url, VerifyError> {
         let (issuer, issuer_url, discovered) = match &self.inner.endpoint {
             Endpoint::Fixed(url) => return Ok(url.clone()),
@@ -474,65 +495,65 @@ impl IntrospectionVerifier {
                 discovered,
             } => (issuer, issuer_url, discovered),
         };
-        let mut state = discovered.state.lock().await;
-        if let Some((url, _)) = &state.found {
-            return Ok(url.clone());
-        }
-        if let Some((err, at)) = &state.failed {
-            let since = at.elapsed();
-            if since < discovered.retry {
-                let wait = (discovered.retry - since).max(Duration::from_secs(1));
-                return Err(err.clone().with_retry_after(wait));
+        let mut state = Arc::clone(&discovered.state).lock_owned().await;
+        let retry = discovered.retry;
+        let since = state.attempted.map(|at| at.elapsed());
+        let due = since.is_none_or(|since| since >= retry);
+        match (&state.found, &state.failed) {
+            (Some(url), _) if !due || !discovered.suspect.load(Ordering::Relaxed) => {
+                return Ok(url.clone());
             }
+            (None, Some(err)) if !due => {
+                let wait = retry.saturating_sub(since.unwrap_or_default());
+                return Err(err
+                    .clone()
+                    .with_retry_after(wait.max(Duration::from_secs(1))));
+            }
+            _ => {}
         }
-        // The attempt counts from its start: a discovery whose caller goes away (a client
-        // that disconnects, the layer's `verify_timeout`) is a failed one, so that callers
-        // who give up cannot make every request a new discovery.
-        state.failed = Some((
-            VerifyError::unavailable("authorization server metadata is not available")
-                .with_source("discovery did not finish"),
-            Instant::now(),
-        ));
-        let found = match discover(&self.inner.client, issuer, issuer_url).await {
-            Ok(metadata) => metadata.introspection_url().cloned().ok_or_else(|| {
-                VerifyError::unavailable("authorization server has no introspection endpoint")
-            }),
-            Err(err) => Err(VerifyError::unavailable(
-                "authorization server metadata is not available",
+        discovered.suspect.store(false, Ordering::Relaxed);
+        let client = self.inner.client.clone();
+        let (issuer, issuer_url) = (issuer.clone(), issuer_url.clone());
+        let discovery = tokio::spawn(async move {
+            let found = match discover(&client, &issuer, &issuer_url).await {
+                Ok(metadata) => metadata.introspection_url().cloned().ok_or_else(|| {
+                    VerifyError::unavailable("authorization server has no introspection endpoint")
+                }),
+                Err(err) => Err(VerifyError::unavailable(
+                    "authorization server metadata is not available",
+                )
+                .with_source(err)),
+            };
+            state.attempted = Some(Instant::now());
+            match found {
+                Ok(url) => {
+                    state.found = Some(url.clone());
+                    state.failed = None;
+                    Ok(url)
+                }
+                // The endpoint found before, if any, is still the best guess.
+                Err(err) => match &state.found {
+                    Some(url) => Ok(url.clone()),
+                    None => {
+                        state.failed = Some(err.clone());
+                        Err(err.with_retry_after(retry.max(Duration::from_secs(1))))
+                    }
+                },
+            }
+        });
+        discovery.await.unwrap_or_else(|_| {
+            Err(
+                VerifyError::unavailable("authorization server metadata is not available")
+                    .with_retry_after(Duration::from_secs(1)),
             )
-            .with_source(err)),
-        };
-        match found {
-            Ok(url) => {
-                state.found = Some((url.clone(), Instant::now()));
-                state.failed = None;
-                Ok(url)
-            }
-            Err(err) => {
-                state.failed = Some((err.clone(), Instant::now()));
-                Err(err.with_retry_after(discovered.retry.max(Duration::from_secs(1))))
-            }
-        }
+        })
     }
 
-    /// After the discovered `endpoint` failed to answer: forgets it if it was found longer
-    /// ago than the retry interval, so that the next call discovers again (the authorization
-    /// server may have moved it); a newer one is kept, and a failing server costs no more
-    /// than one discovery per interval. Never waits: while another caller holds the state,
-    /// it is discovering already.
-    fn endpoint_failed(&self, endpoint: &Url) {
-        let Endpoint::Discover { discovered, .. } = &self.inner.endpoint else {
-            return;
-        };
-        let Ok(mut state) = discovered.state.try_lock() else {
-            return;
-        };
-        if state
-            .found
-            .as_ref()
-            .is_some_and(|(url, at)| url == endpoint && at.elapsed() >= discovered.retry)
-        {
-            state.found = None;
+    /// After the discovered `endpoint` failed to answer: the next call that the retry
+    /// interval allows discovers again (the authorization server may have moved it).
+    fn endpoint_failed(&self) {
+        if let Endpoint::Discover { discovered, .. } = &self.inner.endpoint {
+            discovered.suspect.store(true, Ordering::Relaxed);
         }
     }
 

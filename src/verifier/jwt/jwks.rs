@@ -470,7 +470,8 @@ impl RemoteKeys {
         Ok(metadata)
     }
 
-    /// The authorization server's metadata, discovered once and kept.
+    /// The authorization server's metadata: discovered on first use, kept until a fetch of the
+    /// key set it names fails.
     pub(crate) async fn metadata(&self) -> Result<Arc<AuthorizationServerMetadata>, VerifyError> {
         let mut state = self.refresh.lock().await;
         self.metadata_locked(&mut state).await

@@ -141,8 +141,9 @@ impl JwtVerifier {
     }
 
     /// The authorization server metadata of a trusted issuer configured with
-    /// [`TrustedIssuer::discover`], fetched once and kept (the introspection verifier reads its
-    /// `introspection_endpoint` from here).
+    /// [`TrustedIssuer::discover`], fetched on first use and kept until a fetch of the key set
+    /// it names fails (then fetched again on the next call, or with the next key fetch). The
+    /// introspection verifier reads its `introspection_endpoint` from here.
     ///
     /// # Errors
     ///
