@@ -263,9 +263,9 @@ impl IntrospectionVerifierBuilder {
                         Endpoint::Discover {
                             issuer: issuer.clone(),
                             issuer_url,
-                            discovered: Box::new(Discovered::new(
+                            discovered: Discovered::new(
                                 self.discovery_retry_interval.min(crate::verifier::LONGEST),
-                            )),
+                            ),
                         },
                         Some(issuer),
                     )

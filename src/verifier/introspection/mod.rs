@@ -228,7 +228,7 @@ enum Endpoint {
     Discover {
         issuer: String,
         issuer_url: Url,
-        discovered: Box<Discovered>,
+        discovered: Discovered,
     },
 }
 
