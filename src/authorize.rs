@@ -49,7 +49,7 @@ use crate::{
     auth_info::CheckedBy,
     bearer,
     binding::CertificateBinding,
-    body::{Connection, RequestBody, read_bounded},
+    body::{self, Connection, RequestBody, read_bounded},
     callback::Callback,
     challenge::{AuthError, AuthErrorKind, Challenger, Scheme},
     dpop::ProofChecker,
@@ -115,12 +115,29 @@ pub(crate) struct Passed {
 }
 
 /// What the layer does once the inner service answered an authorized request.
-#[derive(Debug)]
 pub(crate) struct AfterResponse {
     /// The caller, and the session id the request presented (if any), when sessions are bound.
     session: Session,
     /// When an event stream in the response must end (the token's expiry and leeway).
     stream_deadline: Option<SystemTime>,
+}
+
+/// Never the session id (whoever has it can use the session): whether there is one.
+impl fmt::Debug for AfterResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AfterResponse")
+            .field("sessions_bound", &self.session.is_some())
+            .field(
+                "session_id",
+                &self
+                    .session
+                    .as_ref()
+                    .and_then(|(_, id)| id.as_ref())
+                    .map(|_| ".."),
+            )
+            .field("stream_deadline", &self.stream_deadline)
+            .finish()
+    }
 }
 
 /// A session binding being written.
@@ -141,8 +158,11 @@ pub(crate) struct ResponsePlan {
 pub(crate) enum Route {
     /// Answer with this response (the metadata document).
     Respond(Response<Bytes>),
-    /// Pass on without authentication (a preflight, a public path).
+    /// Pass on without authentication (a public path).
     PassThrough,
+    /// Pass on without authentication and without a body: a CORS preflight
+    /// ([`is_preflight`]).
+    Preflight,
     /// Verify these credentials, then [`authorize`](Authorizer::authorize) the request.
     Authenticate(Credentials),
 }
@@ -255,10 +275,13 @@ impl Authorizer {
             return Ok(Route::Respond(self.metadata.respond(req.method())));
         }
         self.check_origin(req.headers())?;
-        if is_preflight(req.method(), req.headers()) || self.public_paths.iter().any(|p| p == path)
-        {
+        if self.public_paths.iter().any(|p| p == path) {
             remove_credentials(req.headers_mut());
             return Ok(Route::PassThrough);
+        }
+        if is_preflight(req.method(), req.headers()) {
+            remove_credentials(req.headers_mut());
+            return Ok(Route::Preflight);
         }
         Credentials::take(req, self.max_token_size, self.dpop.is_some()).map(Route::Authenticate)
     }
@@ -336,13 +359,15 @@ impl Authorizer {
                     match Box::pin(tokio::time::timeout(self.body_timeout, read)).await {
                         Ok(Ok(read)) => read,
                         // Part of the body may be left: the connection cannot be reused.
-                        Ok(Err(err)) => return Err(refuse(err, Connection::Close)),
+                        Ok(Err(err)) => {
+                            return Err(refuse(err, Connection::after_failed_read(parts.version)));
+                        }
                         Err(_elapsed) => {
                             let err = AuthError::new(
                                 AuthErrorKind::RequestTimeout,
                                 "the request body did not arrive in time",
                             );
-                            return Err(refuse(err, Connection::Close));
+                            return Err(refuse(err, Connection::after_failed_read(parts.version)));
                         }
                     };
                 if let Err(err) = self.check_operations(&info, &parts.headers, &data) {
@@ -717,10 +742,7 @@ impl Authorizer {
     /// The response for `err`.
     pub(crate) fn reject(&self, err: AuthError, connection: Connection) -> Response<Bytes> {
         let mut res = self.challenger.response(err);
-        if connection == Connection::Close {
-            res.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
+        connection.mark(&mut res);
         res
     }
 }
@@ -876,11 +898,16 @@ fn single_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Header
 
 /// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`, from an origin (a
 /// browser's always names one, and [`check_origin`](Authorizer::check_origin) has let it
-/// through). One without `Origin` is not a preflight, whatever it asks: it needs a token.
+/// through), without a body (a browser's has none). Anything else needs a token, whatever it
+/// asks: the headers are the client's to write, so they prove nothing, and a handler that
+/// answers every method would otherwise run on a body no token vouched for. A preflight
+/// goes on with an empty body, whatever arrives after its headers (HTTP/2 need not declare
+/// one).
 fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::OPTIONS
         && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         && headers.contains_key(header::ORIGIN)
+        && !body::declares_body(headers)
 }
 
 #[cfg(test)]

@@ -42,6 +42,11 @@ impl<B> RequestBody<B> {
         }
     }
 
+    /// No body at all.
+    pub(crate) fn empty() -> Self {
+        Self::buffered(Bytes::new(), None)
+    }
+
     pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         let data = (!data.is_empty()).then_some(data);
         Self {
@@ -226,12 +231,30 @@ impl Connection {
     /// hyper closes an HTTP/1 connection whose request body was left unread; a client that is
     /// not told so would reuse it and fail ("server disconnected") on its next request.
     pub(crate) fn after_rejecting(version: Version, headers: &HeaderMap) -> Self {
-        let unread = version <= Version::HTTP_11
-            && (headers.contains_key(header::TRANSFER_ENCODING)
-                || headers
-                    .get(header::CONTENT_LENGTH)
-                    .is_some_and(|len| len.as_bytes() != b"0"));
-        if unread { Self::Close } else { Self::KeepAlive }
+        if declares_body(headers) {
+            Self::after_failed_read(version)
+        } else {
+            Self::KeepAlive
+        }
+    }
+
+    /// What a request whose body was left partly read does to its connection: an HTTP/1
+    /// connection cannot carry the next request. HTTP/2 streams are independent, and it
+    /// forbids `Connection` (RFC 9113 §8.2.2).
+    pub(crate) fn after_failed_read(version: Version) -> Self {
+        if version <= Version::HTTP_11 {
+            Self::Close
+        } else {
+            Self::KeepAlive
+        }
+    }
+
+    /// Says so in `res`: `Connection: close` for [`Close`](Self::Close).
+    pub(crate) fn mark<B>(self, res: &mut http::Response<B>) {
+        if self == Self::Close {
+            res.headers_mut()
+                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
     }
 
     /// Reads and discards the body of a request about to be rejected, so that its HTTP/1
@@ -274,6 +297,16 @@ impl Connection {
             Ok(false) | Err(_) => Self::Close,
         }
     }
+}
+
+/// Whether a request's headers say a body follows them (`Transfer-Encoding`, or a
+/// `Content-Length` other than `0`). Without either, an HTTP/1 request has none; an HTTP/2
+/// one may still send one.
+pub(crate) fn declares_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|len| len.as_bytes() != b"0")
 }
 
 /// Reads a whole body (and its trailers), refusing to hold more than `max` bytes: `413`

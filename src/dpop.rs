@@ -15,12 +15,17 @@
 //! Each proof is checked as RFC 9449 §4.3 asks: one `DPoP` header, a compact JWS with `typ`
 //! `dpop+jwt`, an asymmetric algorithm of the allow-list, a public `jwk` without private
 //! members, a valid signature, `htm` equal to the request method, `htu` equal to the resource's
-//! origin and the request path (RFC 3986 normalised; never read from `Host`), `iat` within the
-//! proof lifetime, a `jti` not seen before within it ([replay store](crate::store)), `ath`
+//! origin and the request path (RFC 3986 normalised; never read from `Host`), `iat` no older
+//! than the proof lifetime and no further ahead than the clock skew, a `jti` not seen before
+//! while the proof could be accepted ([replay store](crate::store)), `ath`
 //! equal to the base64url SHA-256 of the token, and the RFC 7638 thumbprint of the `jwk` equal
 //! to the token's `cnf.jkt`. Every failure is `401` with `WWW-Authenticate: DPoP
 //! error="invalid_dpop_proof"`, the accepted `algs`, and `resource_metadata`; audience and
 //! scopes are checked exactly as for Bearer.
+//!
+//! The path in `htu` is the request's path as the layer sees it: put the layer where the
+//! request still has the path the client signed (outside a router that strips a prefix, such
+//! as axum's `nest`), or proofs for that path are refused.
 //!
 //! With [`Dpop::nonces`], the layer also requires a server nonce in each proof (RFC 9449 §9):
 //! a proof without the current nonce gets `401 use_dpop_nonce` and a `DPoP-Nonce` header, and
@@ -79,6 +84,7 @@ pub struct Dpop {
     required: bool,
     algorithms: Option<Vec<Algorithm>>,
     proof_lifetime: Duration,
+    proof_clock_skew: Duration,
     nonces: Option<Duration>,
     replay_store: Option<Arc<dyn Store>>,
 }
@@ -90,6 +96,7 @@ impl Dpop {
             required: false,
             algorithms: None,
             proof_lifetime: Duration::from_secs(5 * 60),
+            proof_clock_skew: Duration::from_secs(60),
             nonces: None,
             replay_store: None,
         }
@@ -110,9 +117,19 @@ impl Dpop {
         algorithms(algorithms: impl IntoIterator<Item = Algorithm>) =>
             algorithms = Some(algorithms.into_iter().collect());
 
-        /// Sets how far a proof's `iat` may be from now, either way; replayed `jti`s are
-        /// remembered for twice as long. Defaults to 5 minutes.
+        /// Sets how old a proof may be: how far its `iat` may be behind now. Defaults to 5
+        /// minutes.
         proof_lifetime(lifetime: Duration) => proof_lifetime = lifetime;
+
+        /// Sets how far a proof's `iat` may be ahead of now: how fast a client's clock may
+        /// run. Defaults to 1 minute. A proof dated later is refused, so that a proof made in
+        /// advance (by someone who had the key for a moment) is not good for longer than the
+        /// lifetime and this.
+        ///
+        /// Replicas that share a [replay store](Self::replay_store) must agree on the time
+        /// within this too: a proof's `jti` is remembered until the proof is older than the
+        /// lifetime plus this, so that a replica whose clock is behind cannot accept it again.
+        proof_clock_skew(skew: Duration) => proof_clock_skew = skew;
 
         /// Requires a server nonce in every proof (RFC 9449 §9), rotated every `rotation` (a
         /// nonce stays valid for one more rotation). Defaults to no nonces.
@@ -121,8 +138,10 @@ impl Dpop {
         /// Sets where seen proof ids (`jti`) are remembered. A store shared by several replicas
         /// catches a proof replayed to another replica. Defaults to a [`MemoryStore`] of
         /// `100_000` entries; a store that is full (or cannot answer) makes new proofs `503`
-        /// with `Retry-After`, never forgets a `jti` it holds. Size it for the proofs of
-        /// twice the proof lifetime at peak (100,000 covers ~80 DPoP requests a second).
+        /// with `Retry-After`, never forgets a `jti` it holds. A `jti` is kept for at most the
+        /// proof lifetime plus twice the clock skew (7 minutes by default): size the store for
+        /// the proofs of that long at peak (100,000 covers about 230 DPoP requests a second
+        /// with the defaults: 100,000 in 420 s).
         replay_store(store: impl Store) => replay_store = Some(Arc::new(store));
     }
 }
@@ -150,6 +169,8 @@ pub(crate) struct ProofChecker {
     /// The algorithm names, space-separated, for `algs=`.
     algs: String,
     lifetime: Duration,
+    /// How far ahead of now an `iat` may be.
+    skew: Duration,
     /// `scheme://host[:port]` of the resource: `htu` is this and the request path.
     origin: String,
     replay: Arc<dyn Store>,
@@ -192,6 +213,7 @@ impl ProofChecker {
             algorithms,
             algs,
             lifetime: config.proof_lifetime,
+            skew: config.proof_clock_skew,
             origin: resource.origin().to_owned(),
             replay: config
                 .replay_store
@@ -255,8 +277,8 @@ impl ProofChecker {
             .and_then(Value::as_f64)
             .ok_or_else(|| invalid("the DPoP proof has no iat"))?;
         let now = now();
-        let lifetime = self.lifetime.as_secs_f64();
-        if !(now - lifetime..=now + lifetime).contains(&iat) {
+        let (lifetime, skew) = (self.lifetime.as_secs_f64(), self.skew.as_secs_f64());
+        if !(now - lifetime..=now + skew).contains(&iat) {
             return Err(invalid("the DPoP proof is too old or from the future"));
         }
         let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
@@ -281,7 +303,7 @@ impl ProofChecker {
             .insert_if_absent(
                 &StoreKey::new("dpop-jti", &id),
                 Bytes::from_static(b"1"),
-                self.lifetime.saturating_mul(2),
+                remember_for(iat, now, lifetime, skew),
             )
             .await
             .map_err(|_| {
@@ -373,6 +395,18 @@ fn invalid(description: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidDpopProof, description)
 }
 
+/// How long the `jti` of a proof dated `iat` is remembered, from `now` (seconds since the
+/// Unix epoch): until the proof is older than the lifetime on every clock that may judge it,
+/// that is, until `iat` + lifetime by a clock up to `skew` behind this one. At least a second
+/// (the store's own clock may be a little behind), at most a century.
+fn remember_for(iat: f64, now: f64, lifetime: f64, skew: f64) -> Duration {
+    const CENTURY: f64 = 100.0 * 365.25 * 86_400.0;
+    // `iat` is within [now - lifetime, now + skew]: finite, and the sum is not negative.
+    let seconds = (iat + lifetime + skew - now).clamp(1.0, CENTURY);
+    // Longer, not shorter, if it cannot be said.
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::from_secs(CENTURY as u64))
+}
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -456,6 +490,26 @@ fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jti_outlives_every_clock_that_accepts_its_proof() {
+        let now = 1_800_000_000.0;
+        let (lifetime, skew) = (300.0, 60.0);
+        for iat in [now - lifetime, now - 1.5, now, now + 0.5, now + skew] {
+            let kept = remember_for(iat, now, lifetime, skew).as_secs_f64();
+            // A clock `skew` behind ours accepts the proof until `iat + lifetime` by it.
+            assert!((now + kept - (iat + lifetime + skew)).abs() < 1e-6, "{iat}");
+        }
+        // No skew, the oldest proof there is: a second, not nothing.
+        assert_eq!(
+            remember_for(now - lifetime, now, lifetime, 0.0),
+            Duration::from_secs(1)
+        );
+        // `Duration::MAX` settings: a century, no panic.
+        let max = Duration::MAX.as_secs_f64();
+        let century = remember_for(now, now, max, max);
+        assert_eq!(century.as_secs() / (365 * 86_400), 100);
+    }
 
     #[test]
     fn hmac_matches_rfc_4231() {

@@ -11,7 +11,8 @@
 //!    `/.well-known/oauth-protected-resource/<path>` and at the root form, so clients find the
 //!    authorization server.
 //! 2. It refuses a request whose `Origin` is neither the resource's own nor an allowed one with
-//!    `403` before anything else (on by default), and lets CORS preflights through.
+//!    `403` before anything else (on by default), and lets CORS preflights through (without
+//!    a body).
 //! 3. It takes the bearer token from the `Authorization` header (and only from there), asks a
 //!    [`TokenVerifier`] about it, requires that the token is meant for this resource (RFC 8707
 //!    audience) and carries the required scopes (honouring scope hierarchies).

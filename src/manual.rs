@@ -54,7 +54,8 @@
 //! [`McpAuthBuilder::allowed_origins`](crate::McpAuthBuilder::allowed_origins), `null` never
 //! passes, and requests without `Origin` (non-browser clients) are not affected. It runs
 //! before authentication so a bad `Origin` gets `403`, not `401`. CORS preflights from allowed
-//! origins pass without authentication, because browsers never send credentials on them.
+//! origins pass without authentication, because browsers never send credentials on them; they
+//! reach the inner service without a body, and an `OPTIONS` that announces one needs a token.
 //! [`danger_allow_any_origin`](crate::McpAuthBuilder::danger_allow_any_origin) is for a proxy
 //! that checks `Origin` itself.
 //!

@@ -72,9 +72,28 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.authorizer.route(&mut req) {
-            Ok(Route::Respond(res)) => ResponseFuture::ready(res),
+            Ok(Route::Respond(res)) => {
+                match Connection::after_rejecting(req.version(), req.headers()) {
+                    Connection::KeepAlive => ResponseFuture::ready(res),
+                    // A body is on its way (to the metadata's path): read a small one first, so
+                    // the connection stays.
+                    Connection::Close => {
+                        let (parts, body) = req.into_parts();
+                        ResponseFuture::reject(Box::pin(async move {
+                            let mut res = res;
+                            Connection::drain(parts.version, &parts.headers, body)
+                                .await
+                                .mark(&mut res);
+                            res
+                        }))
+                    }
+                }
+            }
             Ok(Route::PassThrough) => {
                 ResponseFuture::inner(self.inner.call(req.map(RequestBody::inner)))
+            }
+            Ok(Route::Preflight) => {
+                ResponseFuture::inner(self.inner.call(req.map(|_| RequestBody::empty())))
             }
             Ok(Route::Authenticate(credentials)) => {
                 let (parts, body) = req.into_parts();

@@ -170,6 +170,45 @@ async fn large_or_announced_bodies_close_the_connection() {
     let (status, headers) = send(&auth, req).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(!closes(&headers));
+    // Nor a body over `max_body_size` on HTTP/2, which forbids `Connection` (RFC 9113
+    // §8.2.2): the same 413 as on HTTP/1.1 above, without the header.
+    let mut req = post(Some("good"), full(vec![b' '; 40 * 1024]), None);
+    *req.version_mut() = http::Version::HTTP_2;
+    let (status, headers) = send(&self::auth(true), req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!closes(&headers));
+}
+
+/// The metadata's path answers without authentication, and without reading a body: a small
+/// one is drained first, as for a rejection, so the connection stays; a large one closes it.
+#[tokio::test]
+async fn a_body_sent_to_the_metadata_is_drained_or_the_connection_closed() {
+    let auth = auth(false);
+    let metadata = |body: TestBody, length: usize| {
+        Request::post("/.well-known/oauth-protected-resource/mcp")
+            .header(header::CONTENT_LENGTH, length)
+            .body(body)
+            .unwrap()
+    };
+    let (status, headers) = send(&auth, metadata(full(JSON), JSON.len())).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!closes(&headers));
+    let (status, headers) = send(&auth, metadata(full(big_body()), 100_000)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(closes(&headers));
+    // The same large body over HTTP/2: no connection to save, no header.
+    let mut req = metadata(full(big_body()), 100_000);
+    *req.version_mut() = http::Version::HTTP_2;
+    let (status, headers) = send(&auth, req).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!closes(&headers));
+    // Control: a GET without a body is the document, as always.
+    let req = Request::get("/.well-known/oauth-protected-resource/mcp")
+        .body(full(Bytes::new()))
+        .unwrap();
+    let (status, headers) = send(&auth, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!closes(&headers));
 }
 
 fn big_body() -> Bytes {
@@ -253,6 +292,27 @@ async fn a_refused_client_reuses_its_connection() {
             assert_eq!(body, JSON);
         }
     }
+
+    // The metadata's path, with a body: drained, and the connection goes on.
+    let post_metadata = format!(
+        "POST /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        JSON.len()
+    );
+    stream.write_all(post_metadata.as_bytes()).await.unwrap();
+    stream.write_all(JSON).await.unwrap();
+    let (got, head, _) = read_response(&mut stream).await;
+    assert_eq!(got, 405, "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    stream
+        .write_all(&request(Some("good"), JSON))
+        .await
+        .unwrap();
+    let (got, head, body) = read_response(&mut stream).await;
+    assert_eq!(got, 200, "{head}");
+    assert_eq!(body, JSON);
 
     // A large body is not waited for: `Connection: close`, and the server hangs up.
     let mut stream = TcpStream::connect(addr).await.unwrap();

@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode, header};
 use mcp_auth::{
     AuthInfo, McpAuth,
     dpop::Dpop,
-    store::MemoryStore,
+    store::{MemoryStore, Store, StoreError, StoreKey},
     testing::{DpopProof, SigningKey, TokenBuilder, key_thumbprint},
     verifier::{
         JwtVerifier,
@@ -259,6 +259,21 @@ async fn every_proof_check_through_the_service() {
                 .issued_at(now + Duration::from_secs(320)),
         ),
         Case {
+            name: "iat ahead of now within the clock skew (1 minute)",
+            headers: dpop(
+                setup
+                    .proof(&token)
+                    .issued_at(now + Duration::from_secs(50))
+                    .sign(),
+            ),
+            status: StatusCode::OK,
+            error: None,
+        },
+        bad_proof(
+            "iat ahead of now by more than the clock skew, within the lifetime",
+            setup.proof(&token).issued_at(now + Duration::from_secs(90)),
+        ),
+        Case {
             name: "cnf.jkt of another key",
             headers: vec![
                 (
@@ -435,6 +450,99 @@ async fn a_replayed_proof_is_refused_and_a_fresh_one_accepted() {
         ("dpop", setup.proof(&token).sign()),
     ];
     assert_eq!(send(&app, &fresh).await.status(), StatusCode::OK);
+}
+
+/// A store that notes how long each `jti` is to be remembered.
+#[derive(Debug, Clone)]
+struct Recording {
+    inner: MemoryStore,
+    ttls: std::sync::Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+#[async_trait::async_trait]
+impl Store for Recording {
+    async fn get(
+        &self,
+        key: &StoreKey,
+        renew: Option<Duration>,
+    ) -> Result<Option<bytes::Bytes>, StoreError> {
+        self.inner.get(key, renew).await
+    }
+
+    async fn insert(
+        &self,
+        key: &StoreKey,
+        value: bytes::Bytes,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.insert(key, value, ttl).await
+    }
+
+    async fn insert_if_absent(
+        &self,
+        key: &StoreKey,
+        value: bytes::Bytes,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.ttls.lock().expect("lock").push(ttl);
+        self.inner.insert_if_absent(key, value, ttl).await
+    }
+}
+
+/// A proof's `iat` may be behind now by the lifetime and ahead by the clock skew, each its
+/// own setting; its `jti` is remembered until the proof is older than the lifetime by a
+/// clock behind ours by the skew (a replica's, sharing the store), and no longer.
+#[tokio::test]
+async fn a_jti_is_remembered_while_any_clock_within_the_skew_accepts_the_proof() {
+    let setup = Setup::new();
+    let store = Recording {
+        inner: MemoryStore::new(100),
+        ttls: std::sync::Arc::default(),
+    };
+    let app = setup.app(Some(
+        Dpop::allowed()
+            .proof_lifetime(Duration::from_secs(200))
+            .proof_clock_skew(Duration::from_secs(100))
+            .replay_store(store.clone()),
+    ));
+    let token = setup.token(Some(&setup.client_key));
+    let now = SystemTime::now();
+    let with_iat = |iat: SystemTime| {
+        vec![
+            ("authorization", format!("DPoP {token}")),
+            ("dpop", setup.proof(&token).issued_at(iat).sign()),
+        ]
+    };
+    // (iat relative to now, status, how long its jti is kept: iat + 200 s + 100 s - now)
+    let cases = [
+        (-190_i64, StatusCode::OK, Some(110_u64)),
+        (0, StatusCode::OK, Some(300)),
+        (90, StatusCode::OK, Some(390)),
+        (-210, StatusCode::UNAUTHORIZED, None),
+        (110, StatusCode::UNAUTHORIZED, None),
+    ];
+    for (offset, status, kept) in cases {
+        let iat = if offset < 0 {
+            now - Duration::from_secs(offset.unsigned_abs())
+        } else {
+            now + Duration::from_secs(offset.unsigned_abs())
+        };
+        let before = store.ttls.lock().expect("lock").len();
+        let res = send(&app, &with_iat(iat)).await;
+        assert_eq!(res.status(), status, "iat {offset:+} s");
+        let ttls = store.ttls.lock().expect("lock").clone();
+        match kept {
+            None => assert_eq!(ttls.len(), before, "iat {offset:+} s: nothing stored"),
+            Some(kept) => {
+                let ttl = ttls.last().expect("a jti stored").as_secs_f64();
+                // The proof's iat has whole seconds; the test took some time since `now`.
+                assert!(
+                    (kept as f64 - 3.0..=kept as f64 + 1.0).contains(&ttl),
+                    "iat {offset:+} s: kept {ttl} s, expected about {kept} s"
+                );
+            }
+        }
+    }
 }
 
 /// A replay store that fills up (an attacker's own valid proofs, or heavy traffic) never

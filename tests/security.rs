@@ -226,8 +226,9 @@ async fn origin_is_checked_by_default() {
             headers: vec![preflight, ("origin", "http://127.0.0.1:3000")],
             status: StatusCode::OK,
         },
-        // A browser's preflight always names its origin: one without is not let through
-        // unauthenticated (to a handler that answers any method).
+        // A browser's preflight always names its origin: one without needs a token. (Not a
+        // defence by itself: anyone can add the header. What keeps a preflight harmless is
+        // that it carries no body to the handler: `a_preflight_reaches_the_handler_without_a_body`.)
         Case {
             name: "a preflight without Origin",
             method: Method::OPTIONS,
@@ -292,6 +293,72 @@ async fn origin_is_checked_by_default() {
         };
         assert_eq!(res.status(), status, "{} (any origin)", case.name);
     }
+}
+
+/// A CORS preflight passes without a token, and so carries nothing a token would vouch for:
+/// an `OPTIONS` that brings a body is no preflight, and a preflight reaches the handler with
+/// an empty body whatever follows its headers. The headers are the client's to write: a
+/// handler that answers any method would otherwise run a tool call with no token at all.
+#[tokio::test]
+async fn a_preflight_reaches_the_handler_without_a_body() {
+    let app = Router::new()
+        .route(
+            "/mcp",
+            any(|body: axum::body::Bytes| async move { format!("{} bytes", body.len()) }),
+        )
+        .layer(
+            McpAuth::builder(RESOURCE)
+                .authorization_server("http://127.0.0.1:9")
+                .verifier(alice())
+                .build()
+                .expect("layer builds"),
+        );
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete"}}"#;
+    let send = |headers: &[(&'static str, String)], body: &'static str| {
+        let mut req = Request::builder().method(Method::OPTIONS).uri("/mcp");
+        for (name, value) in [
+            ("origin", "http://127.0.0.1:3000"),
+            ("access-control-request-method", "POST"),
+        ] {
+            req = req.header(name, value);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let req = req.body(Body::from(body)).expect("request");
+        let app = app.clone();
+        async move {
+            let res = app.oneshot(req).await.expect("infallible");
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 1024)
+                .await
+                .expect("body");
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let length = ("content-length", call.len().to_string());
+    let token = ("authorization", "Bearer alice".to_owned());
+
+    // A body declared by its length, or chunked: no preflight, a token is needed.
+    let (status, _) = send(std::slice::from_ref(&length), call).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let chunked = ("transfer-encoding", "chunked".to_owned());
+    let (status, _) = send(&[chunked], call).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Control: with a token, the same request is served, body and all.
+    let (status, body) = send(&[length, token], call).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, format!("{} bytes", call.len()));
+
+    // A body no header announced (as HTTP/2 allows) is not handed on.
+    let (status, body) = send(&[], call).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "0 bytes");
+    // A browser's preflight, with `Content-Length: 0` or none: passes, as before.
+    let (status, body) = send(&[("content-length", "0".to_owned())], "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "0 bytes"));
+    let (status, body) = send(&[], "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "0 bytes"));
 }
 
 /// Audiences compare as RFC 3986 normalises URIs, never as a browser re-reads a host: an

@@ -87,6 +87,7 @@ const EVIL: (&str, &str) = ("origin", "https://evil.example");
 enum Want {
     Respond(StatusCode),
     Pass,
+    Preflight,
     Token(&'static str),
     Reject(AuthErrorKind),
 }
@@ -94,13 +95,13 @@ enum Want {
 #[test]
 fn route_table() {
     use AuthErrorKind::{InvalidRequest, MissingToken, OriginNotAllowed};
-    use Want::{Pass, Reject, Respond, Token};
+    use Want::{Pass, Preflight, Reject, Respond, Token};
     const METADATA: &str = "GET /.well-known/oauth-protected-resource/mcp";
     const PREFLIGHT: Headers = &[APP, ("access-control-request-method", "POST")];
     const APP_UPPERCASE: (&str, &str) = ("origin", "HTTPS://APP.example.com");
     const NOT_BEARER: (&str, &str) = ("authorization", "Bearer a b");
     const PROOF: (&str, &str) = ("dpop", "a.b.c");
-    let cases: [(&str, &str, Headers, Want); 18] = [
+    let cases: [(&str, &str, Headers, Want); 21] = [
         (
             "metadata, path-inserted",
             METADATA,
@@ -119,7 +120,7 @@ fn route_table() {
             &[],
             Respond(StatusCode::METHOD_NOT_ALLOWED),
         ),
-        ("preflight", "OPTIONS /mcp", PREFLIGHT, Pass),
+        ("preflight", "OPTIONS /mcp", PREFLIGHT, Preflight),
         (
             "preflight with credentials",
             "OPTIONS /mcp",
@@ -129,7 +130,38 @@ fn route_table() {
                 BEARER,
                 PROOF,
             ],
-            Pass,
+            Preflight,
+        ),
+        (
+            "preflight saying its body is empty",
+            "OPTIONS /mcp",
+            &[
+                APP,
+                ("access-control-request-method", "POST"),
+                ("content-length", "0"),
+            ],
+            Preflight,
+        ),
+        (
+            "an OPTIONS that brings a body is no preflight: it needs a token",
+            "OPTIONS /mcp",
+            &[
+                APP,
+                ("access-control-request-method", "POST"),
+                ("content-length", "2"),
+            ],
+            Reject(MissingToken),
+        ),
+        (
+            "nor is one with a chunked body",
+            "OPTIONS /mcp",
+            &[
+                APP,
+                ("access-control-request-method", "POST"),
+                ("transfer-encoding", "chunked"),
+                BEARER,
+            ],
+            Token("reader"),
         ),
         (
             "OPTIONS without preflight header needs a token",
@@ -201,6 +233,7 @@ fn route_table() {
         let got = match authorizer.route(&mut req) {
             Ok(Route::Respond(res)) => Respond(res.status()),
             Ok(Route::PassThrough) => Pass,
+            Ok(Route::Preflight) => Preflight,
             Ok(Route::Authenticate(credentials)) => {
                 assert_eq!(credentials.token().ok(), Some("reader"), "{name}");
                 // Debug output never shows the token (nor a proof).
@@ -212,7 +245,7 @@ fn route_table() {
             Err(err) => Reject(err.kind()),
         };
         assert_eq!(got, want, "{name}");
-        if matches!(got, Pass | Token(_)) {
+        if matches!(got, Pass | Preflight | Token(_)) {
             assert!(
                 !req.headers().contains_key(header::AUTHORIZATION),
                 "{name}: the token is not passed on"
@@ -501,4 +534,20 @@ fn rejections_close_connections_with_unread_bodies() {
             "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:read\""
         )
     );
+}
+
+#[test]
+fn what_happens_after_a_response_never_shows_the_session_id() {
+    let info = info(RESOURCE, &["mcp:read"]);
+    let after = AfterResponse {
+        session: Some((
+            LazyOwner::new(&info, "reader"),
+            Some(HeaderValue::from_static("secret-session-id")),
+        )),
+        stream_deadline: None,
+    };
+    let debug = format!("{after:?}");
+    assert!(!debug.contains("secret-session-id"), "{debug}");
+    assert!(!debug.contains("reader"), "{debug}");
+    assert!(debug.contains("session_id: Some"), "{debug}");
 }
