@@ -3,8 +3,10 @@
 //! 1. **Metadata**: the RFC 9728 well-known paths are answered here, without authentication.
 //! 2. **Origin**: a request whose `Origin` is not the resource's own or an allowed one gets
 //!    `403` (MCP transport: DNS-rebinding defence); `null` is refused.
-//! 3. **Preflight**: CORS preflights (from an allowed origin) pass on without authentication.
-//! 4. **Public paths** pass on without authentication.
+//! 3. **Public paths** pass on without authentication.
+//! 4. **Preflight**: CORS preflights (from an allowed origin) pass on without authentication,
+//!    and without what a token would have to vouch for: no body, no session id, no upgrade
+//!    ([`is_preflight`]).
 //! 5. **Bearer**: the token comes from the `Authorization` header only
 //!    ([`bearer::extract`]); it is removed from the request, whatever happens next.
 //! 6. **Verify**: the [`TokenVerifier`] decides, within `verify_timeout`: invalid → `401`,
@@ -133,7 +135,7 @@ impl fmt::Debug for AfterResponse {
                     .session
                     .as_ref()
                     .and_then(|(_, id)| id.as_ref())
-                    .map(|_| ".."),
+                    .map(|_| "[redacted]"),
             )
             .field("stream_deadline", &self.stream_deadline)
             .finish()
@@ -265,7 +267,7 @@ impl Authorizer {
         &self.metadata
     }
 
-    /// Steps 1 to 5: metadata, `Origin`, preflight, public paths, token extraction.
+    /// Steps 1 to 5: metadata, `Origin`, public paths, preflight, token extraction.
     ///
     /// The `Authorization` and `DPoP` headers are removed from every request that passes on
     /// (no token passthrough), and from requests that carry a token to verify.
@@ -280,7 +282,11 @@ impl Authorizer {
             return Ok(Route::PassThrough);
         }
         if is_preflight(req.method(), req.headers()) {
-            remove_credentials(req.headers_mut());
+            let headers = req.headers_mut();
+            remove_credentials(headers);
+            // A browser names these in `Access-Control-Request-Headers`, never sends them.
+            headers.remove(&SESSION_ID);
+            headers.remove(&LAST_EVENT_ID);
             return Ok(Route::Preflight);
         }
         Credentials::take(req, self.max_token_size, self.dpop.is_some()).map(Route::Authenticate)
@@ -898,17 +904,24 @@ fn single_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Header
 
 /// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`, from an origin (a
 /// browser's always names one, and [`check_origin`](Authorizer::check_origin) has let it
-/// through), without a body (a browser's has none). Anything else needs a token, whatever it
-/// asks: the headers are the client's to write, so they prove nothing, and a handler that
-/// answers every method would otherwise run on a body no token vouched for. A preflight
-/// goes on with an empty body, whatever arrives after its headers (HTTP/2 need not declare
-/// one).
+/// through), without a body or an `Upgrade` (a browser's has neither). Anything else needs a
+/// token, whatever it asks.
+///
+/// The headers are the client's to write, so they prove nothing: a preflight goes on with
+/// nothing a token would have to vouch for, in case the handler answers every method alike.
+/// Its body is replaced by an empty one, whatever arrives after its headers (HTTP/2 need not
+/// announce one), and `Mcp-Session-Id` and `Last-Event-ID` are removed (a session is only
+/// ever used with its owner's token).
 fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::OPTIONS
         && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         && headers.contains_key(header::ORIGIN)
+        && !headers.contains_key(header::UPGRADE)
         && !body::declares_body(headers)
 }
+
+/// The header with which a client resumes an event stream.
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 #[cfg(test)]
 mod tests;

@@ -70,7 +70,8 @@ use crate::{
 ///     .dpop(
 ///         Dpop::required()
 ///             .algorithms([Algorithm::Es256, Algorithm::EdDsa])
-///             .proof_lifetime(Duration::from_secs(120)),
+///             .proof_lifetime(Duration::from_secs(120))
+///             .proof_clock_skew(Duration::from_secs(30)),
 ///     )
 ///     .build()?;
 /// let metadata: serde_json::Value = serde_json::from_slice(&auth.metadata().to_json())?;
@@ -122,13 +123,15 @@ impl Dpop {
         proof_lifetime(lifetime: Duration) => proof_lifetime = lifetime;
 
         /// Sets how far a proof's `iat` may be ahead of now: how fast a client's clock may
-        /// run. Defaults to 1 minute. A proof dated later is refused, so that a proof made in
-        /// advance (by someone who had the key for a moment) is not good for longer than the
-        /// lifetime and this.
+        /// run. A proof dated later is refused, so that a proof made in advance (by someone
+        /// who had the key for a moment) is not good for longer than the lifetime and this.
         ///
-        /// Replicas that share a [replay store](Self::replay_store) must agree on the time
-        /// within this too: a proof's `jti` is remembered until the proof is older than the
-        /// lifetime plus this, so that a replica whose clock is behind cannot accept it again.
+        /// It is also the margin for replicas that share a
+        /// [replay store](Self::replay_store): a proof's `jti` is remembered until the proof
+        /// is older than the lifetime plus this, so that a replica whose clock is up to this
+        /// much behind cannot accept it again. With several replicas, keep it above the
+        /// difference between their clocks, even if clients' clocks are exact. Defaults to 1
+        /// minute.
         proof_clock_skew(skew: Duration) => proof_clock_skew = skew;
 
         /// Requires a server nonce in every proof (RFC 9449 §9), rotated every `rotation` (a
@@ -140,7 +143,7 @@ impl Dpop {
         /// `100_000` entries; a store that is full (or cannot answer) makes new proofs `503`
         /// with `Retry-After`, never forgets a `jti` it holds. A `jti` is kept for at most the
         /// proof lifetime plus twice the clock skew (7 minutes by default): size the store for
-        /// the proofs of that long at peak (100,000 covers about 230 DPoP requests a second
+        /// the proofs of that long at peak (100,000 covers about 240 DPoP requests a second
         /// with the defaults: 100,000 in 420 s).
         replay_store(store: impl Store) => replay_store = Some(Arc::new(store));
     }

@@ -399,21 +399,23 @@ mod jwt {
         keys::thumbprint(jwk)
     }
 
-    /// The DPoP proof check of a layer for `DPOP_RESOURCE` (`lifetime` either side of now,
-    /// every default algorithm), run twice on the same proof with a fresh replay store: the
-    /// second result is the replay's. `None` when `method` is not an HTTP method.
+    /// The DPoP proof check of a layer for `DPOP_RESOURCE` (`iat` at most `lifetime` behind
+    /// now and `skew` ahead, every default algorithm), run twice on the same proof with a
+    /// fresh replay store: the second result is the replay's. `None` when `method` is not an
+    /// HTTP method.
     pub async fn dpop_check(
         proof: &str,
         method: &[u8],
         path: &str,
         token: &str,
         jkt: &str,
-        lifetime: Duration,
+        (lifetime, skew): (Duration, Duration),
     ) -> Option<[Result<(), AuthError>; 2]> {
         let method = Method::from_bytes(method).ok()?;
         let resource = ResourceUri::parse(DPOP_RESOURCE, false).ok()?;
         let config = Dpop::allowed()
             .proof_lifetime(lifetime)
+            .proof_clock_skew(skew)
             .replay_store(ReplayStore::default());
         let checker = ProofChecker::new(config, &resource).ok()?;
         let first = checker.check(proof, &method, path, token, jkt).await;

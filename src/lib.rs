@@ -128,7 +128,7 @@
 //! # Modules
 //!
 //! A request takes one path through the private `authorize` module, top to bottom: metadata,
-//! `Origin`, preflight, public paths, bearer extraction, verification, audience, binding and
+//! `Origin`, public paths, preflight, bearer extraction, verification, audience, binding and
 //! [`dpop`], body peek ([`body`]) and scopes ([`policy`]), session, pass-on; every refusal is one
 //! [`challenge::AuthError`]. [`McpAuth`] and its builder configure it; [`McpAuthService`] and
 //! [`future`] are the tower plumbing. [`verifier`] holds the [`TokenVerifier`] trait, the JWT and

@@ -61,7 +61,10 @@ impl ScopeHierarchy {
     }
 
     /// Turns on the colon-prefix rule: a scope implies every scope that extends it after a `:`
-    /// (`files` implies `files:read`, `files:read` implies `files:read:own`). Defaults to off.
+    /// (`files` implies `files:read`, `files:read` implies `files:read:own`). A scope with a
+    /// `/` in it is a URI (`https://api.example.com/read`, `api://app/Files.Read`), whose
+    /// colons are not levels: the rule gives it no broader scope (`https` does not imply it).
+    /// Defaults to off.
     pub fn with_prefix_rule(mut self) -> Self {
         self.prefix_rule = true;
         self
@@ -83,6 +86,7 @@ impl ScopeHierarchy {
                 continue;
             }
             if self.prefix_rule
+                && !scope.contains('/')
                 && let Some((parent, _)) = scope.rsplit_once(':')
                 && !parent.is_empty()
             {
@@ -521,6 +525,30 @@ mod tests {
         let flat = ScopeHierarchy::new();
         assert!(!flat.covers("files", "files:read"));
         assert!(flat.covers("files", "files"));
+    }
+
+    #[test]
+    fn uri_scopes_have_no_prefix_parents() {
+        let h = ScopeHierarchy::new().with_prefix_rule();
+        for (granted, required) in [
+            ("https", "https://api.example.com/read"),
+            (
+                "https://api.example.com",
+                "https://api.example.com:8443/read",
+            ),
+            ("api", "api://app/Files.Read"),
+        ] {
+            assert!(!h.covers(granted, required), "{granted} covers {required}");
+            // Control: itself, and an explicit implication.
+            assert!(h.covers(required, required));
+            assert!(
+                h.clone()
+                    .implies(granted, [required])
+                    .covers(granted, required)
+            );
+        }
+        // Colon scopes keep their parents.
+        assert!(h.covers("files", "files:read:own"));
     }
 
     #[test]

@@ -332,3 +332,67 @@ async fn a_shared_answer_is_forgotten_when_the_replica_that_asked_forgets_it() {
     assert!(a.verify(&token).await.is_err());
     assert!(issuer.requests(Endpoint::Introspection) >= 2);
 }
+
+/// Opaque tokens cannot be told apart by their form: an introspection verifier takes every
+/// one as its own unless told which are its server's (`owns_tokens`). In a chain of two
+/// authorization servers, the second's tokens went to the first, which refused them; with
+/// `owns_tokens`, each server sees only its own tokens.
+#[tokio::test]
+async fn each_server_sees_only_the_opaque_tokens_it_owns() {
+    use std::{
+        collections::HashSet,
+        sync::{Arc, Mutex},
+    };
+
+    use mcp_auth::verifier::VerifierChain;
+
+    let (a, b) = (dev_issuer().await, dev_issuer().await);
+    let issued_by_a: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let introspection = |issuer: &DevIssuer| {
+        IntrospectionVerifier::builder()
+            .endpoint(issuer.introspection_endpoint())
+            .issuer(issuer.issuer())
+            .client_secret_basic("rs", "rs-secret")
+    };
+    let layer = |first: IntrospectionVerifier| {
+        McpAuth::builder(RESOURCE)
+            .verifier(
+                VerifierChain::new()
+                    .with_verifier(first)
+                    .with_verifier(introspection(&b).build().unwrap()),
+            )
+            .build()
+            .unwrap()
+    };
+    let token_a = a.opaque_token(&a.token().subject("alice"));
+    issued_by_a.lock().unwrap().insert(token_a.clone());
+    let token_b = b.opaque_token(&b.token().subject("bob"));
+
+    // Without `owns_tokens`, the first server is asked about every opaque token.
+    let claims_all = layer(introspection(&a).build().unwrap());
+    assert_eq!(
+        call(&claims_all, &token_b).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        a.requests(Endpoint::Introspection),
+        1,
+        "b's token went to a"
+    );
+    assert_eq!(b.requests(Endpoint::Introspection), 0);
+
+    // With it, b's token goes to b alone, and a's to a alone.
+    let owned = Arc::clone(&issued_by_a);
+    let first = introspection(&a)
+        .owns_tokens(move |token| owned.lock().unwrap().contains(token))
+        .build()
+        .unwrap();
+    assert!(format!("{first:?}").contains("owns_tokens: true"));
+    let owns = layer(first);
+    assert_eq!(call(&owns, &token_b).await.status(), StatusCode::OK);
+    assert_eq!(a.requests(Endpoint::Introspection), 1, "a was not asked");
+    assert_eq!(b.requests(Endpoint::Introspection), 1);
+    assert_eq!(call(&owns, &token_a).await.status(), StatusCode::OK);
+    assert_eq!(a.requests(Endpoint::Introspection), 2);
+    assert_eq!(b.requests(Endpoint::Introspection), 1, "b was not asked");
+}

@@ -1086,3 +1086,32 @@ fn configuration_errors_name_the_input() {
             .is_ok()
     );
 }
+
+/// A token over `max_token_size` is refused only when it is this verifier's to judge (a JWT
+/// from a trusted issuer); another is foreign, so a chain (`JwtOrIntrospection`) hands a
+/// large opaque token on to introspection instead of refusing it.
+#[tokio::test]
+async fn a_token_too_large_to_check_is_refused_only_if_it_is_ours() {
+    let key = TestKey::es256();
+    let (issuer, _) = setup(&key).await;
+    let verifier = JwtVerifier::builder()
+        .issuer(TrustedIssuer::jwks_uri(issuer.issuer(), issuer.jwks_uri()))
+        .max_token_size(1024)
+        .build()
+        .expect("verifier builds");
+    let mut big = claims(issuer.issuer(), AUD);
+    big["padding"] = json!("x".repeat(2048));
+    let ours = key.sign(Some("k1"), &big);
+    let err = verifier.verify(&ours).await.expect_err("too large");
+    assert!(err.is_invalid_token(), "{err:?}");
+    big["iss"] = json!("https://other.example.com");
+    let theirs = key.sign(Some("k1"), &big);
+    let err = verifier.verify(&theirs).await.expect_err("too large");
+    assert!(err.is_foreign_token(), "{err:?}");
+    let opaque = "o".repeat(4096);
+    let err = verifier.verify(&opaque).await.expect_err("too large");
+    assert!(err.is_foreign_token(), "{err:?}");
+    // Control: within the size, our token is accepted.
+    let small = key.sign(Some("k1"), &claims(issuer.issuer(), AUD));
+    assert!(verifier.verify(&small).await.is_ok());
+}

@@ -193,7 +193,7 @@ fn covers(granted: &str, required: &str) -> bool {
         _ => &[],
     };
     granted == required
-        || required.starts_with(&format!("{granted}:"))
+        || (!required.contains('/') && required.starts_with(&format!("{granted}:")))
         || implied.iter().any(|narrower| covers(narrower, required))
 }
 

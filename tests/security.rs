@@ -304,7 +304,16 @@ async fn a_preflight_reaches_the_handler_without_a_body() {
     let app = Router::new()
         .route(
             "/mcp",
-            any(|body: axum::body::Bytes| async move { format!("{} bytes", body.len()) }),
+            any(
+                |headers: http::HeaderMap, body: axum::body::Bytes| async move {
+                    // What the handler was given beside the body.
+                    let given: Vec<&str> = ["mcp-session-id", "last-event-id", "upgrade"]
+                        .into_iter()
+                        .filter(|name| headers.contains_key(*name))
+                        .collect();
+                    format!("{} bytes{}", body.len(), given.join(" "))
+                },
+            ),
         )
         .layer(
             McpAuth::builder(RESOURCE)
@@ -346,7 +355,7 @@ async fn a_preflight_reaches_the_handler_without_a_body() {
     let (status, _) = send(&[chunked], call).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Control: with a token, the same request is served, body and all.
-    let (status, body) = send(&[length, token], call).await;
+    let (status, body) = send(&[length, token.clone()], call).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, format!("{} bytes", call.len()));
 
@@ -359,6 +368,19 @@ async fn a_preflight_reaches_the_handler_without_a_body() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "0 bytes"));
     let (status, body) = send(&[], "").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "0 bytes"));
+
+    // Nor a session: a preflight naming a session id (to resume its stream, or end it, at a
+    // handler that takes any method for a GET or a DELETE) goes on without it.
+    let session = ("mcp-session-id", "victims-session".to_owned());
+    let last_event = ("last-event-id", "42".to_owned());
+    let (status, body) = send(&[session, last_event], "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "0 bytes"));
+    // An upgrade is no preflight (a browser's never asks for one): it needs a token.
+    let upgrade = ("upgrade", "websocket".to_owned());
+    let (status, _) = send(std::slice::from_ref(&upgrade), "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = send(&[upgrade, token], "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "0 bytesupgrade"));
 }
 
 /// Audiences compare as RFC 3986 normalises URIs, never as a browser re-reads a host: an

@@ -39,7 +39,13 @@ fn patch(part: &[u8], patch: impl FnOnce(&mut serde_json::Map<String, Value>)) -
 }
 
 /// What an accepted proof must be.
-fn check_accepted(proof: &str, method: &str, path: &str, jkt: &str, lifetime: Duration) {
+fn check_accepted(
+    proof: &str,
+    method: &str,
+    path: &str,
+    jkt: &str,
+    (lifetime, skew): (Duration, Duration),
+) {
     let jws = fuzzing::jws_parse(proof).expect("an accepted proof parses strictly");
     let (header, claims) = (&jws.header, &jws.claims);
     let typ = header["typ"].as_str().expect("typ").to_ascii_lowercase();
@@ -65,8 +71,8 @@ fn check_accepted(proof: &str, method: &str, path: &str, jkt: &str, lifetime: Du
     }
     let iat = claims["iat"].as_f64().expect("iat");
     let now = mcp_auth_fuzz::now();
-    let slack = lifetime.as_secs_f64() + 1.0;
-    assert!((now - slack..=now + slack).contains(&iat), "iat {iat}");
+    let (behind, ahead) = (lifetime.as_secs_f64() + 1.0, skew.as_secs_f64() + 1.0);
+    assert!((now - behind..=now + ahead).contains(&iat), "iat {iat}");
     assert_eq!(claims["ath"].as_str(), Some(ath().as_str()));
 }
 
@@ -125,20 +131,22 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|jwk| fuzzing::jwk_thumbprint(&jwk).ok())
             .unwrap_or_default()
     };
-    let lifetime = if flags & 128 != 0 {
-        Duration::from_secs(300)
+    // The defaults, or a window wide enough for any `iat` (to reach the checks after it).
+    let window = if flags & 128 != 0 {
+        (Duration::from_secs(300), Duration::from_secs(60))
     } else {
-        Duration::from_secs(100 * 365 * 24 * 3600)
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        (century, century)
     };
     let rt = mcp_auth_fuzz::runtime();
     let Some([first, second]) = rt.block_on(fuzzing::dpop_check(
-        &proof, method, path, TOKEN, &jkt, lifetime,
+        &proof, method, path, TOKEN, &jkt, window,
     )) else {
         return;
     };
     match first {
         Ok(()) => {
-            check_accepted(&proof, method_text, path, &jkt, lifetime);
+            check_accepted(&proof, method_text, path, &jkt, window);
             let replay = second.expect_err("a replayed proof is refused");
             assert_eq!(replay.kind(), AuthErrorKind::InvalidDpopProof);
             // One more byte in the signed claims: the signature no longer matches.
@@ -150,7 +158,7 @@ fuzz_target!(|data: &[u8]| {
                 let tampered = format!("{h}.{}.{s}", b64(&claims));
                 let again = rt
                     .block_on(fuzzing::dpop_check(
-                        &tampered, method, path, TOKEN, &jkt, lifetime,
+                        &tampered, method, path, TOKEN, &jkt, window,
                     ))
                     .expect("same method");
                 assert!(again[0].is_err(), "a changed proof still verifies");

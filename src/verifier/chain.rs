@@ -27,7 +27,10 @@ use crate::AuthInfo;
 /// refusal (`401`: the verifier that owns the token found it invalid; the token is not shown to
 /// anyone else), or "cannot decide" (`503`: the owner cannot be asked now; the token is not
 /// shown to anyone else either). When every verifier says foreign, the token is refused
-/// (`401`). A chain never accepts a token that no verifier accepted; an empty chain accepts
+/// (`401`). An [`IntrospectionVerifier`](super::IntrospectionVerifier) takes every opaque
+/// token as its own (their form does not say whose they are) unless
+/// [`owns_tokens`](super::introspection::IntrospectionVerifierBuilder::owns_tokens) says
+/// which are its server's: give it that, or put it last. A chain never accepts a token that no verifier accepted; an empty chain accepts
 /// nothing.
 ///
 /// # Example

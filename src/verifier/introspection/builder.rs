@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
 
 use super::{
-    AnswerMapper, Discovered, Endpoint, Inner, IntrospectionVerifier, SharedAnswers,
+    AnswerMapper, Discovered, Endpoint, Inner, IntrospectionVerifier, OwnsTokens, SharedAnswers,
     client_auth::{ClientAuth, ClientAuthenticator},
 };
 use crate::{
@@ -62,6 +62,7 @@ pub struct IntrospectionVerifierBuilder {
     max_concurrent_requests: usize,
     token_parameter: String,
     answer_mapper: Option<Callback<dyn AnswerMapper>>,
+    owns_tokens: Option<Callback<OwnsTokens>>,
     shared_cache: Option<Arc<dyn Store>>,
     cache_capacity: u64,
     cache_max_ttl: Duration,
@@ -81,6 +82,7 @@ impl Default for IntrospectionVerifierBuilder {
             max_concurrent_requests: 32,
             token_parameter: "token".to_owned(),
             answer_mapper: None,
+            owns_tokens: None,
             shared_cache: None,
             cache_capacity: 10_000,
             cache_max_ttl: Duration::from_secs(60),
@@ -165,6 +167,18 @@ impl IntrospectionVerifierBuilder {
         /// `active`), a `400 unsupported_token_type` refuses the token, anything else is `503`.
         answer_mapper(mapper: impl AnswerMapper) =>
             answer_mapper = Some(Callback::new(Arc::new(mapper)));
+
+        /// Says which tokens are this authorization server's: a token for which `owns`
+        /// returns `false` is never sent to it, and is [foreign](super::VerifyError::foreign_token)
+        /// (a [`VerifierChain`](crate::verifier::VerifierChain) hands it to the next verifier).
+        /// Opaque tokens cannot be told apart by their form, so without this an introspection
+        /// verifier takes every opaque token as its own: in a chain it must come last, or the
+        /// tokens of the verifiers after it go to its server (and are refused there). Most
+        /// servers mark their tokens (a prefix such as Google's `ya29.`); `owns` is asked
+        /// before the cache and the network, about the token alone. Defaults to none: every
+        /// token but a JWT from another issuer.
+        owns_tokens(owns: impl Fn(&str) -> bool + Send + Sync + 'static) =>
+            owns_tokens = Some(Callback::new(Arc::new(owns)));
     }
 
     /// Refuses active tokens whose answer has no `exp`. Otherwise they are accepted and cached
@@ -280,6 +294,7 @@ impl IntrospectionVerifierBuilder {
                 in_flight: Arc::new(Semaphore::new(self.max_concurrent_requests)),
                 token_parameter: self.token_parameter,
                 answer_mapper: self.answer_mapper,
+                owns_tokens: self.owns_tokens,
                 shared: self.shared_cache.map(SharedAnswers::new),
                 max_concurrent_requests: self.max_concurrent_requests,
                 issuer: self.issuer.map(|issuer| issuer.0).or(discovered_issuer),

@@ -98,6 +98,10 @@ use super::{
 };
 use crate::{AuthInfo, ConfigError, callback::Callback, observe, resource::redacted_url};
 
+/// What [`IntrospectionVerifierBuilder::owns_tokens`] is given: whether a token is this
+/// authorization server's.
+pub(crate) type OwnsTokens = dyn Fn(&str) -> bool + Send + Sync;
+
 /// How long a verification waits for a free introspection slot before it answers `503`.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -214,6 +218,8 @@ struct Inner {
     token_parameter: String,
     /// Turns answers of an endpoint that does not speak RFC 7662 into RFC 7662 answers.
     answer_mapper: Option<Callback<dyn AnswerMapper>>,
+    /// Which tokens are this server's ([`owns_tokens`](IntrospectionVerifierBuilder::owns_tokens)).
+    owns_tokens: Option<Callback<OwnsTokens>>,
     /// Answers shared with other replicas.
     shared: Option<SharedAnswers>,
     max_concurrent_requests: usize,
@@ -646,6 +652,13 @@ impl TokenVerifier for IntrospectionVerifier {
                 "token is a JWT from another issuer",
             ));
         }
+        if let Some(owns) = &self.inner.owns_tokens
+            && !owns(token)
+        {
+            return Err(VerifyError::foreign_token(
+                "token is not one of this authorization server's",
+            ));
+        }
         // The call's state (kilobytes) is boxed when a miss starts it, never for a hit.
         self.inner
             .cache
@@ -682,6 +695,7 @@ impl fmt::Debug for IntrospectionVerifier {
             .field("max_token_size", &inner.max_token_size)
             .field("max_concurrent_requests", &inner.max_concurrent_requests)
             .field("token_parameter", &inner.token_parameter)
+            .field("owns_tokens", &inner.owns_tokens.is_some())
             .field("answer_mapper", &inner.answer_mapper.is_some())
             .field("cache", &inner.cache)
             .field("shared", &inner.shared)

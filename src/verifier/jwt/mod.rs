@@ -281,6 +281,9 @@ impl JwtVerifier {
 impl TokenVerifier for JwtVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         if token.len() > self.inner.max_token_size {
+            // Too large to check, and refused only if it is this verifier's to judge: an
+            // opaque token (or another issuer's) is foreign, for the next verifier of a chain.
+            self.check_issuer(token)?;
             return Err(VerifyError::invalid_token("token is too large"));
         }
         self.inner
