@@ -662,6 +662,22 @@ async fn oversized_tokens_are_refused_without_a_call() {
     issuer.set_introspection_answer("a".repeat(64), active());
     assert!(verifier.verify(&"a".repeat(64)).await.is_ok());
     assert_eq!(issuer.requests(Endpoint::Introspection), 1);
+
+    // Too large, and not this server's (`owns_tokens`): foreign, for the next verifier of a
+    // chain; this server's own: refused. Far too large (more than four times): the same,
+    // without decoding it.
+    let owning = builder(&issuer.introspection_endpoint())
+        .max_token_size(64)
+        .owns_tokens(|token| token.starts_with("a"))
+        .build()
+        .unwrap();
+    for len in [65, 1000] {
+        let err = owning.verify(&"b".repeat(len)).await.unwrap_err();
+        assert!(err.is_foreign_token(), "{len}: {err:?}");
+        let err = owning.verify(&"a".repeat(len)).await.unwrap_err();
+        assert!(err.is_invalid_token(), "{len}: {err:?}");
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

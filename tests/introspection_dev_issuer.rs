@@ -395,4 +395,14 @@ async fn each_server_sees_only_the_opaque_tokens_it_owns() {
     assert_eq!(call(&owns, &token_a).await.status(), StatusCode::OK);
     assert_eq!(a.requests(Endpoint::Introspection), 2);
     assert_eq!(b.requests(Endpoint::Introspection), 1, "b was not asked");
+
+    // `owns_tokens` changes its mind: a's cached acceptance is not served any more, not even
+    // by the layer's fast path; the token goes on to b (which does not know it).
+    issued_by_a.lock().unwrap().clear();
+    assert_eq!(
+        call(&owns, &token_a).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(a.requests(Endpoint::Introspection), 2, "a was not asked");
+    assert_eq!(b.requests(Endpoint::Introspection), 2);
 }

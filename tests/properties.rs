@@ -154,7 +154,7 @@ fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
 // ---------------------------------------------------------------------------------------------
 // (a) The inner service runs exactly when verification, audience and scopes allow it.
 
-const SCOPES: [&str; 7] = [
+const SCOPES: [&str; 10] = [
     "mcp",
     "mcp:read",
     "mcp:write",
@@ -162,6 +162,10 @@ const SCOPES: [&str; 7] = [
     "files",
     "files:read",
     "files:read:own",
+    // A URI scope, whose colons are not levels, and what would be its parents.
+    "https",
+    "https://api.example.com",
+    "https://api.example.com:8443/read",
 ];
 const TOOLS: [&str; 3] = ["delete_file", "read_file", "echo"];
 const AUDIENCES: [&str; 9] = [

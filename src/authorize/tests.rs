@@ -101,7 +101,7 @@ fn route_table() {
     const APP_UPPERCASE: (&str, &str) = ("origin", "HTTPS://APP.example.com");
     const NOT_BEARER: (&str, &str) = ("authorization", "Bearer a b");
     const PROOF: (&str, &str) = ("dpop", "a.b.c");
-    let cases: [(&str, &str, Headers, Want); 21] = [
+    let cases: [(&str, &str, Headers, Want); 23] = [
         (
             "metadata, path-inserted",
             METADATA,
@@ -133,6 +133,16 @@ fn route_table() {
             Preflight,
         ),
         (
+            "preflight naming a session",
+            "OPTIONS /mcp",
+            &[
+                APP,
+                ("access-control-request-method", "GET"),
+                ("mcp-session-id", "victims-session"),
+            ],
+            Preflight,
+        ),
+        (
             "preflight saying its body is empty",
             "OPTIONS /mcp",
             &[
@@ -149,6 +159,16 @@ fn route_table() {
                 APP,
                 ("access-control-request-method", "POST"),
                 ("content-length", "2"),
+            ],
+            Reject(MissingToken),
+        ),
+        (
+            "nor is one that asks for an upgrade",
+            "OPTIONS /mcp",
+            &[
+                APP,
+                ("access-control-request-method", "GET"),
+                ("upgrade", "websocket"),
             ],
             Reject(MissingToken),
         ),
@@ -245,6 +265,12 @@ fn route_table() {
             Err(err) => Reject(err.kind()),
         };
         assert_eq!(got, want, "{name}");
+        if got == Preflight {
+            assert!(
+                !req.headers().contains_key("mcp-session-id"),
+                "{name}: a preflight carries no session id"
+            );
+        }
         if matches!(got, Pass | Preflight | Token(_)) {
             assert!(
                 !req.headers().contains_key(header::AUTHORIZATION),

@@ -30,8 +30,8 @@ use crate::AuthInfo;
 /// (`401`). An [`IntrospectionVerifier`](super::IntrospectionVerifier) takes every opaque
 /// token as its own (their form does not say whose they are) unless
 /// [`owns_tokens`](super::introspection::IntrospectionVerifierBuilder::owns_tokens) says
-/// which are its server's: give it that, or put it last. A chain never accepts a token that no verifier accepted; an empty chain accepts
-/// nothing.
+/// which are its server's: give it that, or put it last. A chain never accepts a token that
+/// no verifier accepted; an empty chain accepts nothing.
 ///
 /// # Example
 ///

@@ -191,8 +191,9 @@ impl IntrospectionVerifierBuilder {
     claim_setters!();
 
     setters! {
-        /// Refuses tokens longer than this many bytes without asking the server. Defaults to
-        /// `8192`.
+        /// Refuses tokens longer than this many bytes without asking the server, if they are
+        /// its own; others (see [`owns_tokens`](Self::owns_tokens)) are foreign. Only a token
+        /// up to four times this size is decoded to tell a JWT's issuer. Defaults to `8192`.
         max_token_size(bytes: usize) => max_token_size = bytes;
 
         /// Sets how many introspection calls may be in flight at once. A verification past the

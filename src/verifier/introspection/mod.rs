@@ -94,7 +94,7 @@ use super::{
     discovery::discover,
     http::{FetchError, HttpClient},
     json::{Object, Refusal},
-    shape::{Shape, shape},
+    shape::{Shape, shape, shape_of_oversize},
 };
 use crate::{AuthInfo, ConfigError, callback::Callback, observe, resource::redacted_url};
 
@@ -642,10 +642,46 @@ impl TokenVerifier for IntrospectionVerifier {
             return Err(VerifyError::invalid_token("token is empty"));
         }
         if token.len() > self.inner.max_token_size {
+            // Refused only if it is this server's to judge: another's goes on in a chain.
+            self.check_owner(token, shape_of_oversize(token, self.inner.max_token_size))?;
             return Err(VerifyError::invalid_token("token is too large"));
         }
-        // A JWT goes only to the authorization server that issued it.
-        if let Shape::Jwt { issuer } = shape(token)
+        self.check_owner(token, shape(token))?;
+        // The call's state (kilobytes) is boxed when a miss starts it, never for a hit.
+        self.inner
+            .cache
+            .get_or_verify(token, || Box::pin(self.verify_uncached(token)))
+            .await
+    }
+
+    /// A token this replica's cache holds as active, and still this server's
+    /// ([`owns_tokens`](IntrospectionVerifierBuilder::owns_tokens) may change its mind). (The
+    /// other checks `verify` makes before its lookup depend on the token and the
+    /// configuration alone, and a cached token passed them.)
+    fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
+        if self
+            .inner
+            .owns_tokens
+            .as_ref()
+            .is_some_and(|owns| !owns(token))
+        {
+            return None;
+        }
+        self.inner.cache.cached(token)
+    }
+
+    fn authorization_servers(&self) -> Vec<String> {
+        self.issuer().map(str::to_owned).into_iter().collect()
+    }
+}
+
+impl IntrospectionVerifier {
+    /// Whether `token` (of this `shape`) may be sent to this server: not a JWT of another
+    /// issuer (a JWT goes only to the server that issued it), and owned by it when
+    /// [`owns_tokens`](IntrospectionVerifierBuilder::owns_tokens) says which are. Anything
+    /// else is [foreign](VerifyError::foreign_token).
+    fn check_owner(&self, token: &str, shape: Shape) -> Result<(), VerifyError> {
+        if let Shape::Jwt { issuer } = shape
             && (issuer.is_none() || issuer != self.inner.issuer)
         {
             return Err(VerifyError::foreign_token(
@@ -659,22 +695,7 @@ impl TokenVerifier for IntrospectionVerifier {
                 "token is not one of this authorization server's",
             ));
         }
-        // The call's state (kilobytes) is boxed when a miss starts it, never for a hit.
-        self.inner
-            .cache
-            .get_or_verify(token, || Box::pin(self.verify_uncached(token)))
-            .await
-    }
-
-    /// A token this replica's cache holds as active. (The checks `verify` makes before its
-    /// lookup depend on the token and the configuration alone, and a cached token passed
-    /// them.)
-    fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
-        self.inner.cache.cached(token)
-    }
-
-    fn authorization_servers(&self) -> Vec<String> {
-        self.issuer().map(str::to_owned).into_iter().collect()
+        Ok(())
     }
 }
 

@@ -308,7 +308,9 @@ impl JwtVerifierBuilder {
     claim_setters!();
 
     setters! {
-        /// Rejects tokens longer than this many bytes before decoding them. Defaults to `8192`.
+        /// Refuses tokens longer than this many bytes without checking them: a JWT of a trusted
+        /// issuer is invalid, anything else foreign (a chain hands it on). Only a token up to
+        /// four times this size is decoded to tell which. Defaults to `8192`.
         max_token_size(bytes: usize) => max_token_size = bytes;
 
         /// Sets how many verified tokens are remembered; `0` turns the cache off. Defaults to

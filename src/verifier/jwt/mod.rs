@@ -75,7 +75,7 @@ use super::{
     claims::{ClaimRules, numeric_date},
     discovery::AuthorizationServerMetadata,
     json::Json,
-    shape::{Shape, shape},
+    shape::{Shape, shape, shape_of_oversize},
 };
 use crate::{AuthInfo, ConfigError};
 
@@ -167,7 +167,12 @@ impl JwtVerifier {
     /// Whether `token` is a JWT from a trusted issuer, before any check or network call:
     /// anything else is a [foreign token](VerifyError::foreign_token).
     fn check_issuer(&self, token: &str) -> Result<(), VerifyError> {
-        match shape(token) {
+        self.check_shape(shape(token))
+    }
+
+    /// [`check_issuer`](Self::check_issuer), with the token's shape read already.
+    fn check_shape(&self, shape: Shape) -> Result<(), VerifyError> {
+        match shape {
             Shape::Jwt {
                 issuer: Some(issuer),
             } if self.inner.issuers.contains_key(&issuer) => Ok(()),
@@ -283,7 +288,7 @@ impl TokenVerifier for JwtVerifier {
         if token.len() > self.inner.max_token_size {
             // Too large to check, and refused only if it is this verifier's to judge: an
             // opaque token (or another issuer's) is foreign, for the next verifier of a chain.
-            self.check_issuer(token)?;
+            self.check_shape(shape_of_oversize(token, self.inner.max_token_size))?;
             return Err(VerifyError::invalid_token("token is too large"));
         }
         self.inner
