@@ -659,12 +659,7 @@ impl TokenVerifier for IntrospectionVerifier {
     /// other checks `verify` makes before its lookup depend on the token and the
     /// configuration alone, and a cached token passed them.)
     fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
-        if self
-            .inner
-            .owns_tokens
-            .as_ref()
-            .is_some_and(|owns| !owns(token))
-        {
+        if self.disowns(token) {
             return None;
         }
         self.inner.cache.cached(token)
@@ -688,14 +683,21 @@ impl IntrospectionVerifier {
                 "token is a JWT from another issuer",
             ));
         }
-        if let Some(owns) = &self.inner.owns_tokens
-            && !owns(token)
-        {
+        if self.disowns(token) {
             return Err(VerifyError::foreign_token(
                 "token is not one of this authorization server's",
             ));
         }
         Ok(())
+    }
+
+    /// Whether [`owns_tokens`](IntrospectionVerifierBuilder::owns_tokens) says `token` is
+    /// not this server's.
+    fn disowns(&self, token: &str) -> bool {
+        self.inner
+            .owns_tokens
+            .as_ref()
+            .is_some_and(|owns| !owns(token))
     }
 }
 
