@@ -72,23 +72,12 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.authorizer.route(&mut req) {
-            Ok(Route::Respond(res)) => {
-                match Connection::after_rejecting(req.version(), req.headers()) {
-                    Connection::KeepAlive => ResponseFuture::ready(res),
-                    // A body is on its way (to the metadata's path): read a small one first, so
-                    // the connection stays.
-                    Connection::Close => {
-                        let (parts, body) = req.into_parts();
-                        ResponseFuture::reject(Box::pin(async move {
-                            let mut res = res;
-                            Connection::drain(parts.version, &parts.headers, body)
-                                .await
-                                .mark(&mut res);
-                            res
-                        }))
-                    }
-                }
-            }
+            // The metadata document: a body sent with the request is not read, as for a
+            // rejection.
+            Ok(Route::Respond(mut res)) => answer_unread(req, move |connection| {
+                connection.mark(&mut res);
+                res
+            }),
             Ok(Route::PassThrough) => {
                 ResponseFuture::inner(self.inner.call(req.map(RequestBody::inner)))
             }
@@ -121,22 +110,35 @@ where
                 ));
                 ResponseFuture::authorize(Box::pin(authorize), inner)
             }
-            Err(err) => match Connection::after_rejecting(req.version(), req.headers()) {
-                Connection::KeepAlive => {
-                    ResponseFuture::ready(observe::in_request_span_now(|| {
-                        self.authorizer.reject(err, Connection::KeepAlive)
-                    }))
-                }
-                // A body is on its way: read a small one first, so the connection stays.
-                Connection::Close => {
-                    let authorizer = Arc::clone(&self.authorizer);
-                    let (parts, body) = req.into_parts();
-                    ResponseFuture::reject(Box::pin(observe::in_request_span(async move {
-                        let connection = Connection::drain(parts.version, &parts.headers, body);
-                        authorizer.reject(err, connection.await)
-                    })))
-                }
-            },
+            Err(err) => {
+                let authorizer = Arc::clone(&self.authorizer);
+                answer_unread(req, move |connection| {
+                    observe::in_request_span_now(|| authorizer.reject(err, connection))
+                })
+            }
+        }
+    }
+}
+
+/// Answers `req` with what `answer` makes for its connection, without reading its body: at
+/// once when no body is on its way, or once a small one is [drained](Connection::drain) (so
+/// that the client's HTTP/1 connection can carry its next request).
+fn answer_unread<S, B>(
+    req: Request<B>,
+    answer: impl FnOnce(Connection) -> Response<Bytes> + Send + 'static,
+) -> ResponseFuture<S, B>
+where
+    S: Service<Request<RequestBody<B>>>,
+    B: Body<Data = Bytes> + Send + 'static,
+{
+    match Connection::after_rejecting(req.version(), req.headers()) {
+        Connection::KeepAlive => ResponseFuture::ready(answer(Connection::KeepAlive)),
+        Connection::Close => {
+            let (parts, body) = req.into_parts();
+            ResponseFuture::reject(Box::pin(async move {
+                let connection = Connection::drain(parts.version, &parts.headers, body).await;
+                answer(connection)
+            }))
         }
     }
 }
