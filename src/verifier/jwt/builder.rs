@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{
     Inner, Issuer, JwtVerifier,
     algorithm::{ASYMMETRIC, Algorithm},
+    header::KnownHeaders,
     jwks::{KeySource, RefreshPolicy, RemoteKeys, Snapshot},
     keys::{KeyFamily, KeySet, ensure_crypto_backend, pem_key},
 };
@@ -413,6 +414,7 @@ impl JwtVerifierBuilder {
                     Duration::ZERO,
                 )
                 .without_single_flight(),
+                headers: KnownHeaders::default(),
             }),
         })
     }

@@ -47,6 +47,7 @@
 
 mod algorithm;
 mod builder;
+mod header;
 mod jwks;
 pub(crate) mod keys;
 pub(crate) mod token;
@@ -65,6 +66,7 @@ pub use self::{
     builder::{JwtVerifierBuilder, TrustedIssuer},
 };
 use self::{
+    header::{Header, KnownHeaders},
     jwks::KeySource,
     keys::verify_signature,
     token::{ParsedToken, check_typ},
@@ -74,7 +76,7 @@ use super::{
     cache::{TokenCache, Verdict},
     claims::{ClaimRules, numeric_date},
     discovery::AuthorizationServerMetadata,
-    json::Json,
+    json::{Json, Object},
     shape::{Shape, shape, shape_of_oversize},
 };
 use crate::{AuthInfo, ConfigError};
@@ -111,10 +113,17 @@ struct Inner {
     claims: ClaimRules,
     max_token_size: usize,
     cache: TokenCache,
+    headers: KnownHeaders,
 }
 
 struct Issuer {
     keys: KeySource,
+}
+
+/// A token's header: remembered from an earlier token with the same text, or read from it.
+enum TokenHeader<'t> {
+    Known(Arc<Header>),
+    Read(Object<'t>),
 }
 
 impl JwtVerifier {
@@ -181,9 +190,47 @@ impl JwtVerifier {
         }
     }
 
+    /// The checks of a header read from the token, before any key is looked at: the
+    /// algorithm and key id it names.
+    fn check_header<'h>(
+        &self,
+        header: &'h Object<'_>,
+    ) -> Result<(Algorithm, Option<&'h str>), VerifyError> {
+        let alg = header
+            .get("alg")
+            .and_then(Json::as_str)
+            .and_then(Algorithm::from_name)
+            .ok_or_else(|| VerifyError::invalid_token("token algorithm is not accepted"))?;
+        if !self.inner.algorithms.contains(&alg) {
+            return Err(VerifyError::invalid_token(
+                "token algorithm is not accepted",
+            ));
+        }
+        if header.contains("crit") || header.contains("b64") {
+            return Err(VerifyError::invalid_token(
+                "token has an unsupported critical header",
+            ));
+        }
+        check_typ(header.get("typ"), self.inner.strict_token_type)?;
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Json::String(kid)) => Some(&**kid),
+            Some(_) => return Err(VerifyError::invalid_token("token key id is malformed")),
+        };
+        Ok((alg, kid))
+    }
+
     async fn verify_uncached(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         let inner = &*self.inner;
-        let parsed = match ParsedToken::parse(token) {
+        // A header read before from the same text is not read again: what it says is known.
+        let known = token
+            .split_once('.')
+            .and_then(|(encoded, _)| inner.headers.get(encoded));
+        let parsed = match known {
+            Some(_) => ParsedToken::parse_with_known_header(token),
+            None => ParsedToken::parse(token),
+        };
+        let parsed = match parsed {
             Ok(parsed) => parsed,
             // Foreign unless it is shaped like a JWT from a trusted issuer; then malformed.
             Err(malformed) => {
@@ -191,12 +238,15 @@ impl JwtVerifier {
                 return Err(malformed);
             }
         };
-        let header = match parsed.header() {
-            Ok(header) => header,
-            Err(malformed) => {
-                self.check_issuer(token)?;
-                return Err(malformed);
-            }
+        let header = match known {
+            Some(known) => TokenHeader::Known(known),
+            None => match parsed.header() {
+                Ok(header) => TokenHeader::Read(header),
+                Err(malformed) => {
+                    self.check_issuer(token)?;
+                    return Err(malformed);
+                }
+            },
         };
         // The claims are parsed (strictly, as the header is) before the signature is checked,
         // once: until it holds, only `iss` (whose keys) and `iat` (how recent a key) are read
@@ -215,31 +265,18 @@ impl JwtVerifier {
             .get("iss")
             .and_then(Json::as_str)
             .and_then(|iss| inner.issuers.get_key_value(iss));
-        let Some(alg) = header.get("alg").and_then(Json::as_str) else {
+        // A header without `alg` is not a JWS (a remembered header has one).
+        if let TokenHeader::Read(header) = &header
+            && header.get("alg").and_then(Json::as_str).is_none()
+        {
             return Err(VerifyError::foreign_token("token is not a JWT"));
-        };
+        }
         let Some((issuer, trusted)) = trusted_issuer else {
             return Err(VerifyError::foreign_token("token issuer is not trusted"));
         };
-
-        // Header checks, before looking at any key.
-        let alg = Algorithm::from_name(alg)
-            .ok_or_else(|| VerifyError::invalid_token("token algorithm is not accepted"))?;
-        if !inner.algorithms.contains(&alg) {
-            return Err(VerifyError::invalid_token(
-                "token algorithm is not accepted",
-            ));
-        }
-        if header.contains("crit") || header.contains("b64") {
-            return Err(VerifyError::invalid_token(
-                "token has an unsupported critical header",
-            ));
-        }
-        check_typ(header.get("typ"), inner.strict_token_type)?;
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Json::String(kid)) => Some(&**kid),
-            Some(_) => return Err(VerifyError::invalid_token("token key id is malformed")),
+        let (alg, kid) = match &header {
+            TokenHeader::Known(known) => (known.alg, known.kid.as_deref()),
+            TokenHeader::Read(header) => self.check_header(header)?,
         };
 
         // The unverified `iss` picked the issuer: unknown issuers cost no fetch.
@@ -272,6 +309,12 @@ impl JwtVerifier {
             parsed.signing_input.as_bytes(),
             parsed.signature,
         )?;
+        // A trusted issuer signed this header: the next token that has it skips reading it.
+        if let TokenHeader::Read(header) = &header {
+            inner
+                .headers
+                .remember(parsed.encoded_header, header, alg, kid);
+        }
 
         // The signature holds: now the claims are read. Those without an accessor are kept
         // as their text, read if anyone asks.

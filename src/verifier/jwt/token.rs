@@ -18,17 +18,31 @@ use crate::verifier::{
 /// decide now (the `503` path), so that a token its own claims refute is still a `401`. A DPoP
 /// proof's claims are parsed after its signature is checked.
 pub(crate) struct ParsedToken<'a> {
-    /// The decoded header, then the decoded claims (JSON, not yet parsed), in one text: one
-    /// allocation for both. Each part is UTF-8 on its own, or the token is malformed.
+    /// The decoded header (unless it was [known](Self::parse_with_known_header)), then the
+    /// decoded claims (JSON, not yet parsed), in one text: one allocation for both. Each part
+    /// is UTF-8 on its own, or the token is malformed.
     decoded: String,
     /// Where the header ends and the claims start in `decoded` (a character boundary).
     header_len: usize,
+    /// The header as the token has it (base64url).
+    pub(crate) encoded_header: &'a str,
     pub(crate) signing_input: &'a str,
     pub(crate) signature: &'a str,
 }
 
 impl<'a> ParsedToken<'a> {
     pub(crate) fn parse(token: &'a str) -> Result<Self, VerifyError> {
+        Self::parse_parts(token, false)
+    }
+
+    /// [`parse`](Self::parse) for a token whose header the caller has read before, from
+    /// exactly the same text ([`encoded_header`](Self::encoded_header)): the header is not
+    /// decoded again, and [`header`](Self::header) refuses it as malformed.
+    pub(crate) fn parse_with_known_header(token: &'a str) -> Result<Self, VerifyError> {
+        Self::parse_parts(token, true)
+    }
+
+    fn parse_parts(token: &'a str, header_known: bool) -> Result<Self, VerifyError> {
         let malformed = || VerifyError::invalid_token("token is malformed");
         // Split at the first two dots: a third one is in `signature`, whose form is checked
         // below (no dot is in the alphabet), so it is not searched for here.
@@ -40,8 +54,17 @@ impl<'a> ParsedToken<'a> {
         };
         let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
         // One allocation for both parts: room for what each can decode to.
-        let mut decoded = Vec::with_capacity(decoded_room(header_b64) + decoded_room(claims_b64));
-        let header_len = b64_decode_into(header_b64, &mut decoded).ok_or_else(malformed)?;
+        let header_room = if header_known {
+            0
+        } else {
+            decoded_room(header_b64)
+        };
+        let mut decoded = Vec::with_capacity(header_room + decoded_room(claims_b64));
+        let header_len = if header_known {
+            0
+        } else {
+            b64_decode_into(header_b64, &mut decoded).ok_or_else(malformed)?
+        };
         b64_decode_into(claims_b64, &mut decoded).ok_or_else(malformed)?;
         // Both parts UTF-8, each on its own: the whole, and the boundary between them.
         let decoded = String::from_utf8(decoded)
@@ -56,6 +79,7 @@ impl<'a> ParsedToken<'a> {
         Ok(Self {
             decoded,
             header_len,
+            encoded_header: header_b64,
             signing_input,
             signature,
         })
