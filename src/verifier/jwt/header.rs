@@ -9,7 +9,7 @@
 //! so a token whose header is byte for byte a remembered one skips only work whose result is
 //! already known; every check on the rest of the token runs as before.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, TryLockError};
 
 use super::Algorithm;
 use crate::verifier::json::Object;
@@ -31,6 +31,9 @@ const STABLE_MEMBERS: [&str; 5] = ["alg", "kid", "typ", "x5t", "x5t#S256"];
 #[derive(Debug, Default)]
 pub(crate) struct KnownHeaders {
     known: RwLock<Known>,
+    /// How many times a header was found: the tests' proof that the memo is used.
+    #[cfg(test)]
+    hits: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -47,11 +50,16 @@ impl KnownHeaders {
     /// The header read before from exactly `encoded`, if it is remembered.
     pub(crate) fn get(&self, encoded: &str) -> Option<Arc<Header>> {
         let known = self.known.read().unwrap_or_else(PoisonError::into_inner);
-        known
+        let found = known
             .headers
             .iter()
             .find(|(text, _)| **text == *encoded)
-            .map(|(_, header)| Arc::clone(header))
+            .map(|(_, header)| Arc::clone(header));
+        #[cfg(test)]
+        if found.is_some() {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        found
     }
 
     /// Remembers that `encoded`, which parses to `header`, reads as `alg` and `kid`. The
@@ -70,10 +78,8 @@ impl KnownHeaders {
         {
             return;
         }
-        let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
-        if known.headers.iter().any(|(text, _)| **text == *encoded) {
-            return;
-        }
+        // Built before the lock is taken, and not waited for: a header that finds the set
+        // busy (another token's header going in) is remembered the next time it is seen.
         let entry = (
             Box::from(encoded),
             Arc::new(Header {
@@ -81,13 +87,25 @@ impl KnownHeaders {
                 kid: kid.map(Box::from),
             }),
         );
-        if known.headers.len() < Self::CAPACITY {
+        let mut known = match self.known.try_write() {
+            Ok(known) => known,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        if known.headers.iter().any(|(text, _)| **text == *encoded) {
+            return;
+        }
+        let replaced = if known.headers.len() < Self::CAPACITY {
             known.headers.push(entry);
+            None
         } else {
             let at = known.next;
-            known.headers[at] = entry;
             known.next = (at + 1) % Self::CAPACITY;
-        }
+            Some(std::mem::replace(&mut known.headers[at], entry))
+        };
+        // What the new header replaced is freed after the lock is released.
+        drop(known);
+        drop(replaced);
     }
 
     #[cfg(test)]
@@ -175,6 +193,7 @@ mod tests {
     }
 
     /// Through the verifier: what a remembered header changes, and what it must not.
+    #[cfg(feature = "jwt-aws-lc-rs")]
     mod through_the_verifier {
         use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -236,6 +255,14 @@ mod tests {
             verifier.inner.headers.len()
         }
 
+        fn hits(verifier: &JwtVerifier) -> usize {
+            verifier
+                .inner
+                .headers
+                .hits
+                .load(std::sync::atomic::Ordering::Relaxed)
+        }
+
         const HEADER: &str = r#"{"alg":"HS256","typ":"at+jwt"}"#;
 
         #[tokio::test]
@@ -250,6 +277,14 @@ mod tests {
             let genuine = token(HEADER, A, 60, A);
             verifier.verify(&genuine).await.expect("genuine");
             assert_eq!(known(&verifier), 1);
+            assert_eq!(hits(&verifier), 0);
+            // The next token with it (the cache is off) is read with the header remembered.
+            let info = verifier
+                .verify(&token(HEADER, B, 120, B))
+                .await
+                .expect("genuine");
+            assert_eq!(info.issuer(), Some(B));
+            assert_eq!(hits(&verifier), 1);
             // A header with a member that may differ from token to token is read each time.
             let with_nonce = token(r#"{"alg":"HS256","nonce":"n-1"}"#, A, 60, A);
             verifier.verify(&with_nonce).await.expect("genuine");
@@ -294,7 +329,9 @@ mod tests {
                 // Each answer is the one a verifier that never saw the header gives.
                 let fresh = verifier();
                 let expected = answer(&fresh, probe).await;
+                let hits_before = hits(&warmed);
                 assert_eq!(answer(&warmed, probe).await, expected, "{probe}");
+                assert_eq!(hits(&warmed), hits_before + 1, "not remembered: {probe}");
             }
             assert_eq!(
                 answer(&warmed, &probes[1]).await,
@@ -304,6 +341,88 @@ mod tests {
             assert!(answer(&warmed, &probes[2]).await.contains("expired"));
             assert!(answer(&warmed, &probes[3]).await.contains("foreign true"));
             assert_eq!(known(&warmed), 1);
+        }
+
+        #[tokio::test]
+        async fn a_remembered_header_is_its_own_verifiers_only() {
+            // The same token before a lenient verifier, then a strict one (`at+jwt` only).
+            let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+            let lenient = verifier();
+            let strict = JwtVerifier::builder()
+                .issuer(TrustedIssuer::shared_secret(A, *secret(A)))
+                .strict_token_type(true)
+                .token_cache_capacity(0)
+                .build()
+                .expect("a verifier");
+            let jwt = token(header, A, 60, A);
+            lenient.verify(&jwt).await.expect("`typ: JWT` is accepted");
+            lenient.verify(&jwt).await.expect("again, remembered");
+            assert_eq!(hits(&lenient), 1);
+            for _ in 0..2 {
+                let err = strict.verify(&jwt).await.expect_err("not `at+jwt`");
+                assert_eq!(err.description(), "token type is not accepted");
+            }
+            assert_eq!((known(&strict), hits(&strict)), (0, 0));
+        }
+
+        /// Two ES256 keys in one set: a remembered header keeps its own `kid`.
+        #[tokio::test]
+        async fn a_remembered_header_picks_the_key_its_kid_names() {
+            use aws_lc_rs::{
+                rand::SystemRandom,
+                signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
+            };
+
+            let keys = [(); 2]
+                .map(|()| EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("a key"));
+            let jwk = |key: &EcdsaKeyPair, kid: &str| {
+                let point = key.public_key().as_ref();
+                json!({"kty": "EC", "crv": "P-256", "kid": kid,
+                    "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                    "y": URL_SAFE_NO_PAD.encode(&point[33..])})
+            };
+            let set = json!({"keys": [jwk(&keys[0], "k1"), jwk(&keys[1], "k2")]});
+            let verifier = JwtVerifier::builder()
+                .issuer(TrustedIssuer::jwk_set(A, set.to_string()))
+                .token_cache_capacity(0)
+                .build()
+                .expect("a verifier");
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("after 1970")
+                .as_secs();
+            // A token whose header names `kid`, signed with `key`.
+            let es256 = |kid: &str, key: &EcdsaKeyPair| {
+                let header = format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#);
+                let claims = json!({"iss": A, "sub": kid, "exp": now + 60});
+                let input = format!(
+                    "{}.{}",
+                    URL_SAFE_NO_PAD.encode(header),
+                    URL_SAFE_NO_PAD.encode(claims.to_string())
+                );
+                let sig = key
+                    .sign(&SystemRandom::new(), input.as_bytes())
+                    .expect("signed");
+                format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+            };
+            for round in 0..2 {
+                for (kid, own, other) in [("k1", &keys[0], &keys[1]), ("k2", &keys[1], &keys[0])] {
+                    let info = verifier
+                        .verify(&es256(kid, own))
+                        .await
+                        .expect("signed with the key its kid names");
+                    assert_eq!(info.subject(), Some(kid));
+                    let err = verifier
+                        .verify(&es256(kid, other))
+                        .await
+                        .expect_err("signed with the other key");
+                    assert_eq!(err.description(), "token signature is invalid", "{kid}");
+                }
+                assert_eq!(known(&verifier), 2);
+                // The first round remembered both headers; the second read both from memory,
+                // two tokens each.
+                assert_eq!(hits(&verifier), [2, 6][round]);
+            }
         }
 
         /// Makes `verifier` remember [`HEADER`].

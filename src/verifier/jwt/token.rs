@@ -24,6 +24,8 @@ pub(crate) struct ParsedToken<'a> {
     decoded: String,
     /// Where the header ends and the claims start in `decoded` (a character boundary).
     header_len: usize,
+    /// Whether the header was left out of `decoded`, known to the caller.
+    header_known: bool,
     /// The header as the token has it (base64url).
     pub(crate) encoded_header: &'a str,
     pub(crate) signing_input: &'a str,
@@ -79,6 +81,7 @@ impl<'a> ParsedToken<'a> {
         Ok(Self {
             decoded,
             header_len,
+            header_known,
             encoded_header: header_b64,
             signing_input,
             signature,
@@ -87,6 +90,10 @@ impl<'a> ParsedToken<'a> {
 
     /// The header, parsed strictly.
     pub(crate) fn header(&self) -> Result<Object<'_>, VerifyError> {
+        debug_assert!(
+            !self.header_known,
+            "a header known to the caller was not decoded"
+        );
         // `parse` checked the boundary; `get` says so without a panic (an empty header is
         // malformed).
         let header = self.decoded.get(..self.header_len).unwrap_or_default();
