@@ -78,8 +78,8 @@ impl KnownHeaders {
         {
             return;
         }
-        // Built before the lock is taken, and not waited for: a header that finds the set
-        // busy (another token's header going in) is remembered the next time it is seen.
+        // Built before the lock is taken, and the lock not waited for: a header that finds the
+        // set in use (read for another token, or written) is remembered the next time.
         let entry = (
             Box::from(encoded),
             Arc::new(Header {
