@@ -23,8 +23,8 @@
 //!     stream ends when the token expires (if configured).
 //!
 //! Steps 1 to 5 look at the request line and headers only ([`Authorizer::route`]); steps 6 to
-//! 11 run once the token is known ([`Authorizer::authorize`]), or at once for a token this
-//! layer passed before and its verifier still holds ([`Authorizer::authorize_cached`]); step 12
+//! 11 run once the token is known ([`Authorizer::authorize`]), or at once when the verifier
+//! answers without waiting and nothing else waits ([`Authorizer::authorize_now`]); step 12
 //! once the inner service answered ([`Authorizer::after_response`]). Every refusal is an
 //! [`AuthError`], turned into a response by [`Authorizer::reject`].
 
@@ -61,7 +61,7 @@ use crate::{
     policy::{self, OperationPolicy, Requirement},
     resource::Audiences,
     session::{LazyOwner, SESSION_ID, Sessions},
-    verifier::VerifyErrorKind,
+    verifier::{VerifyError, VerifyErrorKind},
 };
 
 /// Which event streams end when the token that opened them expires, from
@@ -98,18 +98,18 @@ pub(crate) struct Authorized<B> {
 /// The caller and the session id the request presented (if any), when sessions are bound.
 type Session = Option<(LazyOwner, Option<HeaderValue>)>;
 
-/// What [`Authorizer::authorize_cached`] found.
-pub(crate) enum Cached {
+/// What [`Authorizer::authorize_now`] found.
+pub(crate) enum Now {
     /// The request passes: on with it ([`Authorizer::pass_on_now`]).
     Passed(Passed),
-    /// The token is valid (the verifier's cached answer); the rest is
+    /// The verifier's answer, given without waiting (an acceptance or a refusal); the rest is
     /// [`Authorizer::authorize`]'s.
-    Verified(AuthInfo),
+    Verified(Result<AuthInfo, VerifyError>),
     /// All of it is [`Authorizer::authorize`]'s.
     Unknown,
 }
 
-/// A request [`Authorizer::authorize_cached`] passed: its token's description, and the caller
+/// A request [`Authorizer::authorize_now`] passed: its token's description, and the caller
 /// when sessions are bound.
 pub(crate) struct Passed {
     info: AuthInfo,
@@ -322,19 +322,19 @@ impl Authorizer {
     /// One `async move` block rather than an `async fn` (or two): an `async fn`'s future keeps
     /// its arguments twice (as captured, and as moved into its body), and each `async fn` it
     /// awaits adds its own. This future is allocated for every request that
-    /// [`authorize_cached`](Self::authorize_cached) does not decide (every new token, every
-    /// refusal); the futures of the rare paths (a drain, a body read, a DPoP proof, a verifier
+    /// [`authorize_now`](Self::authorize_now) does not decide (a token the verifier must wait
+    /// for, every refusal); the futures of the rare paths (a drain, a body read, a DPoP proof, a verifier
     /// that waits) are boxed where they start, for the same reason.
     ///
-    /// `verified` is the verifier's answer when [`authorize_cached`](Self::authorize_cached)
-    /// had it already.
+    /// `verified` is the verifier's answer when [`authorize_now`](Self::authorize_now) had it
+    /// already.
     #[allow(clippy::manual_async_fn)] // on purpose, as said above
     pub(crate) fn authorize<B>(
         self: Arc<Self>,
         credentials: Credentials,
         parts: Parts,
         body: B,
-        verified: Option<AuthInfo>,
+        verified: Option<Result<AuthInfo, VerifyError>>,
     ) -> impl Future<Output = Result<Authorized<B>, Response<Bytes>>>
     where
         B: Body<Data = Bytes>,
@@ -427,50 +427,64 @@ impl Authorizer {
         }
     }
 
-    /// Steps 6 to 10 without waiting, for the most common request: a bearer token that the
-    /// verifier holds as accepted ([`TokenVerifier::verify_cached`]), that this layer passed
-    /// before ([`AuthInfo::checked_by`]: its audience and the global scopes), bound to
-    /// nothing, with no body to read and no session to look up. Such a request goes on with
+    /// Steps 6 to 10 without waiting, for the most common request: a bearer token the
+    /// verifier accepts without waiting ([`TokenVerifier::verify_now`]: one it holds, or a JWT
+    /// whose key is at hand), meant for this resource with the global scopes (checked here
+    /// once for each token, then remembered: [`AuthInfo::checked_by`]), bound to nothing, with
+    /// no body to read and no session to look up. Such a request goes on with
     /// [`pass_on_now`](Self::pass_on_now).
     ///
     /// Anything else, and so every refusal, is [`authorize`](Self::authorize)'s, with the
-    /// verifier's answer when it was asked here ([`Cached::Verified`]).
-    pub(crate) fn authorize_cached(&self, credentials: &Credentials, parts: &Parts) -> Cached {
+    /// verifier's answer when it gave one here ([`Now::Verified`]).
+    pub(crate) fn authorize_now(&self, credentials: &Credentials, parts: &Parts) -> Now {
         // A DPoP proof is checked in `authorize`; a bearer token where DPoP is required is
         // refused there before it is verified.
         if credentials.found.scheme != Scheme::Bearer
             || self.dpop.as_ref().is_some_and(ProofChecker::required)
         {
-            return Cached::Unknown;
+            return Now::Unknown;
         }
         let Ok(token) = credentials.token() else {
-            return Cached::Unknown;
+            return Now::Unknown;
         };
         let timer = observe::Timer::start();
-        let Some(info) = self.verifier.verify_cached(token) else {
-            return Cached::Unknown;
+        let Some(verified) = self.verifier.verify_now(token) else {
+            return Now::Unknown;
         };
-        observe::verification("valid", timer);
+        observe::verification(outcome(&verified), timer);
+        let info = match verified {
+            Ok(info) => info,
+            refused @ Err(_) => return Now::Verified(refused),
+        };
+        // A token this layer has not passed before: the audience and the global scopes, which
+        // do not change with the request, are checked once (a refusal is `authorize`'s).
+        if !info.checked_by(self.checked_by) {
+            if self.check_audience(&info).is_err()
+                || self.check_scopes(&info, &[&self.required]).is_err()
+            {
+                return Now::Verified(Ok(info));
+            }
+            info.set_checked_by(self.checked_by);
+        }
         // A bound token is checked against its proof or certificate in `authorize` only, so
         // that a certificate callback runs once, in the request's span.
-        if !info.checked_by(self.checked_by)
-            || info.key_thumbprint().is_some()
+        if info.key_thumbprint().is_some()
             || info.certificate_thumbprint().is_some()
             || !matches!(self.must_read_body(parts), Ok(false))
         {
-            return Cached::Verified(info);
+            return Now::Verified(Ok(info));
         }
         let session = match &self.sessions {
             None => None,
             Some(_) => match single_header(&parts.headers, &SESSION_ID) {
                 Ok(None) => Some((LazyOwner::new(&info, token), None)),
-                _ => return Cached::Verified(info),
+                _ => return Now::Verified(Ok(info)),
             },
         };
-        Cached::Passed(Passed { info, session })
+        Now::Passed(Passed { info, session })
     }
 
-    /// Step 11 for a request [`authorize_cached`](Self::authorize_cached) passed.
+    /// Step 11 for a request [`authorize_now`](Self::authorize_now) passed.
     pub(crate) fn pass_on_now<B>(
         self: Arc<Self>,
         passed: Passed,
@@ -525,7 +539,7 @@ impl Authorizer {
         &self,
         credentials: &'c Credentials,
         parts: &Parts,
-        verified: Option<AuthInfo>,
+        verified: Option<Result<AuthInfo, VerifyError>>,
     ) -> Result<(AuthInfo, bool, &'c str), AuthError> {
         if credentials.found.scheme == Scheme::Bearer
             && self.dpop.as_ref().is_some_and(|d| d.required())
@@ -537,7 +551,7 @@ impl Authorizer {
         }
         let token = credentials.token()?;
         let info = match verified {
-            Some(info) => info,
+            Some(verified) => judge(verified)?,
             None => self.verify(token).await?,
         };
         if !info.checked_by(self.checked_by) {
@@ -599,31 +613,18 @@ impl Authorizer {
             Poll::Ready(verified) => Ok(verified),
             Poll::Pending => Box::pin(tokio::time::timeout(self.verify_timeout, verify)).await,
         };
-        let result = match &verified {
-            Ok(Ok(_)) => "valid",
-            Ok(Err(err)) if !err.is_unavailable() => "invalid",
-            _ => "unavailable",
-        };
-        observe::verification(result, timer);
         match verified {
-            Ok(Ok(info)) => Ok(info),
-            Ok(Err(err)) => {
-                log_verify_error!(err);
-                let kind = match err.kind() {
-                    VerifyErrorKind::Unavailable => AuthErrorKind::VerifierUnavailable,
-                    // Invalid, foreign, or a kind this version does not know: never a pass.
-                    _ => AuthErrorKind::InvalidToken,
-                };
-                let mut rejection = AuthError::new(kind, err.description().to_owned());
-                if let Some(retry_after) = err.retry_after() {
-                    rejection = rejection.with_retry_after(retry_after);
-                }
-                Err(rejection)
+            Ok(verified) => {
+                observe::verification(outcome(&verified), timer);
+                judge(verified)
             }
-            Err(_elapsed) => Err(AuthError::new(
-                AuthErrorKind::VerifierUnavailable,
-                "token verification timed out",
-            )),
+            Err(_elapsed) => {
+                observe::verification("unavailable", timer);
+                Err(AuthError::new(
+                    AuthErrorKind::VerifierUnavailable,
+                    "token verification timed out",
+                ))
+            }
         }
     }
 
@@ -751,6 +752,36 @@ impl Authorizer {
         connection.mark(&mut res);
         res
     }
+}
+
+/// How a verification ended, for metrics: `valid`, `invalid` (refused or foreign) or
+/// `unavailable`.
+fn outcome(verified: &Result<AuthInfo, VerifyError>) -> &'static str {
+    match verified {
+        Ok(_) => "valid",
+        Err(err) if !err.is_unavailable() => "invalid",
+        Err(_) => "unavailable",
+    }
+}
+
+/// Step 6's answer: the verifier's refusal as the layer's, `401 invalid_token` for anything
+/// but "cannot decide now" (`503`).
+fn judge(verified: Result<AuthInfo, VerifyError>) -> Result<AuthInfo, AuthError> {
+    let err = match verified {
+        Ok(info) => return Ok(info),
+        Err(err) => err,
+    };
+    log_verify_error!(err);
+    let kind = match err.kind() {
+        VerifyErrorKind::Unavailable => AuthErrorKind::VerifierUnavailable,
+        // Invalid, foreign, or a kind this version does not know: never a pass.
+        _ => AuthErrorKind::InvalidToken,
+    };
+    let mut rejection = AuthError::new(kind, err.description().to_owned());
+    if let Some(retry_after) = err.retry_after() {
+        rejection = rejection.with_retry_after(retry_after);
+    }
+    Err(rejection)
 }
 
 /// `Mcp-Method` and `Mcp-Name` (MCP 2026-07-28, "Server Validation") must agree with the body,

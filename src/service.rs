@@ -12,7 +12,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::{
-    authorize::{Authorizer, Cached, Route},
+    authorize::{Authorizer, Now, Route},
     body::{Connection, RequestBody, ResponseBody},
     future::ResponseFuture,
     observe,
@@ -86,16 +86,16 @@ where
             }
             Ok(Route::Authenticate(credentials)) => {
                 let (parts, body) = req.into_parts();
-                // A token passed before, still accepted: decided now, and the inner service
-                // called at once.
-                let verified = match self.authorizer.authorize_cached(&credentials, &parts) {
-                    Cached::Passed(passed) => {
+                // A token the verifier accepts without waiting, and nothing else to wait
+                // for: decided now, and the inner service called at once.
+                let verified = match self.authorizer.authorize_now(&credentials, &parts) {
+                    Now::Passed(passed) => {
                         let authorized =
                             Arc::clone(&self.authorizer).pass_on_now(passed, parts, body);
                         return ResponseFuture::authorized(authorized, &mut self.inner);
                     }
-                    Cached::Verified(info) => Some(info),
-                    Cached::Unknown => None,
+                    Now::Verified(verified) => Some(verified),
+                    Now::Unknown => None,
                 };
                 // The inner service that `poll_ready` made ready is the one to call later;
                 // leave a clone in its place (tower's pattern for services that wait before

@@ -1,6 +1,6 @@
-//! The layer's path for a token the verifier holds as accepted
-//! (`TokenVerifier::verify_cached`): a token this layer passed before is decided in `call`,
-//! without `verify`; every check still applies to it, and whatever the cached path does not
+//! The layer's path for a token the verifier answers without waiting
+//! (`TokenVerifier::verify_now`, by default `verify_cached`): such a request is decided in
+//! `call`, without `verify`; every check still applies to it, and whatever that path does not
 //! decide goes on to the full path with the verifier's answer, not a second verification.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -451,4 +451,263 @@ async fn a_chain_answers_from_its_first_verifiers_cache() {
             .unwrap_err()
             .is_invalid_token()
     );
+}
+
+/// A verifier that decides some tokens without waiting (`verify_now`), and leaves the others
+/// (`wait-*`) to `verify`. It counts both calls.
+#[derive(Debug, Default)]
+struct Deciding {
+    known: HashMap<&'static str, AuthInfo>,
+    /// Tokens with this prefix are not this verifier's to judge.
+    foreign_prefix: Option<&'static str>,
+    verify_calls: AtomicUsize,
+    now_calls: AtomicUsize,
+}
+
+impl Deciding {
+    fn with(tokens: impl IntoIterator<Item = (&'static str, AuthInfo)>) -> Arc<Self> {
+        Arc::new(Self {
+            known: tokens.into_iter().collect(),
+            ..Self::default()
+        })
+    }
+
+    /// `(verify, verify_now)` calls so far.
+    fn calls(&self) -> (usize, usize) {
+        (
+            self.verify_calls.load(Ordering::SeqCst),
+            self.now_calls.load(Ordering::SeqCst),
+        )
+    }
+
+    fn answer(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        match token {
+            "revoked" => Err(VerifyError::invalid_token("token was revoked")),
+            "down" => Err(VerifyError::unavailable("keys cannot be fetched")
+                .with_retry_after(Duration::from_secs(7))),
+            "opaque" => Err(VerifyError::foreign_token("token is not a JWT")),
+            _ if self
+                .foreign_prefix
+                .is_some_and(|prefix| token.starts_with(prefix)) =>
+            {
+                Err(VerifyError::foreign_token("token issuer is not trusted"))
+            }
+            _ => {
+                let known = token.strip_prefix("wait-").unwrap_or(token);
+                self.known
+                    .get(known)
+                    .cloned()
+                    .ok_or_else(|| VerifyError::invalid_token("unknown token"))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for Deciding {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        self.verify_calls.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        self.answer(token)
+    }
+
+    fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        self.now_calls.fetch_add(1, Ordering::SeqCst);
+        (!token.starts_with("wait-")).then(|| self.answer(token))
+    }
+}
+
+/// A token the verifier decides without waiting, new to it or not, is decided in `call`:
+/// `verify` is never called, acceptance or refusal, and every check of the layer applies
+/// (audience and global scopes included, which the layer checks there once for each token).
+#[tokio::test]
+async fn a_token_the_verifier_decides_at_once_never_reaches_verify() {
+    let other_audience = AuthInfo::builder()
+        .subject("mallory")
+        .audience("https://other.example/mcp")
+        .scopes(["mcp:read"])
+        .build();
+    let verifier = Deciding::with([
+        ("reader", info("alice", &["mcp:read"])),
+        ("writer", info("carol", &["mcp:read", "notes:write"])),
+        ("elsewhere", other_audience),
+    ]);
+    let layer = |scopes: &[&str]| {
+        McpAuth::builder(RESOURCE)
+            .authorization_server("https://as.example")
+            .verifier(Arc::clone(&verifier))
+            .required_scopes(scopes.iter().copied())
+            .build()
+            .unwrap()
+    };
+    let reads = layer(&["mcp:read"]);
+    let writes = layer(&["mcp:read", "notes:write"]);
+    let inner = Arc::new(AtomicUsize::new(0));
+
+    // A new token, accepted at once: passed on, twice (the second time with this layer's
+    // mark on it).
+    for round in 1..=2 {
+        let res = call(&reads, "reader", Extra::default(), &inner).await;
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        assert_eq!(res.body(), "alice");
+    }
+    assert_eq!(verifier.calls(), (0, 2));
+    assert_eq!(inner.load(Ordering::SeqCst), 2);
+
+    // Refusals, each on every request: the verifier's, and the layer's own.
+    let refusals: [(&McpAuth, &str, StatusCode, &[&str]); 6] = [
+        (
+            &reads,
+            "revoked",
+            StatusCode::UNAUTHORIZED,
+            &[
+                r#"error="invalid_token""#,
+                r#"error_description="token was revoked""#,
+            ],
+        ),
+        (
+            &reads,
+            "opaque",
+            StatusCode::UNAUTHORIZED,
+            &[r#"error="invalid_token""#],
+        ),
+        (
+            &reads,
+            "unknown",
+            StatusCode::UNAUTHORIZED,
+            &[r#"error_description="unknown token""#],
+        ),
+        (
+            &reads,
+            "elsewhere",
+            StatusCode::UNAUTHORIZED,
+            &[r#"error="invalid_token""#, "audience"],
+        ),
+        (
+            &writes,
+            "reader",
+            StatusCode::FORBIDDEN,
+            &[
+                r#"error="insufficient_scope""#,
+                r#"scope="mcp:read notes:write""#,
+            ],
+        ),
+        (&reads, "down", StatusCode::SERVICE_UNAVAILABLE, &[]),
+    ];
+    for (auth, token, status, parts) in refusals {
+        for round in 1..=2 {
+            let res = call(auth, token, Extra::default(), &inner).await;
+            assert_eq!(res.status(), status, "{token} (request {round})");
+            for part in parts {
+                assert!(
+                    challenge(&res).contains(part),
+                    "{token}: {}",
+                    challenge(&res)
+                );
+            }
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                assert_eq!(res.headers()[header::RETRY_AFTER], "7", "{token}");
+                assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+            }
+        }
+    }
+    assert_eq!(verifier.calls(), (0, 14), "every answer was given at once");
+    assert_eq!(inner.load(Ordering::SeqCst), 2, "no refusal passed on");
+
+    // Controls: the same layers pass what they refused above, given the right token.
+    for (auth, token, subject) in [(&writes, "writer", "carol"), (&reads, "writer", "carol")] {
+        let res = call(auth, token, Extra::default(), &inner).await;
+        assert_eq!(res.status(), StatusCode::OK, "{token}");
+        assert_eq!(res.body(), subject);
+    }
+    assert_eq!(verifier.calls(), (0, 16));
+
+    // A token the verifier cannot decide at once goes to `verify`, once a request.
+    for round in 1..=2 {
+        let res = call(&reads, "wait-reader", Extra::default(), &inner).await;
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        assert_eq!(res.body(), "alice");
+        assert_eq!(verifier.calls(), (round, 16 + round));
+    }
+    let res = call(&reads, "wait-elsewhere", Extra::default(), &inner).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(verifier.calls(), (3, 19));
+}
+
+/// A chain answers without waiting when every verifier it asks does: those before the owner
+/// call the token foreign, and the owner decides. One that cannot tell leaves the whole
+/// answer to `verify`.
+#[tokio::test]
+async fn a_chain_answers_at_once_when_its_verifiers_do() {
+    let first = Deciding::with([("first-token", info("alice", &["mcp:read"]))]);
+    let second = Deciding::with([("second-token", info("bob", &["mcp:read"]))]);
+    let chain = VerifierChain::new()
+        .with_shared_verifier(Arc::clone(&first) as Arc<dyn TokenVerifier>)
+        .with_shared_verifier(Arc::clone(&second) as Arc<dyn TokenVerifier>);
+    let subject = |answer: Option<Result<AuthInfo, VerifyError>>| {
+        answer
+            .expect("decided at once")
+            .ok()
+            .and_then(|info| info.subject().map(str::to_owned))
+    };
+
+    assert_eq!(
+        subject(chain.verify_now("first-token")),
+        Some("alice".into())
+    );
+    assert_eq!((first.calls().1, second.calls().1), (1, 0));
+    // The first verifier refuses it (it is not foreign to it): the second is not asked.
+    let refused = chain.verify_now("second-token").expect("decided at once");
+    assert!(refused.unwrap_err().is_invalid_token());
+    assert_eq!((first.calls().1, second.calls().1), (2, 0));
+    // Foreign to both: the chain's answer is foreign, from the last.
+    let foreign = chain.verify_now("opaque").expect("decided at once");
+    assert!(foreign.unwrap_err().is_foreign_token());
+    assert_eq!((first.calls().1, second.calls().1), (3, 1));
+    // The first cannot tell now: neither can the chain, and the second is not asked.
+    assert!(chain.verify_now("wait-first-token").is_none());
+    assert_eq!((first.calls().1, second.calls().1), (4, 1));
+    assert_eq!((first.calls().0, second.calls().0), (0, 0));
+    // Nothing in the chain: foreign.
+    let empty = VerifierChain::new().verify_now("first-token");
+    assert!(
+        empty
+            .expect("decided at once")
+            .unwrap_err()
+            .is_foreign_token()
+    );
+
+    // A foreign answer passes the token on at once, to the verifier that owns it.
+    let first = Arc::new(Deciding {
+        foreign_prefix: Some("second-"),
+        ..Deciding::default()
+    });
+    let routed = VerifierChain::new()
+        .with_shared_verifier(Arc::clone(&first) as Arc<dyn TokenVerifier>)
+        .with_shared_verifier(Arc::clone(&second) as Arc<dyn TokenVerifier>);
+    assert_eq!(
+        subject(routed.verify_now("second-token")),
+        Some("bob".into())
+    );
+    assert_eq!((first.calls().1, second.calls().1), (1, 2));
+    // Control: the same chain, through `verify`.
+    let verified = routed.verify("second-token").await.unwrap();
+    assert_eq!(verified.subject(), Some("bob"));
+    assert_eq!((first.calls().0, second.calls().0), (1, 1));
+}
+
+/// A verifier that implements only `verify_cached` answers `verify_now` with it: its cached
+/// acceptances, and `None` for everything else.
+#[tokio::test]
+async fn verify_now_defaults_to_the_cached_acceptance() {
+    let verifier = Remembering::with([("alice-token", info("alice", &["mcp:read"]))]);
+    assert!(verifier.verify_now("alice-token").is_none());
+    verifier.verify("alice-token").await.unwrap();
+    let now = verifier.verify_now("alice-token").expect("cached");
+    assert_eq!(now.unwrap().subject(), Some("alice"));
+    assert!(
+        verifier.verify_now("unknown").is_none(),
+        "a refusal is not cached"
+    );
+    assert_eq!(verifier.calls(), (1, 3));
 }

@@ -812,6 +812,73 @@ async fn inactive_tokens_are_cached_briefly() {
     assert_eq!(issuer.requests(Endpoint::Introspection), 5);
 }
 
+/// `verify_now` never calls the server: a token it holds no verdict on is `None`, one the
+/// server answered is that answer (acceptance or refusal), and what `verify` refuses before
+/// any call is refused at once too.
+#[tokio::test]
+async fn verify_now_answers_from_the_cache_and_never_calls() {
+    let issuer = issuer().await;
+    issuer.set_introspection_answer("tok", active());
+    let verifier = builder(&issuer.introspection_endpoint())
+        .negative_cache_ttl(NEGATIVE_TTL)
+        .cache_max_ttl(MAX_TTL)
+        .build()
+        .unwrap();
+    for token in ["tok", "garbage"] {
+        assert!(
+            verifier.verify_now(token).is_none(),
+            "{token}: not asked yet"
+        );
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
+
+    // Refused before any call, by `verify` and `verify_now` alike.
+    let foreign_jwt = jwt_from("https://elsewhere.example");
+    let oversized = "a".repeat(64 * 1024);
+    for (name, token, foreign) in [
+        ("empty", "", false),
+        ("oversized", oversized.as_str(), false),
+        ("another issuer's JWT", foreign_jwt.as_str(), true),
+    ] {
+        let now = verifier.verify_now(token).expect(name).expect_err(name);
+        let verified = verifier.verify(token).await.expect_err(name);
+        assert_eq!(now.kind(), verified.kind(), "{name}");
+        assert_eq!(now.description(), verified.description(), "{name}");
+        assert_eq!(now.is_foreign_token(), foreign, "{name}: {now:?}");
+    }
+    assert_eq!(issuer.requests(Endpoint::Introspection), 0);
+
+    // Control: once `verify` has the server's answers, `verify_now` gives them, uncalled.
+    assert!(verifier.verify("tok").await.is_ok());
+    assert!(
+        verifier
+            .verify("garbage")
+            .await
+            .unwrap_err()
+            .is_invalid_token()
+    );
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+    let info = verifier.verify_now("tok").expect("cached").expect("active");
+    assert_eq!(
+        info.subject(),
+        verifier.verify("tok").await.unwrap().subject()
+    );
+    let refused = verifier.verify_now("garbage").expect("cached").unwrap_err();
+    assert!(refused.is_invalid_token(), "{refused:?}");
+    assert_eq!(issuer.requests(Endpoint::Introspection), 2);
+}
+
+/// An unsigned JWT naming `iss`: its shape says whose it is.
+fn jwt_from(iss: &str) -> String {
+    let part =
+        |value: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        part(json!({"alg": "RS256", "typ": "at+jwt"})),
+        part(json!({"iss": iss, "sub": "someone"}))
+    )
+}
+
 #[tokio::test]
 async fn valid_answers_live_until_the_max_ttl() {
     let issuer = issuer().await;

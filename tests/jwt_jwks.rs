@@ -86,6 +86,89 @@ async fn keys_are_fetched_lazily_and_once() {
     );
 }
 
+/// `verify_now` checks a new token in place when its key is at hand, and only then: with no
+/// key set yet, or a `kid` the set does not have, it answers `None` and fetches nothing (that
+/// is `verify`'s to do). What it decides is what `verify` decides.
+#[tokio::test]
+async fn verify_now_decides_with_the_keys_at_hand_and_never_fetches() {
+    let key = TestKey::es256();
+    let other = TestKey::es256();
+    let issuer = issuer_with(vec![key.jwk(Some("k1"))]).await;
+    let verifier = builder(&issuer)
+        .token_cache_capacity(1_000)
+        .build()
+        .expect("builds");
+    let iss = issuer.issuer();
+    let first = key.sign(Some("k1"), &claims(iss, AUD));
+    assert!(verifier.verify_now(&first).is_none(), "no key set yet");
+    assert_eq!(
+        issuer.requests(Endpoint::Jwks),
+        0,
+        "verify_now fetches nothing"
+    );
+    assert!(verifier.verify(&first).await.is_ok());
+    assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+
+    // A new token under a known key: decided at once, and kept as `verify` keeps it.
+    let mut c = claims(iss, AUD);
+    c["sub"] = json!("second-user");
+    let second = key.sign(Some("k1"), &c);
+    assert!(
+        verifier.verify_cached(&second).is_none(),
+        "not verified yet"
+    );
+    let info = verifier
+        .verify_now(&second)
+        .expect("the key is at hand")
+        .expect("valid");
+    assert_eq!(info.subject(), Some("second-user"));
+    assert!(
+        verifier.verify_cached(&second).is_some(),
+        "kept in the cache"
+    );
+
+    // Refusals at once: a signature by another key under the known `kid`, an expired token,
+    // an opaque token (foreign), another issuer's JWT (foreign).
+    let forged = other.sign(Some("k1"), &claims(iss, AUD));
+    let mut expired = claims(iss, AUD);
+    expired["exp"] = json!(now() - 3_600);
+    let expired = key.sign(Some("k1"), &expired);
+    let foreign_jwt = key.sign(Some("k1"), &claims("https://elsewhere.example", AUD));
+    for (name, token, foreign) in [
+        ("forged", forged.as_str(), false),
+        ("expired", expired.as_str(), false),
+        ("opaque", "an-opaque-token", true),
+        ("another issuer's", foreign_jwt.as_str(), true),
+    ] {
+        let now = verifier.verify_now(token).expect(name).expect_err(name);
+        assert_eq!(now.is_foreign_token(), foreign, "{name}: {now:?}");
+        assert_eq!(now.is_invalid_token(), !foreign, "{name}: {now:?}");
+        // The same answer from `verify`, from a verifier that never saw the token.
+        let fresh = builder(&issuer).build().expect("builds");
+        let verified = fresh.verify(token).await.expect_err(name);
+        assert_eq!(now.kind(), verified.kind(), "{name}");
+        assert_eq!(now.description(), verified.description(), "{name}");
+    }
+
+    // A `kid` the set does not have may call for a fetch: `verify`'s, not `verify_now`'s.
+    // (The fresh verifiers above fetched for themselves.)
+    let fetches = issuer.requests(Endpoint::Jwks);
+    let unknown_kid = other.sign(Some("k2"), &claims(iss, AUD));
+    assert!(verifier.verify_now(&unknown_kid).is_none());
+    assert_eq!(issuer.requests(Endpoint::Jwks), fetches, "nothing fetched");
+    // Control: once the set has it (after the refresh interval), `verify` fetches it, and
+    // `verify_now` decides the next token under it at once.
+    tokio::time::sleep(MIN).await;
+    publish(&issuer, vec![key.jwk(Some("k1")), other.jwk(Some("k2"))]);
+    assert!(verifier.verify(&unknown_kid).await.is_ok());
+    let fetches = issuer.requests(Endpoint::Jwks);
+    let mut c = claims(iss, AUD);
+    c["sub"] = json!("third-user");
+    let third = other.sign(Some("k2"), &c);
+    assert!(verifier.verify_now(&third).expect("at hand").is_ok());
+    assert_eq!(issuer.requests(Endpoint::Jwks), fetches);
+}
+
 #[tokio::test]
 async fn rotated_key_is_accepted_after_one_fetch() {
     let old = TestKey::es256();

@@ -6,7 +6,8 @@
 //!
 //! Input: a flags byte; bit 0 clear: the rest is a token. Bit 0 set: the rest is
 //! `header NUL claims`, signed (EdDSA) by the fixed fuzz key, whose `kid` is `fuzz-ed25519`.
-//! Bit 1 picks the stricter verifier.
+//! Bit 1 picks the stricter verifier. Bit 2 asks `verify_now` before `verify`, not after:
+//! either way, it answers at once (the keys are at hand) and as `verify` does.
 
 #![no_main]
 
@@ -190,6 +191,7 @@ fuzz_target!(|data: &[u8]| {
     check_parse(&token);
     let verifier = &verifiers()[usize::from(flags >> 1 & 1)];
     let rt = mcp_auth_fuzz::runtime();
+    let now_first = (flags & 4 != 0).then(|| verifier.verifier.verify_now(&token));
     let first = rt.block_on(verifier.verifier.verify(&token));
     match &first {
         Ok(info) => {
@@ -223,5 +225,19 @@ fuzz_target!(|data: &[u8]| {
         refusal(&first),
         refusal(&second),
         "the second answer differs"
+    );
+    let now = now_first
+        .unwrap_or_else(|| verifier.verifier.verify_now(&token))
+        .expect("static keys decide at once");
+    let subject = |verified: &Result<mcp_auth::AuthInfo, mcp_auth::VerifyError>| {
+        verified
+            .as_ref()
+            .ok()
+            .map(|info| info.subject().map(str::to_owned))
+    };
+    assert_eq!(
+        (refusal(&first), subject(&first)),
+        (refusal(&now), subject(&now)),
+        "verify_now answers otherwise"
     );
 });

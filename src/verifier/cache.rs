@@ -159,6 +159,35 @@ impl TokenCache {
         Some(info)
     }
 
+    /// [`get_or_verify`](Self::get_or_verify) for a verification that does not wait: the
+    /// cached verdict on `token`, or the one `verify` reaches in place, kept as
+    /// [`insert`](Self::insert) says. `None` when there is none and `verify` cannot tell
+    /// without waiting (it returns `None`): then the miss is not counted, since the
+    /// `get_or_verify` that follows counts its own lookup.
+    ///
+    /// Concurrent callers with the same token each verify it: sharing is for verifications
+    /// that wait, which this never runs.
+    pub(crate) fn get_or_verify_now(
+        &self,
+        token: &str,
+        verify: impl FnOnce() -> Option<Result<Verdict, VerifyError>>,
+    ) -> Option<Result<AuthInfo, VerifyError>> {
+        let Some(store) = &self.store else {
+            return verify().map(|verified| verified.and_then(Verdict::into_result));
+        };
+        let key = store.key(token);
+        if let Some(verdict) = store.get(key) {
+            crate::observe::token_cache(self.verifier, true);
+            return Some(verdict.into_result());
+        }
+        let verified = verify()?;
+        crate::observe::token_cache(self.verifier, false);
+        if let Ok(verdict) = &verified {
+            self.insert(store, key, verdict);
+        }
+        Some(verified.and_then(Verdict::into_result))
+    }
+
     /// The cached verdict on `token`, without waiting; or the [`Miss`] to hand to
     /// [`verify_missed`](Self::verify_missed).
     fn lookup(&self, token: &str) -> Result<Result<AuthInfo, VerifyError>, Miss> {

@@ -127,7 +127,7 @@ impl TokenVerifier for VerifierChain {
                 owned => return owned,
             }
         }
-        Err(foreign.unwrap_or_else(|| VerifyError::foreign_token("no verifier accepts this token")))
+        Err(foreign.unwrap_or_else(no_verifier_accepts))
     }
 
     /// The first verifier's cached acceptance: `verify` would return it, as the first
@@ -136,6 +136,20 @@ impl TokenVerifier for VerifierChain {
     /// without asking them.
     fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
         self.verifiers.first()?.verify_cached(token)
+    }
+
+    /// `verify`'s answer, when each verifier asked can give its own without waiting: those
+    /// before the first that owns the token call it foreign, and the owner decides. `None` as
+    /// soon as one of them cannot tell now (`verify` then asks them all again, in order).
+    fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        let mut foreign = None;
+        for verifier in &self.verifiers {
+            match verifier.verify_now(token)? {
+                Err(err) if err.is_foreign_token() => foreign = Some(err),
+                owned => return Some(owned),
+            }
+        }
+        Some(Err(foreign.unwrap_or_else(no_verifier_accepts)))
     }
 
     fn authorization_servers(&self) -> Vec<String> {
@@ -151,6 +165,11 @@ impl TokenVerifier for VerifierChain {
         }
         all
     }
+}
+
+/// The answer of a chain none of whose verifiers owns the token, because it has none.
+fn no_verifier_accepts() -> VerifyError {
+    VerifyError::foreign_token("no verifier accepts this token")
 }
 
 impl fmt::Debug for VerifierChain {
@@ -235,6 +254,10 @@ mod routed {
         /// The JWT verifier's cached acceptance (the chain's first).
         fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
             self.chain.verify_cached(token)
+        }
+
+        fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+            self.chain.verify_now(token)
         }
 
         fn authorization_servers(&self) -> Vec<String> {

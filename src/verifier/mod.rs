@@ -125,6 +125,25 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// What [`verify`](Self::verify) would return for `token`, acceptance or refusal, when
+    /// this verifier can tell without waiting: from its cache, or by a check it makes in
+    /// place (a JWT whose key is at hand); `None` when only `verify` can tell (a call to the
+    /// authorization server, a key set to fetch). The layer asks here first, so a request this
+    /// answers is decided in `call`, without a future to allocate. Defaults to
+    /// [`verify_cached`](Self::verify_cached)'s acceptance.
+    ///
+    /// The rules of `verify_cached` hold here too: `Some` only with what `verify`, called now,
+    /// would return (the same [`AuthInfo`], or an error of the same kind); on the request's
+    /// task, so never blocking or waiting on I/O; and a verifier that wraps another and adds
+    /// checks in its `verify` must apply them here too, or keep the default.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](Self::verify), inside the `Some`.
+    fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        self.verify_cached(token).map(Ok)
+    }
+
     /// The issuers of the tokens this verifier accepts, each exactly as its authorization
     /// server writes `issuer`. The layer lists them in the metadata's `authorization_servers`
     /// (besides those configured with
@@ -147,6 +166,10 @@ macro_rules! forward_to_pointee {
 
             fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
                 (**self).verify_cached(token)
+            }
+
+            fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+                (**self).verify_now(token)
             }
 
             fn authorization_servers(&self) -> Vec<String> {

@@ -638,15 +638,7 @@ fn refused_with(description: String) -> Verdict {
 #[async_trait]
 impl TokenVerifier for IntrospectionVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        if token.is_empty() {
-            return Err(VerifyError::invalid_token("token is empty"));
-        }
-        if token.len() > self.inner.max_token_size {
-            // Refused only if it is this server's to judge: another's goes on in a chain.
-            self.check_owner(token, shape_of_oversize(token, self.inner.max_token_size))?;
-            return Err(VerifyError::invalid_token("token is too large"));
-        }
-        self.check_owner(token, shape(token))?;
+        self.check_token(token)?;
         // The call's state (kilobytes) is boxed when a miss starts it, never for a hit.
         self.inner
             .cache
@@ -665,12 +657,35 @@ impl TokenVerifier for IntrospectionVerifier {
         self.inner.cache.cached(token)
     }
 
+    /// What `verify` decides before it would call the server (an empty, oversized or foreign
+    /// token), or this replica's cached verdict: `None` when only a call can tell.
+    fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        if let Err(err) = self.check_token(token) {
+            return Some(Err(err));
+        }
+        self.inner.cache.get_or_verify_now(token, || None)
+    }
+
     fn authorization_servers(&self) -> Vec<String> {
         self.issuer().map(str::to_owned).into_iter().collect()
     }
 }
 
 impl IntrospectionVerifier {
+    /// The checks of `verify` before its lookup, from the token and the configuration alone:
+    /// not empty, not over `max_token_size`, and this server's to judge (foreign otherwise).
+    fn check_token(&self, token: &str) -> Result<(), VerifyError> {
+        if token.is_empty() {
+            return Err(VerifyError::invalid_token("token is empty"));
+        }
+        if token.len() > self.inner.max_token_size {
+            // Refused only if it is this server's to judge: another's goes on in a chain.
+            self.check_owner(token, shape_of_oversize(token, self.inner.max_token_size))?;
+            return Err(VerifyError::invalid_token("token is too large"));
+        }
+        self.check_owner(token, shape(token))
+    }
+
     /// Whether `token` (of this `shape`) may be sent to this server: not a JWT of another
     /// issuer (a JWT goes only to the server that issued it), and owned by it when
     /// [`owns_tokens`](IntrospectionVerifierBuilder::owns_tokens) says which are. Anything

@@ -54,9 +54,10 @@ pub(crate) mod token;
 
 use std::{
     collections::HashMap,
+    convert::Infallible,
     fmt,
     sync::Arc,
-    time::{Duration, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
@@ -67,7 +68,7 @@ pub use self::{
 };
 use self::{
     header::{Header, KnownHeaders},
-    jwks::KeySource,
+    jwks::{KeySource, SelectedKey},
     keys::verify_signature,
     token::{ParsedToken, check_typ},
 };
@@ -220,7 +221,56 @@ impl JwtVerifier {
         Ok((alg, kid))
     }
 
+    /// A token the cache does not hold, checked in place when its key is at hand. `None` when
+    /// its key set must be fetched or refreshed first: only
+    /// [`verify_uncached`](Self::verify_uncached) can tell.
+    fn verify_local(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        self.verify_with(token, |keys, kid, alg, _| {
+            keys.select_now(kid, alg).ok_or(())
+        })
+        .ok()
+    }
+
+    /// A token the cache does not hold: checked in place when its key is at hand, or once its
+    /// key set is fetched or refreshed.
     async fn verify_uncached(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        let wait = self.verify_with(token, |keys, kid, alg, signed_by| {
+            keys.select_now(kid, alg).ok_or_else(|| KeyWait {
+                keys,
+                kid: kid.map(str::to_owned),
+                alg,
+                signed_by,
+            })
+        });
+        let wait = match wait {
+            Ok(decided) => return decided,
+            Err(wait) => wait,
+        };
+        // Boxed where it starts, so that this future stays small.
+        let selected = Box::pin(
+            wait.keys
+                .select(wait.kid.as_deref(), wait.alg, wait.signed_by),
+        )
+        .await;
+        // The same token read again (this is the rare path) and checked with that key.
+        let Ok(decided) = self.verify_with(token, |_, _, _, _| Ok::<_, Infallible>(selected));
+        decided
+    }
+
+    /// Every check of a token the cache does not hold, in their order, with the key that
+    /// `select` picks from the issuer's set for the token's `kid` and `alg` (and the latest
+    /// time it can have been signed, if it says). When `select` cannot pick now, its `Err` is
+    /// returned and nothing else is done: no later check runs and nothing is remembered.
+    fn verify_with<'s, W>(
+        &'s self,
+        token: &str,
+        select: impl FnOnce(
+            &'s KeySource,
+            Option<&str>,
+            Algorithm,
+            Option<SystemTime>,
+        ) -> Result<Result<SelectedKey, VerifyError>, W>,
+    ) -> Result<Result<AuthInfo, VerifyError>, W> {
         let inner = &*self.inner;
         // A header read before from the same text is not read again: what it says is known.
         let known = token
@@ -233,19 +283,13 @@ impl JwtVerifier {
         let parsed = match parsed {
             Ok(parsed) => parsed,
             // Foreign unless it is shaped like a JWT from a trusted issuer; then malformed.
-            Err(malformed) => {
-                self.check_issuer(token)?;
-                return Err(malformed);
-            }
+            Err(malformed) => return Ok(self.malformed(token, malformed)),
         };
         let header = match known {
             Some(known) => TokenHeader::Known(known),
             None => match parsed.header() {
                 Ok(header) => TokenHeader::Read(header),
-                Err(malformed) => {
-                    self.check_issuer(token)?;
-                    return Err(malformed);
-                }
+                Err(malformed) => return Ok(self.malformed(token, malformed)),
             },
         };
         // The claims are parsed (strictly, as the header is) before the signature is checked,
@@ -254,10 +298,7 @@ impl JwtVerifier {
         // says so.
         let claims = match parsed.claims() {
             Ok(claims) => claims,
-            Err(malformed) => {
-                self.check_issuer(token)?;
-                return Err(malformed);
-            }
+            Err(malformed) => return Ok(self.malformed(token, malformed)),
         };
         // What `check_issuer` decides, read from the parsed token: anything but a JWT naming a
         // trusted issuer is foreign, before any other check.
@@ -269,14 +310,19 @@ impl JwtVerifier {
         if let TokenHeader::Read(header) = &header
             && header.get("alg").and_then(Json::as_str).is_none()
         {
-            return Err(VerifyError::foreign_token("token is not a JWT"));
+            return Ok(Err(VerifyError::foreign_token("token is not a JWT")));
         }
         let Some((issuer, trusted)) = trusted_issuer else {
-            return Err(VerifyError::foreign_token("token issuer is not trusted"));
+            return Ok(Err(VerifyError::foreign_token(
+                "token issuer is not trusted",
+            )));
         };
         let (alg, kid) = match &header {
             TokenHeader::Known(known) => (known.alg, known.kid.as_deref()),
-            TokenHeader::Read(header) => self.check_header(header)?,
+            TokenHeader::Read(header) => match self.check_header(header) {
+                Ok(checked) => checked,
+                Err(err) => return Ok(Err(err)),
+            },
         };
 
         // The unverified `iss` picked the issuer: unknown issuers cost no fetch.
@@ -286,29 +332,27 @@ impl JwtVerifier {
             .get("iat")
             .and_then(|iat| numeric_date(iat, "").ok())
             .map(|iat| UNIX_EPOCH + Duration::from_secs_f64(iat) + inner.claims.leeway());
-        // The key at hand decides without waiting; the rest (a fetch or a refresh) is boxed
-        // where it starts, so that this future stays small.
-        let selected = match trusted.keys.select_now(kid, alg) {
-            Some(selected) => selected,
-            None => Box::pin(trusted.keys.select(kid, alg, signed_by)).await,
-        };
-        let selected = match selected {
+        let selected = match select(&trusted.keys, kid, alg, signed_by)? {
             Ok(selected) => selected,
             // No key to decide with now (its set cannot be fetched, or a key published after
             // our last fetch): still a refusal when the token's own claims refuse it, so an
             // expired or future-dated forgery cannot buy a 503 with an unknown `kid`.
             Err(err) if err.is_unavailable() => {
-                let _checked = inner.claims.describe(&claims, None, None)?;
-                return Err(err);
+                return Ok(inner
+                    .claims
+                    .describe(&claims, None, None)
+                    .and_then(|_checked| Err(err)));
             }
-            Err(err) => return Err(err),
+            Err(err) => return Ok(Err(err)),
         };
-        verify_signature(
+        if let Err(err) = verify_signature(
             alg,
             selected.key(),
             parsed.signing_input.as_bytes(),
             parsed.signature,
-        )?;
+        ) {
+            return Ok(Err(err));
+        }
         // A trusted issuer signed this header: the next token that has it skips reading it.
         if let TokenHeader::Read(header) = &header {
             inner
@@ -318,21 +362,44 @@ impl JwtVerifier {
 
         // The signature holds: now the claims are read. Those without an accessor are kept
         // as their text, read if anyone asks.
-        let info = inner
+        Ok(inner
             .claims
-            .describe(&claims, Some(issuer), Some(parsed.payload()))?;
-        Ok(info.build())
+            .describe(&claims, Some(issuer), Some(parsed.payload()))
+            .map(|info| info.build()))
     }
+
+    /// The refusal of a token over `max_token_size`, too large to check: refused only if it is
+    /// this verifier's to judge; an opaque token (or another issuer's) is foreign, for the
+    /// next verifier of a chain.
+    fn oversize(&self, token: &str) -> VerifyError {
+        match self.check_shape(shape_of_oversize(token, self.inner.max_token_size)) {
+            Ok(()) => VerifyError::invalid_token("token is too large"),
+            Err(foreign) => foreign,
+        }
+    }
+
+    /// The answer to a token that does not parse: foreign unless it is shaped like a JWT from a
+    /// trusted issuer, and `malformed` then.
+    fn malformed(&self, token: &str, malformed: VerifyError) -> Result<AuthInfo, VerifyError> {
+        self.check_issuer(token)?;
+        Err(malformed)
+    }
+}
+
+/// What [`JwtVerifier::verify_uncached`] waits for before it can check a token: a key from
+/// `keys` once it is fetched or refreshed.
+struct KeyWait<'s> {
+    keys: &'s KeySource,
+    kid: Option<String>,
+    alg: Algorithm,
+    signed_by: Option<SystemTime>,
 }
 
 #[async_trait]
 impl TokenVerifier for JwtVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
         if token.len() > self.inner.max_token_size {
-            // Too large to check, and refused only if it is this verifier's to judge: an
-            // opaque token (or another issuer's) is foreign, for the next verifier of a chain.
-            self.check_shape(shape_of_oversize(token, self.inner.max_token_size))?;
-            return Err(VerifyError::invalid_token("token is too large"));
+            return Err(self.oversize(token));
         }
         self.inner
             .cache
@@ -346,6 +413,18 @@ impl TokenVerifier for JwtVerifier {
     /// `max_token_size` before its lookup; no such token is ever cached.)
     fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
         self.inner.cache.cached(token)
+    }
+
+    /// The cache's verdict, or the whole check made in place when the token's key is at hand
+    /// (the verdict then cached as by `verify`): `None` only when a key set must be fetched
+    /// or refreshed first.
+    fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        if token.len() > self.inner.max_token_size {
+            return Some(Err(self.oversize(token)));
+        }
+        self.inner
+            .cache
+            .get_or_verify_now(token, || self.verify_local(token).map(Verdict::from_result))
     }
 
     fn authorization_servers(&self) -> Vec<String> {
