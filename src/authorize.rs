@@ -322,9 +322,10 @@ impl Authorizer {
     /// One `async move` block rather than an `async fn` (or two): an `async fn`'s future keeps
     /// its arguments twice (as captured, and as moved into its body), and each `async fn` it
     /// awaits adds its own. This future is allocated for every request that
-    /// [`authorize_now`](Self::authorize_now) does not decide (a token the verifier must wait
-    /// for, every refusal); the futures of the rare paths (a drain, a body read, a DPoP proof, a verifier
-    /// that waits) are boxed where they start, for the same reason.
+    /// [`authorize_now`](Self::authorize_now) does not decide: a token the verifier must wait
+    /// for, every refusal, a bound token, a body to read, a session to look up. The futures of
+    /// the rare paths (a drain, a body read, a DPoP proof, a verifier that waits) are boxed
+    /// where they start, for the same reason.
     ///
     /// `verified` is the verifier's answer when [`authorize_now`](Self::authorize_now) had it
     /// already.

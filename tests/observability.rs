@@ -138,8 +138,11 @@ fn decisions_are_traced_and_counted_without_tokens() {
                 assert_eq!(send(None).await, StatusCode::UNAUTHORIZED);
                 assert_eq!(send(Some(forged.clone())).await, StatusCode::UNAUTHORIZED);
                 assert_eq!(send(Some(narrow.clone())).await, StatusCode::FORBIDDEN);
+                // Not the JWT verifier's: refused, and not a miss of its cache.
+                let opaque = "an-opaque-access-token".to_owned();
+                assert_eq!(send(Some(opaque.clone())).await, StatusCode::UNAUTHORIZED);
                 issuer.shutdown().await;
-                vec![good, narrow, forged]
+                vec![good, narrow, forged, opaque]
             })
         })
     });
@@ -161,7 +164,7 @@ fn decisions_are_traced_and_counted_without_tokens() {
         .lines()
         .filter(|l| l.contains("request rejected"))
         .collect();
-    assert_eq!(rejected.len(), 3, "{text}");
+    assert_eq!(rejected.len(), 4, "{text}");
     assert!(
         rejected
             .iter()
@@ -208,7 +211,7 @@ fn decisions_are_traced_and_counted_without_tokens() {
     );
     assert_eq!(
         requests(&[("outcome", "rejected"), ("reason", "invalid_token")]),
-        1
+        2
     );
     assert_eq!(
         requests(&[("outcome", "rejected"), ("reason", "insufficient_scope")]),
@@ -230,7 +233,11 @@ fn decisions_are_traced_and_counted_without_tokens() {
         )
     };
     assert_eq!(cache("hit"), 1, "the second request with the good token");
-    assert_eq!(cache("miss"), 3);
+    assert_eq!(
+        cache("miss"),
+        3,
+        "the first sight of each JWT, not the opaque token"
+    );
     let verified = snapshot
         .iter()
         .filter(|(key, _, _, _)| {
@@ -241,7 +248,7 @@ fn decisions_are_traced_and_counted_without_tokens() {
             _ => 0,
         })
         .sum::<usize>();
-    assert_eq!(verified, 4, "one latency per verification");
+    assert_eq!(verified, 5, "one latency per verification");
     let latencies = |result: &str| {
         snapshot
             .iter()
@@ -260,7 +267,7 @@ fn decisions_are_traced_and_counted_without_tokens() {
     };
     assert_eq!(
         (latencies("valid"), latencies("invalid")),
-        (3, 1),
+        (3, 2),
         "labelled by result"
     );
 }

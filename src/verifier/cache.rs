@@ -163,7 +163,7 @@ impl TokenCache {
     /// cached verdict on `token`, or the one `verify` reaches in place, kept as
     /// [`insert`](Self::insert) says. `None` when there is none and `verify` cannot tell
     /// without waiting (it returns `None`): then the miss is not counted, since the
-    /// `get_or_verify` that follows counts its own lookup.
+    /// `get_or_verify` that follows counts its own.
     ///
     /// Concurrent callers with the same token each verify it: sharing is for verifications
     /// that wait, which this never runs.
@@ -181,11 +181,19 @@ impl TokenCache {
             return Some(verdict.into_result());
         }
         let verified = verify()?;
-        crate::observe::token_cache(self.verifier, false);
+        self.count_miss(&verified);
         if let Ok(verdict) = &verified {
             self.insert(store, key, verdict);
         }
         Some(verified.and_then(Verdict::into_result))
+    }
+
+    /// Counts a lookup that found nothing, once the verification says whose the token is: one
+    /// foreign to this verifier (another verifier's, in a chain) is not a miss of its cache.
+    fn count_miss(&self, verified: &Result<Verdict, VerifyError>) {
+        if !verified.as_ref().is_err_and(VerifyError::is_foreign_token) {
+            crate::observe::token_cache(self.verifier, false);
+        }
     }
 
     /// The cached verdict on `token`, without waiting; or the [`Miss`] to hand to
@@ -199,7 +207,7 @@ impl TokenCache {
             crate::observe::token_cache(self.verifier, true);
             return Ok(verdict.into_result());
         }
-        crate::observe::token_cache(self.verifier, false);
+        // Counted by `verify_missed`, once it knows whose the token is.
         Err(Miss(Some(key)))
     }
 
@@ -218,29 +226,34 @@ impl TokenCache {
         let (Some(store), Miss(Some(key))) = (&self.store, miss) else {
             return verify().await?.into_result();
         };
-        if !self.single_flight {
-            let verdict = verify().await?;
-            self.insert(store, key, &verdict);
-            return verdict.into_result();
-        }
-        let flight = Flight::join(store, key);
-        let shared = flight
-            .cell()
-            .get_or_init(|| async {
-                // The flight before this one may have just landed.
-                if let Some(verdict) = store.get(key) {
-                    return Ok(verdict);
-                }
-                let verified = verify().await;
-                if let Ok(verdict) = &verified {
-                    self.insert(store, key, verdict);
-                }
-                verified
-            })
-            .await
-            .clone();
-        drop(flight);
-        shared?.into_result()
+        let verified = if self.single_flight {
+            let flight = Flight::join(store, key);
+            let shared = flight
+                .cell()
+                .get_or_init(|| async {
+                    // The flight before this one may have just landed.
+                    if let Some(verdict) = store.get(key) {
+                        return Ok(verdict);
+                    }
+                    let verified = verify().await;
+                    if let Ok(verdict) = &verified {
+                        self.insert(store, key, verdict);
+                    }
+                    verified
+                })
+                .await
+                .clone();
+            drop(flight);
+            shared
+        } else {
+            let verified = verify().await;
+            if let Ok(verdict) = &verified {
+                self.insert(store, key, verdict);
+            }
+            verified
+        };
+        self.count_miss(&verified);
+        verified?.into_result()
     }
 
     /// Keeps `verdict`, if at all: for the cache's own TTL ([`own_ttl`](Self::own_ttl)) on

@@ -112,8 +112,8 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
 
     /// What [`verify`](Self::verify) would return for `token` when it is an acceptance this
     /// verifier already holds (a cached one), without waiting and without the network;
-    /// `None` otherwise, and then the layer calls `verify`. The layer asks here first, so a
-    /// token seen before is answered without a future to allocate. Defaults to `None`.
+    /// `None` otherwise. The layer asks [`verify_now`](Self::verify_now), whose default
+    /// answers with this, before it calls `verify`. Defaults to `None`.
     ///
     /// An implementation must answer `Some` only where `verify`, called now, would return
     /// `Ok` with the same [`AuthInfo`]: never for a token it would refuse. It is called on the

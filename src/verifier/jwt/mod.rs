@@ -222,8 +222,8 @@ impl JwtVerifier {
     }
 
     /// A token the cache does not hold, checked in place when its key is at hand. `None` when
-    /// its key set must be fetched or refreshed first: only
-    /// [`verify_uncached`](Self::verify_uncached) can tell.
+    /// it is not (no key set yet, one due for a refresh, or none with the token's `kid`): only
+    /// [`verify_uncached`](Self::verify_uncached), which may fetch, can tell.
     fn verify_local(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
         self.verify_with(token, |keys, kid, alg, _| {
             keys.select_now(kid, alg).ok_or(())
@@ -252,8 +252,17 @@ impl JwtVerifier {
                 .select(wait.kid.as_deref(), wait.alg, wait.signed_by),
         )
         .await;
-        // The same token read again (this is the rare path) and checked with that key.
-        let Ok(decided) = self.verify_with(token, |_, _, _, _| Ok::<_, Infallible>(selected));
+        // The same token read again (this is the rare path) and checked with that key, which
+        // was picked for the `kid` and `alg` it names: the same text names the same ones.
+        let Ok(decided) = self.verify_with(token, |_, kid, alg, _| {
+            let same = kid == wait.kid.as_deref() && alg == wait.alg;
+            debug_assert!(same, "the token read twice names another key");
+            Ok::<_, Infallible>(if same {
+                selected
+            } else {
+                Err(VerifyError::invalid_token("token key id is malformed"))
+            })
+        });
         decided
     }
 
@@ -416,8 +425,8 @@ impl TokenVerifier for JwtVerifier {
     }
 
     /// The cache's verdict, or the whole check made in place when the token's key is at hand
-    /// (the verdict then cached as by `verify`): `None` only when a key set must be fetched
-    /// or refreshed first.
+    /// (the verdict then cached as by `verify`): `None` when it is not (no key set yet, one
+    /// due for a refresh, or none with the token's `kid`), for `verify`, which may fetch.
     fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
         if token.len() > self.inner.max_token_size {
             return Some(Err(self.oversize(token)));
