@@ -32,30 +32,56 @@ use layer_support::RESOURCE;
 const CERTIFICATE: &str = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
-/// A verifier that knows a few tokens, and remembers the ones `verify` accepted: those it
-/// answers from `verify_cached`. It counts both calls.
+/// What a fake verifier below knows, and how often each of its two ways was asked: `verify`,
+/// and the one that answers without waiting.
 #[derive(Debug, Default)]
-struct Remembering {
+struct Fake {
     known: HashMap<&'static str, AuthInfo>,
-    remembered: Mutex<HashMap<String, AuthInfo>>,
+    /// Tokens with this prefix are not this verifier's to judge.
+    foreign_prefix: Option<&'static str>,
     verify_calls: AtomicUsize,
-    cached_calls: AtomicUsize,
+    fast_calls: AtomicUsize,
+}
+
+impl Fake {
+    fn knowing(tokens: impl IntoIterator<Item = (&'static str, AuthInfo)>) -> Self {
+        Self {
+            known: tokens.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// `(verify, verify_cached or verify_now)` calls so far.
+    fn calls(&self) -> (usize, usize) {
+        (
+            self.verify_calls.load(Ordering::SeqCst),
+            self.fast_calls.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// A verifier that knows a few tokens, and remembers the ones `verify` accepted: those it
+/// answers from `verify_cached`.
+#[derive(Debug)]
+struct Remembering {
+    fake: Fake,
+    remembered: Mutex<HashMap<String, AuthInfo>>,
 }
 
 impl Remembering {
     fn with(tokens: impl IntoIterator<Item = (&'static str, AuthInfo)>) -> Arc<Self> {
         Arc::new(Self {
-            known: tokens.into_iter().collect(),
-            ..Self::default()
+            fake: Fake::knowing(tokens),
+            remembered: Mutex::default(),
         })
     }
+}
 
-    /// `(verify, verify_cached)` calls so far.
-    fn calls(&self) -> (usize, usize) {
-        (
-            self.verify_calls.load(Ordering::SeqCst),
-            self.cached_calls.load(Ordering::SeqCst),
-        )
+impl std::ops::Deref for Remembering {
+    type Target = Fake;
+
+    fn deref(&self) -> &Fake {
+        &self.fake
     }
 }
 
@@ -76,7 +102,7 @@ impl TokenVerifier for Remembering {
     }
 
     fn verify_cached(&self, token: &str) -> Option<AuthInfo> {
-        self.cached_calls.fetch_add(1, Ordering::SeqCst);
+        self.fast_calls.fetch_add(1, Ordering::SeqCst);
         self.remembered.lock().unwrap().get(token).cloned()
     }
 }
@@ -454,30 +480,13 @@ async fn a_chain_answers_from_its_first_verifiers_cache() {
 }
 
 /// A verifier that decides some tokens without waiting (`verify_now`), and leaves the others
-/// (`wait-*`) to `verify`. It counts both calls.
+/// (`wait-*`) to `verify`.
 #[derive(Debug, Default)]
-struct Deciding {
-    known: HashMap<&'static str, AuthInfo>,
-    /// Tokens with this prefix are not this verifier's to judge.
-    foreign_prefix: Option<&'static str>,
-    verify_calls: AtomicUsize,
-    now_calls: AtomicUsize,
-}
+struct Deciding(Fake);
 
 impl Deciding {
     fn with(tokens: impl IntoIterator<Item = (&'static str, AuthInfo)>) -> Arc<Self> {
-        Arc::new(Self {
-            known: tokens.into_iter().collect(),
-            ..Self::default()
-        })
-    }
-
-    /// `(verify, verify_now)` calls so far.
-    fn calls(&self) -> (usize, usize) {
-        (
-            self.verify_calls.load(Ordering::SeqCst),
-            self.now_calls.load(Ordering::SeqCst),
-        )
+        Arc::new(Self(Fake::knowing(tokens)))
     }
 
     fn answer(&self, token: &str) -> Result<AuthInfo, VerifyError> {
@@ -503,6 +512,14 @@ impl Deciding {
     }
 }
 
+impl std::ops::Deref for Deciding {
+    type Target = Fake;
+
+    fn deref(&self) -> &Fake {
+        &self.0
+    }
+}
+
 #[async_trait]
 impl TokenVerifier for Deciding {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
@@ -512,7 +529,7 @@ impl TokenVerifier for Deciding {
     }
 
     fn verify_now(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
-        self.now_calls.fetch_add(1, Ordering::SeqCst);
+        self.fast_calls.fetch_add(1, Ordering::SeqCst);
         (!token.starts_with("wait-")).then(|| self.answer(token))
     }
 }
@@ -678,10 +695,10 @@ async fn a_chain_answers_at_once_when_its_verifiers_do() {
     );
 
     // A foreign answer passes the token on at once, to the verifier that owns it.
-    let first = Arc::new(Deciding {
+    let first = Arc::new(Deciding(Fake {
         foreign_prefix: Some("second-"),
-        ..Deciding::default()
-    });
+        ..Fake::default()
+    }));
     let routed = VerifierChain::new()
         .with_shared_verifier(Arc::clone(&first) as Arc<dyn TokenVerifier>)
         .with_shared_verifier(Arc::clone(&second) as Arc<dyn TokenVerifier>);
