@@ -128,9 +128,10 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// What [`verify`](Self::verify) would return for `token`, acceptance or refusal, when
     /// this verifier can tell without waiting: from its cache, or by a check it makes in
     /// place (a JWT whose key is at hand); `None` when only `verify` can tell (a call to the
-    /// authorization server, a key set to fetch). The layer asks here first, so a request this
-    /// answers is decided in `call`, without a future to allocate. Defaults to
-    /// [`verify_cached`](Self::verify_cached)'s acceptance.
+    /// authorization server, a key set to fetch). The layer asks here first: a request whose
+    /// token this accepts, with nothing else to wait for, is passed on from `call` without a
+    /// future to allocate, and an answer given here is not asked of `verify` again. Defaults
+    /// to [`verify_cached`](Self::verify_cached)'s acceptance.
     ///
     /// The rules of `verify_cached` hold here too: `Some` only with what `verify`, called now,
     /// would return (the same [`AuthInfo`], or an error of the same kind); on the request's
