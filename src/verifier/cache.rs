@@ -172,18 +172,16 @@ impl TokenCache {
         token: &str,
         verify: impl FnOnce() -> Option<Result<Verdict, VerifyError>>,
     ) -> Option<Result<AuthInfo, VerifyError>> {
-        let Some(store) = &self.store else {
-            return verify().map(|verified| verified.and_then(Verdict::into_result));
+        let miss = match self.lookup(token) {
+            Ok(cached) => return Some(cached),
+            Err(miss) => miss,
         };
-        let key = store.key(token);
-        if let Some(verdict) = store.get(key) {
-            crate::observe::token_cache(self.verifier, true);
-            return Some(verdict.into_result());
-        }
         let verified = verify()?;
-        self.count_miss(&verified);
-        if let Ok(verdict) = &verified {
-            self.insert(store, key, verdict);
+        if let (Some(store), Miss(Some(key))) = (&self.store, miss) {
+            self.count_miss(&verified);
+            if let Ok(verdict) = &verified {
+                self.insert(store, key, verdict);
+            }
         }
         Some(verified.and_then(Verdict::into_result))
     }
@@ -196,8 +194,9 @@ impl TokenCache {
         }
     }
 
-    /// The cached verdict on `token`, without waiting; or the [`Miss`] to hand to
-    /// [`verify_missed`](Self::verify_missed).
+    /// The cached verdict on `token`, without waiting; or the [`Miss`], with the key to keep
+    /// the verdict under (for [`verify_missed`](Self::verify_missed) and
+    /// [`get_or_verify_now`](Self::get_or_verify_now)).
     fn lookup(&self, token: &str) -> Result<Result<AuthInfo, VerifyError>, Miss> {
         let Some(store) = &self.store else {
             return Err(Miss(None));
@@ -207,7 +206,7 @@ impl TokenCache {
             crate::observe::token_cache(self.verifier, true);
             return Ok(verdict.into_result());
         }
-        // Counted by `verify_missed`, once it knows whose the token is.
+        // A miss is counted by the caller, once the verification says whose the token is.
         Err(Miss(Some(key)))
     }
 
